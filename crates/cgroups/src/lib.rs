@@ -57,4 +57,73 @@ impl Manager {
             path: cgroups_path.to_path_buf(),
         })
     }
+    /// stub
+    pub fn with_version(root: &Path, cgroups_path: &Path, _v: Version) -> Result<Self> {
+        Self::new(root, cgroups_path)
+    }
+    /// stub
+    pub fn version(&self) -> Version {
+        Version::V1
+    }
+    /// stub
+    pub fn validate(_res: &LinuxResources) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn create(&self) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn add_process(&self, _pid: i32) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn apply(&self, _res: &LinuxResources) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn freeze(&self) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn thaw(&self) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn is_frozen(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// stub
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Ok(vec![])
+    }
+    /// stub
+    pub fn signal_all(&self, _sig: i32) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn stats(&self) -> Result<Stats> {
+        Ok(Stats {})
+    }
+    /// stub
+    pub fn exists(&self) -> bool {
+        false
+    }
+    /// stub
+    pub fn destroy(&self) -> Result<()> {
+        Ok(())
+    }
+    /// stub
+    pub fn paths(&self) -> Vec<PathBuf> {
+        vec![self.root.join(&self.path)]
+    }
+}
+
+/// stub
+#[derive(Debug, serde::Serialize)]
+pub struct Stats {}
+
+/// stub
+pub fn detect(_root: &Path) -> Result<Version> {
+    Ok(Version::V1)
 }

@@ -9,3 +9,17 @@ pub mod rootfs;
 pub mod seccomp;
 
 pub use error::{Error, Result};
+pub mod console;
+pub mod container;
+pub mod exec;
+pub mod hooks;
+pub mod init;
+pub mod log;
+pub mod manage;
+pub mod namespaces;
+pub mod selfexe;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod wait;

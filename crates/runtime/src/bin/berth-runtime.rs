@@ -1,2 +1,0 @@
-//! berth-runtime: an OCI runtime with runc's command line.
-fn main() {}

@@ -1,0 +1,161 @@
+//! Operations on an existing container: kill, delete, pause, resume, update, listing its
+//! processes and reading its statistics.
+
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::container::{to_json, OciState, Runtime, Status};
+use crate::hooks::{self, Kind};
+use crate::{Error, Result};
+
+/// How long `delete --force` waits for a killed init to go.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+impl Runtime {
+    /// Sends `signal` to the container's init, or with `all` to every process in its cgroup.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let saved = self.root.load(id)?;
+        let status = self.status(&saved);
+        if status == Status::Stopped {
+            return Err(Error::BadStatus {
+                id: id.into(),
+                status: status.as_str(),
+                want: "running",
+            });
+        }
+        if all {
+            return Ok(self.cgroup(&saved)?.signal_all(signal)?);
+        }
+        send(saved.pid, signal)
+    }
+
+    /// Deletes a container. A created or stopped one always; a running or paused one only
+    /// with `force`, after killing every process in it.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let saved = match self.root.load(id) {
+            Ok(s) => s,
+            Err(crate::state::StateError::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let status = self.status(&saved);
+        match status {
+            Status::Running | Status::Paused if !force => {
+                return Err(Error::BadStatus {
+                    id: id.into(),
+                    status: status.as_str(),
+                    want: "stopped (use --force)",
+                })
+            }
+            Status::Stopped => {}
+            _ => self.kill_everything(&saved)?,
+        }
+        let spec = self.saved_spec(id).ok();
+        let cg = self.cgroup(&saved)?;
+        cg.destroy()?;
+        if let Some(spec) = &spec {
+            let mut state = self.oci_state(&saved, Some(spec));
+            state.status = "stopped".into();
+            if let Err(e) = hooks::run(Kind::Poststop, Kind::Poststop.of(spec), &to_json(&state)) {
+                crate::log::warn(&e.to_string());
+            }
+        }
+        self.root.remove(id)?;
+        Ok(())
+    }
+
+    fn kill_everything(&self, saved: &crate::state::Saved) -> Result<()> {
+        let cg = self.cgroup(saved)?;
+        // A frozen cgroup cannot handle SIGKILL until it is thawed.
+        cg.signal_all(libc::SIGKILL)?;
+        if cg.is_frozen().unwrap_or(false) {
+            cg.thaw()?;
+        }
+        let _ = send(saved.pid, libc::SIGKILL);
+        let deadline = Instant::now() + KILL_WAIT;
+        while crate::state::process_start(saved.pid) == Some(saved.pid_start) {
+            if Instant::now() > deadline {
+                return Err(Error::Init(format!(
+                    "container {:?}: init {} did not die after SIGKILL",
+                    saved.id, saved.pid
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// Freezes every process of a running container.
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let saved = self.root.load(id)?;
+        self.require(&saved, Status::Running, "running")?;
+        Ok(self.cgroup(&saved)?.freeze()?)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let saved = self.root.load(id)?;
+        self.require(&saved, Status::Paused, "paused")?;
+        Ok(self.cgroup(&saved)?.thaw()?)
+    }
+
+    fn require(&self, saved: &crate::state::Saved, want: Status, name: &'static str) -> Result<()> {
+        let status = self.status(saved);
+        if status == want {
+            Ok(())
+        } else {
+            Err(Error::BadStatus {
+                id: saved.id.clone(),
+                status: status.as_str(),
+                want: name,
+            })
+        }
+    }
+
+    /// Changes the resource limits of a live container.
+    pub fn update(&self, id: &str, res: &LinuxResources) -> Result<()> {
+        let saved = self.root.load(id)?;
+        if self.status(&saved) == Status::Stopped {
+            return Err(Error::BadStatus {
+                id: id.into(),
+                status: "stopped",
+                want: "running",
+            });
+        }
+        berth_cgroups::Manager::validate(res)?;
+        Ok(self.cgroup(&saved)?.apply(res)?)
+    }
+
+    /// Host pids of every process in the container.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let saved = self.root.load(id)?;
+        Ok(self.cgroup(&saved)?.pids()?)
+    }
+
+    /// Resource statistics of the container's cgroup.
+    pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
+        let saved = self.root.load(id)?;
+        Ok(self.cgroup(&saved)?.stats()?)
+    }
+
+    /// The state of one container.
+    pub fn state(&self, id: &str) -> Result<OciState> {
+        let saved = self.root.load(id)?;
+        let spec = self.saved_spec(id).ok();
+        Ok(self.oci_state(&saved, spec.as_ref()))
+    }
+
+    /// The states of every container under the root.
+    pub fn list(&self) -> Result<Vec<OciState>> {
+        let ids = self.root.list()?;
+        Ok(ids.iter().filter_map(|id| self.state(id).ok()).collect())
+    }
+}
+
+fn send(pid: i32, signal: i32) -> Result<()> {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    let r = unsafe { libc::kill(pid, signal) };
+    nix::errno::Errno::result(r)
+        .map(drop)
+        .map_err(|e| Error::Init(format!("kill {pid} with signal {signal}: {e}")))
+}
