@@ -81,20 +81,37 @@ pub fn run(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
         Some(path) => load_process(path)?,
         None => inline_process(rt, a)?,
     };
+    let own_tty = !a.detach && a.console_socket.is_none() && process.terminal().unwrap_or(false);
+    let listener = if own_tty {
+        Some(crate::tty::ConsoleListener::bind(
+            rt.root.path(),
+            &format!("{}-exec-{}", a.id, std::process::id()),
+        )?)
+    } else {
+        None
+    };
     let started = rt.exec(&ExecOptions {
         id: a.id.clone(),
         process,
-        console_socket: a.console_socket.clone(),
+        console_socket: listener
+            .as_ref()
+            .map(|l| l.path().to_path_buf())
+            .or_else(|| a.console_socket.clone()),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
     })?;
+    let master = listener.as_ref().map(|l| l.receive()).transpose()?;
+    drop(listener);
     if let Some(pf) = &a.pid_file {
         berth_runtime::state::write_atomic(pf, started.pid.to_string().as_bytes())?;
     }
     if a.detach {
         return Ok(0);
     }
-    berth_runtime::wait::wait_forwarding(started.pid).context("wait for the process")
+    match master {
+        Some(m) => crate::tty::proxy(m, started.pid),
+        None => berth_runtime::wait::wait_forwarding(started.pid).context("wait for the process"),
+    }
 }
 
 fn load_process(path: &PathBuf) -> anyhow::Result<Process> {

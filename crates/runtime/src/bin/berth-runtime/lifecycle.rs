@@ -111,9 +111,37 @@ pub fn create(rt: &Runtime, a: &CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the bundle's process asks for a terminal.
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    berth_runtime::spec::load(bundle)
+        .ok()
+        .and_then(|l| l.spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
+}
+
 /// `run`: create, start, and unless detached wait and delete.
 pub fn run(rt: &Runtime, a: &RunArgs) -> anyhow::Result<i32> {
-    let saved = rt.create(&a.common.options(&a.id)?)?;
+    let mut opts = a.common.options(&a.id)?;
+    let own_tty = !a.detach && opts.console_socket.is_none() && wants_terminal(&opts.bundle);
+    let listener = if own_tty {
+        let l = crate::tty::ConsoleListener::bind(rt.root.path(), &a.id)?;
+        opts.console_socket = Some(l.path().to_path_buf());
+        Some(l)
+    } else {
+        None
+    };
+    let saved = rt.create(&opts)?;
+    let master = match &listener {
+        Some(l) => match l.receive() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let _ = rt.delete(&a.id, true);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    drop(listener);
     if let Err(e) = rt.start(&a.id) {
         let _ = rt.delete(&a.id, true);
         return Err(e.into());
@@ -122,7 +150,10 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let pid = nix::unistd::Pid::from_raw(saved.pid);
-    let code = berth_runtime::wait::wait_forwarding(pid).context("wait for the container")?;
+    let code = match master {
+        Some(m) => crate::tty::proxy(m, pid)?,
+        None => berth_runtime::wait::wait_forwarding(pid).context("wait for the container")?,
+    };
     if !a.keep {
         rt.delete(&a.id, true)?;
     }

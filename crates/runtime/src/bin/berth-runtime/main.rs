@@ -9,6 +9,7 @@ mod list;
 mod logging;
 mod ps;
 mod spec;
+mod tty;
 mod update;
 
 use std::path::PathBuf;
