@@ -145,6 +145,13 @@ impl Runtime {
             Manager::validate(res)?;
         }
         let filter = compile_seccomp(spec)?;
+        if let Some(p) = spec.process() {
+            let mount_label = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref());
+            crate::process::check_labels(p, mount_label)?;
+        }
         let terminal = spec
             .process()
             .as_ref()

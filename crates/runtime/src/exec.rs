@@ -195,7 +195,21 @@ fn run_child(job: Job) -> ! {
 fn exec_steps(job: &Job) -> std::result::Result<std::convert::Infallible, String> {
     let p = job.process;
     let s = |e: process::Error| e.to_string();
+    if let Some(list) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+    {
+        set_affinity(list, "process.execCPUAffinity.initial")?;
+    }
     job.channel.expect(Msg::Go)?;
+    if let Some(list) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+    {
+        set_affinity(list, "process.execCPUAffinity.final")?;
+    }
     job.joined
         .join(|t| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
     if p.terminal().unwrap_or(false) {
@@ -247,4 +261,34 @@ fn terminal(job: &Job) -> std::result::Result<(), String> {
     let pty = console::open_pty().map_err(|e| e.to_string())?;
     console::send_master(socket.as_raw_fd(), pty.master.as_raw_fd()).map_err(|e| e.to_string())?;
     console::make_controlling(&pty.slave).map_err(|e| e.to_string())
+}
+
+/// Parses a CPU list such as `0-3,7`.
+fn parse_cpus(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+fn set_affinity(list: &str, field: &str) -> std::result::Result<(), String> {
+    let cpus = parse_cpus(list).ok_or_else(|| format!("{field}: bad CPU list {list:?}"))?;
+    let mut set = nix::sched::CpuSet::new();
+    for c in cpus {
+        set.set(c).map_err(|e| format!("{field}: CPU {c}: {e}"))?;
+    }
+    nix::sched::sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("{field}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(super::parse_cpus("0-3,7"), Some(vec![0, 1, 2, 3, 7]));
+        assert_eq!(super::parse_cpus("x"), None);
+    }
 }

@@ -101,7 +101,7 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
         setup_terminal(init)?;
     }
     rootfs::finalize(&opts).map_err(|e| e.to_string())?;
-    prepare_process(process)?;
+    prepare_process(spec, process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
         load_seccomp(init, &state)?;
@@ -223,7 +223,7 @@ fn setup_terminal(init: &Init) -> Step<()> {
     Ok(())
 }
 
-fn prepare_process(process: &Process) -> Step<()> {
+fn prepare_process(spec: &Spec, process: &Process) -> Step<()> {
     let e = |e: process::Error| e.to_string();
     if let Some(rlimits) = process.rlimits() {
         process::set_rlimits(rlimits).map_err(e)?;
@@ -236,6 +236,9 @@ fn prepare_process(process: &Process) -> Step<()> {
     }
     if let Some(p) = process.io_priority() {
         process::set_io_priority(p).map_err(e)?;
+    }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        process::set_personality(p).map_err(e)?;
     }
     process::apply_labels(process).map_err(e)?;
     process::chdir_in_root(process.cwd()).map_err(e)?;

@@ -102,7 +102,31 @@ pub fn check(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     }
     check_process(spec)?;
     check_namespaces(spec)?;
+    check_unsupported(spec)?;
     Ok(rootfs)
+}
+
+/// Fields berth cannot honour are refused rather than ignored.
+fn check_unsupported(spec: &Spec) -> Result<(), SpecError> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    if linux.intel_rdt().is_some() {
+        return Err(invalid("linux.intelRdt", "Intel RDT is not supported"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(invalid(
+            "linux.netDevices",
+            "moving network devices is not supported",
+        ));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(invalid(
+            "linux.memoryPolicy",
+            "memory policies are not supported",
+        ));
+    }
+    Ok(())
 }
 
 fn check_process(spec: &Spec) -> Result<(), SpecError> {
