@@ -1,8 +1,8 @@
 //! `linux.seccomp` -> a classic BPF program (in the parent), and loading it (in the child).
 
 use super::Error;
+use libseccomp::{error::SeccompError, ScmpSyscall};
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
-use libseccomp::{ScmpSyscall, error::SeccompError};
 use nix::errno::Errno;
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompArg, LinuxSeccompFilterFlag,
@@ -10,10 +10,18 @@ use oci_spec::runtime::{
 };
 use std::os::fd::{FromRawFd, OwnedFd};
 
+// seccomp(2) filter flags (the kernel takes them as an unsigned int).
+const FLAG_TSYNC: u32 = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+const FLAG_LOG: u32 = libc::SECCOMP_FILTER_FLAG_LOG as u32;
+const FLAG_SPEC_ALLOW: u32 = libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32;
+const FLAG_NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+const FLAG_TSYNC_ESRCH: u32 = libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32;
+const FLAG_WAIT_KILLABLE_RECV: u32 = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32;
+
 /// Highest syscall argument index (syscalls take at most six arguments).
 const MAX_ARG_INDEX: usize = 5;
 
-/// Above this many rules, ask libseccomp for a binary-tree filter (fewer instructions run
+/// Above this many syscall names, ask libseccomp for a binary-tree filter (fewer instructions run
 /// per syscall); small filters stay linear, which is shorter for them.
 const BINARY_TREE_MIN_RULES: usize = 32;
 
@@ -27,7 +35,7 @@ pub struct Filter {
     /// The classic BPF program, as libseccomp generated it.
     program: Vec<libc::sock_filter>,
     /// Flags for `seccomp(SECCOMP_SET_MODE_FILTER, ...)`.
-    flags: libc::c_ulong,
+    flags: u32,
     /// The flags were not given in the config (runc's default, SPEC_ALLOW, was used).
     default_flags: bool,
     /// Some rule uses `SCMP_ACT_NOTIFY`.
@@ -45,10 +53,19 @@ pub struct Filter {
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
     check_listener(seccomp)?;
     let default = default_action(seccomp)?;
-    let mut ctx = ScmpFilterContext::new(default).map_err(|e| libseccomp_err("linux.seccomp.defaultAction", "seccomp_init", e))?;
-    add_arches(&mut ctx, seccomp.architectures().as_deref().unwrap_or_default())?;
+    let mut ctx = ScmpFilterContext::new(default)
+        .map_err(|e| libseccomp_err("linux.seccomp.defaultAction", "seccomp_init", e))?;
+    add_arches(
+        &mut ctx,
+        seccomp.architectures().as_deref().unwrap_or_default(),
+    )?;
     let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
-    if syscalls.len() > BINARY_TREE_MIN_RULES {
+    if syscalls
+        .iter()
+        .map(|rule| rule.names().len())
+        .sum::<usize>()
+        > BINARY_TREE_MIN_RULES
+    {
         ctx.set_ctl_optimize(2)
             .map_err(|e| libseccomp_err("linux.seccomp", "set SCMP_FLTATR_CTL_OPTIMIZE", e))?;
     }
@@ -58,7 +75,12 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
     }
     let program = export(&ctx)?;
     let (flags, default_flags) = filter_flags(seccomp.flags().as_deref(), notify);
-    Ok(Filter { program, flags, default_flags, notify })
+    Ok(Filter {
+        program,
+        flags,
+        default_flags,
+        notify,
+    })
 }
 
 impl Filter {
@@ -89,7 +111,28 @@ impl Filter {
         self.program.len()
     }
 
-    fn seccomp_set_mode_filter(&self, flags: libc::c_ulong) -> Result<libc::c_long, Errno> {
+    /// The parts the filter cache stores.
+    pub(super) fn parts(&self) -> (&[libc::sock_filter], u32, bool, bool) {
+        (&self.program, self.flags, self.default_flags, self.notify)
+    }
+
+    /// A filter from stored parts; `None` if the program is empty or too long to load.
+    pub(super) fn from_parts(
+        program: Vec<libc::sock_filter>,
+        flags: u32,
+        default_flags: bool,
+        notify: bool,
+    ) -> Option<Self> {
+        let fits = !program.is_empty() && program.len() <= libc::BPF_MAXINSNS as usize;
+        fits.then_some(Self {
+            program,
+            flags,
+            default_flags,
+            notify,
+        })
+    }
+
+    fn seccomp_set_mode_filter(&self, flags: u32) -> Result<libc::c_long, Errno> {
         let prog = libc::sock_fprog {
             // compile() refuses programs longer than BPF_MAXINSNS (4096), so this fits.
             len: self.program.len() as libc::c_ushort,
@@ -102,7 +145,7 @@ impl Filter {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                flags,
+                libc::c_uint::from(flags),
                 &prog as *const libc::sock_fprog,
             )
         };
@@ -112,10 +155,10 @@ impl Filter {
     fn finish_load(
         &self,
         result: Result<libc::c_long, Errno>,
-        flags: libc::c_ulong,
+        flags: u32,
     ) -> Result<Option<OwnedFd>, Error> {
         let ret = result.map_err(|source| Error::Load {
-            flags: flags.into(),
+            flags,
             source,
             hint: load_hint(source),
         })?;
@@ -123,7 +166,7 @@ impl Filter {
             return Ok(None);
         }
         let fd = i32::try_from(ret).map_err(|_| Error::Load {
-            flags: flags.into(),
+            flags,
             source: Errno::EBADF,
             hint: " (the kernel returned no listener fd)",
         })?;
@@ -142,7 +185,11 @@ fn load_hint(errno: Errno) -> &'static str {
 }
 
 fn libseccomp_err(field: impl Into<String>, op: &'static str, source: SeccompError) -> Error {
-    Error::Libseccomp { field: field.into(), op, source }
+    Error::Libseccomp {
+        field: field.into(),
+        op,
+        source,
+    }
 }
 
 fn check_listener(seccomp: &LinuxSeccomp) -> Result<(), Error> {
@@ -156,7 +203,9 @@ fn check_listener(seccomp: &LinuxSeccomp) -> Result<(), Error> {
             return Err(Error::ListenerPath("required when SCMP_ACT_NOTIFY is used"));
         }
         if seccomp.listener_metadata().is_some() {
-            return Err(Error::ListenerPath("listenerMetadata is set without listenerPath"));
+            return Err(Error::ListenerPath(
+                "listenerMetadata is set without listenerPath",
+            ));
         }
     }
     Ok(())
@@ -170,7 +219,9 @@ fn default_action(seccomp: &LinuxSeccomp) -> Result<ScmpAction, Error> {
             reason: "cannot be the default action (the runtime could not hand over the fd)",
         });
     }
-    scmp_action(action, seccomp.default_errno_ret(), || "linux.seccomp.defaultErrnoRet".into())
+    scmp_action(action, seccomp.default_errno_ret(), || {
+        "linux.seccomp.defaultErrnoRet".into()
+    })
 }
 
 /// Converts an action; `errno` is the errnoRet for ERRNO and TRACE (EPERM if absent).
@@ -181,7 +232,10 @@ fn scmp_action(
 ) -> Result<ScmpAction, Error> {
     let errno_value = || -> Result<u16, Error> {
         let value = errno.unwrap_or(libc::EPERM as u32);
-        u16::try_from(value).map_err(|_| Error::ErrnoRange { field: errno_field(), value })
+        u16::try_from(value).map_err(|_| Error::ErrnoRange {
+            field: errno_field(),
+            value,
+        })
     };
     let scmp = match action {
         Action::ScmpActErrno => return Ok(ScmpAction::Errno(errno_value()?.into())),
@@ -194,7 +248,10 @@ fn scmp_action(
         Action::ScmpActAllow => ScmpAction::Allow,
     };
     match errno {
-        Some(_) => Err(Error::ErrnoNotAllowed { field: errno_field(), action: action.to_string() }),
+        Some(_) => Err(Error::ErrnoNotAllowed {
+            field: errno_field(),
+            action: action.to_string(),
+        }),
         None => Ok(scmp),
     }
 }
@@ -208,9 +265,10 @@ fn add_arches(ctx: &mut ScmpFilterContext, arches: &[Arch]) -> Result<(), Error>
         })?;
         ctx.add_arch(scmp).map_err(|e| match e.errno() {
             // libseccomp does not know this architecture (too old a version).
-            Some(libseccomp::error::SeccompErrno::EINVAL) => {
-                Error::UnknownArch { field: field(), arch: arch.to_string() }
-            }
+            Some(libseccomp::error::SeccompErrno::EINVAL) => Error::UnknownArch {
+                field: field(),
+                arch: arch.to_string(),
+            },
             _ => libseccomp_err(field(), "seccomp_arch_add", e),
         })?;
     }
@@ -255,7 +313,9 @@ fn add_rule(
 ) -> Result<bool, Error> {
     let field = |suffix: &str| format!("linux.seccomp.syscalls[{i}]{suffix}");
     if rule.names().is_empty() {
-        return Err(Error::NoNames { field: field(".names") });
+        return Err(Error::NoNames {
+            field: field(".names"),
+        });
     }
     let action = scmp_action(rule.action(), rule.errno_ret(), || field(".errnoRet"))?;
     check_notify_names(rule, &field)?;
@@ -266,9 +326,12 @@ fn add_rule(
     }
     for name in rule.names() {
         // Unknown to libseccomp (or to this architecture): skipped, as runc and crun do.
-        let Ok(syscall) = ScmpSyscall::from_name(name) else { continue };
-        add_syscall(ctx, action, syscall, &conditions, repeated_index)
-            .map_err(|e| libseccomp_err(format!("{} ({name})", field("")), "seccomp_rule_add", e))?;
+        let Ok(syscall) = ScmpSyscall::from_name(name) else {
+            continue;
+        };
+        add_syscall(ctx, action, syscall, &conditions, repeated_index).map_err(|e| {
+            libseccomp_err(format!("{} ({name})", field("")), "seccomp_rule_add", e)
+        })?;
     }
     Ok(action == ScmpAction::Notify)
 }
@@ -277,10 +340,15 @@ fn check_notify_names(rule: &LinuxSyscall, field: &impl Fn(&str) -> String) -> R
     if rule.action() != Action::ScmpActNotify {
         return Ok(());
     }
-    match rule.names().iter().position(|n| HANDOFF_SYSCALLS.contains(&n.as_str())) {
+    match rule
+        .names()
+        .iter()
+        .position(|n| HANDOFF_SYSCALLS.contains(&n.as_str()))
+    {
         Some(j) => Err(Error::Notify {
             field: field(&format!(".names[{j}]")),
-            reason: "cannot be used for write or sendmsg (the runtime needs them to hand over the fd)",
+            reason:
+                "cannot be used for write or sendmsg (the runtime needs them to hand over the fd)",
         }),
         None => Ok(()),
     }
@@ -314,7 +382,10 @@ fn conditions(
     for (j, arg) in args.iter().enumerate() {
         let index = arg.index();
         if index > MAX_ARG_INDEX {
-            return Err(Error::ArgIndex { field: field(&format!(".args[{j}].index")), index });
+            return Err(Error::ArgIndex {
+                field: field(&format!(".args[{j}].index")),
+                index,
+            });
         }
         repeated |= seen & (1 << index) != 0;
         seen |= 1 << index;
@@ -340,21 +411,17 @@ fn condition(arg: &LinuxSeccompArg, index: u32) -> ScmpArgCompare {
 }
 
 /// `seccomp(2)` flags; the bool says they are the default (flags absent from the config).
-fn filter_flags(flags: Option<&[LinuxSeccompFilterFlag]>, notify: bool) -> (libc::c_ulong, bool) {
+fn filter_flags(flags: Option<&[LinuxSeccompFilterFlag]>, notify: bool) -> (u32, bool) {
     let Some(flags) = flags else {
-        return (libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW | listener_flags(notify, 0), true);
+        return (FLAG_SPEC_ALLOW | listener_flags(notify, 0), true);
     };
     let mut bits = 0;
     for flag in flags {
         bits |= match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-            }
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
         };
     }
     (listener_flags(notify, bits), false)
@@ -363,13 +430,13 @@ fn filter_flags(flags: Option<&[LinuxSeccompFilterFlag]>, notify: bool) -> (libc
 /// Adds NEW_LISTENER when needed. The kernel refuses TSYNC with NEW_LISTENER unless
 /// TSYNC_ESRCH is set, and WAIT_KILLABLE_RECV without NEW_LISTENER (it means nothing then,
 /// so it is dropped).
-fn listener_flags(notify: bool, bits: libc::c_ulong) -> libc::c_ulong {
+fn listener_flags(notify: bool, bits: u32) -> u32 {
     if !notify {
-        return bits & !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+        return bits & !FLAG_WAIT_KILLABLE_RECV;
     }
-    let mut bits = bits | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
-    if bits & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
-        bits |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    let mut bits = bits | FLAG_NEW_LISTENER;
+    if bits & FLAG_TSYNC != 0 {
+        bits |= FLAG_TSYNC_ESRCH;
     }
     bits
 }
@@ -377,19 +444,34 @@ fn listener_flags(notify: bool, bits: libc::c_ulong) -> libc::c_ulong {
 /// Exports the BPF program through a memfd (libseccomp 2.5 has no in-memory export).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Error> {
     use nix::sys::memfd::{memfd_create, MFdFlags};
-    let fd = memfd_create(c"berth-seccomp-bpf", MFdFlags::MFD_CLOEXEC)
-        .map_err(|source| Error::Export { op: "memfd_create", source })?;
+    let fd = memfd_create(c"berth-seccomp-bpf", MFdFlags::MFD_CLOEXEC).map_err(|source| {
+        Error::Export {
+            op: "memfd_create",
+            source,
+        }
+    })?;
     ctx.export_bpf(&fd)
         .map_err(|e| libseccomp_err("linux.seccomp", "seccomp_export_bpf", e))?;
-    let len = nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekEnd)
-        .map_err(|source| Error::Export { op: "lseek", source })?;
+    let len = nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekEnd).map_err(|source| {
+        Error::Export {
+            op: "lseek",
+            source,
+        }
+    })?;
     let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
     let mut done = 0;
     while done < bytes.len() {
-        let n = nix::sys::uio::pread(&fd, &mut bytes[done..], done as libc::off_t)
-            .map_err(|source| Error::Export { op: "pread", source })?;
+        let n = nix::sys::uio::pread(&fd, &mut bytes[done..], done as libc::off_t).map_err(
+            |source| Error::Export {
+                op: "pread",
+                source,
+            },
+        )?;
         if n == 0 {
-            return Err(Error::Export { op: "pread (short file)", source: Errno::EIO });
+            return Err(Error::Export {
+                op: "pread (short file)",
+                source: Errno::EIO,
+            });
         }
         done += n;
     }

@@ -35,7 +35,9 @@ impl KernelVersion {
         let mut parts = release.splitn(3, '.');
         let major = parts.next()?.parse().ok()?;
         let minor_part = parts.next()?;
-        let digits = minor_part.find(|c: char| !c.is_ascii_digit()).unwrap_or(minor_part.len());
+        let digits = minor_part
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(minor_part.len());
         let minor = minor_part[..digits].parse().ok()?;
         Some(Self { major, minor })
     }
@@ -43,7 +45,10 @@ impl KernelVersion {
     /// Parses a profile's `minKernel`: exactly `<major>.<minor>`, not `0.0` (as dockerd).
     fn from_min_kernel(value: &str) -> Option<Self> {
         let (major, minor) = value.split_once('.')?;
-        let version = Self { major: major.parse::<u8>().ok()?.into(), minor: minor.parse::<u8>().ok()?.into() };
+        let version = Self {
+            major: major.parse::<u8>().ok()?.into(),
+            minor: minor.parse::<u8>().ok()?.into(),
+        };
         (version != Self { major: 0, minor: 0 }).then_some(version)
     }
 }
@@ -106,7 +111,11 @@ fn convert(
     let (native, seccomp_arch) = docker_arch(arch).ok_or_else(|| Error::DockerArch(arch.into()))?;
     let de = &mut serde_json::Deserializer::from_slice(json);
     let profile: Profile = serde_path_to_error::deserialize(de).map_err(Error::ProfileJson)?;
-    let mut host = Host { caps, arch: native, kernel };
+    let mut host = Host {
+        caps,
+        arch: native,
+        kernel,
+    };
     let mut out = LinuxSeccomp::default();
     out.set_default_action(parse(&profile.default_action, "defaultAction", action_err)?);
     out.set_default_errno_ret(profile.default_errno_ret);
@@ -159,19 +168,30 @@ fn architectures(profile: &Profile, seccomp_arch: &str) -> Result<Option<Vec<Arc
                 reason: "both architectures and archMap are set; use one",
             });
         }
-        let parsed = list.iter().enumerate().map(|(i, a)| {
-            parse(a, &format!("architectures[{i}]"), arch_err)
-        });
+        let parsed = list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| parse(a, &format!("architectures[{i}]"), arch_err));
         return parsed.collect::<Result<Vec<_>, _>>().map(Some);
     }
-    let Some((i, entry)) =
-        arch_map.iter().enumerate().find(|(_, e)| e.architecture == seccomp_arch)
+    let Some((i, entry)) = arch_map
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.architecture == seccomp_arch)
     else {
         return Ok(None);
     };
-    let mut arches = vec![parse(&entry.architecture, &format!("archMap[{i}].architecture"), arch_err)?];
+    let mut arches = vec![parse(
+        &entry.architecture,
+        &format!("archMap[{i}].architecture"),
+        arch_err,
+    )?];
     for (j, sub) in entry.sub_architectures.iter().flatten().enumerate() {
-        arches.push(parse(sub, &format!("archMap[{i}].subArchitectures[{j}]"), arch_err)?);
+        arches.push(parse(
+            sub,
+            &format!("archMap[{i}].subArchitectures[{j}]"),
+            arch_err,
+        )?);
     }
     Ok(Some(arches))
 }
@@ -179,7 +199,9 @@ fn architectures(profile: &Profile, seccomp_arch: &str) -> Result<Option<Vec<Arc
 fn flags(flags: Option<&[String]>) -> Result<Option<Vec<LinuxSeccompFilterFlag>>, Error> {
     let Some(flags) = flags else { return Ok(None) };
     let parsed = flags.iter().enumerate().map(|(i, f)| {
-        parse(f, &format!("flags[{i}]"), |field, flag| Error::UnknownFlag { field, flag })
+        parse(f, &format!("flags[{i}]"), |field, flag| {
+            Error::UnknownFlag { field, flag }
+        })
     });
     parsed.collect::<Result<Vec<_>, _>>().map(Some)
 }
@@ -227,7 +249,9 @@ fn kernel_at_least(
     which: &str,
     host: &mut Host,
 ) -> Result<Option<bool>, Error> {
-    let Some(min) = min.filter(|m| !m.is_empty()) else { return Ok(None) };
+    let Some(min) = min.filter(|m| !m.is_empty()) else {
+        return Ok(None);
+    };
     let wanted = KernelVersion::from_min_kernel(min).ok_or_else(|| Error::MinKernel {
         field: format!("syscalls[{i}].{which}.minKernel"),
         value: min.into(),
@@ -248,7 +272,11 @@ fn syscall(rule: &Syscall, i: usize) -> Result<LinuxSyscall, Error> {
     };
     let mut out = LinuxSyscall::default();
     out.set_names(names);
-    out.set_action(parse(&rule.action, &format!("syscalls[{i}].action"), action_err)?);
+    out.set_action(parse(
+        &rule.action,
+        &format!("syscalls[{i}].action"),
+        action_err,
+    )?);
     out.set_errno_ret(rule.errno_ret);
     if let Some(args) = &rule.args {
         let converted = args.iter().enumerate().map(|(j, a)| arg(a, i, j));
@@ -260,15 +288,25 @@ fn syscall(rule: &Syscall, i: usize) -> Result<LinuxSyscall, Error> {
 fn arg(arg: &Arg, i: usize, j: usize) -> Result<LinuxSeccompArg, Error> {
     let field = |name: &str| format!("syscalls[{i}].args[{j}].{name}");
     if arg.index > 5 {
-        return Err(Error::ArgIndex { field: field("index"), index: arg.index });
+        return Err(Error::ArgIndex {
+            field: field("index"),
+            index: arg.index,
+        });
     }
-    let op: LinuxSeccompOperator =
-        parse(&arg.op, &field("op"), |field, op| Error::UnknownOperator { field, op })?;
-    let mut builder = LinuxSeccompArgBuilder::default().index(arg.index).value(arg.value).op(op);
+    let op: LinuxSeccompOperator = parse(&arg.op, &field("op"), |field, op| {
+        Error::UnknownOperator { field, op }
+    })?;
+    let mut builder = LinuxSeccompArgBuilder::default()
+        .index(arg.index)
+        .value(arg.value)
+        .op(op);
     if let Some(two) = arg.value_two {
         builder = builder.value_two(two);
     }
-    builder.build().map_err(|source| Error::OciBuild { what: "LinuxSeccompArg", source })
+    builder.build().map_err(|source| Error::OciBuild {
+        what: "LinuxSeccompArg",
+        source,
+    })
 }
 
 fn action_err(field: String, action: String) -> Error {

@@ -2,7 +2,8 @@
 //!
 //! The work is split so that the container's init child does as little as possible:
 //! - [`compile`] runs in the runtime's parent before fork. It checks the config, builds the
-//!   filter with libseccomp and exports it as a classic BPF program.
+//!   filter with libseccomp and exports it as a classic BPF program. [`FilterCache`] keeps
+//!   compiled programs on disk, so a profile shared by many containers compiles once.
 //! - [`Filter::load`] runs in the init child, last thing before `execve`. It is a single
 //!   `seccomp(2)` call on the precompiled program (no libseccomp, no allocation), and
 //!   returns the listener fd when the filter uses `SCMP_ACT_NOTIFY`.
@@ -10,12 +11,14 @@
 //! - [`docker_profile`] turns a Docker seccomp profile into a `LinuxSeccomp`, as dockerd
 //!   does for a container.
 
+mod cache;
 mod compile;
 mod docker;
 mod notify;
 #[cfg(test)]
 mod tests;
 
+pub use cache::FilterCache;
 pub use compile::{compile, Filter};
 pub use docker::{docker_profile, docker_profile_for_kernel, host_docker_arch, KernelVersion};
 pub use notify::{process_state_json, send_notify_fd};
@@ -117,13 +120,17 @@ pub enum Error {
         source: nix::errno::Errno,
     },
     /// The compiled program is larger than the kernel accepts.
-    #[error("linux.seccomp: filter compiles to {0} BPF instructions, over the kernel limit of 4096")]
+    #[error(
+        "linux.seccomp: filter compiles to {0} BPF instructions, over the kernel limit of 4096"
+    )]
     TooLarge(usize),
     /// The kernel refused the filter.
-    #[error("load seccomp filter (seccomp SECCOMP_SET_MODE_FILTER, flags {flags:#x}): {source}{hint}")]
+    #[error(
+        "load seccomp filter (seccomp SECCOMP_SET_MODE_FILTER, flags {flags:#x}): {source}{hint}"
+    )]
     Load {
         /// The `seccomp(2)` flags used.
-        flags: u64,
+        flags: u32,
         /// The kernel's error.
         source: nix::errno::Errno,
         /// Extra explanation for well-known causes.
@@ -150,6 +157,9 @@ pub enum Error {
         /// oci-spec's error.
         source: oci_spec::OciSpecError,
     },
+    /// Serializing `linux.seccomp` into a filter cache key failed.
+    #[error("serialize linux.seccomp for the filter cache: {0}")]
+    CacheKey(#[source] serde_json::Error),
     /// A Docker seccomp profile is not valid JSON for its format.
     #[error("docker seccomp profile: {0}")]
     ProfileJson(#[source] serde_path_to_error::Error<serde_json::Error>),

@@ -36,14 +36,23 @@ pub fn send_notify_fd(
     state_json: &[u8],
 ) -> Result<(), Error> {
     let err = |op: &'static str| {
-        move |source: Errno| Error::Agent { path: listener_path.to_path_buf(), op, source }
+        move |source: Errno| Error::Agent {
+            path: listener_path.to_path_buf(),
+            op,
+            source,
+        }
     };
     if state_json.is_empty() {
         // A stream socket drops ancillary data sent with no payload.
         return Err(err("send")(Errno::EINVAL));
     }
-    let sock = socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(err("socket"))?;
+    let sock = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err("socket"))?;
     let addr = socket::UnixAddr::new(listener_path).map_err(err("socket address"))?;
     retry(|| socket::connect(sock.as_raw_fd(), &addr)).map_err(err("connect"))?;
     let fds = [fd.as_raw_fd()];

@@ -85,7 +85,10 @@ fn sys(nr: libc::c_long, a: [libc::c_long; 3]) -> Result<libc::c_long, i32> {
 
 /// Checks in order; returns the 1-based number of the first failing check, 0 if all pass.
 fn checks(results: &[bool]) -> i32 {
-    results.iter().position(|ok| !ok).map_or(0, |i| i as i32 + 1)
+    results
+        .iter()
+        .position(|ok| !ok)
+        .map_or(0, |i| i as i32 + 1)
 }
 
 /// A 32-bit (ia32) syscall through `int 0x80`, to exercise the filter's x86 section.
@@ -118,15 +121,28 @@ fn docker_default_profile_converts_like_dockerd() {
     );
     assert_eq!(profile.default_errno_ret(), Some(1));
     let rules = profile.syscalls().as_deref().unwrap();
-    let with = |name: &str| rules.iter().filter(|r| r.names().iter().any(|n| n == name)).count();
+    let with = |name: &str| {
+        rules
+            .iter()
+            .filter(|r| r.names().iter().any(|n| n == name))
+            .count()
+    };
     assert_eq!(with("mount"), 0, "CAP_SYS_ADMIN rules must be left out");
     assert_eq!(with("arch_prctl"), 1, "amd64 rules kept");
     assert_eq!(with("s390_runtime_instr"), 0, "s390 rules left out");
     assert_eq!(with("ptrace"), 1, "minKernel 4.8 rule kept on this kernel");
     assert_eq!(with("chroot"), 1, "CAP_SYS_CHROOT rule kept");
-    assert_eq!(with("clone3"), 1, "clone3 ENOSYS rule (excludes CAP_SYS_ADMIN)");
+    assert_eq!(
+        with("clone3"),
+        1,
+        "clone3 ENOSYS rule (excludes CAP_SYS_ADMIN)"
+    );
     let clone = rules.iter().find(|r| r.names() == &["clone"]).unwrap();
-    assert_eq!(clone.args().as_ref().unwrap()[0].index(), 0, "non-s390 clone rule");
+    assert_eq!(
+        clone.args().as_ref().unwrap()[0].index(),
+        0,
+        "non-s390 clone rule"
+    );
 
     let admin = caps(&["CAP_SYS_ADMIN", "SYS_PTRACE"]);
     let profile = docker_profile(&docker_profile_json(), &admin, "arm64").unwrap();
@@ -135,10 +151,23 @@ fn docker_default_profile_converts_like_dockerd() {
         Some(&[Arch::ScmpArchAarch64, Arch::ScmpArchArm][..])
     );
     let rules = profile.syscalls().as_deref().unwrap();
-    let with = |name: &str| rules.iter().filter(|r| r.names().iter().any(|n| n == name)).count();
+    let with = |name: &str| {
+        rules
+            .iter()
+            .filter(|r| r.names().iter().any(|n| n == name))
+            .count()
+    };
     assert_eq!(with("mount"), 1, "CAP_SYS_ADMIN rules kept");
-    assert_eq!(with("clone3"), 1, "only the CAP_SYS_ADMIN allow rule, not the ENOSYS one");
-    assert_eq!(with("kcmp"), 1, "SYS_PTRACE (without CAP_) matches CAP_SYS_PTRACE");
+    assert_eq!(
+        with("clone3"),
+        1,
+        "only the CAP_SYS_ADMIN allow rule, not the ENOSYS one"
+    );
+    assert_eq!(
+        with("kcmp"),
+        1,
+        "SYS_PTRACE (without CAP_) matches CAP_SYS_PTRACE"
+    );
     assert_eq!(with("arch_prctl"), 0, "amd64-only rule left out on arm64");
     assert_eq!(with("breakpoint"), 1, "arm64 rule kept");
 }
@@ -149,7 +178,9 @@ fn docker_min_kernel_is_checked() {
     let old = KernelVersion { major: 4, minor: 4 };
     let profile = docker_profile_for_kernel(&json, &caps(&DOCKER_CAPS), "amd64", old).unwrap();
     let rules = profile.syscalls().as_deref().unwrap();
-    assert!(!rules.iter().any(|r| r.names().iter().any(|n| n == "ptrace")));
+    assert!(!rules
+        .iter()
+        .any(|r| r.names().iter().any(|n| n == "ptrace")));
     let bad = br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
         {"names":["getpid"],"action":"SCMP_ACT_ERRNO","includes":{"minKernel":"4.8.1"}}]}"#;
     let err = docker_profile(bad, &[], "amd64").unwrap_err().to_string();
@@ -189,17 +220,27 @@ fn docker_default_profile_compiles_and_loads() {
             sys(libc::SYS_clone3, [0; 3]) == Err(libc::ENOSYS),
             // socket: AF_VSOCK (40) refused, AF_UNIX allowed.
             sys(libc::SYS_socket, [40, libc::SOCK_STREAM as _, 0]) == Err(libc::EPERM),
-            sys(libc::SYS_socket, [libc::AF_UNIX as _, libc::SOCK_STREAM as _, 0]).is_ok(),
+            sys(
+                libc::SYS_socket,
+                [libc::AF_UNIX as _, libc::SOCK_STREAM as _, 0],
+            )
+            .is_ok(),
             // personality: only the listed values.
             sys(libc::SYS_personality, [0xffff_ffff, 0, 0]).is_ok(),
             sys(libc::SYS_personality, [0x0040_0000, 0, 0]) == Err(libc::EPERM),
             // clone with a namespace flag is refused (masked compare on arg0).
-            sys(libc::SYS_clone, [(libc::CLONE_NEWNS | libc::SIGCHLD) as _, 0, 0])
-                == Err(libc::EPERM),
+            sys(
+                libc::SYS_clone,
+                [(libc::CLONE_NEWNS | libc::SIGCHLD) as _, 0, 0],
+            ) == Err(libc::EPERM),
             sys(libc::SYS_getpriority, [0, 0, 0]).is_ok(),
         ])
     });
-    assert_eq!(status, WaitStatus::Exited(status_pid(&status), 0), "child: {status:?}");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
     eprintln!(
         "docker default profile: compile {compiled:?}, {} BPF instructions, load {:?}",
         filter.instructions(),
@@ -224,7 +265,11 @@ fn docker_default_profile_filters_ia32_syscalls() {
             sys_ia32(IA32_UNSHARE, libc::CLONE_NEWUSER as u32) == -libc::EPERM,
         ])
     });
-    assert_eq!(status, WaitStatus::Exited(status_pid(&status), 0), "child: {status:?}");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
 }
 
 fn status_pid(status: &WaitStatus) -> Pid {
@@ -324,7 +369,11 @@ fn custom_filter_errno_args_and_actions() {
             sys(libc::SYS_getpgid, [0; 3]).is_ok(),
         ])
     });
-    assert_eq!(status, WaitStatus::Exited(status_pid(&status), 0), "child: {status:?}");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
 }
 
 #[test]
@@ -337,7 +386,10 @@ fn kill_process_and_trap_end_the_child_with_sigsys() {
         )))
         .unwrap();
         let status = in_child(|| {
-            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             // SAFETY: setrlimit reads the struct we pass; no core file from the SIGSYS.
             unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
             if filter.load().is_err() || sys(libc::SYS_getpriority, [0, 0, 0]).is_err() {
@@ -371,7 +423,11 @@ fn default_errno_with_allow_list() {
             sys(libc::SYS_getppid, [0; 3]) == Err(libc::EOPNOTSUPP),
         ])
     });
-    assert_eq!(status, WaitStatus::Exited(status_pid(&status), 0), "child: {status:?}");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
 }
 
 #[test]
@@ -383,27 +439,58 @@ fn default_errno_is_eperm() {
     .unwrap();
     let status = in_child(|| {
         let loaded = filter.load();
-        checks(&[loaded.is_ok(), sys(libc::SYS_getpid, [0; 3]) == Err(libc::EPERM)])
+        checks(&[
+            loaded.is_ok(),
+            sys(libc::SYS_getpid, [0; 3]) == Err(libc::EPERM),
+        ])
     });
-    assert_eq!(status, WaitStatus::Exited(status_pid(&status), 0), "child: {status:?}");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
 }
 
 #[test]
 fn load_without_privilege_explains_itself() {
-    let filter = compile(&seccomp(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["syncfs"], "action": "SCMP_ACT_ERRNO"}]}"#))
+    let filter = compile(&seccomp(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["syncfs"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    ))
     .unwrap();
     let status = in_child(|| {
         // Drop CAP_SYS_ADMIN from the effective set; no_new_privs stays unset.
-        let dropped = caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN);
+        let dropped = caps::drop(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_ADMIN,
+        );
         match (dropped, filter.load()) {
-            (Ok(()), Err(Error::Load { source: Errno::EACCES, .. })) => 0,
+            (
+                Ok(()),
+                Err(Error::Load {
+                    source: Errno::EACCES,
+                    ..
+                }),
+            ) => 0,
             _ => 1,
         }
     });
-    assert_eq!(status, WaitStatus::Exited(status_pid(&status), 0), "child: {status:?}");
-    let message = Error::Load { flags: 4, source: Errno::EACCES, hint: "" }.to_string();
-    assert!(message.contains("SECCOMP_SET_MODE_FILTER, flags 0x4"), "{message}");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
+    let message = Error::Load {
+        flags: 4,
+        source: Errno::EACCES,
+        hint: "",
+    }
+    .to_string();
+    assert!(
+        message.contains("SECCOMP_SET_MODE_FILTER, flags 0x4"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -414,8 +501,13 @@ fn notify_fd_goes_to_the_agent_with_the_state() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.sock");
-    let listener =
-        sock::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    let listener = sock::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
     sock::bind(listener.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
     sock::listen(&listener, sock::Backlog::new(1).unwrap()).unwrap();
 
@@ -428,9 +520,14 @@ fn notify_fd_goes_to_the_agent_with_the_state() {
     let filter = compile(&config).unwrap();
     assert!(filter.needs_notify());
     let mut state = oci_spec::runtime::State::default();
-    state.set_version("1.2.0".into()).set_id("notify-test".into()).set_pid(Some(1));
+    state
+        .set_version("1.2.0".into())
+        .set_id("notify-test".into())
+        .set_pid(Some(1));
     let json = process_state_json(1234, Some("meta"), &state).unwrap();
 
+    // SAFETY: the child makes raw syscalls plus send_notify_fd (socket calls and a small
+    // allocation, which glibc keeps fork-safe) and leaves with _exit.
     let child = match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
             let code = match filter.load() {
@@ -515,10 +612,14 @@ fn oci_config_errors_name_the_field() {
             {"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#),
         "linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used"
     );
-    assert!(err(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}"#)
-        .starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default"));
-    assert!(err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "syscalls": [
-            {"names": ["getppid", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}"#)
+    assert!(
+        err(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}"#)
+            .starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default")
+    );
+    assert!(err(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "syscalls": [
+            {"names": ["getppid", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}"#
+    )
     .starts_with("linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for"));
     // Unknown actions, operators, architectures and flags cannot reach compile(): they
     // fail when config.json is parsed, and serde_path_to_error names the field.
@@ -532,25 +633,38 @@ fn oci_config_errors_name_the_field() {
 
 #[test]
 fn docker_profile_errors_name_the_field() {
-    let err = |json: &str| docker_profile(json.as_bytes(), &[], "amd64").unwrap_err().to_string();
-    let rule = |body: &str| format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{body}]}}"#);
+    let err = |json: &str| {
+        docker_profile(json.as_bytes(), &[], "amd64")
+            .unwrap_err()
+            .to_string()
+    };
+    let rule =
+        |body: &str| format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{body}]}}"#);
     let ok = r#"{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}"#;
     assert_eq!(
-        err(&rule(&format!(r#"{ok}, {{"names": ["getpid"], "action": "SCMP_ACT_FOO"}}"#))),
+        err(&rule(&format!(
+            r#"{ok}, {{"names": ["getpid"], "action": "SCMP_ACT_FOO"}}"#
+        ))),
         r#"syscalls[1].action: unknown action "SCMP_ACT_FOO""#
     );
     assert_eq!(
-        err(&rule(r#"{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
-                      "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_FOO"}]}"#)),
+        err(&rule(
+            r#"{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
+                      "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_FOO"}]}"#
+        )),
         r#"syscalls[0].args[0].op: unknown operator "SCMP_CMP_FOO""#
     );
     assert_eq!(
-        err(&rule(r#"{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
-                      "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}"#)),
+        err(&rule(
+            r#"{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
+                      "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}"#
+        )),
         "syscalls[0].args[0].index: argument index must be 0..=5, got 7"
     );
     assert_eq!(
-        err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_FOO"]}"#),
+        err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_FOO"]}"#
+        ),
         r#"architectures[1]: unknown architecture "SCMP_ARCH_FOO""#
     );
     assert_eq!(
@@ -568,47 +682,69 @@ fn docker_profile_errors_name_the_field() {
     );
     assert!(err(&rule(r#"{"names": ["getpid"], "action": 5}"#))
         .starts_with("docker seccomp profile: syscalls[0].action: invalid type"));
-    assert!(err(&rule(r#"{"name": "getpid", "names": ["getppid"], "action": "SCMP_ACT_ERRNO"}"#))
-        .contains("both name and names"));
+    assert!(err(&rule(
+        r#"{"name": "getpid", "names": ["getppid"], "action": "SCMP_ACT_ERRNO"}"#
+    ))
+    .contains("both name and names"));
     let wrong_arch = docker_profile(b"{}", &[], "vax").unwrap_err().to_string();
-    assert!(wrong_arch.starts_with(r#"docker architecture "vax""#), "{wrong_arch}");
+    assert!(
+        wrong_arch.starts_with(r#"docker architecture "vax""#),
+        "{wrong_arch}"
+    );
 }
 
 #[test]
 fn host_arch_is_known_to_the_converter() {
     let profile = docker_profile(&docker_profile_json(), &[], host_docker_arch()).unwrap();
-    assert!(profile.architectures().as_ref().is_some_and(|a| !a.is_empty()));
+    assert!(profile
+        .architectures()
+        .as_ref()
+        .is_some_and(|a| !a.is_empty()));
 }
 
 #[test]
-fn zz_profile_breakdown() {
-    use libseccomp::*;
+fn filter_cache_reuses_and_verifies_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FilterCache::new(dir.path().join("cache"));
     let profile = docker_default();
-    let rules = profile.syscalls().as_deref().unwrap();
-    for opt in [1u32, 2] {
-        for arches in [1usize, 3] {
-            let t0 = Instant::now();
-            let mut ctx = ScmpFilterContext::new(ScmpAction::Errno(1)).unwrap();
-            if arches == 3 { ctx.add_arch(ScmpArch::X86).unwrap(); ctx.add_arch(ScmpArch::X32).unwrap(); }
-            ctx.set_ctl_optimize(opt).unwrap();
-            let t1 = Instant::now();
-            let mut n = 0;
-            let mut resolve = Duration::ZERO;
-            for r in rules {
-                if r.args().is_some() || r.action() != oci_spec::runtime::LinuxSeccompAction::ScmpActAllow { continue; }
-                for name in r.names() {
-                    let a = Instant::now();
-                    let Ok(s) = ScmpSyscall::from_name(name) else { continue };
-                    resolve += a.elapsed();
-                    ctx.add_rule(ScmpAction::Allow, s).unwrap();
-                    n += 1;
-                }
-            }
-            let t2 = Instant::now();
-            let fd = nix::sys::memfd::memfd_create(c"x", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
-            ctx.export_bpf(&fd).unwrap();
-            let t3 = Instant::now();
-            eprintln!("opt {opt} arches {arches}: init {:?} rules({n}) {:?} (resolve {resolve:?}) export {:?}", t1-t0, t2-t1, t3-t2);
-        }
-    }
+    let fresh = compile(&profile).unwrap();
+    let start = Instant::now();
+    let first = cache.compile(&profile).unwrap();
+    let miss = start.elapsed();
+    let start = Instant::now();
+    let second = cache.compile(&profile).unwrap();
+    let hit = start.elapsed();
+    eprintln!("filter cache: miss {miss:?}, hit {hit:?}");
+    assert_eq!(first.parts().0.len(), fresh.parts().0.len());
+    assert!(second
+        .parts()
+        .0
+        .iter()
+        .zip(fresh.parts().0)
+        .all(|(a, b)| { (a.code, a.jt, a.jf, a.k) == (b.code, b.jt, b.jf, b.k) }));
+    assert_eq!(second.parts().1, fresh.parts().1);
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .collect();
+    assert_eq!(entries.len(), 1, "one entry, no temp files left");
+
+    // A different config is a different entry; a corrupted entry is recompiled.
+    let other = seccomp(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#);
+    assert!(!cache.compile(&other).unwrap().needs_notify());
+    let path = entries[0].as_ref().unwrap().path();
+    std::fs::write(&path, b"BSCMPF02garbage").unwrap();
+    let again = cache.compile(&profile).unwrap();
+    assert_eq!(again.parts().0.len(), fresh.parts().0.len());
+    let status = in_child(|| {
+        let loaded = again.load();
+        checks(&[
+            loaded.is_ok(),
+            sys(libc::SYS_keyctl, [0; 3]) == Err(libc::EPERM),
+        ])
+    });
+    assert_eq!(
+        status,
+        WaitStatus::Exited(status_pid(&status), 0),
+        "child: {status:?}"
+    );
 }
