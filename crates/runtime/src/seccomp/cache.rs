@@ -3,15 +3,18 @@
 //!
 //! Each entry holds the exact key it was built from (this crate's version, libseccomp's
 //! version, the kernel release and the `linux.seccomp` JSON) and is used only when that key
-//! matches byte for byte, so a hash collision can only cost a recompile. The directory must
-//! be writable by root only: whoever can write it chooses the filters containers get.
+//! matches byte for byte, so a hash collision can only cost a recompile. Whoever can write
+//! the directory chooses the filters containers get, so entries are used only while it
+//! belongs to the current user and is not writable by group or others. Entries are never
+//! evicted (a new berth version or libseccomp makes new ones): clear the directory when
+//! upgrading or on daemon start.
 
 use super::compile::{compile, Filter};
 use super::Error;
 use oci_spec::runtime::LinuxSeccomp;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"BSCMPF02";
 
@@ -34,10 +37,7 @@ impl FilterCache {
     pub fn compile(&self, seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
         let key = cache_key(seccomp)?;
         let path = self.dir.join(file_name(&key));
-        if let Some(filter) = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| decode(&bytes, &key))
-        {
+        if let Some(filter) = self.lookup(&path, &key) {
             return Ok(filter);
         }
         let filter = compile(seccomp)?;
@@ -46,7 +46,18 @@ impl FilterCache {
         Ok(filter)
     }
 
-    fn store(&self, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    /// The stored filter, if the directory is private to us and holds an entry for `key`.
+    fn lookup(&self, path: &Path, key: &[u8]) -> Option<Filter> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::fs::metadata(&self.dir).ok()?;
+        let private = dir.uid() == nix::unistd::geteuid().as_raw() && dir.mode() & 0o022 == 0;
+        if !private {
+            return None;
+        }
+        decode(&std::fs::read(path).ok()?, key)
+    }
+
+    fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         std::fs::DirBuilder::new()
             .recursive(true)

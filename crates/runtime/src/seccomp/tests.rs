@@ -513,7 +513,7 @@ fn notify_fd_goes_to_the_agent_with_the_state() {
 
     let config = seccomp(&format!(
         r#"{{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "{}",
-            "listenerMetadata": "meta", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "listenerMetadata": "meta", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"],
             "syscalls": [{{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}}]}}"#,
         path.display()
     ));
@@ -735,6 +735,32 @@ fn filter_cache_reuses_and_verifies_entries() {
     std::fs::write(&path, b"BSCMPF02garbage").unwrap();
     let again = cache.compile(&profile).unwrap();
     assert_eq!(again.parts().0.len(), fresh.parts().0.len());
+    assert!(
+        std::fs::read(&path).unwrap().len() > 1000,
+        "entry rewritten"
+    );
+    // A forged entry (last instruction changed) is used from a private directory, and
+    // ignored once group or others can write the directory.
+    use std::os::unix::fs::PermissionsExt;
+    let mut forged = std::fs::read(&path).unwrap();
+    let last = forged.len() - 4;
+    forged[last..].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    std::fs::write(&path, &forged).unwrap();
+    let from_cache =
+        |cache: &FilterCache| cache.compile(&profile).unwrap().parts().0.last().unwrap().k;
+    assert_eq!(
+        from_cache(&cache),
+        0x7fff_0000,
+        "private directory: entry used"
+    );
+    let cache_dir = dir.path().join("cache");
+    std::fs::set_permissions(&cache_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(&path, &forged).unwrap();
+    assert_eq!(
+        from_cache(&cache),
+        fresh.parts().0.last().unwrap().k,
+        "shared directory: ignored"
+    );
     let status = in_child(|| {
         let loaded = again.load();
         checks(&[
