@@ -48,13 +48,18 @@ impl FilterCache {
 
     /// The stored filter, if the directory is private to us and holds an entry for `key`.
     fn lookup(&self, path: &Path, key: &[u8]) -> Option<Filter> {
-        use std::os::unix::fs::MetadataExt;
-        let dir = std::fs::metadata(&self.dir).ok()?;
-        let private = dir.uid() == nix::unistd::geteuid().as_raw() && dir.mode() & 0o022 == 0;
-        if !private {
+        if !self.private() {
             return None;
         }
         decode(&std::fs::read(path).ok()?, key)
+    }
+
+    /// Whether the directory is ours and nobody else can write it.
+    fn private(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.dir).is_ok_and(|dir| {
+            dir.uid() == nix::unistd::geteuid().as_raw() && dir.mode() & 0o022 == 0
+        })
     }
 
     fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -63,11 +68,13 @@ impl FilterCache {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)?;
+        if !self.private() {
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        }
         let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         file.write_all(bytes)?;

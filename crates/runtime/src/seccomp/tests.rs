@@ -621,6 +621,17 @@ fn oci_config_errors_name_the_field() {
             {"names": ["getppid", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}"#
     )
     .starts_with("linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for"));
+    // Architectures this libseccomp (2.5.x) does not know are refused by name.
+    let loong = compile(&seccomp(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_LOONGARCH64"]}"#,
+    ));
+    if let Err(e) = loong {
+        let e = e.to_string();
+        assert_eq!(
+            e,
+            r#"linux.seccomp.architectures[0]: unknown architecture "SCMP_ARCH_LOONGARCH64""#
+        );
+    }
     // Unknown actions, operators, architectures and flags cannot reach compile(): they
     // fail when config.json is parsed, and serde_path_to_error names the field.
     let de = &mut serde_json::Deserializer::from_str(
