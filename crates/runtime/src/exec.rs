@@ -108,10 +108,7 @@ impl Runtime {
         let spec = self.saved_spec(&opts.id)?;
         let plan = Plan::from_spec(&spec);
         let joined = Joined::open(saved.pid, &plan)?;
-        let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(sc) => Some(seccomp::compile(sc)?),
-            None => None,
-        };
+        let filter = crate::container::compile_seccomp(&self.root, &spec)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let console = match (&opts.console_socket, terminal) {
             (Some(p), true) => Some(console::connect(p).map_err(|source| Error::Io {

@@ -259,26 +259,13 @@ fn load_seccomp(init: &Init, state: &[u8]) -> Step<()> {
     let Some(listener) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
         return Err("linux.seccomp.listenerPath: required by SCMP_ACT_NOTIFY rules".into());
     };
-    let metadata = seccomp
-        .and_then(|s| s.listener_metadata().clone())
-        .unwrap_or_default();
-    let msg = notify_message(state, &metadata);
+    let metadata = seccomp.and_then(|s| s.listener_metadata().as_deref());
+    let state: oci_spec::runtime::State =
+        serde_json::from_slice(state).map_err(fail("container state for the seccomp agent"))?;
+    let pid = state.pid().unwrap_or(0);
+    let msg = seccomp::process_state_json(pid, metadata, &state).map_err(|e| e.to_string())?;
     seccomp::send_notify_fd(listener, std::os::fd::AsFd::as_fd(&fd), &msg)
         .map_err(|e| e.to_string())
-}
-
-/// The containerProcessState the runtime spec sends with a seccomp notify fd.
-fn notify_message(state: &[u8], metadata: &str) -> Vec<u8> {
-    let state: serde_json::Value = serde_json::from_slice(state).unwrap_or_default();
-    let pid = state.get("pid").cloned().unwrap_or_default();
-    serde_json::to_vec(&serde_json::json!({
-        "ociVersion": "1.2.0",
-        "fds": ["seccompFd"],
-        "pid": pid,
-        "metadata": metadata,
-        "state": state,
-    }))
-    .unwrap_or_default()
 }
 
 /// Blocks until `start` opens the exec fifo, then tells it we are going.
