@@ -80,8 +80,9 @@ pub fn sleeper() -> Kid {
     Kid(Command::new("sleep").arg("300").spawn().expect("spawn sleep"))
 }
 
-/// Runs `script` in a shell that first joins `m`'s cgroup, and returns its exit status.
-pub fn run_in(m: &Manager, script: &str) -> ExitStatus {
+/// Starts `script` in a shell that runs it only after joining `m`'s cgroup, so everything it
+/// allocates or opens is charged to and checked by that cgroup.
+pub fn joined(m: &Manager, script: &str) -> Kid {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!("read go; {script}"))
@@ -93,8 +94,12 @@ pub fn run_in(m: &Manager, script: &str) -> ExitStatus {
     m.add_process(pid).expect("add process");
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"go\n").expect("release child");
-    drop(stdin);
-    child.wait().expect("wait")
+    Kid(child)
+}
+
+/// Runs `script` inside `m`'s cgroup (see [`joined`]) and returns its exit status.
+pub fn run_in(m: &Manager, script: &str) -> ExitStatus {
+    joined(m, script).wait()
 }
 
 /// Parses a `linux.resources` object.
