@@ -71,7 +71,10 @@ fn freeze_thaw(make: Factory, tag: &str, kernel_says_frozen: fn(&Manager) -> boo
     assert!(cpu_ticks(kid.pid()) > 0, "the child runs");
     m.freeze().expect("freeze");
     assert!(m.is_frozen().expect("is_frozen"));
-    assert!(kernel_says_frozen(&m), "the kernel reports the cgroup frozen");
+    assert!(
+        kernel_says_frozen(&m),
+        "the kernel reports the cgroup frozen"
+    );
     let a = cpu_ticks(kid.pid());
     assert_eq!(a, cpu_ticks(kid.pid()), "a frozen child uses no CPU");
     m.thaw().expect("thaw");
@@ -104,7 +107,10 @@ fn term_all(make: Factory, tag: &str) {
     m.add_process(kid.pid()).expect("add");
     m.signal_all(libc::SIGTERM).expect("signal_all");
     assert_eq!(kid.wait().signal(), Some(libc::SIGTERM));
-    assert!(!m.is_frozen().expect("is_frozen"), "left thawed after signalling");
+    assert!(
+        !m.is_frozen().expect("is_frozen"),
+        "left thawed after signalling"
+    );
 }
 
 fn stats_running(make: Factory, tag: &str) {
@@ -115,7 +121,11 @@ fn stats_running(make: Factory, tag: &str) {
     m.add_process(kid.pid()).expect("add");
     std::thread::sleep(Duration::from_millis(300));
     let s = m.stats().expect("stats");
-    assert!(s.cpu.usage.total > 50_000_000, "cpu ns: {}", s.cpu.usage.total);
+    assert!(
+        s.cpu.usage.total > 50_000_000,
+        "cpu ns: {}",
+        s.cpu.usage.total
+    );
     assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0);
     let json = serde_json::to_value(&s).expect("json");
     for key in ["cpu", "memory", "pids", "blkio", "hugetlb"] {
@@ -167,6 +177,8 @@ conformance!(v1, common::v1, |m| read(
     &common::dir_of(m, "freezer").join("freezer.state")
 ) == "FROZEN");
 
-conformance!(v2, common::v2, |m| read(&m.paths()[0].join("cgroup.events"))
-    .lines()
-    .any(|l| l == "frozen 1"));
+conformance!(v2, common::v2, |m| read(
+    &m.paths()[0].join("cgroup.events")
+)
+.lines()
+.any(|l| l == "frozen 1"));

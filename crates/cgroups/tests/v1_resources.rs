@@ -23,7 +23,10 @@ fn memory_limits_in_both_orders() {
     let mem = dir_of(&m, "memory");
     let get = |f: &str| read(&mem.join(f));
     let apply = |limit: i64, swap: i64| {
-        let json = format!(r#"{{"memory":{{"limit":{limit},"swap":{swap},"reservation":{}}}}}"#, limit / 2);
+        let json = format!(
+            r#"{{"memory":{{"limit":{limit},"swap":{swap},"reservation":{}}}}}"#,
+            limit / 2
+        );
         m.apply(&res(&json)).expect("apply memory");
         assert_eq!(get("memory.limit_in_bytes"), limit.to_string());
         assert_eq!(get("memory.memsw.limit_in_bytes"), swap.to_string());
@@ -32,7 +35,10 @@ fn memory_limits_in_both_orders() {
     apply(64 * MIB, 128 * MIB);
     apply(256 * MIB, 512 * MIB); // raising: memsw must go first
     apply(32 * MIB, 48 * MIB); // lowering: limit must go first
-    m.apply(&res(r#"{"memory":{"swappiness":10,"disableOOMKiller":true}}"#)).expect("apply");
+    m.apply(&res(
+        r#"{"memory":{"swappiness":10,"disableOOMKiller":true}}"#,
+    ))
+    .expect("apply");
     assert_eq!(get("memory.swappiness"), "10");
     assert!(get("memory.oom_control").contains("oom_kill_disable 1"));
 }
@@ -43,10 +49,18 @@ fn check_before_update_refuses_a_limit_below_usage() {
     let _kid = common::joined(&m, "exec sleep 300");
     std::thread::sleep(std::time::Duration::from_millis(100));
     let err = m
-        .apply(&res(r#"{"memory":{"limit":4096,"checkBeforeUpdate":true}}"#))
+        .apply(&res(
+            r#"{"memory":{"limit":4096,"checkBeforeUpdate":true}}"#,
+        ))
         .expect_err("limit below usage");
-    assert!(err.to_string().starts_with("linux.resources.memory.limit:"), "{err}");
-    assert_ne!(read(&dir_of(&m, "memory").join("memory.limit_in_bytes")), "4096");
+    assert!(
+        err.to_string().starts_with("linux.resources.memory.limit:"),
+        "{err}"
+    );
+    assert_ne!(
+        read(&dir_of(&m, "memory").join("memory.limit_in_bytes")),
+        "4096"
+    );
 }
 
 #[test]
@@ -65,7 +79,8 @@ fn cpu_cpuset_pids() {
     assert_eq!(read(&cpuset.join("cpuset.cpus")), "0");
     assert_eq!(read(&cpuset.join("cpuset.mems")), "0");
     assert_eq!(read(&dir_of(&m, "pids").join("pids.max")), "10");
-    m.apply(&res(r#"{"pids":{"limit":-1},"cpu":{"quota":-1,"idle":1}}"#)).expect("update");
+    m.apply(&res(r#"{"pids":{"limit":-1},"cpu":{"quota":-1,"idle":1}}"#))
+        .expect("update");
     assert_eq!(read(&dir_of(&m, "pids").join("pids.max")), "max");
     assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "-1");
     assert_eq!(read(&cpu.join("cpu.idle")), "1");
@@ -81,12 +96,16 @@ fn nested_cpuset_is_seeded_from_parents() {
     assert_eq!(read(&dir.join("cpuset.cpus")), root_cpus);
     assert!(!read(&dir.join("cpuset.mems")).is_empty());
     let kid = common::sleeper();
-    m.add_process(kid.pid()).expect("a task can join the seeded cpuset");
+    m.add_process(kid.pid())
+        .expect("a task can join the seeded cpuset");
 }
 
 /// `major:minor` of the first virtio/SCSI/NVMe disk, else any block device.
 fn a_block_device() -> String {
-    let mut devs: Vec<_> = std::fs::read_dir("/sys/block").expect("/sys/block").flatten().collect();
+    let mut devs: Vec<_> = std::fs::read_dir("/sys/block")
+        .expect("/sys/block")
+        .flatten()
+        .collect();
     devs.sort_by_key(|e| e.file_name().to_string_lossy().starts_with("loop"));
     read(&devs.first().expect("some block device").path().join("dev"))
 }
@@ -101,21 +120,42 @@ fn blkio_weight_and_throttle() {
         r#"{{"blockIO":{{"weight":500,"throttleReadBpsDevice":[{{"major":{maj},"minor":{min},"rate":1048576}}],
         "throttleWriteIOPSDevice":[{{"major":{maj},"minor":{min},"rate":100}}]}}}}"#
     );
-    let weight_file = ["blkio.weight", "blkio.bfq.weight"].iter().map(|f| dir.join(f)).find(|p| p.exists());
+    let weight_file = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists());
     match weight_file {
         Some(file) => {
             m.apply(&res(&json)).expect("apply");
-            assert!(read(&file).ends_with("500"), "{}: {}", file.display(), read(&file));
+            assert!(
+                read(&file).ends_with("500"),
+                "{}: {}",
+                file.display(),
+                read(&file)
+            );
         }
         None => {
-            eprintln!("NOTE: no blkio.weight or blkio.bfq.weight on this kernel: checking the error");
+            eprintln!(
+                "NOTE: no blkio.weight or blkio.bfq.weight on this kernel: checking the error"
+            );
             let err = m.apply(&res(&json)).expect_err("weight unsupported");
-            assert!(err.to_string().starts_with("linux.resources.blockIO.weight:"), "{err}");
-            m.apply(&res(&json.replace(r#""weight":500,"#, ""))).expect("apply throttles");
+            assert!(
+                err.to_string()
+                    .starts_with("linux.resources.blockIO.weight:"),
+                "{err}"
+            );
+            m.apply(&res(&json.replace(r#""weight":500,"#, "")))
+                .expect("apply throttles");
         }
     }
-    assert_eq!(read(&dir.join("blkio.throttle.read_bps_device")), format!("{dev} 1048576"));
-    assert_eq!(read(&dir.join("blkio.throttle.write_iops_device")), format!("{dev} 100"));
+    assert_eq!(
+        read(&dir.join("blkio.throttle.read_bps_device")),
+        format!("{dev} 1048576")
+    );
+    assert_eq!(
+        read(&dir.join("blkio.throttle.write_iops_device")),
+        format!("{dev} 100")
+    );
 }
 
 #[test]
@@ -129,7 +169,10 @@ fn devices_are_written_in_order_and_enforced() {
     assert_eq!(list, "c 1:3 rwm\nc 1:5 r");
     assert!(run_in(&m, ": < /dev/null").success());
     assert!(run_in(&m, ": < /dev/zero").success());
-    assert!(!run_in(&m, ": > /dev/zero").success(), "write to /dev/zero denied");
+    assert!(
+        !run_in(&m, ": > /dev/zero").success(),
+        "write to /dev/zero denied"
+    );
     assert!(!run_in(&m, ": < /dev/full").success(), "/dev/full denied");
 }
 
@@ -138,14 +181,38 @@ fn out_of_range_values_name_the_field_and_create_nothing() {
     let m = common::v1(&unique("invalid"));
     let _g = Cleanup(m.clone());
     let cases = [
-        (r#"{"cpu":{"shares":1}}"#, "linux.resources.cpu.shares: must be between 2 and 262144, got 1"),
-        (r#"{"memory":{"limit":-5}}"#, "linux.resources.memory.limit: must be >= -1, got -5"),
-        (r#"{"memory":{"swappiness":101}}"#, "linux.resources.memory.swappiness: must be between 0 and 100, got 101"),
-        (r#"{"cpu":{"period":10}}"#, "linux.resources.cpu.period: must be between 1000 and 1000000, got 10"),
-        (r#"{"cpu":{"cpus":"0-a"}}"#, "linux.resources.cpu.cpus: must be a list like \"0-3,5\", got \"0-a\""),
-        (r#"{"blockIO":{"weight":5}}"#, "linux.resources.blockIO.weight: must be between 10 and 1000, got 5"),
-        (r#"{"devices":[{"allow":true,"access":"rwx"}]}"#, "linux.resources.devices.access: must contain only r, w and m, got \"rwx\""),
-        (r#"{"unified":{"../x":"1"}}"#, "linux.resources.unified.../x: must be a cgroup file name like \"memory.high\""),
+        (
+            r#"{"cpu":{"shares":1}}"#,
+            "linux.resources.cpu.shares: must be between 2 and 262144, got 1",
+        ),
+        (
+            r#"{"memory":{"limit":-5}}"#,
+            "linux.resources.memory.limit: must be >= -1, got -5",
+        ),
+        (
+            r#"{"memory":{"swappiness":101}}"#,
+            "linux.resources.memory.swappiness: must be between 0 and 100, got 101",
+        ),
+        (
+            r#"{"cpu":{"period":10}}"#,
+            "linux.resources.cpu.period: must be between 1000 and 1000000, got 10",
+        ),
+        (
+            r#"{"cpu":{"cpus":"0-a"}}"#,
+            "linux.resources.cpu.cpus: must be a list like \"0-3,5\", got \"0-a\"",
+        ),
+        (
+            r#"{"blockIO":{"weight":5}}"#,
+            "linux.resources.blockIO.weight: must be between 10 and 1000, got 5",
+        ),
+        (
+            r#"{"devices":[{"allow":true,"access":"rwx"}]}"#,
+            "linux.resources.devices.access: must contain only r, w and m, got \"rwx\"",
+        ),
+        (
+            r#"{"unified":{"../x":"1"}}"#,
+            "linux.resources.unified.../x: must be a cgroup file name like \"memory.high\"",
+        ),
     ];
     for (json, want) in cases {
         let err = m.validate(&res(json)).expect_err(json);
@@ -161,10 +228,22 @@ fn unsupported_settings_fail_before_any_write() {
     let limit_file = dir_of(&m, "memory").join("memory.limit_in_bytes");
     let before = read(&limit_file);
     let cases = [
-        (r#"{"memory":{"limit":33554432},"unified":{"memory.high":"1"}}"#, "linux.resources.unified.memory.high:"),
-        (r#"{"memory":{"limit":33554432},"hugepageLimits":[{"pageSize":"2MB","limit":0}]}"#, "linux.resources.hugepageLimits:"),
-        (r#"{"memory":{"limit":33554432},"network":{"classID":1}}"#, "linux.resources.network.classID:"),
-        (r#"{"memory":{"limit":33554432},"cpu":{"shares":1}}"#, "linux.resources.cpu.shares:"),
+        (
+            r#"{"memory":{"limit":33554432},"unified":{"memory.high":"1"}}"#,
+            "linux.resources.unified.memory.high:",
+        ),
+        (
+            r#"{"memory":{"limit":33554432},"hugepageLimits":[{"pageSize":"2MB","limit":0}]}"#,
+            "linux.resources.hugepageLimits:",
+        ),
+        (
+            r#"{"memory":{"limit":33554432},"network":{"classID":1}}"#,
+            "linux.resources.network.classID:",
+        ),
+        (
+            r#"{"memory":{"limit":33554432},"cpu":{"shares":1}}"#,
+            "linux.resources.cpu.shares:",
+        ),
     ];
     for (json, prefix) in cases {
         let err = m.apply(&res(json)).expect_err(json);
@@ -177,17 +256,30 @@ fn unsupported_settings_fail_before_any_write() {
 fn relative_and_absolute_paths_land_in_the_same_place() {
     let abs = common::v1(&unique("paths"));
     let rel_name = unique("paths");
-    let rel = common::v1(Path::new(rel_name.to_str().expect("utf8").trim_start_matches('/')));
+    let rel = common::v1(Path::new(
+        rel_name.to_str().expect("utf8").trim_start_matches('/'),
+    ));
     assert_eq!(abs.paths(), rel.paths());
-    assert!(abs.paths().iter().any(|p| p.starts_with("/sys/fs/cgroup/unified")), "hybrid joins unified");
+    assert!(
+        abs.paths()
+            .iter()
+            .any(|p| p.starts_with("/sys/fs/cgroup/unified")),
+        "hybrid joins unified"
+    );
     let bad = berth_cgroups::Manager::new(Path::new(common::ROOT), Path::new("/a/../../etc"));
-    assert!(bad.expect_err("..").to_string().starts_with("linux.cgroupsPath"));
+    assert!(bad
+        .expect_err("..")
+        .to_string()
+        .starts_with("linux.cgroupsPath"));
 }
 
 #[test]
 fn stats_of_a_running_process() {
     let (m, _g) = created("stats");
-    m.apply(&res(r#"{"memory":{"limit":268435456},"pids":{"limit":50}}"#)).expect("apply");
+    m.apply(&res(
+        r#"{"memory":{"limit":268435456},"pids":{"limit":50}}"#,
+    ))
+    .expect("apply");
     let _kid = common::joined(&m, "exec sh -c 'while :; do :; done'");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let s = m.stats().expect("stats");

@@ -20,17 +20,33 @@ fn open_follows_the_rules() {
     let _guard = Cleanup(m.clone());
     let null = r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}"#;
     m.apply(&devices(&[DENY_ALL, null])).expect("apply");
-    assert!(run_in(&m, ": < /dev/null").success(), "/dev/null is allowed");
-    assert!(!run_in(&m, ": < /dev/zero").success(), "/dev/zero is denied");
-    assert!(!run_in(&m, ": < /dev/full").success(), "/dev/full is denied");
+    assert!(
+        run_in(&m, ": < /dev/null").success(),
+        "/dev/null is allowed"
+    );
+    assert!(
+        !run_in(&m, ": < /dev/zero").success(),
+        "/dev/zero is denied"
+    );
+    assert!(
+        !run_in(&m, ": < /dev/full").success(),
+        "/dev/full is denied"
+    );
 
     // Update: read-only /dev/zero is added; the old program is replaced, not stacked.
     let zero_r = r#"{"allow":true,"type":"c","major":1,"minor":5,"access":"r"}"#;
-    m.apply(&devices(&[DENY_ALL, null, zero_r])).expect("update");
+    m.apply(&devices(&[DENY_ALL, null, zero_r]))
+        .expect("update");
     let dir = &m.paths()[0];
     assert_eq!(attached_device_programs(dir).expect("query").len(), 1);
-    assert!(run_in(&m, ": < /dev/zero").success(), "read /dev/zero is allowed now");
-    assert!(!run_in(&m, ": > /dev/zero").success(), "write /dev/zero stays denied");
+    assert!(
+        run_in(&m, ": < /dev/zero").success(),
+        "read /dev/zero is allowed now"
+    );
+    assert!(
+        !run_in(&m, ": > /dev/zero").success(),
+        "write /dev/zero stays denied"
+    );
     assert!(run_in(&m, ": > /dev/null").success());
 }
 
@@ -47,10 +63,21 @@ fn later_rules_win() {
     // A wildcard major matches every char device; the final allow-all makes everything open.
     let deny_chars = r#"{"allow":false,"type":"c","access":"rw"}"#;
     m.apply(&devices(&[deny_chars])).expect("apply");
-    assert!(!run_in(&m, ": < /dev/null").success(), "all char devices denied");
+    assert!(
+        !run_in(&m, ": < /dev/null").success(),
+        "all char devices denied"
+    );
     m.apply(&devices(&[deny_chars, allow_all])).expect("apply");
-    assert!(run_in(&m, ": < /dev/zero").success(), "the later allow-all wins");
-    assert_eq!(attached_device_programs(&m.paths()[0]).expect("query").len(), 1);
+    assert!(
+        run_in(&m, ": < /dev/zero").success(),
+        "the later allow-all wins"
+    );
+    assert_eq!(
+        attached_device_programs(&m.paths()[0])
+            .expect("query")
+            .len(),
+        1
+    );
 }
 
 #[test]

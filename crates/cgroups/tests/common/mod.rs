@@ -72,12 +72,19 @@ impl Drop for Kid {
 
 /// Runs `sh -c script`.
 pub fn sh(script: &str) -> Kid {
-    Kid(Command::new("sh").arg("-c").arg(script).spawn().expect("spawn sh"))
+    Kid(Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .spawn()
+        .expect("spawn sh"))
 }
 
 /// A child that sleeps until killed.
 pub fn sleeper() -> Kid {
-    Kid(Command::new("sleep").arg("300").spawn().expect("spawn sleep"))
+    Kid(Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .expect("spawn sleep"))
 }
 
 /// Starts `script` in a shell that runs it only after joining `m`'s cgroup, so everything it
