@@ -78,6 +78,12 @@ pub enum Error {
         /// The errno.
         source: nix::errno::Errno,
     },
+    /// `signal_all` was given a number that is not a signal.
+    #[error("signal {signal}: not a valid signal number")]
+    InvalidSignal {
+        /// The number given.
+        signal: i32,
+    },
     /// Building, loading or attaching the cgroup v2 device filter failed.
     #[error(transparent)]
     Devices(#[from] crate::v2::devices::Error),

@@ -163,38 +163,35 @@ impl Manager {
     /// or the unified tree on hybrid hosts); otherwise the cgroup is frozen, each member
     /// signalled and the cgroup thawed, so no process can fork past the signal.
     pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let signal = Signal::try_from(sig).map_err(|_| Error::InvalidSignal { signal: sig })?;
         let (kill_file, can_freeze) = match &self.backend {
             Backend::V1(b) => (b.kill_file(), b.can_freeze()),
             Backend::V2(b) => (b.kill_file(), true),
         };
-        if let (Some(file), libc::SIGKILL) = (&kill_file, sig) {
+        if let (Some(file), Signal::SIGKILL) = (&kill_file, signal) {
             return fs::write_op("write cgroup.kill", file, "1");
         }
         if can_freeze {
             self.freeze()?;
         }
-        let sent = self.signal_each(sig);
+        let sent = self.signal_each(signal);
         if can_freeze {
             self.thaw()?;
         }
         sent
     }
 
-    fn signal_each(&self, sig: i32) -> Result<()> {
-        let signal = Signal::try_from(sig).map_err(|source| Error::Signal {
-            signal: sig,
-            pid: 0,
-            source,
-        })?;
+    fn signal_each(&self, signal: Signal) -> Result<()> {
         for pid in self.pids()? {
             match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                 Err(source) => {
+                    let signal = signal as i32;
                     return Err(Error::Signal {
-                        signal: sig,
+                        signal,
                         pid,
                         source,
-                    })
+                    });
                 }
             }
         }

@@ -25,6 +25,11 @@ fn lifecycle(make: Factory, tag: &str) {
     assert!(!m.exists());
     assert!(m.paths().iter().all(|p| !p.exists()));
     m.destroy().expect("destroying a missing cgroup is fine");
+    let err = m.signal_all(999).expect_err("not a signal");
+    assert!(
+        matches!(err, berth_cgroups::Error::InvalidSignal { signal: 999 }),
+        "{err}"
+    );
     drop(guard);
 }
 
@@ -131,6 +136,25 @@ fn stats_running(make: Factory, tag: &str) {
     for key in ["cpu", "memory", "pids", "blkio", "hugetlb"] {
         assert!(json.get(key).is_some(), "{key} in {json}");
     }
+}
+
+#[test]
+fn detects_the_version_of_each_tree() {
+    use berth_cgroups::{detect, Version};
+    assert_eq!(
+        detect(Path::new(common::ROOT)).expect("detect"),
+        Version::V1
+    );
+    assert_eq!(
+        detect(Path::new(common::UNIFIED)).expect("detect"),
+        Version::V2
+    );
+    let m = Manager::new(Path::new(common::UNIFIED), &unique("detect")).expect("new");
+    assert_eq!(m.version(), Version::V2);
+    assert_eq!(
+        m.paths(),
+        vec![Path::new(common::UNIFIED).join(unique("detect").strip_prefix("/").expect("abs"))]
+    );
 }
 
 macro_rules! conformance {
