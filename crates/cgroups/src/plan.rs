@@ -39,6 +39,18 @@ impl Plan {
         });
     }
 
+    /// Appends a write of `value` when it is `Some`.
+    pub fn push_opt(
+        &mut self,
+        path: PathBuf,
+        value: Option<impl ToString>,
+        field: impl Into<Cow<'static, str>>,
+    ) {
+        if let Some(v) = value {
+            self.push(path, v, field);
+        }
+    }
+
     /// Performs the writes in order, stopping at the first failure.
     pub fn execute(&self) -> Result<()> {
         for w in &self.writes {

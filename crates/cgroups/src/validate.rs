@@ -135,27 +135,9 @@ fn block_io(b: &LinuxBlockIo) -> Result<()> {
             d.leaf_weight(),
         )?;
     }
-    let throttles = [
-        (
-            "linux.resources.blockIO.throttleReadBpsDevice",
-            b.throttle_read_bps_device(),
-        ),
-        (
-            "linux.resources.blockIO.throttleWriteBpsDevice",
-            b.throttle_write_bps_device(),
-        ),
-        (
-            "linux.resources.blockIO.throttleReadIOPSDevice",
-            b.throttle_read_iops_device(),
-        ),
-        (
-            "linux.resources.blockIO.throttleWriteIOPSDevice",
-            b.throttle_write_iops_device(),
-        ),
-    ];
-    for (field, list) in throttles {
-        for d in list.iter().flatten() {
-            dev_number(field, d.major(), d.minor())?;
+    for (list, t) in crate::v1::apply::throttle_lists(b) {
+        for d in list {
+            dev_number(t.field, d.major(), d.minor())?;
         }
     }
     Ok(())

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxNetwork, LinuxResources, LinuxThrottleDevice,
+};
 
 use super::V1;
 use crate::plan::Plan;
@@ -30,48 +32,71 @@ pub(super) fn check(v1: &V1, res: &LinuxResources) -> Result<()> {
 
 /// The controllers `res` needs, each with the first field that needs it.
 fn requested(res: &LinuxResources) -> Vec<(&'static str, &'static str)> {
-    let mut out = Vec::new();
-    let mut need = |cond: bool, controller, field| {
-        if cond {
-            out.push((controller, field));
-        }
-    };
-    if let Some(m) = res.memory() {
-        need(memory_requested(m), "memory", "linux.resources.memory");
-    }
-    if let Some(c) = res.cpu() {
-        need(cpu_requested(c), "cpu", "linux.resources.cpu");
-        need(non_empty(c.cpus()), "cpuset", "linux.resources.cpu.cpus");
-        need(non_empty(c.mems()), "cpuset", "linux.resources.cpu.mems");
-    }
-    let pids = res.pids().is_some_and(|p| p.limit() != 0);
-    need(pids, "pids", "linux.resources.pids.limit");
-    need(
-        res.block_io().as_ref().is_some_and(blkio_requested),
-        "blkio",
-        "linux.resources.blockIO",
-    );
-    let huge = res
-        .hugepage_limits()
-        .as_ref()
-        .is_some_and(|h| !h.is_empty());
-    need(huge, "hugetlb", "linux.resources.hugepageLimits");
     let net = res.network().as_ref();
-    need(
-        net.is_some_and(|n| n.class_id().is_some()),
-        "net_cls",
-        "linux.resources.network.classID",
-    );
-    let prio = net.is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty()));
-    need(prio, "net_prio", "linux.resources.network.priorities");
-    need(
-        res.rdma().as_ref().is_some_and(|r| !r.is_empty()),
-        "rdma",
-        "linux.resources.rdma",
-    );
-    let devs = res.devices().as_ref().is_some_and(|d| !d.is_empty());
-    need(devs, "devices", "linux.resources.devices");
-    out
+    let prio = net.and_then(|n| n.priorities().as_ref());
+    let cpu = res.cpu().as_ref();
+    let candidates = [
+        (
+            res.memory().as_ref().is_some_and(memory_requested),
+            "memory",
+            "linux.resources.memory",
+        ),
+        (cpu.is_some_and(cpu_requested), "cpu", "linux.resources.cpu"),
+        (
+            cpu.is_some_and(|c| non_empty(c.cpus())),
+            "cpuset",
+            "linux.resources.cpu.cpus",
+        ),
+        (
+            cpu.is_some_and(|c| non_empty(c.mems())),
+            "cpuset",
+            "linux.resources.cpu.mems",
+        ),
+        (
+            res.pids().is_some_and(|p| p.limit() != 0),
+            "pids",
+            "linux.resources.pids.limit",
+        ),
+        (
+            res.block_io().as_ref().is_some_and(blkio_requested),
+            "blkio",
+            "linux.resources.blockIO",
+        ),
+        (
+            has_items(res.hugepage_limits()),
+            "hugetlb",
+            "linux.resources.hugepageLimits",
+        ),
+        (
+            net.is_some_and(|n| n.class_id().is_some()),
+            "net_cls",
+            "linux.resources.network.classID",
+        ),
+        (
+            prio.is_some_and(|p| !p.is_empty()),
+            "net_prio",
+            "linux.resources.network.priorities",
+        ),
+        (
+            res.rdma().as_ref().is_some_and(|r| !r.is_empty()),
+            "rdma",
+            "linux.resources.rdma",
+        ),
+        (
+            has_items(res.devices()),
+            "devices",
+            "linux.resources.devices",
+        ),
+    ];
+    candidates
+        .into_iter()
+        .filter(|(wanted, _, _)| *wanted)
+        .map(|(_, controller, field)| (controller, field))
+        .collect()
+}
+
+fn has_items<T>(list: &Option<Vec<T>>) -> bool {
+    list.as_ref().is_some_and(|l| !l.is_empty())
 }
 
 fn non_empty(s: &Option<String>) -> bool {
@@ -101,14 +126,13 @@ fn cpu_requested(c: &LinuxCpu) -> bool {
 }
 
 fn blkio_requested(b: &LinuxBlockIo) -> bool {
-    let list = |l: &Option<Vec<_>>| l.as_ref().is_some_and(|l: &Vec<_>| !l.is_empty());
     b.weight().is_some_and(|w| w != 0)
         || b.leaf_weight().is_some_and(|w| w != 0)
-        || b.weight_device().as_ref().is_some_and(|l| !l.is_empty())
-        || list(b.throttle_read_bps_device())
-        || list(b.throttle_write_bps_device())
-        || list(b.throttle_read_iops_device())
-        || list(b.throttle_write_iops_device())
+        || has_items(b.weight_device())
+        || has_items(b.throttle_read_bps_device())
+        || has_items(b.throttle_write_bps_device())
+        || has_items(b.throttle_read_iops_device())
+        || has_items(b.throttle_write_iops_device())
 }
 
 /// Every write that applies `res`, in a safe order. Nothing is written.
@@ -158,53 +182,40 @@ fn memory(dir: &Path, m: &LinuxMemory, p: &mut Plan) -> Result<()> {
     }
     limit_and_swap(dir, limit, m.swap().filter(|v| *v != 0), p)?;
     let f = |name: &str| dir.join(name);
-    if let Some(r) = m.reservation().filter(|v| *v != 0) {
-        p.push(
-            f("memory.soft_limit_in_bytes"),
-            r,
-            "linux.resources.memory.reservation",
-        );
-    }
-    // Kernel memory limits are deprecated; they are set only where the kernel still has the files.
+    let reservation = m.reservation().filter(|v| *v != 0);
+    let field = "linux.resources.memory.reservation";
+    p.push_opt(f("memory.soft_limit_in_bytes"), reservation, field);
+    kmem(dir, m, p);
+    let field = "linux.resources.memory.swappiness";
+    p.push_opt(f("memory.swappiness"), m.swappiness(), field);
+    let disable = m.disable_oom_killer().filter(|d| *d).map(|_| 1);
+    let field = "linux.resources.memory.disableOOMKiller";
+    p.push_opt(f("memory.oom_control"), disable, field);
+    let field = "linux.resources.memory.useHierarchy";
+    p.push_opt(
+        f("memory.use_hierarchy"),
+        m.use_hierarchy().map(u8::from),
+        field,
+    );
+    Ok(())
+}
+
+/// Kernel memory limits are deprecated; they are set only where the kernel still has the files.
+fn kmem(dir: &Path, m: &LinuxMemory, p: &mut Plan) {
     let kmem = [
-        (
-            m.kernel(),
-            "memory.kmem.limit_in_bytes",
-            "linux.resources.memory.kernel",
-        ),
+        (m.kernel(), "memory.kmem.limit_in_bytes", "kernel"),
         (
             m.kernel_tcp(),
             "memory.kmem.tcp.limit_in_bytes",
-            "linux.resources.memory.kernelTCP",
+            "kernelTCP",
         ),
     ];
-    for (v, file, field) in kmem {
-        if let Some(v) = v.filter(|v| *v != 0 && f(file).exists()) {
-            p.push(f(file), v, field);
+    for (v, file, name) in kmem {
+        let file = dir.join(file);
+        if let Some(v) = v.filter(|v| *v != 0 && file.exists()) {
+            p.push(file, v, format!("linux.resources.memory.{name}"));
         }
     }
-    if let Some(s) = m.swappiness() {
-        p.push(
-            f("memory.swappiness"),
-            s,
-            "linux.resources.memory.swappiness",
-        );
-    }
-    if m.disable_oom_killer() == Some(true) {
-        p.push(
-            f("memory.oom_control"),
-            1,
-            "linux.resources.memory.disableOOMKiller",
-        );
-    }
-    if let Some(h) = m.use_hierarchy() {
-        p.push(
-            f("memory.use_hierarchy"),
-            u8::from(h),
-            "linux.resources.memory.useHierarchy",
-        );
-    }
-    Ok(())
 }
 
 /// With `checkBeforeUpdate`, refuses a limit below what the cgroup already uses.
@@ -339,38 +350,58 @@ fn block_io(dir: &Path, b: &LinuxBlockIo, p: &mut Plan) -> Result<()> {
 }
 
 fn throttles(dir: &Path, b: &LinuxBlockIo, p: &mut Plan) {
-    let lists = [
-        (
-            b.throttle_read_bps_device(),
-            "blkio.throttle.read_bps_device",
-            "throttleReadBpsDevice",
-        ),
-        (
-            b.throttle_write_bps_device(),
-            "blkio.throttle.write_bps_device",
-            "throttleWriteBpsDevice",
-        ),
-        (
-            b.throttle_read_iops_device(),
-            "blkio.throttle.read_iops_device",
-            "throttleReadIOPSDevice",
-        ),
-        (
-            b.throttle_write_iops_device(),
-            "blkio.throttle.write_iops_device",
-            "throttleWriteIOPSDevice",
-        ),
-    ];
-    for (list, file, name) in lists {
-        for d in list.iter().flatten() {
+    for (list, t) in throttle_lists(b) {
+        for d in list {
             let value = format!("{}:{} {}", d.major(), d.minor(), d.rate());
-            p.push(
-                dir.join(file),
-                value,
-                format!("linux.resources.blockIO.{name}"),
-            );
+            p.push(dir.join(t.v1_file), value, t.field);
         }
     }
+}
+
+/// One kind of block I/O throttle: its spec field, v1 file and v2 `io.max` key.
+pub(crate) struct Throttle {
+    pub field: &'static str,
+    pub v1_file: &'static str,
+    pub v2_key: &'static str,
+}
+
+const THROTTLES: [Throttle; 4] = [
+    Throttle {
+        field: "linux.resources.blockIO.throttleReadBpsDevice",
+        v1_file: "blkio.throttle.read_bps_device",
+        v2_key: "rbps",
+    },
+    Throttle {
+        field: "linux.resources.blockIO.throttleWriteBpsDevice",
+        v1_file: "blkio.throttle.write_bps_device",
+        v2_key: "wbps",
+    },
+    Throttle {
+        field: "linux.resources.blockIO.throttleReadIOPSDevice",
+        v1_file: "blkio.throttle.read_iops_device",
+        v2_key: "riops",
+    },
+    Throttle {
+        field: "linux.resources.blockIO.throttleWriteIOPSDevice",
+        v1_file: "blkio.throttle.write_iops_device",
+        v2_key: "wiops",
+    },
+];
+
+/// The four throttle lists of `b`, each with its [`Throttle`] names.
+pub(crate) fn throttle_lists(
+    b: &LinuxBlockIo,
+) -> impl Iterator<Item = (&[LinuxThrottleDevice], &'static Throttle)> {
+    let lists = [
+        b.throttle_read_bps_device(),
+        b.throttle_write_bps_device(),
+        b.throttle_read_iops_device(),
+        b.throttle_write_iops_device(),
+    ];
+    lists
+        .into_iter()
+        .map(|l| l.as_deref().unwrap_or_default())
+        .zip(THROTTLES.iter())
 }
 
 /// The first of `names` that exists in `dir`, or an error naming `field`.
@@ -398,23 +429,7 @@ fn other(v1: &V1, res: &LinuxResources, p: &mut Plan) {
         }
     }
     if let Some(net) = res.network() {
-        if let (Some(id), Some(dir)) = (net.class_id(), v1.dir("net_cls")) {
-            p.push(
-                dir.join("net_cls.classid"),
-                id,
-                "linux.resources.network.classID",
-            );
-        }
-        if let Some(dir) = v1.dir("net_prio") {
-            for prio in net.priorities().iter().flatten() {
-                let value = format!("{} {}", prio.name(), prio.priority());
-                p.push(
-                    dir.join("net_prio.ifpriomap"),
-                    value,
-                    "linux.resources.network.priorities",
-                );
-            }
-        }
+        network(v1, net, p);
     }
     if let Some(dir) = v1.dir("rdma") {
         rdma(dir, res, p);
@@ -427,6 +442,23 @@ fn other(v1: &V1, res: &LinuxResources, p: &mut Plan) {
                 "devices.deny"
             };
             p.push(dir.join(file), rule.v1_line(), "linux.resources.devices");
+        }
+    }
+}
+
+fn network(v1: &V1, net: &LinuxNetwork, p: &mut Plan) {
+    if let (Some(id), Some(dir)) = (net.class_id(), v1.dir("net_cls")) {
+        p.push(
+            dir.join("net_cls.classid"),
+            id,
+            "linux.resources.network.classID",
+        );
+    }
+    if let Some(dir) = v1.dir("net_prio") {
+        for prio in net.priorities().iter().flatten() {
+            let value = format!("{} {}", prio.name(), prio.priority());
+            let field = "linux.resources.network.priorities";
+            p.push(dir.join("net_prio.ifpriomap"), value, field);
         }
     }
 }

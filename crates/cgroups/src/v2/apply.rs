@@ -7,7 +7,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::V2;
 use crate::plan::Plan;
-use crate::v1::apply::{check_usage, pids_max, rdma};
+use crate::v1::apply::{check_usage, pids_max, rdma, throttle_lists};
 use crate::{fs, Error, Result};
 
 /// Errors for settings cgroup v2 cannot express or controllers the tree does not offer.
@@ -260,36 +260,10 @@ fn block_io(dir: &Path, b: &LinuxBlockIo, read: bool, p: &mut Plan) {
             p.push(file.clone(), value, "linux.resources.blockIO.weightDevice");
         }
     }
-    let lists = [
-        (
-            b.throttle_read_bps_device(),
-            "rbps",
-            "throttleReadBpsDevice",
-        ),
-        (
-            b.throttle_write_bps_device(),
-            "wbps",
-            "throttleWriteBpsDevice",
-        ),
-        (
-            b.throttle_read_iops_device(),
-            "riops",
-            "throttleReadIOPSDevice",
-        ),
-        (
-            b.throttle_write_iops_device(),
-            "wiops",
-            "throttleWriteIOPSDevice",
-        ),
-    ];
-    for (list, key, name) in lists {
-        for d in list.iter().flatten() {
-            let value = format!("{}:{} {key}={}", d.major(), d.minor(), d.rate());
-            p.push(
-                dir.join("io.max"),
-                value,
-                format!("linux.resources.blockIO.{name}"),
-            );
+    for (list, t) in throttle_lists(b) {
+        for d in list {
+            let value = format!("{}:{} {}={}", d.major(), d.minor(), t.v2_key, d.rate());
+            p.push(dir.join("io.max"), value, t.field);
         }
     }
 }
