@@ -295,3 +295,36 @@ fn stats_of_a_running_process() {
     assert_eq!(json["memory"]["usage"]["limit"], 268_435_456);
     assert!(json["memory"].get("kernelTCP").is_some());
 }
+
+/// This host has swap accounting, so a host without it is imitated by a FAKE v1 tree whose
+/// memory hierarchy lacks `memory.memsw.*`.
+#[test]
+fn swap_without_swap_accounting_is_refused_up_front() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let memory = tmp.path().join("memory");
+    std::fs::create_dir(&memory).expect("mkdir");
+    std::fs::write(memory.join("cgroup.procs"), "").expect("write");
+    let m = berth_cgroups::Manager::with_version(
+        tmp.path(),
+        Path::new("/c"),
+        berth_cgroups::Version::V1,
+    )
+    .expect("manager");
+    let err = m
+        .validate(&res(r#"{"memory":{"limit":1048576,"swap":2097152}}"#))
+        .expect_err("no memsw");
+    assert!(
+        err.to_string()
+            .starts_with("linux.resources.memory.swap: swap accounting"),
+        "{err}"
+    );
+    m.validate(&res(r#"{"memory":{"limit":1048576,"swap":-1}}"#))
+        .expect("unlimited swap is fine");
+    let err = m
+        .validate(&res(r#"{"pids":{"limit":5}}"#))
+        .expect_err("pids not mounted");
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.pids.limit: the cgroup v1 pids controller is not mounted"
+    );
+}

@@ -27,7 +27,20 @@ pub(super) fn check(v1: &V1, res: &LinuxResources) -> Result<()> {
             return Err(Error::invalid(field, reason));
         }
     }
-    Ok(())
+    check_swap_accounting(v1, res)
+}
+
+/// A swap limit needs `memory.memsw.*`, which exists only with swap accounting enabled.
+fn check_swap_accounting(v1: &V1, res: &LinuxResources) -> Result<()> {
+    let swap = res.memory().as_ref().and_then(|m| m.swap());
+    let Some(mount) = v1.mount("memory").filter(|_| swap.is_some_and(|s| s > 0)) else {
+        return Ok(());
+    };
+    if mount.join("memory.memsw.limit_in_bytes").exists() {
+        return Ok(());
+    }
+    let reason = "swap accounting is not enabled (no memory.memsw.limit_in_bytes)";
+    Err(Error::invalid("linux.resources.memory.swap", reason))
 }
 
 /// The controllers `res` needs, each with the first field that needs it.

@@ -85,7 +85,7 @@ impl V1 {
     /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
         let pid = pid.to_string();
-        for dir in self.paths() {
+        for dir in self.dirs() {
             fs::write_op("add process", &dir.join("cgroup.procs"), &pid)?;
         }
         Ok(())
@@ -155,14 +155,14 @@ impl V1 {
 
     /// Whether the container's cgroup exists in any hierarchy.
     pub fn exists(&self) -> bool {
-        self.paths().iter().any(|p| p.is_dir())
+        self.dirs().any(Path::is_dir)
     }
 
     /// Removes the cgroup from every hierarchy; reports the first failure after trying all.
     pub fn destroy(&self) -> Result<()> {
         let mut first = Ok(());
-        for dir in self.paths() {
-            let r = fs::remove_cgroup(&dir);
+        for dir in self.dirs() {
+            let r = fs::remove_cgroup(dir);
             if first.is_ok() {
                 first = r;
             }
@@ -172,8 +172,17 @@ impl V1 {
 
     /// The container's directory in each hierarchy, then the unified one.
     pub fn paths(&self) -> Vec<PathBuf> {
-        let dirs = self.hierarchies.iter().map(|h| h.dir.clone());
-        dirs.chain(self.unified.clone()).collect()
+        self.dirs().map(Path::to_path_buf).collect()
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &Path> {
+        let dirs = self.hierarchies.iter().map(|h| h.dir.as_path());
+        dirs.chain(self.unified.as_deref())
+    }
+
+    /// Where the hierarchy with `controller` is mounted.
+    pub fn mount(&self, controller: &str) -> Option<&Path> {
+        self.hierarchy(controller).map(|h| h.mount.as_path())
     }
 }
 
