@@ -2,36 +2,33 @@
 //! applies OCI `linux.resources`, freezes and thaws, signals and lists every member, reports
 //! statistics and removes the cgroup. Cgroups v1 and v2 are detected at run time; both backends
 //! take the cgroup filesystem root as a parameter so tests can point them at a fake tree.
+//!
+//! Typical use by the runtime: [`Manager::new`], [`Manager::validate`] (nothing is created
+//! if the spec is unusable), [`Manager::create`], [`Manager::apply`],
+//! [`Manager::add_process`]; later [`Manager::apply`] again for `update`, and
+//! [`Manager::destroy`] on delete.
 
-use std::path::{Path, PathBuf};
+mod devices;
+mod error;
+mod fs;
+mod plan;
+mod stats;
+mod v1;
+mod v2;
+mod validate;
 
+use std::path::{Component, Path, PathBuf};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
-/// Errors from cgroup operations; each names the operation and the path or field involved.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A file operation on the cgroup filesystem failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A resource value in the spec is out of range or unsupported.
-    #[error("{field}: {reason}")]
-    InvalidResource {
-        /// The config.json field, e.g. `linux.resources.memory.limit`.
-        field: String,
-        /// Why it was refused.
-        reason: String,
-    },
-}
-
-/// Result alias for this crate.
-pub type Result<T> = std::result::Result<T, Error>;
+pub use error::{Error, Result};
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+};
+pub use v2::devices::{attached as attached_device_programs, Error as DeviceError};
+pub use validate::validate_resources;
 
 /// The cgroup hierarchy version in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,20 +39,196 @@ pub enum Version {
     V2,
 }
 
+/// Detects the version at `root` (normally `/sys/fs/cgroup`): cgroup2 mounted there means
+/// [`Version::V2`], anything else (a tmpfs of v1 hierarchies) [`Version::V1`].
+pub fn detect(root: &Path) -> Result<Version> {
+    Ok(if fs::is_cgroup2(root)? {
+        Version::V2
+    } else {
+        Version::V1
+    })
+}
+
 /// A container's cgroup.
 #[derive(Debug, Clone)]
 pub struct Manager {
-    root: PathBuf,
-    path: PathBuf,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    V1(v1::V1),
+    V2(v2::V2),
 }
 
 impl Manager {
-    /// Opens the cgroup `cgroups_path` under the cgroup filesystem mounted at `root`.
+    /// Opens the cgroup `cgroups_path` (from `linux.cgroupsPath`; absolute or relative, both
+    /// taken from each hierarchy's root) under the cgroup filesystem at `root`, detecting the
+    /// version. Nothing is created.
     pub fn new(root: &Path, cgroups_path: &Path) -> Result<Self> {
-        Ok(Self {
-            root: root.to_path_buf(),
-            path: cgroups_path.to_path_buf(),
-        })
+        Self::with_version(root, cgroups_path, detect(root)?)
+    }
+
+    /// Like [`Manager::new`] with the version given, e.g. v2 on `/sys/fs/cgroup/unified`
+    /// or on a fake tree.
+    pub fn with_version(root: &Path, cgroups_path: &Path, v: Version) -> Result<Self> {
+        let rel = relative(cgroups_path)?;
+        let backend = match v {
+            Version::V1 => Backend::V1(v1::V1::new(root, &rel)?),
+            Version::V2 => Backend::V2(v2::V2::new(root, &rel)),
+        };
+        Ok(Self { backend })
+    }
+
+    /// The backend's version.
+    pub fn version(&self) -> Version {
+        match self.backend {
+            Backend::V1(_) => Version::V1,
+            Backend::V2(_) => Version::V2,
+        }
+    }
+
+    /// Checks `res` before anything is created: value ranges (errors name the field, e.g.
+    /// `linux.resources.cpu.shares: must be between 2 and 262144, got 1`), then whether this
+    /// host can apply every setting (controllers mounted or available, no v2-only keys on v1).
+    pub fn validate(&self, res: &LinuxResources) -> Result<()> {
+        validate_resources(res)?;
+        match &self.backend {
+            Backend::V1(b) => b.check(res),
+            Backend::V2(b) => b.check(res),
+        }
+    }
+
+    /// Creates the cgroup: in every v1 hierarchy (and the unified tree on hybrid hosts), or
+    /// the v2 directory.
+    pub fn create(&self) -> Result<()> {
+        match &self.backend {
+            Backend::V1(b) => b.create(),
+            Backend::V2(b) => b.create(),
+        }
+    }
+
+    /// Moves `pid` into the cgroup everywhere.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        match &self.backend {
+            Backend::V1(b) => b.add_process(pid),
+            Backend::V2(b) => b.add_process(pid),
+        }
+    }
+
+    /// Applies `res` (also used for `update`). Validates first; nothing is written when a
+    /// value is out of range or unsupported here.
+    pub fn apply(&self, res: &LinuxResources) -> Result<()> {
+        validate_resources(res)?;
+        match &self.backend {
+            Backend::V1(b) => b.apply(res),
+            Backend::V2(b) => b.apply(res),
+        }
+    }
+
+    /// Freezes every process and waits until the kernel reports the cgroup frozen.
+    pub fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Thaws the cgroup and waits until the kernel reports it running.
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        match &self.backend {
+            Backend::V1(b) => b.set_frozen(frozen),
+            Backend::V2(b) => v2::set_frozen(b.dir(), frozen),
+        }
+    }
+
+    /// Whether the cgroup is completely frozen.
+    pub fn is_frozen(&self) -> Result<bool> {
+        match &self.backend {
+            Backend::V1(b) => b.is_frozen(),
+            Backend::V2(b) => v2::is_frozen(b.dir()),
+        }
+    }
+
+    /// Every process in the cgroup and its descendant cgroups.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        match &self.backend {
+            Backend::V1(b) => b.pids(),
+            Backend::V2(b) => b.pids(),
+        }
+    }
+
+    /// Sends `sig` to every process. `SIGKILL` uses `cgroup.kill` where the kernel has it (v2,
+    /// or the unified tree on hybrid hosts); otherwise the cgroup is frozen, each member
+    /// signalled and the cgroup thawed, so no process can fork past the signal.
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let signal = Signal::try_from(sig).map_err(|_| Error::InvalidSignal { signal: sig })?;
+        let (kill_file, can_freeze) = match &self.backend {
+            Backend::V1(b) => (b.kill_file(), b.can_freeze()),
+            Backend::V2(b) => (b.kill_file(), true),
+        };
+        if let (Some(file), Signal::SIGKILL) = (&kill_file, signal) {
+            return fs::write_op("write cgroup.kill", file, "1");
+        }
+        if can_freeze {
+            self.freeze()?;
+        }
+        let sent = self.signal_each(signal);
+        if can_freeze {
+            self.thaw()?;
+        }
+        sent
+    }
+
+    fn signal_each(&self, signal: Signal) -> Result<()> {
+        for pid in self.pids()? {
+            match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(source) => {
+                    let signal = signal as i32;
+                    return Err(Error::Signal {
+                        signal,
+                        pid,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resource statistics, shaped like `runc events --stats`.
+    pub fn stats(&self) -> Result<Stats> {
+        match &self.backend {
+            Backend::V1(b) => stats::v1::read(b),
+            Backend::V2(b) => stats::v2::read(b.dir()),
+        }
+    }
+
+    /// Whether the cgroup exists (in any hierarchy, for v1).
+    pub fn exists(&self) -> bool {
+        match &self.backend {
+            Backend::V1(b) => b.exists(),
+            Backend::V2(b) => b.exists(),
+        }
+    }
+
+    /// Removes the cgroup (and any child cgroups) everywhere, retrying briefly while the
+    /// kernel still reports it busy. Missing directories are fine.
+    pub fn destroy(&self) -> Result<()> {
+        match &self.backend {
+            Backend::V1(b) => b.destroy(),
+            Backend::V2(b) => b.destroy(),
+        }
+    }
+
+    /// The cgroup's directories: one per v1 hierarchy (then the unified one), or the v2 one.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match &self.backend {
+            Backend::V1(b) => b.paths(),
+            Backend::V2(b) => vec![b.dir().to_path_buf()],
+        }
     }
     /// stub
     pub fn with_version(root: &Path, cgroups_path: &Path, _v: Version) -> Result<Self> {
@@ -126,4 +299,26 @@ pub struct Stats {}
 /// stub
 pub fn detect(_root: &Path) -> Result<Version> {
     Ok(Version::V1)
+}
+
+/// `cgroups_path` as a path below each hierarchy root; `..` and the root itself are refused.
+fn relative(cgroups_path: &Path) -> Result<PathBuf> {
+    let bad = |reason| Error::InvalidPath {
+        path: cgroups_path.to_path_buf(),
+        reason,
+    };
+    let mut rel = PathBuf::new();
+    for comp in cgroups_path.components() {
+        match comp {
+            Component::Normal(c) => rel.push(c),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(bad("must not contain \"..\""))
+            }
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(bad("must name a cgroup below the hierarchy root"));
+    }
+    Ok(rel)
 }

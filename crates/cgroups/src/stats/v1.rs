@@ -1,0 +1,179 @@
+//! Statistics from cgroup v1 controller files (`cpuacct.*`, `cpu.stat`, `memory.*`,
+//! `pids.*`, `blkio.*`, `hugetlb.*`). A controller that is not mounted leaves its part zero.
+
+use std::path::Path;
+
+use super::{dev_numbers, Blkio, BlkioEntry, Cpu, Hugetlb, Memory, MemoryEntry, Pids, Stats};
+use crate::fs::{flat_keyed, keyed_value, parse_error, read_opt, read_u64};
+use crate::v1::V1;
+use crate::Result;
+
+/// Reads every statistic the mounted controllers offer.
+pub(crate) fn read(v1: &V1) -> Result<Stats> {
+    let mut s = Stats::default();
+    if let Some(dir) = v1.dir("cpuacct") {
+        cpuacct(dir, &mut s.cpu)?;
+    }
+    if let Some(dir) = v1.dir("cpu") {
+        throttling(dir, &mut s.cpu)?;
+    }
+    if let Some(dir) = v1.dir("memory") {
+        s.memory = memory(dir)?;
+    }
+    if let Some(dir) = v1.dir("pids") {
+        s.pids = pids(dir)?;
+    }
+    if let Some(dir) = v1.dir("blkio") {
+        s.blkio = blkio(dir)?;
+    }
+    if let Some(dir) = v1.dir("hugetlb") {
+        hugetlb(dir, &mut s)?;
+    }
+    Ok(s)
+}
+
+fn cpuacct(dir: &Path, cpu: &mut Cpu) -> Result<()> {
+    let u = &mut cpu.usage;
+    u.total = read_u64(&dir.join("cpuacct.usage"))?;
+    u.percpu = numbers(&dir.join("cpuacct.usage_percpu"))?;
+    u.percpu_kernel = numbers(&dir.join("cpuacct.usage_percpu_sys"))?;
+    u.percpu_user = numbers(&dir.join("cpuacct.usage_percpu_user"))?;
+    if dir.join("cpuacct.usage_user").exists() {
+        u.user = read_u64(&dir.join("cpuacct.usage_user"))?;
+        u.kernel = read_u64(&dir.join("cpuacct.usage_sys"))?;
+    } else if let Some(stat) = read_opt(&dir.join("cpuacct.stat"))? {
+        let tick = clock_tick_ns();
+        u.user = keyed_value(&stat, "user").unwrap_or(0).saturating_mul(tick);
+        u.kernel = keyed_value(&stat, "system")
+            .unwrap_or(0)
+            .saturating_mul(tick);
+    }
+    Ok(())
+}
+
+/// Nanoseconds per `USER_HZ` tick (the unit of `cpuacct.stat`).
+fn clock_tick_ns() -> u64 {
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100);
+    1_000_000_000 / u64::try_from(hz).unwrap_or(100).max(1)
+}
+
+/// A whitespace-separated list of numbers; a missing file is empty.
+fn numbers(path: &Path) -> Result<Vec<u64>> {
+    let Some(s) = read_opt(path)? else {
+        return Ok(Vec::new());
+    };
+    s.split_whitespace()
+        .map(|n| n.parse().map_err(|_| parse_error(path, n)))
+        .collect()
+}
+
+fn throttling(dir: &Path, cpu: &mut Cpu) -> Result<()> {
+    let Some(stat) = read_opt(&dir.join("cpu.stat"))? else {
+        return Ok(());
+    };
+    let t = &mut cpu.throttling;
+    t.periods = keyed_value(&stat, "nr_periods").unwrap_or(0);
+    t.throttled_periods = keyed_value(&stat, "nr_throttled").unwrap_or(0);
+    t.throttled_time = keyed_value(&stat, "throttled_time").unwrap_or(0);
+    Ok(())
+}
+
+fn memory(dir: &Path) -> Result<Memory> {
+    let mut m = Memory {
+        usage: memory_entry(dir, "memory")?,
+        swap: memory_entry(dir, "memory.memsw")?,
+        kernel: memory_entry(dir, "memory.kmem")?,
+        kernel_tcp: memory_entry(dir, "memory.kmem.tcp")?,
+        ..Memory::default()
+    };
+    if let Some(stat) = read_opt(&dir.join("memory.stat"))? {
+        m.raw = flat_keyed(&stat).map(|(k, v)| (k.to_string(), v)).collect();
+    }
+    m.cache = m.raw.get("cache").copied().unwrap_or(0);
+    Ok(m)
+}
+
+fn memory_entry(dir: &Path, prefix: &str) -> Result<MemoryEntry> {
+    let f = |name: &str| dir.join(format!("{prefix}.{name}"));
+    Ok(MemoryEntry {
+        limit: read_u64(&f("limit_in_bytes"))?,
+        usage: read_u64(&f("usage_in_bytes"))?,
+        max: read_u64(&f("max_usage_in_bytes"))?,
+        failcnt: read_u64(&f("failcnt"))?,
+    })
+}
+
+/// `pids.current` and `pids.max` (`max` reads as 0, unlimited); shared with v2.
+pub(crate) fn pids(dir: &Path) -> Result<Pids> {
+    let limit = read_u64(&dir.join("pids.max"))?;
+    Ok(Pids {
+        current: read_u64(&dir.join("pids.current"))?,
+        limit: if limit == u64::MAX { 0 } else { limit },
+    })
+}
+
+fn blkio(dir: &Path) -> Result<Blkio> {
+    // CFQ/BFQ-era proportional files first, the throttle layer's counters otherwise.
+    let pick = |name: &str| -> Result<Vec<BlkioEntry>> {
+        let v = blkio_file(&dir.join(format!("blkio.{name}")))?;
+        if v.is_empty() {
+            return blkio_file(&dir.join(format!("blkio.throttle.{name}")));
+        }
+        Ok(v)
+    };
+    let f = |name: &str| blkio_file(&dir.join(format!("blkio.{name}")));
+    Ok(Blkio {
+        io_service_bytes_recursive: pick("io_service_bytes_recursive")?,
+        io_serviced_recursive: pick("io_serviced_recursive")?,
+        io_queued_recursive: f("io_queued_recursive")?,
+        io_service_time_recursive: f("io_service_time_recursive")?,
+        io_wait_time_recursive: f("io_wait_time_recursive")?,
+        io_merged_recursive: f("io_merged_recursive")?,
+        io_time_recursive: f("time_recursive")?,
+        sectors_recursive: f("sectors_recursive")?,
+    })
+}
+
+/// Lines `major:minor [Op] value`; the closing `Total N` line is skipped.
+fn blkio_file(path: &Path) -> Result<Vec<BlkioEntry>> {
+    let Some(content) = read_opt(path)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for line in content
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("Total"))
+    {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (dev, op, value) = match fields.as_slice() {
+            [dev, op, value] => (*dev, *op, *value),
+            [dev, value] => (*dev, "", *value),
+            _ => return Err(parse_error(path, line)),
+        };
+        let (major, minor) = dev_numbers(dev).ok_or_else(|| parse_error(path, line))?;
+        let value = value.parse().map_err(|_| parse_error(path, line))?;
+        out.push(BlkioEntry {
+            major,
+            minor,
+            op: op.to_string(),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+fn hugetlb(dir: &Path, s: &mut Stats) -> Result<()> {
+    for size in super::v2::page_sizes(dir, ".limit_in_bytes")? {
+        let f = |name: &str| dir.join(format!("hugetlb.{size}.{name}"));
+        let h = Hugetlb {
+            usage: read_u64(&f("usage_in_bytes"))?,
+            max: read_u64(&f("max_usage_in_bytes"))?,
+            failcnt: read_u64(&f("failcnt"))?,
+        };
+        s.hugetlb.insert(size, h);
+    }
+    Ok(())
+}

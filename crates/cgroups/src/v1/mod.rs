@@ -1,0 +1,245 @@
+//! Cgroup v1: one directory per mounted hierarchy (`root/<controller>[,<controller>]`), plus,
+//! on hybrid hosts, the unified (cgroup2) tree at `root/unified`, which the container also
+//! joins so it can be killed with `cgroup.kill` and listed from one place.
+
+pub(crate) mod apply;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::{fs, v2, Result};
+
+/// One mounted v1 hierarchy and the container's directory in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Hierarchy {
+    /// Controllers bound to it (`cpu`, `cpuacct`, ... or `systemd` for `name=systemd`).
+    pub controllers: Vec<String>,
+    /// Where the hierarchy is mounted.
+    pub mount: PathBuf,
+    /// The container's cgroup directory in it.
+    pub dir: PathBuf,
+}
+
+/// The v1 backend.
+#[derive(Debug, Clone)]
+pub(crate) struct V1 {
+    hierarchies: Vec<Hierarchy>,
+    /// The container's directory in the unified tree, when `root/unified` is cgroup2.
+    unified: Option<PathBuf>,
+}
+
+impl V1 {
+    /// Finds the hierarchies mounted under `root` and the container's directory `rel` in each.
+    pub fn new(root: &Path, rel: &Path) -> Result<Self> {
+        let mut hierarchies = Vec::new();
+        let mut unified = None;
+        for mount in fs::child_dirs(root)? {
+            let name = mount
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name == "unified" && fs::is_cgroup2(&mount)? {
+                unified = Some(mount.join(rel));
+            } else if is_hierarchy(&mount) {
+                let controllers = name.split(',').map(str::to_string).collect();
+                let dir = mount.join(rel);
+                hierarchies.push(Hierarchy {
+                    controllers,
+                    mount,
+                    dir,
+                });
+            }
+        }
+        Ok(Self {
+            hierarchies,
+            unified,
+        })
+    }
+
+    /// The container's directory in the hierarchy that has `controller`, if mounted.
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        self.hierarchy(controller).map(|h| h.dir.as_path())
+    }
+
+    fn hierarchy(&self, controller: &str) -> Option<&Hierarchy> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == controller))
+    }
+
+    /// Creates the cgroup in every hierarchy; cpuset levels are seeded from their parents.
+    pub fn create(&self) -> Result<()> {
+        for h in &self.hierarchies {
+            std::fs::create_dir_all(&h.dir).map_err(crate::Error::io("create cgroup", &h.dir))?;
+            if h.controllers.iter().any(|c| c == "cpuset") {
+                init_cpuset(&h.mount, &h.dir)?;
+            }
+        }
+        if let Some(u) = &self.unified {
+            std::fs::create_dir_all(u).map_err(crate::Error::io("create cgroup", u))?;
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for dir in self.dirs() {
+            fs::write_op("add process", &dir.join("cgroup.procs"), &pid)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the limits in `res`, after checking that every needed controller is mounted.
+    pub fn apply(&self, res: &LinuxResources) -> Result<()> {
+        let plan = apply::plan(self, res)?;
+        plan.execute()
+    }
+
+    /// Checks that every controller `res` needs is mounted, without writing anything.
+    pub fn check(&self, res: &LinuxResources) -> Result<()> {
+        apply::check(self, res)
+    }
+
+    /// Freezes with the v1 freezer, or the unified tree's `cgroup.freeze` if that is all there is.
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        match (self.dir("freezer"), &self.unified) {
+            (Some(dir), _) => freezer_set(dir, frozen),
+            (None, Some(u)) => v2::set_frozen(u, frozen),
+            (None, None) => Err(no_freezer()),
+        }
+    }
+
+    /// Whether the freezer reports the cgroup fully frozen.
+    pub fn is_frozen(&self) -> Result<bool> {
+        match (self.dir("freezer"), &self.unified) {
+            (Some(dir), _) => Ok(freezer_state(dir)? == "FROZEN"),
+            (None, Some(u)) => v2::is_frozen(u),
+            (None, None) => Err(no_freezer()),
+        }
+    }
+
+    /// Every process in the cgroup and its descendants (read from the unified tree if joined).
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let dir = match &self.unified {
+            Some(u) => u.as_path(),
+            None => self.pid_source().ok_or(crate::Error::NotAvailable {
+                op: "list processes",
+                reason: "no cgroup v1 hierarchy is mounted",
+            })?,
+        };
+        let mut out = Vec::new();
+        fs::pids_recursive(dir, &mut out)?;
+        Ok(out)
+    }
+
+    /// A hierarchy every member is in; prefers the controllers the runtime always joins.
+    fn pid_source(&self) -> Option<&Path> {
+        ["pids", "freezer", "devices", "memory"]
+            .iter()
+            .find_map(|c| self.dir(c))
+            .or_else(|| self.hierarchies.first().map(|h| h.dir.as_path()))
+    }
+
+    /// The unified directory's `cgroup.kill`, when the kernel offers it.
+    pub fn kill_file(&self) -> Option<PathBuf> {
+        let kill = self.unified.as_ref()?.join("cgroup.kill");
+        kill.exists().then_some(kill)
+    }
+
+    /// Whether any freezer is available.
+    pub fn can_freeze(&self) -> bool {
+        self.dir("freezer").is_some() || self.unified.is_some()
+    }
+
+    /// Whether the container's cgroup exists in any hierarchy.
+    pub fn exists(&self) -> bool {
+        self.dirs().any(Path::is_dir)
+    }
+
+    /// Removes the cgroup from every hierarchy; reports the first failure after trying all.
+    pub fn destroy(&self) -> Result<()> {
+        let mut first = Ok(());
+        for dir in self.dirs() {
+            let r = fs::remove_cgroup(dir);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
+    /// The container's directory in each hierarchy, then the unified one.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.dirs().map(Path::to_path_buf).collect()
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &Path> {
+        let dirs = self.hierarchies.iter().map(|h| h.dir.as_path());
+        dirs.chain(self.unified.as_deref())
+    }
+
+    /// Where the hierarchy with `controller` is mounted.
+    pub fn mount(&self, controller: &str) -> Option<&Path> {
+        self.hierarchy(controller).map(|h| h.mount.as_path())
+    }
+}
+
+/// A mounted hierarchy has `cgroup.procs` at its root; symlinks (`cpu -> cpu,cpuacct`) are
+/// skipped by [`fs::child_dirs`].
+fn is_hierarchy(mount: &Path) -> bool {
+    mount.join("cgroup.procs").exists()
+}
+
+fn no_freezer() -> crate::Error {
+    crate::Error::NotAvailable {
+        op: "freeze",
+        reason: "neither the v1 freezer nor a unified cgroup2 tree is mounted",
+    }
+}
+
+/// Copies `cpuset.cpus` and `cpuset.mems` from parent to child at every level below `mount`
+/// that has them empty: the kernel refuses tasks in a cpuset cgroup with no cpus or mems.
+fn init_cpuset(mount: &Path, dir: &Path) -> Result<()> {
+    let Ok(rel) = dir.strip_prefix(mount) else {
+        return Ok(());
+    };
+    let mut parent = mount.to_path_buf();
+    for comp in rel.components() {
+        let child = parent.join(comp);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let mine = fs::read(&child.join(file))?;
+            if mine.trim().is_empty() {
+                let theirs = fs::read(&parent.join(file))?;
+                fs::write_op("initialise cpuset", &child.join(file), theirs.trim())?;
+            }
+        }
+        parent = child;
+    }
+    Ok(())
+}
+
+fn freezer_state(dir: &Path) -> Result<String> {
+    Ok(fs::read(&dir.join("freezer.state"))?.trim().to_string())
+}
+
+/// Writes `FROZEN`/`THAWED` and waits until `freezer.state` reads it back.
+fn freezer_set(dir: &Path, frozen: bool) -> Result<()> {
+    let want = if frozen { "FROZEN" } else { "THAWED" };
+    let file = dir.join("freezer.state");
+    fs::write_op("set freezer.state", &file, want)?;
+    let op = if frozen { "freeze" } else { "thaw" };
+    let waited = fs::wait_until(op, &file, || {
+        let state = freezer_state(dir)?;
+        if state != want {
+            // A freeze can stall in FREEZING while a task sleeps uninterruptibly: ask again.
+            fs::write_op("set freezer.state", &file, want)?;
+        }
+        Ok(state == want)
+    });
+    if waited.is_err() && frozen {
+        fs::write_op("set freezer.state", &file, "THAWED")?;
+    }
+    waited
+}
