@@ -141,8 +141,10 @@ impl Runtime {
         let loaded = spec::load(&bundle)?;
         let spec = &loaded.spec;
         let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        let cgroup_path = Self::cgroup_path(spec, &opts.id);
+        let cg = Manager::new(&self.cgroup_root, &cgroup_path)?;
         if let Some(res) = resources {
-            Manager::validate(res)?;
+            cg.validate(res)?;
         }
         let filter = compile_seccomp(&self.root, spec)?;
         if let Some(p) = spec.process() {
@@ -176,8 +178,6 @@ impl Runtime {
         };
         self.root.save_config(&opts.id, &loaded.raw)?;
         make_fifo(&dir.join(EXEC_FIFO))?;
-        let cgroup_path = Self::cgroup_path(spec, &opts.id);
-        let cg = Manager::new(&self.cgroup_root, &cgroup_path)?;
         cg.create()?;
         undo.cgroup = Some(cg.clone());
         if let Some(res) = resources {

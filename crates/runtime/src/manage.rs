@@ -122,8 +122,9 @@ impl Runtime {
                 want: "running",
             });
         }
-        berth_cgroups::Manager::validate(res)?;
-        Ok(self.cgroup(&saved)?.apply(res)?)
+        let cg = self.cgroup(&saved)?;
+        cg.validate(res)?;
+        Ok(cg.apply(res)?)
     }
 
     /// Host pids of every process in the container.
