@@ -206,7 +206,8 @@ def pick_runtimes(args, workdir, bundle):
     for name, binary in (("berth-runtime", args.berth), ("crun", args.crun), ("runc", args.runc)):
         path = shutil.which(binary)
         if path is None:
-            skipped[name] = f"`{binary}` not found"
+            shown = os.path.relpath(binary, REPO) if binary.startswith(str(REPO)) else binary
+            skipped[name] = f"`{shown}` not found"
             continue
         rt = Runtime(name, path, workdir)
         try:

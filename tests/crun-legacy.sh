@@ -4,6 +4,7 @@
 # hierarchy that holds hugetlb); hiding the v2 mount makes it use plain cgroup v1. What
 # crun writes into the stand-in tmpfs vanishes with the namespace.
 # Usage: tests/crun-legacy.sh <crun arguments...>  (e.g. as BERTH_TEST_RUNTIME)
+# shellcheck disable=SC2016 # expanded by the inner shell
 exec unshare -m --propagation private sh -c '
     umount /sys/fs/cgroup/unified 2>/dev/null && mount -t tmpfs -o size=1m none /sys/fs/cgroup/unified
     exec "${CRUN:-/usr/bin/crun}" "$@"' crun-legacy "$@"

@@ -3,6 +3,7 @@
 # `run --rm`, then a detached run with `task exec`, `task kill` and deletes.
 # Usage: tests/interop-containerd.sh [RUNTIME]   (default: target/{release,debug}/berth-runtime)
 set -euo pipefail
+# shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 RUNTIME=$(resolve_runtime "${1:-}")

@@ -4,6 +4,7 @@
 # iptables): `docker run --rm`, then `run -d`, `exec`, `stop` and `rm`.
 # Usage: tests/interop-docker.sh [RUNTIME]   (default: target/{release,debug}/berth-runtime)
 set -euo pipefail
+# shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 RUNTIME=$(resolve_runtime "${1:-}")

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for berth's shell-level tests; source it, don't run it.
 # Scripts that source this use `set -euo pipefail` and a `cleanup` EXIT trap.
 
@@ -119,7 +120,7 @@ stop_containerd() {
 remove_cgroup_dirs() {
     local d
     for d in /sys/fs/cgroup/*/"$1"; do
-        [[ -d $d ]] && rmdir "$d" 2>/dev/null || true
+        if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi
     done
 }
 

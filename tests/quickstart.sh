@@ -3,6 +3,7 @@
 # and runs one container in it. Needs root.
 # Usage: sudo ./tests/quickstart.sh [RUNTIME]   (a RUNTIME path skips the build, e.g. /usr/sbin/runc)
 set -euo pipefail
+# shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 ((EUID == 0)) || fail "run me as root (sudo ./tests/quickstart.sh)"

@@ -5,6 +5,7 @@
 # Usage: sudo ./tests/run-all.sh   (BERTH_TEST_RUNTIME=/path runs interop and the runtime's
 # integration tests against another runtime binary)
 set -euo pipefail
+# shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -18,7 +19,8 @@ step cargo clippy --workspace --all-targets -- -D warnings
 step cargo build --workspace --all-targets
 # One static probe for every test process (nextest runs each test in its own process).
 step cargo probe-static
-export BERTH_TEST_PROBE=$REPO_ROOT/target/$(uname -m)-unknown-linux-gnu/release/berth-probe
+BERTH_TEST_PROBE=$REPO_ROOT/target/$(uname -m)-unknown-linux-gnu/release/berth-probe
+export BERTH_TEST_PROBE
 RUNTIME=$(resolve_runtime "${BERTH_TEST_RUNTIME:-$REPO_ROOT/target/debug/berth-runtime}")
 
 # The harness itself must work against a reference runtime, whatever berth's state.
