@@ -171,7 +171,7 @@ pub fn bind_console(slave_path: &Path) -> Result<(), Error> {
 }
 
 /// State shared by the mount steps of [`prepare`].
-pub(crate) struct Ctx<'a> {
+struct Ctx<'a> {
     opts: &'a Options<'a>,
     /// The rootfs (after binding it onto itself), `O_PATH`.
     root: OwnedFd,

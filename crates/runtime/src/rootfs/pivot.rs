@@ -79,8 +79,9 @@ pub(super) fn enter(opts: &Options) -> Result<(), Error> {
         move_root(opts.rootfs)?;
     } else {
         match pivot() {
-            Err(Errno::EINVAL) => move_root(opts.rootfs)?,
-            r => r.map_err(|errno| sys("pivot_root into", opts.rootfs, errno))?,
+            Ok(()) => {}
+            Err(("pivot_root into", Errno::EINVAL)) => move_root(opts.rootfs)?,
+            Err((op, errno)) => return Err(sys(op, opts.rootfs, errno)),
         }
     }
     // Shared or unbindable must be applied to the new "/" itself (runc does the same).
@@ -94,14 +95,15 @@ pub(super) fn enter(opts: &Options) -> Result<(), Error> {
 
 /// `pivot_root(".", ".")`: the old root ends up stacked on the new one; make it slave so its
 /// unmount does not propagate to the host, then detach it.
-fn pivot() -> Result<(), Errno> {
+fn pivot() -> Result<(), (&'static str, Errno)> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let old = open("/", flags, Mode::empty())?;
-    pivot_root(".", ".")?;
-    fchdir(&old)?;
-    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)?;
-    umount2(".", MntFlags::MNT_DETACH)?;
-    chdir("/")
+    let old = open("/", flags, Mode::empty()).map_err(|e| ("open the old root of", e))?;
+    pivot_root(".", ".").map_err(|e| ("pivot_root into", e))?;
+    fchdir(&old).map_err(|e| ("chdir to the old root of", e))?;
+    let slave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+    mount(NONE, ".", NONE, slave, NONE).map_err(|e| ("make slave the old root of", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| ("detach the old root of", e))?;
+    chdir("/").map_err(|e| ("chdir to the new root", e))
 }
 
 /// `MS_MOVE` the rootfs onto `/` and chroot into it. Full proc and sysfs mounts of the host

@@ -799,3 +799,84 @@ fn sysfs_without_netns_binds_host_sys() {
     })
     .unwrap();
 }
+
+/// Maps uid and gid 0 of a fresh user namespace to 0 outside (all an unprivileged writer of
+/// its own maps may do).
+fn map_root_to_root() -> Check {
+    std::fs::write("/proc/self/setgroups", "deny").map_err(e2s("setgroups"))?;
+    std::fs::write("/proc/self/uid_map", "0 0 1").map_err(e2s("uid_map"))?;
+    std::fs::write("/proc/self/gid_map", "0 0 1").map_err(e2s("gid_map"))
+}
+
+/// In a user namespace: host mounts' flags are locked, mknod is refused.
+#[test]
+fn user_namespace_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = busybox(tmp.path());
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let v = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs", "readonly": true},
+        "mounts": [
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/locked-ro", "source": locked, "options": ["bind", "ro"]},
+            {"destination": "/small", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]}
+        ],
+        "linux": {"maskedPaths": ["/sys/firmware"], "readonlyPaths": ["/sys/kernel"]}
+    });
+    let spec: Spec = serde_json::from_value(v).unwrap();
+    in_child(tmp.path(), CloneFlags::empty(), || {
+        // A nosuid,nodev,noexec mount made outside the user namespace: locked inside it.
+        let none: Option<&str> = None;
+        let f = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("tmpfs"), &locked, Some("tmpfs"), f, none).map_err(e2s("tmpfs"))?;
+        let flags = CloneFlags::CLONE_NEWUSER
+            | CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWIPC;
+        unshare(flags).map_err(e2s("unshare"))?;
+        map_root_to_root()?;
+        let o = Options {
+            in_userns: true,
+            new_netns: true,
+            ..opts(&rootfs, &spec)
+        };
+        prepare(&o).map_err(e2s("prepare"))?;
+        enter(&o).map_err(e2s("enter"))?;
+        finalize(&o).map_err(e2s("finalize"))?;
+        char_dev("/dev/null", 1, 3)?;
+        char_dev("/dev/urandom", 1, 9)?;
+        let f = statvfs("/locked-ro").map_err(e2s("/locked-ro"))?.flags();
+        let want = FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_NODEV;
+        ensure(f.contains(want), || format!("/locked-ro flags {f:?}"))?;
+        // Bound from the host's devtmpfs, not made in the /dev tmpfs.
+        let null = std::fs::metadata("/dev/null")
+            .map_err(e2s("/dev/null"))?
+            .dev();
+        let dev = std::fs::metadata("/dev").map_err(e2s("/dev"))?.dev();
+        ensure(null != dev, || {
+            "/dev/null was not bound from the host".into()
+        })?;
+        ensure(fs_type("/sys")? == SYSFS_MAGIC && is_ro("/sys")?, || {
+            "/sys".into()
+        })?;
+        ensure(fs_type("/sys/firmware")? == TMPFS_MAGIC, || {
+            "/sys/firmware".into()
+        })?;
+        ensure(is_ro("/sys/kernel")?, || "/sys/kernel writable".into())?;
+        let st = statvfs("/small").map_err(e2s("/small"))?;
+        let size = st.blocks() * st.fragment_size();
+        ensure(size == 64 << 10, || format!("/small has {size} bytes"))?;
+        let err = write_err("/newfile", "x");
+        ensure(err == Some(libc::EROFS), || format!("/ writable: {err:?}"))
+    })
+    .unwrap();
+}
