@@ -287,7 +287,7 @@ pub(super) fn target(
                 return Err(dest_err(e, reason));
             }
         } else if !PROC_ALLOWED.iter().any(|p| in_proc == Path::new(p)) {
-            let reason = format!("{} is inside /proc", rel.display());
+            let reason = format!("resolves to /{}, inside /proc", rel.display());
             return Err(dest_err(e, reason));
         }
     }
