@@ -210,6 +210,7 @@ impl Runtime {
         };
         let spawn = Spawn {
             spec,
+            bundle: &bundle,
             rootfs: &loaded.rootfs,
             plan: &plan,
             state_dir,
@@ -389,6 +390,7 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// What the parent prepared for the init.
 struct Spawn<'a> {
     spec: &'a Spec,
+    bundle: &'a Path,
     rootfs: &'a Path,
     plan: &'a Plan,
     state_dir: OwnedFd,
@@ -408,6 +410,7 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
             drop(parent);
             init::run(Init {
                 spec: sp.spec,
+                bundle: sp.bundle,
                 rootfs: sp.rootfs,
                 plan: sp.plan,
                 channel: child,

@@ -23,6 +23,8 @@ use crate::{console, process, rootfs, seccomp};
 pub struct Init<'a> {
     /// The container's configuration.
     pub spec: &'a Spec,
+    /// The bundle directory (relative mount sources resolve against it).
+    pub bundle: &'a Path,
     /// The resolved root filesystem.
     pub rootfs: &'a Path,
     /// Namespaces to create and join.
@@ -79,6 +81,7 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
         process::apply_sysctls(sysctl, Path::new("/proc/sys")).map_err(|e| e.to_string())?;
     }
     let opts = rootfs_options(init);
+    nix::unistd::chdir(init.bundle).map_err(fail("chdir to the bundle"))?;
     rootfs::prepare(&opts).map_err(|e| e.to_string())?;
     init.channel
         .send(&Msg::RunCreateRuntimeHooks)
