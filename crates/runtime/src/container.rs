@@ -140,7 +140,8 @@ impl Runtime {
         let bundle = std::path::absolute(&opts.bundle).map_err(io_err("resolve", &opts.bundle))?;
         let loaded = spec::load(&bundle)?;
         let spec = &loaded.spec;
-        let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        let resources = crate::devices::effective_resources(spec);
+        let resources = resources.as_ref();
         let cgroup_path = Self::cgroup_path(spec, &opts.id);
         let cg = Manager::new(&self.cgroup_root, &cgroup_path)?;
         if let Some(res) = resources {

@@ -11,6 +11,7 @@ pub mod seccomp;
 pub use error::{Error, Result};
 pub mod console;
 pub mod container;
+pub mod devices;
 pub mod exec;
 pub mod hooks;
 pub mod init;
