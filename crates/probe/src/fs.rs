@@ -30,6 +30,41 @@ pub fn read(args: &[String]) -> Report {
     Ok(read_report(arg(args, 0, "read", "path")?))
 }
 
+/// `open <path>`: opens for reading and writing without doing I/O (a device cgroup check).
+pub fn open(args: &[String]) -> Report {
+    let path = arg(args, 0, "open", "path")?;
+    Ok(
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Ok(_) => json!({ "ok": true }),
+            Err(e) => errno::failure(&e),
+        },
+    )
+}
+
+/// `mknod-open <path> <major> <minor>`: makes a character device node and opens it.
+pub fn mknod_open(args: &[String]) -> Report {
+    let path = arg(args, 0, "mknod-open", "path")?;
+    let major: u32 = crate::num_arg(args, 1, "mknod-open", "major")?;
+    let minor: u32 = crate::num_arg(args, 2, "mknod-open", "minor")?;
+    let c = std::ffi::CString::new(path).map_err(|_| crate::Usage("path has a NUL".into()))?;
+    // SAFETY: mknod reads a NUL-terminated path that outlives the call.
+    let r = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            libc::S_IFCHR | 0o600,
+            libc::makedev(major, minor),
+        )
+    };
+    if r != 0 {
+        return Ok(errno::failure(&std::io::Error::last_os_error()));
+    }
+    open(&args[..1])
+}
+
 /// `write <path> <data>`: opens (creating if needed) and writes `data`.
 pub fn write(args: &[String]) -> Report {
     let path = arg(args, 0, "write", "path")?;

@@ -32,6 +32,8 @@ const COMMANDS: &[(&str, &str, Handler)] = &[
     ("ns", "", ids::namespaces),
     ("cgroup", "[file...]", fs::cgroup),
     ("read", "<path>", fs::read),
+    ("open", "<path>", fs::open),
+    ("mknod-open", "<path> <major> <minor>", fs::mknod_open),
     ("write", "<path> <data>", fs::write),
     ("stat", "<path>", fs::stat),
     ("mounts", "", fs::mounts),
