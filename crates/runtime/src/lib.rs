@@ -7,5 +7,6 @@ pub mod error;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfexe;
 
 pub use error::{Error, Result};

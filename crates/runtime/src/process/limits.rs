@@ -18,8 +18,21 @@ const OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
 /// Without `CAP_SYS_RESOURCE` a hard limit cannot be raised. A request above the
 /// current hard limit is then clamped to it (and the soft limit to the new hard limit)
 /// instead of failing, so a config written for a more generous host still runs. A soft
-/// limit above the hard limit in the config is an error.
+/// limit above the hard limit in the config is an error, found before any limit is set.
 pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), Error> {
+    if let Some((index, rl)) = rlimits
+        .iter()
+        .enumerate()
+        .find(|(_, rl)| rl.soft() > rl.hard())
+    {
+        let (resource, soft, hard) = (resource(rl.typ()).1, rl.soft(), rl.hard());
+        return Err(Error::RlimitSoftAboveHard {
+            index,
+            resource,
+            soft,
+            hard,
+        });
+    }
     for (index, rl) in rlimits.iter().enumerate() {
         set_rlimit(index, rl)?;
     }
@@ -29,14 +42,6 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), Error> {
 fn set_rlimit(index: usize, rl: &PosixRlimit) -> Result<(), Error> {
     let (resource, name) = resource(rl.typ());
     let (soft, hard) = (rl.soft(), rl.hard());
-    if soft > hard {
-        return Err(Error::RlimitSoftAboveHard {
-            index,
-            resource: name,
-            soft,
-            hard,
-        });
-    }
     let err = |soft, hard, source| Error::Rlimit {
         index,
         resource: name,
@@ -152,11 +157,18 @@ mod tests {
     }
 
     #[test]
-    fn soft_above_hard_names_the_field() {
-        let err = set_rlimits(&[nofile(10, 10), nofile(300, 200)]).unwrap_err();
+    fn soft_above_hard_names_the_field_and_sets_nothing() {
+        let got = in_child(|| {
+            let err = set_rlimits(&[nofile(10, 10), nofile(300, 200)]).unwrap_err();
+            let now = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+            Ok(format!("{err} / untouched: {}", now.0 != 10))
+        });
         assert_eq!(
-            err.to_string(),
-            "process.rlimits[1]: RLIMIT_NOFILE soft limit 300 is above the hard limit 200"
+            got.as_deref(),
+            Ok(
+                "process.rlimits[1]: RLIMIT_NOFILE soft limit 300 is above the hard limit 200 \
+                / untouched: true"
+            )
         );
     }
 
