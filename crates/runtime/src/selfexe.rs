@@ -12,8 +12,16 @@
 //! - [`Method::Overlay`] (preferred, zero-copy): a private, read-only overlayfs mount
 //!   that is never attached to any mount namespace, with the binary's directory as
 //!   its lower layer. Nothing can make it writable, and it costs no memory.
-//! - [`Method::Memfd`] (fallback, e.g. without overlayfs or the new mount API): a
-//!   sealed copy of the binary in a memfd (`F_SEAL_WRITE` and friends).
+//! - [`Method::Memfd`] (fallback, e.g. without overlayfs, the new mount API, Linux
+//!   6.13's `lowerdir+` by descriptor, or `CAP_SYS_ADMIN`): a sealed copy of the binary
+//!   in a memfd (`F_SEAL_WRITE` and friends).
+//!
+//! Cost, measured on the 2-core dev VM (Linux 6.18) with a 3.5 MB release binary,
+//! medians of 300 spawn-to-exit runs: 0.85-1.0 ms unprotected, 1.9 ms for any re-exec
+//! of itself, 2.0-2.2 ms with the overlay view (built in 60-90 us), 3.7-4.7 ms with the
+//! memfd copy (copy 1.5-1.8 ms, and 3.5 MB of unshared memory per process). The check
+//! that finds a binary already protected costs ~5 us, so installing the runtime on a
+//! read-only mount skips the re-exec altogether.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -100,11 +108,11 @@ pub enum Error {
         method: Method,
     },
     /// An argument or environment entry holds a NUL byte (cannot be passed to execve).
-    #[error("re-exec the runtime binary: {what} contains a NUL byte")]
-    NulByte {
-        /// "an argument" or "an environment entry".
-        what: &'static str,
-    },
+    #[error("re-exec the runtime binary: an argument or environment entry contains a NUL byte")]
+    NulByte,
+    /// [`ensure_protected_exe_with`] was given no method.
+    #[error("the runtime binary is not protected and no method to protect it was given")]
+    NoMethod,
     /// Executing the protected view failed.
     #[error("re-exec the runtime binary ({method}): {source}")]
     Reexec {
@@ -132,9 +140,7 @@ pub fn ensure_protected_exe_with(methods: &[Method]) -> Result<(), Error> {
     if is_protected(&exe) {
         return Ok(());
     }
-    let mut last = Error::NotProtected {
-        method: Method::Memfd,
-    };
+    let mut last = Error::NoMethod;
     for &method in methods {
         match protected_view(method, exe.as_fd()) {
             Ok(view) => return Err(reexec(method, &view)),
@@ -248,8 +254,10 @@ fn memfd_copy(exe: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
     }
     .map_err(err("memfd_create"))?;
     let mut left = usize::try_from(size).map_err(|_| err("stat the binary")(Errno::FBIG))?;
+    // An explicit offset: `exe`'s own file position is neither used nor moved.
+    let mut offset = 0u64;
     while left > 0 {
-        match sendfile(&memfd, exe, None, left).map_err(err("copy the binary"))? {
+        match sendfile(&memfd, exe, Some(&mut offset), left).map_err(err("copy the binary"))? {
             0 => return Err(err("copy the binary (file shrank)")(Errno::IO)),
             n => left -= n,
         }
@@ -273,8 +281,7 @@ fn reexec(method: Method, view: &OwnedFd) -> Error {
         })
         .collect();
     let (Ok(args), Ok(env)) = (args, env) else {
-        let what = "an argument or environment entry";
-        return Error::NulByte { what };
+        return Error::NulByte;
     };
     match nix::unistd::execveat(view, c"", &args, &env, AtFlags::AT_EMPTY_PATH) {
         Err(source) => Error::Reexec { method, source },

@@ -347,6 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn inheritable_outside_bounding_names_the_field() {
+        let kill: Capabilities = [Capability::Kill].into();
+        let caps = LinuxCapabilitiesBuilder::default()
+            .bounding(kill.clone())
+            .effective(kill.clone())
+            .permitted(kill)
+            .inheritable(Capabilities::from([Capability::SysAdmin]))
+            .ambient(Capabilities::new())
+            .build()
+            .unwrap();
+        let got = in_child(|| {
+            apply_capabilities(Some(&caps))
+                .map(|()| String::new())
+                .map_err(|e| e.to_string())
+        });
+        let err = got.unwrap_err();
+        assert!(
+            err.starts_with("process.capabilities.inheritable: set: "),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn kernel_knows_all_our_caps() {
         let last: u8 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .unwrap()
