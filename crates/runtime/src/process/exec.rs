@@ -230,14 +230,15 @@ mod tests {
     /// descriptor of a host directory open, chroots and tries to chdir through it.
     #[test]
     fn leaked_host_dir_as_cwd_is_refused() {
+        // Made here, so it is removed here: the child leaves with _exit.
+        let root_dir = tempfile::tempdir().unwrap();
         let got = in_child(|| {
             use nix::mount::{mount, MsFlags};
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| e.to_string())?;
             let none: Option<&str> = None;
             mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
                 .map_err(|e| format!("make / private: {e}"))?;
-            let root = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let root = root.path();
+            let root = root_dir.path();
             mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::empty(), none)
                 .map_err(|e| format!("mount tmpfs: {e}"))?;
             std::fs::create_dir(root.join("proc")).map_err(|e| e.to_string())?;
