@@ -22,42 +22,40 @@ const HIGHEST_KNOWN: Cap = Cap::CAP_CHECKPOINT_RESTORE;
 /// parsing `config.json`.)
 pub fn apply_capabilities(caps: Option<&LinuxCapabilities>) -> Result<(), Error> {
     let last = kernel_last_cap();
-    let set = |field, get: fn(&LinuxCapabilities) -> &Option<Capabilities>| {
-        (
-            field,
-            caps.and_then(|c| get(c).as_ref())
-                .map(|s| to_caps(s, last))
-                .unwrap_or_default(),
-        )
+    let set = |get: Getter| {
+        let listed = caps.and_then(|c| get(c).as_ref());
+        listed.map(|s| to_caps(s, last)).unwrap_or_default()
     };
-    let bounding = set("process.capabilities.bounding", LinuxCapabilities::bounding);
-    let effective = set(
-        "process.capabilities.effective",
-        LinuxCapabilities::effective,
-    );
-    let permitted = set(
-        "process.capabilities.permitted",
-        LinuxCapabilities::permitted,
-    );
-    let inheritable = set(
-        "process.capabilities.inheritable",
-        LinuxCapabilities::inheritable,
-    );
-    let ambient = set("process.capabilities.ambient", LinuxCapabilities::ambient);
-
     raise_effective_to_permitted()?;
-    drop_bounding(&bounding.1, last)?;
+    drop_bounding(&set(LinuxCapabilities::bounding), last)?;
     // Order matters for capset's rules: inheritable while permitted is still wide,
     // effective before permitted shrinks under it.
-    for (field, value, cset) in [
-        (inheritable.0, &inheritable.1, CapSet::Inheritable),
-        (effective.0, &effective.1, CapSet::Effective),
-        (permitted.0, &permitted.1, CapSet::Permitted),
-    ] {
-        caps::set(None, cset, value).map_err(|source| Error::CapabilitySet { field, source })?;
+    let sets: [(&str, Getter, CapSet); 3] = [
+        (
+            "process.capabilities.inheritable",
+            LinuxCapabilities::inheritable,
+            CapSet::Inheritable,
+        ),
+        (
+            "process.capabilities.effective",
+            LinuxCapabilities::effective,
+            CapSet::Effective,
+        ),
+        (
+            "process.capabilities.permitted",
+            LinuxCapabilities::permitted,
+            CapSet::Permitted,
+        ),
+    ];
+    for (field, get, cset) in sets {
+        caps::set(None, cset, &set(get))
+            .map_err(|source| Error::CapabilitySet { field, source })?;
     }
-    set_ambient(&ambient.1)
+    set_ambient(&set(LinuxCapabilities::ambient))
 }
+
+/// Reads one of the five sets of a [`LinuxCapabilities`].
+type Getter = fn(&LinuxCapabilities) -> &Option<Capabilities>;
 
 /// Makes the permitted set effective, so `CAP_SETPCAP` is usable after a uid change.
 fn raise_effective_to_permitted() -> Result<(), Error> {
