@@ -153,7 +153,7 @@ impl Runtime {
                 .linux()
                 .as_ref()
                 .and_then(|l| l.mount_label().as_deref());
-            crate::process::check_labels(p, mount_label)?;
+            crate::process::check_labels(p, mount_label, &crate::process::LsmHost::system())?;
         }
         let terminal = spec
             .process()

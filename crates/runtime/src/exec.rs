@@ -224,7 +224,7 @@ fn exec_steps(job: &Job) -> std::result::Result<std::convert::Infallible, String
     if let Some(io) = p.io_priority() {
         process::set_io_priority(io).map_err(s)?;
     }
-    process::apply_labels(p).map_err(s)?;
+    process::apply_labels(p, &process::LsmHost::system()).map_err(s)?;
     process::chdir_in_root(p.cwd()).map_err(s)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {

@@ -243,7 +243,7 @@ fn prepare_process(spec: &Spec, process: &Process) -> Step<()> {
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         process::set_personality(p).map_err(e)?;
     }
-    process::apply_labels(process).map_err(e)?;
+    process::apply_labels(process, &process::LsmHost::system()).map_err(e)?;
     process::chdir_in_root(process.cwd()).map_err(e)?;
     Ok(())
 }

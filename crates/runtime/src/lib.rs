@@ -7,6 +7,7 @@ pub mod error;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfexe;
 
 pub use error::{Error, Result};
 pub mod console;
@@ -18,7 +19,6 @@ pub mod init;
 pub mod log;
 pub mod manage;
 pub mod namespaces;
-pub mod selfexe;
 pub mod signal;
 pub mod spec;
 pub mod state;
