@@ -8,6 +8,11 @@ source "$(dirname "$0")/lib.sh"
 
 ((EUID == 0)) || fail "run me as root (sudo ./tests/quickstart.sh)"
 if [[ -z ${1:-} ]]; then
+    if ! pkg-config --exists libseccomp 2>/dev/null; then
+        log "installing libseccomp-dev and pkg-config (needed to build berth-runtime)"
+        DEBIAN_FRONTEND=noninteractive apt-get -qq update
+        DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends libseccomp-dev pkg-config >/dev/null
+    fi
     log "building berth-runtime (release)"
     (cd "$REPO_ROOT" && cargo build --release -p berth-runtime)
     RUNTIME=$REPO_ROOT/target/release/berth-runtime
