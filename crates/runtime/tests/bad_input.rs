@@ -173,3 +173,38 @@ fn unsupported_flags_are_refused() {
     let out = rt.run(&["update", "--l3-cache-schema", "x", "id"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported"));
 }
+
+#[test]
+fn labels_the_host_lacks() {
+    let mut b = Bundle::busybox();
+    b.spec_mut()["process"]["apparmorProfile"] = json!("docker-default");
+    b.save();
+    refused(&mut b, "process.apparmorProfile");
+    let mut b = Bundle::busybox();
+    b.spec_mut()["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    b.save();
+    refused(&mut b, "process.selinuxLabel");
+}
+
+#[test]
+fn errors_go_to_the_log_as_json() {
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let out = rt.run(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["level"], "error");
+    assert!(
+        entry["msg"].as_str().unwrap().contains("does not exist"),
+        "{entry}"
+    );
+}

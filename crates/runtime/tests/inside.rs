@@ -346,3 +346,29 @@ fn namespaces_are_new() {
     let _ = holder.wait();
     assert_eq!(r["net"].as_str(), want.to_str(), "{r}");
 }
+
+#[test]
+fn time_and_cgroup_namespaces() {
+    let mut b = Bundle::busybox();
+    let ns = b.spec_mut()["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "time"}));
+    ns.push(json!({"type": "cgroup"}));
+    let year = 365 * 24 * 3600;
+    b.spec_mut()["linux"]["timeOffsets"] = json!({"boottime": {"secs": year, "nanosecs": 0}});
+    let r = probe(&mut b, &["read", "/proc/uptime"]);
+    let uptime: f64 = r["data"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(uptime > year as f64, "boottime offset not applied: {r}");
+    let r = probe(&mut b, &["read", "/proc/self/cgroup"]);
+    let text = r["data"].as_str().unwrap();
+    assert!(
+        text.lines().all(|l| l.ends_with(":/")),
+        "a cgroup namespace shows the container's cgroup as /: {text}"
+    );
+}

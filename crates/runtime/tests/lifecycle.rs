@@ -474,3 +474,107 @@ fn pid_file_no_pivot_and_preserved_fds() {
         .unwrap();
     assert!(pid > 1);
 }
+
+#[test]
+fn features_and_spec() {
+    let rt = Runtime::new();
+    let out = check(rt.run(&["features"]), "features");
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.2.0");
+    let ns: Vec<&str> = f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(ns.contains(&"user") && ns.contains(&"time"), "{f}");
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    // `spec` writes a config that runs as it is (once the terminal is off).
+    let b = Bundle::busybox();
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    check(
+        rt.command()
+            .current_dir(b.path())
+            .arg("spec")
+            .output()
+            .unwrap(),
+        "spec",
+    );
+    let again = rt
+        .command()
+        .current_dir(b.path())
+        .arg("spec")
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "spec must not overwrite config.json"
+    );
+    let path = b.path().join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["/probe", "exit", "4"]);
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &b.next_id()]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+}
+
+#[test]
+fn exec_with_a_terminal_over_the_console_socket() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let id = running(&rt, &mut b);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("exec-console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut name = [0u8; 256];
+        let mut iov = [IoSliceMut::new(&mut name)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                fd = fds.first().copied();
+            }
+        }
+        fd.expect("a descriptor in SCM_RIGHTS")
+    });
+    check(
+        rt.run(&[
+            "exec",
+            "--tty",
+            "--detach",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+            "/bin/sh",
+            "-c",
+            "tty; echo exec-tty-ok",
+        ]),
+        "exec --tty",
+    );
+    let master = receiver.join().unwrap();
+    let mut text = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&text).contains("exec-tty-ok") {
+        match nix::unistd::read(unsafe_borrow(master), &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("/dev/pts/") && text.contains("exec-tty-ok"),
+        "{text}"
+    );
+    check(rt.delete(&id, true), "delete");
+}
