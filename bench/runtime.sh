@@ -18,8 +18,8 @@ VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
 "$VENV/bin/pip" install -q -r bench/requirements.txt
 
 if ((build)); then
-    echo "==> cargo build --release -p berth-runtime" >&2
-    cargo build --release -p berth-runtime
+    echo "==> cargo runtime-release" >&2
+    cargo runtime-release
 fi
 
 # All runtimes run in one private mount namespace in which the cgroup v2 mount is replaced

@@ -12,11 +12,11 @@ log() { printf '==> %s\n' "$*" >&2; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 # resolve_runtime [PATH]: the runtime binary to test, as an absolute path. Default:
-# target/release/berth-runtime if built, else target/debug/berth-runtime.
+# the release build (cargo runtime-release) if there is one, else target/debug/berth-runtime.
 resolve_runtime() {
     local rt=${1:-}
     if [[ -z $rt ]]; then
-        rt=$REPO_ROOT/target/release/berth-runtime
+        rt=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/berth-runtime
         [[ -x $rt ]] || rt=$REPO_ROOT/target/debug/berth-runtime
     fi
     [[ -x $rt ]] || rt=$(command -v "$rt" || true)

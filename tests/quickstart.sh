@@ -14,8 +14,8 @@ if [[ -z ${1:-} ]]; then
         DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends libseccomp-dev pkg-config >/dev/null
     fi
     log "building berth-runtime (release)"
-    (cd "$REPO_ROOT" && cargo build --release -p berth-runtime)
-    RUNTIME=$REPO_ROOT/target/release/berth-runtime
+    (cd "$REPO_ROOT" && cargo runtime-release)
+    RUNTIME=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/berth-runtime
 else
     RUNTIME=$(resolve_runtime "$1")
 fi

@@ -76,12 +76,29 @@ pub fn open_pty() -> Result<Pty, ConsoleError> {
 
 /// Sends `fd` over `socket` with the name runc sends, as containerd and podman expect.
 pub fn send_master(socket: RawFd, fd: RawFd) -> Result<(), ConsoleError> {
-    let name = b"/dev/ptmx";
+    send_fd(socket, fd, b"/dev/ptmx")
+}
+
+/// Sends a pidfd of `pid` to the unix socket at `path` (runc's `--pidfd-socket`).
+pub fn send_pidfd(path: &Path, pid: i32) -> Result<(), ConsoleError> {
+    let stream = UnixStream::connect(path).map_err(|e| ConsoleError {
+        op: format!("connect pidfd socket {}", path.display()),
+        source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = nix::errno::Errno::result(fd).map_err(err(format!("pidfd_open {pid}")))? as RawFd;
+    // SAFETY: the descriptor was just created and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    send_fd(stream.as_raw_fd(), fd.as_raw_fd(), b"pidfd")
+}
+
+fn send_fd(socket: RawFd, fd: RawFd, name: &[u8]) -> Result<(), ConsoleError> {
     let iov = [IoSlice::new(name)];
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     sendmsg::<()>(socket, &iov, &cmsg, MsgFlags::empty(), None)
-        .map_err(err("send pty master to the console socket"))?;
+        .map_err(err("send a descriptor over the socket"))?;
     Ok(())
 }
 

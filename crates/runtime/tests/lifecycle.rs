@@ -350,26 +350,7 @@ fn console_socket_receives_the_pty_master() {
     let sock = dir.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let id = b.next_id();
-    let receiver = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut name = [0u8; 256];
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                fd = fds.first().copied();
-            }
-        }
-        fd.expect("a descriptor in SCM_RIGHTS")
-    });
+    let receiver = std::thread::spawn(move || recv_fd(&listener));
     let out = rt
         .command()
         .args([
@@ -403,6 +384,29 @@ fn console_socket_receives_the_pty_master() {
         "{text}"
     );
     check(rt.delete(&id, true), "delete");
+}
+
+/// Accepts one connection on `listener` and returns the descriptor sent with SCM_RIGHTS.
+fn recv_fd(listener: &UnixListener) -> std::os::fd::RawFd {
+    let (stream, _) = listener.accept().unwrap();
+    let mut name = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                return *fd;
+            }
+        }
+    }
+    panic!("no descriptor in SCM_RIGHTS")
 }
 
 fn unsafe_borrow(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
@@ -448,16 +452,19 @@ fn pid_file_no_pivot_and_preserved_fds() {
         &id,
     ]);
     let raw = extra.as_raw_fd();
-    // SAFETY: dup2 in the child between fork and exec touches only descriptors.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            // dup2 onto itself keeps close-on-exec: clear it explicitly.
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let hook = move || {
+        // SAFETY: dup2 between fork and exec only changes the child's descriptor table.
+        let dup = unsafe { libc::dup2(raw, 3) };
+        // dup2 onto itself keeps close-on-exec: clear it explicitly.
+        // SAFETY: F_SETFD on a descriptor the child owns.
+        let flags = unsafe { libc::fcntl(3, libc::F_SETFD, 0) };
+        if dup < 0 || flags < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only calls async-signal-safe dup2 and fcntl.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, hook) };
     let out = check(cmd.output().unwrap(), "run --no-pivot --preserve-fds 1");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let fds: Vec<u64> = r["fds"]
@@ -528,26 +535,7 @@ fn exec_with_a_terminal_over_the_console_socket() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("exec-console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut name = [0u8; 256];
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                fd = fds.first().copied();
-            }
-        }
-        fd.expect("a descriptor in SCM_RIGHTS")
-    });
+    let receiver = std::thread::spawn(move || recv_fd(&listener));
     check(
         rt.run(&[
             "exec",
@@ -576,5 +564,35 @@ fn exec_with_a_terminal_over_the_console_socket() {
         text.contains("/dev/pts/") && text.contains("exec-tty-ok"),
         "{text}"
     );
+    check(rt.delete(&id, true), "delete");
+}
+
+#[test]
+fn pidfd_socket_receives_a_pidfd_of_the_init() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.set_args(&["/probe", "sleep", "30"]);
+    b.save();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("pidfd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || recv_fd(&listener));
+    let id = b.next_id();
+    let out = rt
+        .command()
+        .args([
+            "create",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            "--pidfd-socket",
+            sock.to_str().unwrap(),
+            &id,
+        ])
+        .output()
+        .unwrap();
+    check(out, "create --pidfd-socket");
+    let fd = receiver.join().unwrap();
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    assert_eq!(link.to_str(), Some("anon_inode:[pidfd]"));
     check(rt.delete(&id, true), "delete");
 }

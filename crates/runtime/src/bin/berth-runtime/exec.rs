@@ -71,9 +71,6 @@ pub struct ExecArgs {
 
 /// Runs `exec`; returns the process's exit code (0 when detached).
 pub fn run(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
-    if a.pidfd_socket.is_some() {
-        anyhow::bail!("--pidfd-socket: not supported by berth-runtime");
-    }
     if a.cgroup.is_some() {
         anyhow::bail!("--cgroup: exec into a sub-cgroup is not supported by berth-runtime");
     }
@@ -101,6 +98,9 @@ pub fn run(rt: &Runtime, a: &ExecArgs) -> anyhow::Result<i32> {
         ignore_paused: a.ignore_paused,
     })?;
     let master = listener.as_ref().map(|l| l.receive()).transpose()?;
+    if let Some(socket) = &a.pidfd_socket {
+        berth_runtime::console::send_pidfd(socket, started.pid.as_raw())?;
+    }
     drop(listener);
     if let Some(pf) = &a.pid_file {
         berth_runtime::state::write_atomic(pf, started.pid.to_string().as_bytes())?;

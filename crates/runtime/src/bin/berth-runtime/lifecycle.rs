@@ -49,9 +49,6 @@ pub struct CommonCreate {
 
 impl CommonCreate {
     fn options(&self, id: &str) -> anyhow::Result<CreateOptions> {
-        if self.pidfd_socket.is_some() {
-            anyhow::bail!("--pidfd-socket: not supported by berth-runtime");
-        }
         Ok(CreateOptions {
             id: id.to_string(),
             bundle: self.bundle.clone(),
@@ -107,7 +104,22 @@ pub struct DeleteArgs {
 
 /// `create`.
 pub fn create(rt: &Runtime, a: &CreateArgs) -> anyhow::Result<()> {
-    rt.create(&a.common.options(&a.id)?)?;
+    let saved = rt.create(&a.common.options(&a.id)?)?;
+    send_pidfd(rt, &a.id, a.common.pidfd_socket.as_deref(), saved.pid)
+}
+
+/// Sends a pidfd of the init to `--pidfd-socket`; on failure the container is removed.
+fn send_pidfd(
+    rt: &Runtime,
+    id: &str,
+    socket: Option<&std::path::Path>,
+    pid: i32,
+) -> anyhow::Result<()> {
+    let Some(socket) = socket else { return Ok(()) };
+    if let Err(e) = berth_runtime::console::send_pidfd(socket, pid) {
+        let _ = rt.delete(id, true);
+        return Err(e.into());
+    }
     Ok(())
 }
 
@@ -131,6 +143,7 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> anyhow::Result<i32> {
         None
     };
     let saved = rt.create(&opts)?;
+    send_pidfd(rt, &a.id, a.common.pidfd_socket.as_deref(), saved.pid)?;
     let master = match &listener {
         Some(l) => match l.receive() {
             Ok(m) => Some(m),
