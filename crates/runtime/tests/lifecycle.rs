@@ -15,6 +15,19 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `exec -d ...`. The detached process keeps the runtime's stdio, so it gets none here:
+/// collecting the output would otherwise wait for the process to end.
+fn exec_detached(rt: &Runtime, args: &[&str]) {
+    let status = rt
+        .command()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?}: {status}");
+}
+
 /// A container running `/probe sleep 60`, created and started.
 fn running(rt: &Runtime, b: &mut Bundle) -> String {
     b.set_args(&["/probe", "sleep", "60"]);
@@ -153,8 +166,9 @@ fn exec_joins_the_container() {
             .to_string(),
     )
     .unwrap();
-    check(
-        rt.run(&[
+    exec_detached(
+        &rt,
+        &[
             "exec",
             "-d",
             "--pid-file",
@@ -162,8 +176,7 @@ fn exec_joins_the_container() {
             "--process",
             proc_json.to_str().unwrap(),
             &id,
-        ]),
-        "exec -d",
+        ],
     );
     let epid: i32 = std::fs::read_to_string(&pf)
         .unwrap()
@@ -221,10 +234,7 @@ fn pause_resume_and_kill_all() {
     assert_eq!(out.status.code(), Some(1), "pausing twice must fail");
     check(rt.run(&["resume", &id]), "resume");
     assert_eq!(rt.state(&id)["status"], "running");
-    check(
-        rt.run(&["exec", "-d", &id, "/probe", "sleep", "60"]),
-        "exec -d",
-    );
+    exec_detached(&rt, &["exec", "-d", &id, "/probe", "sleep", "60"]);
     check(rt.run(&["kill", "--all", &id, "KILL"]), "kill --all");
     rt.wait_status(&id, "stopped", Duration::from_secs(5));
     let out = rt.run(&["kill", &id, "TERM"]);
@@ -578,16 +588,13 @@ fn pidfd_socket_receives_a_pidfd_of_the_init() {
     let listener = UnixListener::bind(&sock).unwrap();
     let receiver = std::thread::spawn(move || recv_fd(&listener));
     let id = b.next_id();
+    // The created init keeps the runtime's stdio until it runs: give it none.
     let out = rt
         .command()
-        .args([
-            "create",
-            "--bundle",
-            b.path().to_str().unwrap(),
-            "--pidfd-socket",
-            sock.to_str().unwrap(),
-            &id,
-        ])
+        .args(["create", "--bundle", b.path().to_str().unwrap()])
+        .args(["--pidfd-socket", sock.to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .output()
         .unwrap();
     check(out, "create --pidfd-socket");
