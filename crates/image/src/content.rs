@@ -1,0 +1,1 @@
+//! The content store: blobs addressed by digest (stub; filled by the image-side work).

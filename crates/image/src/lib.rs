@@ -1,0 +1,12 @@
+//! Images and their storage: a content store of blobs by digest, snapshotters that hold
+//! unpacked layers (shared by chain ID) and containers' writable layers, layer apply and
+//! creation, image metadata in SQLite, references, manifests and archives.
+//!
+//! Two halves meet at a narrow seam: the image side (content, metadata, formats,
+//! archives) hands uncompressed layer streams to [`layer::unpack`], which the filesystem side
+//! (layers and snapshotters) turns into committed snapshots keyed by chain ID.
+
+pub mod content;
+pub mod digest;
+pub mod layer;
+pub mod snapshot;
