@@ -372,3 +372,45 @@ fn time_and_cgroup_namespaces() {
         "a cgroup namespace shows the container's cgroup as /: {text}"
     );
 }
+
+#[test]
+fn cgroup_limits_as_the_kernel_reports_them() {
+    let mut b = Bundle::busybox();
+    b.spec_mut()["linux"]["resources"] = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"limit": 100663296, "reservation": 50331648, "swap": 201326592},
+        "cpu": {"shares": 256, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 42}
+    });
+    // A cgroup namespace makes the container's own cgroup the root of each hierarchy.
+    b.spec_mut()["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    let files = [
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "100663296"),
+        (
+            "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+            "50331648",
+        ),
+        (
+            "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes",
+            "201326592",
+        ),
+        ("/sys/fs/cgroup/cpu/cpu.shares", "256"),
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "20000"),
+        ("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000"),
+        ("/sys/fs/cgroup/cpuset/cpuset.cpus", "0"),
+        ("/sys/fs/cgroup/pids/pids.max", "42"),
+    ];
+    for (file, want) in files {
+        let r = probe(&mut b, &["read", file]);
+        assert_eq!(r["data"].as_str().map(str::trim), Some(want), "{file}: {r}");
+    }
+    let r = probe(&mut b, &["read", "/sys/fs/cgroup/devices/devices.list"]);
+    let list = r["data"].as_str().unwrap();
+    assert!(
+        list.contains("c 1:3 rwm") && !list.contains("a *:* rwm"),
+        "{list}"
+    );
+}
