@@ -212,20 +212,7 @@ fn exec_steps(job: &Job) -> std::result::Result<std::convert::Infallible, String
     if p.terminal().unwrap_or(false) {
         terminal(job)?;
     }
-    if let Some(r) = p.rlimits() {
-        process::set_rlimits(r).map_err(s)?;
-    }
-    if let Some(adj) = p.oom_score_adj() {
-        process::set_oom_score_adj(adj).map_err(s)?;
-    }
-    if let Some(sc) = p.scheduler() {
-        process::set_scheduler(sc).map_err(s)?;
-    }
-    if let Some(io) = p.io_priority() {
-        process::set_io_priority(io).map_err(s)?;
-    }
-    process::apply_labels(p, &process::LsmHost::system()).map_err(s)?;
-    process::chdir_in_root(p.cwd()).map_err(s)?;
+    process::apply_process_settings(p).map_err(s)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {
         load_filter(job)?;

@@ -228,24 +228,10 @@ fn setup_terminal(init: &Init) -> Step<()> {
 
 fn prepare_process(spec: &Spec, process: &Process) -> Step<()> {
     let e = |e: process::Error| e.to_string();
-    if let Some(rlimits) = process.rlimits() {
-        process::set_rlimits(rlimits).map_err(e)?;
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        process::set_oom_score_adj(adj).map_err(e)?;
-    }
-    if let Some(s) = process.scheduler() {
-        process::set_scheduler(s).map_err(e)?;
-    }
-    if let Some(p) = process.io_priority() {
-        process::set_io_priority(p).map_err(e)?;
-    }
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         process::set_personality(p).map_err(e)?;
     }
-    process::apply_labels(process, &process::LsmHost::system()).map_err(e)?;
-    process::chdir_in_root(process.cwd()).map_err(e)?;
-    Ok(())
+    process::apply_process_settings(process).map_err(e)
 }
 
 fn load_seccomp(init: &Init, state: &[u8]) -> Step<()> {

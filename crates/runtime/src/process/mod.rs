@@ -246,3 +246,23 @@ pub enum Error {
 fn syscall_err(field: &'static str, op: &'static str) -> impl FnOnce(Errno) -> Error {
     move |source| Error::Syscall { field, op, source }
 }
+
+/// The per-process settings the container's init and every `exec`'d process share:
+/// rlimits, OOM score, scheduler, I/O priority, security labels and the working directory
+/// (checked to be inside the root). Runs after the root has changed, before the user switch.
+pub fn apply_process_settings(process: &oci_spec::runtime::Process) -> Result<(), Error> {
+    if let Some(rlimits) = process.rlimits() {
+        set_rlimits(rlimits)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        set_oom_score_adj(adj)?;
+    }
+    if let Some(s) = process.scheduler() {
+        set_scheduler(s)?;
+    }
+    if let Some(p) = process.io_priority() {
+        set_io_priority(p)?;
+    }
+    apply_labels(process, &LsmHost::system())?;
+    chdir_in_root(process.cwd())
+}
