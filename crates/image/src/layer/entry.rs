@@ -35,11 +35,11 @@ impl Meta {
                 tv_nsec: 0,
             },
             xattrs: Vec::new(),
-            rdev: (
-                h.device_major()?.unwrap_or(0),
-                h.device_minor()?.unwrap_or(0),
-            ),
+            rdev: (0, 0),
         };
+        if matches!(h.entry_type(), tar::EntryType::Char | tar::EntryType::Block) {
+            meta.rdev = (h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0));
+        }
         if let Some(pax) = entry.pax_extensions()? {
             for ext in pax {
                 let ext = ext?;
