@@ -33,7 +33,10 @@ impl Sandbox {
     /// Nothing appeared outside `target/`.
     fn check_untouched(&self) {
         assert!(is_empty_dir(&self.canary()), "canary stays empty");
-        let mut top: Vec<_> = fs::read_dir(self.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut top: Vec<_> = fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         top.sort();
         assert_eq!(top, ["canary", "target"], "nothing new beside target");
     }
@@ -44,7 +47,10 @@ fn refused(tar: Vec<u8>, entry: &str) {
         let sb = Sandbox::new();
         let err = apply(&sb.target(), &tar[..], style).expect_err("apply must fail");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("{entry:?}")), "error names {entry:?}: {msg}");
+        assert!(
+            msg.contains(&format!("{entry:?}")),
+            "error names {entry:?}: {msg}"
+        );
         sb.check_untouched();
     }
 }
@@ -52,12 +58,18 @@ fn refused(tar: Vec<u8>, entry: &str) {
 #[test]
 fn dotdot_is_refused() {
     refused(TarBuilder::new().file("../evil", b"x").finish(), "../evil");
-    refused(TarBuilder::new().file("ok/../../evil", b"x").finish(), "ok/../../evil");
+    refused(
+        TarBuilder::new().file("ok/../../evil", b"x").finish(),
+        "ok/../../evil",
+    );
 }
 
 #[test]
 fn absolute_with_dotdot_is_refused() {
-    refused(TarBuilder::new().file("/abs/../../evil", b"x").finish(), "/abs/../../evil");
+    refused(
+        TarBuilder::new().file("/abs/../../evil", b"x").finish(),
+        "/abs/../../evil",
+    );
 }
 
 #[test]
@@ -73,36 +85,68 @@ fn absolute_path_stays_inside() {
 fn write_through_symlink_is_refused() {
     let sb = Sandbox::new();
     let canary = sb.canary().to_string_lossy().into_owned();
-    let tar = TarBuilder::new().symlink("link", &canary).file("link/file", b"x").finish();
+    let tar = TarBuilder::new()
+        .symlink("link", &canary)
+        .file("link/file", b"x")
+        .finish();
     let err = apply(&sb.target(), &tar[..], Whiteouts::Overlay).unwrap_err();
     assert!(err.to_string().contains("\"link/file\""), "{err}");
     sb.check_untouched();
     // A relative symlink climbing out, and a directory entry through it.
-    refused(TarBuilder::new().symlink("up", "../..").dir("up/d").finish(), "up/d");
+    refused(
+        TarBuilder::new()
+            .symlink("up", "../..")
+            .dir("up/d")
+            .finish(),
+        "up/d",
+    );
 }
 
 #[test]
 fn hardlink_escape_is_refused() {
-    refused(TarBuilder::new().hardlink("hl", "../../etc/passwd").finish(), "hl");
+    refused(
+        TarBuilder::new()
+            .hardlink("hl", "../../etc/passwd")
+            .finish(),
+        "hl",
+    );
     // An absolute target is taken inside the layer, where it does not exist.
-    refused(TarBuilder::new().hardlink("hl", "/etc/passwd").finish(), "hl");
+    refused(
+        TarBuilder::new().hardlink("hl", "/etc/passwd").finish(),
+        "hl",
+    );
     // Through a symlink of the layer.
-    let tar = TarBuilder::new().symlink("s", "/etc").hardlink("hl", "s/passwd").finish();
+    let tar = TarBuilder::new()
+        .symlink("s", "/etc")
+        .hardlink("hl", "s/passwd")
+        .finish();
     refused(tar, "hl");
 }
 
 #[test]
 fn whiteout_of_dotdot_is_refused() {
-    refused(TarBuilder::new().dir("a").file("a/.wh...", b"").finish(), "a/.wh...");
+    refused(
+        TarBuilder::new().dir("a").file("a/.wh...", b"").finish(),
+        "a/.wh...",
+    );
 }
 
 #[test]
 fn symlink_target_is_only_data() {
     let sb = Sandbox::new();
-    let tar = TarBuilder::new().symlink("abs", "/etc/passwd").symlink("rel", "../../x").finish();
+    let tar = TarBuilder::new()
+        .symlink("abs", "/etc/passwd")
+        .symlink("rel", "../../x")
+        .finish();
     apply(&sb.target(), &tar[..], Whiteouts::Overlay).unwrap();
-    assert_eq!(fs::read_link(sb.target().join("abs")).unwrap(), Path::new("/etc/passwd"));
-    assert_eq!(fs::read_link(sb.target().join("rel")).unwrap(), Path::new("../../x"));
+    assert_eq!(
+        fs::read_link(sb.target().join("abs")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    assert_eq!(
+        fs::read_link(sb.target().join("rel")).unwrap(),
+        Path::new("../../x")
+    );
     sb.check_untouched();
 }
 

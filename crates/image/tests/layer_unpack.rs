@@ -47,7 +47,10 @@ fn concurrent_unpack_applies_once() {
             })
             .collect();
         let results: Vec<Unpacked> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let applied = results.iter().filter(|r| matches!(r, Unpacked::Applied(_))).count();
+        let applied = results
+            .iter()
+            .filter(|r| matches!(r, Unpacked::Applied(_)))
+            .count();
         assert_eq!(applied, 1, "{name}: applied once: {results:?}");
         let keys: Vec<String> = s.list().unwrap().into_iter().map(|i| i.key).collect();
         assert_eq!(keys, [d.to_string()], "{name}");
@@ -68,8 +71,14 @@ fn existing_layer_is_skipped_unread() {
     let s = snapshot::Overlay::new(root.path()).unwrap();
     let tar = TarBuilder::new().file("f", b"1").finish();
     let d = diff_id(&tar);
-    assert!(matches!(layer::unpack(&s, &d, None, &tar[..], &d).unwrap(), Unpacked::Applied(_)));
-    assert_eq!(layer::unpack(&s, &d, None, Untouchable, &d).unwrap(), Unpacked::Skipped);
+    assert!(matches!(
+        layer::unpack(&s, &d, None, &tar[..], &d).unwrap(),
+        Unpacked::Applied(_)
+    ));
+    assert_eq!(
+        layer::unpack(&s, &d, None, Untouchable, &d).unwrap(),
+        Unpacked::Skipped
+    );
 }
 
 #[test]
@@ -80,7 +89,10 @@ fn diff_id_mismatch_leaves_nothing() {
         let tar = TarBuilder::new().file("f", b"1").finish();
         let wrong = diff_id(&TarBuilder::new().file("f", b"2").finish());
         let err = layer::unpack(s.as_ref(), &wrong, None, &tar[..], &wrong).unwrap_err();
-        assert!(err.to_string().contains("layer diffID mismatch"), "{name}: {err}");
+        assert!(
+            err.to_string().contains("layer diffID mismatch"),
+            "{name}: {err}"
+        );
         assert!(s.list().unwrap().is_empty(), "{name}: no snapshot left");
         // A truncated stream fails too.
         let d = diff_id(&tar);
@@ -109,12 +121,18 @@ fn crashed_extract_is_cleaned_up() {
     for (name, make) in BACKENDS {
         let root = tempdir("unpack");
         let s = make(root.path());
-        let key = format!("extract-00000000deadbeef-{}", Digest::sha256_hex(&"c".repeat(64)).unwrap());
+        let key = format!(
+            "extract-00000000deadbeef-{}",
+            Digest::sha256_hex(&"c".repeat(64)).unwrap()
+        );
         s.prepare(&key, None).unwrap();
         fs::write(s.writable_dir(&key).unwrap().join("half"), "x").unwrap();
         s.cleanup().unwrap();
         assert!(s.list().unwrap().is_empty(), "{name}");
-        assert!(layer_util::is_empty_dir(&root.path().join("snapshots")), "{name}");
+        assert!(
+            layer_util::is_empty_dir(&root.path().join("snapshots")),
+            "{name}"
+        );
     }
 }
 

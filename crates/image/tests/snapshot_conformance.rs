@@ -40,7 +40,10 @@ fn lifecycle(s: &dyn Snapshotter, _root: &Path) {
     assert!(matches!(s.stat("a"), Err(Error::NotFound { .. })));
     let info = s.stat("L1").unwrap();
     assert_eq!((info.kind, info.parent), (Kind::Committed, None));
-    assert!(s.mounts("L1").is_err(), "committed snapshots have no mounts");
+    assert!(
+        s.mounts("L1").is_err(),
+        "committed snapshots have no mounts"
+    );
     assert!(s.writable_dir("L1").is_err());
 
     s.prepare("b", None).unwrap();
@@ -63,15 +66,29 @@ fn parents_and_children(s: &dyn Snapshotter, _root: &Path) {
     layer(s, "sha256:p", None, &[("p", "p")]);
     s.prepare("child", Some("sha256:p")).unwrap();
     assert_eq!(s.stat("child").unwrap().parent.as_deref(), Some("sha256:p"));
-    assert!(matches!(s.remove("sha256:p"), Err(Error::HasChildren { children: 1, .. })));
-    assert!(matches!(s.prepare("x", Some("child")), Err(Error::WrongKind { .. })));
-    assert!(matches!(s.prepare("x", Some("missing")), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.remove("sha256:p"),
+        Err(Error::HasChildren { children: 1, .. })
+    ));
+    assert!(matches!(
+        s.prepare("x", Some("child")),
+        Err(Error::WrongKind { .. })
+    ));
+    assert!(matches!(
+        s.prepare("x", Some("missing")),
+        Err(Error::NotFound { .. })
+    ));
     s.remove("child").unwrap();
     s.remove("sha256:p").unwrap();
 }
 
 fn mounts_show_layers(s: &dyn Snapshotter, _root: &Path) {
-    layer(s, "L1", None, &[("a/x", "x1"), ("a/y", "y1"), ("d/old", "o")]);
+    layer(
+        s,
+        "L1",
+        None,
+        &[("a/x", "x1"), ("a/y", "y1"), ("d/old", "o")],
+    );
     layer(s, "L2", Some("L1"), &[("b", "b2"), ("a/y", "y2")]);
     let mounts = s.prepare("c", Some("L2")).unwrap();
     with_mounted(&mounts, |m| {
@@ -85,19 +102,28 @@ fn mounts_show_layers(s: &dyn Snapshotter, _root: &Path) {
         fs::write(m.join("d/fresh"), "f").unwrap();
     });
     let upper = s.writable_dir("c").unwrap();
-    assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "n", "writes land in the writable dir");
+    assert_eq!(
+        fs::read_to_string(upper.join("new")).unwrap(),
+        "n",
+        "writes land in the writable dir"
+    );
     s.commit("L3", "c").unwrap();
     let mounts = s.view("v", Some("L3")).unwrap();
     with_mounted(&mounts, |m| {
         assert!(!m.join("a/x").exists(), "deleted lower file stays deleted");
         assert_eq!(fs::read_to_string(m.join("a/y")).unwrap(), "y2");
         assert_eq!(fs::read_to_string(m.join("new")).unwrap(), "n");
-        let d: Vec<_> = fs::read_dir(m.join("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let d: Vec<_> = fs::read_dir(m.join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(d, ["fresh"], "recreated directory hides the old contents");
         assert!(fs::write(m.join("ro"), "x").is_err(), "views are read-only");
     });
     let mounts = s.view("v1", Some("L1")).unwrap();
-    with_mounted(&mounts, |m| assert_eq!(fs::read_to_string(m.join("a/x")).unwrap(), "x1"));
+    with_mounted(&mounts, |m| {
+        assert_eq!(fs::read_to_string(m.join("a/x")).unwrap(), "x1")
+    });
 }
 
 fn many_layers(s: &dyn Snapshotter, _root: &Path) {
@@ -117,8 +143,10 @@ fn many_layers(s: &dyn Snapshotter, _root: &Path) {
 }
 
 fn cleanup_removes_leftovers(s: &dyn Snapshotter, root: &Path) {
-    s.prepare("extract-0123456789abcdef-sha256:dead", None).unwrap();
-    s.prepare("extract-1111111111111111-sha256:busy", None).unwrap();
+    s.prepare("extract-0123456789abcdef-sha256:dead", None)
+        .unwrap();
+    s.prepare("extract-1111111111111111-sha256:busy", None)
+        .unwrap();
     s.prepare("container", None).unwrap();
     layer(s, "L", None, &[("f", "1")]);
     let stray = root.join("tmp/new-stray");
@@ -127,7 +155,10 @@ fn cleanup_removes_leftovers(s: &dyn Snapshotter, root: &Path) {
     s.cleanup().unwrap();
     let mut keys: Vec<String> = s.list().unwrap().into_iter().map(|i| i.key).collect();
     keys.sort();
-    assert_eq!(keys, ["L", "container", "extract-1111111111111111-sha256:busy"]);
+    assert_eq!(
+        keys,
+        ["L", "container", "extract-1111111111111111-sha256:busy"]
+    );
     assert!(!stray.exists());
     drop(busy);
     s.cleanup().unwrap();
@@ -141,7 +172,10 @@ fn usage_counts_bytes(s: &dyn Snapshotter, _root: &Path) {
     fs::create_dir(dir.join("sub")).unwrap();
     fs::hard_link(dir.join("big"), dir.join("sub/again")).unwrap();
     let u = s.usage("u").unwrap();
-    assert!(u.bytes >= 1 << 20 && u.bytes < 2 << 20, "hardlink counted once: {u:?}");
+    assert!(
+        u.bytes >= 1 << 20 && u.bytes < 2 << 20,
+        "hardlink counted once: {u:?}"
+    );
     assert_eq!(u.inodes, 3, "root, big, sub");
 }
 
@@ -186,12 +220,20 @@ macro_rules! conformance {
     };
 }
 
-conformance!(overlay, |root| Box::new(snapshot::Overlay::new(root).unwrap()));
+conformance!(overlay, |root| Box::new(
+    snapshot::Overlay::new(root).unwrap()
+));
 conformance!(vfs, |root| Box::new(snapshot::Vfs::new(root).unwrap()));
 
 #[test]
 fn overlay_is_detected_here() {
     let dir = tempdir("probe");
-    assert!(snapshot::overlay_supported(dir.path()), "overlayfs works on this machine");
-    assert!(layer_util::is_empty_dir(dir.path()), "the probe leaves nothing behind");
+    assert!(
+        snapshot::overlay_supported(dir.path()),
+        "overlayfs works on this machine"
+    );
+    assert!(
+        layer_util::is_empty_dir(dir.path()),
+        "the probe leaves nothing behind"
+    );
 }

@@ -145,7 +145,9 @@ impl Applier {
         if rel.is_empty() {
             return self.root_entry(&raw, kind, &meta);
         }
-        let pfd = self.parent(&raw, parent, true)?.ok_or_else(|| refused(&raw, "no parent"))?;
+        let pfd = self
+            .parent(&raw, parent, true)?
+            .ok_or_else(|| refused(&raw, "no parent"))?;
         self.make_room(&raw, &pfd, base, kind == EntryType::Directory)?;
         self.create(e, &raw, &rel, (&pfd, base), kind, &meta)?;
         if self.style == Whiteouts::Delete {
@@ -172,9 +174,12 @@ impl Applier {
             EntryType::Regular | EntryType::Continuous => self.file(e, raw, pfd, base, meta),
             EntryType::Directory => self.dir(raw, rel, pfd, base, meta),
             EntryType::Symlink => {
-                let target = e.link_name_bytes().ok_or_else(|| refused(raw, "symlink without target"))?;
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| refused(raw, "symlink without target"))?;
                 rustix::fs::symlinkat(&*target, pfd, base).map_err(failed(raw, "symlink"))?;
-                meta.set_at(pfd, base, true).map_err(|(op, e)| failed(raw, op)(e))
+                meta.set_at(pfd, base, true)
+                    .map_err(|(op, e)| failed(raw, op)(e))
             }
             EntryType::Link => self.hardlink(e, raw, pfd, base),
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
@@ -186,7 +191,8 @@ impl Applier {
                 let dev = rustix::fs::makedev(meta.rdev.0, meta.rdev.1);
                 rustix::fs::mknodat(pfd, base, ft, Mode::from_raw_mode(meta.mode), dev)
                     .map_err(failed(raw, "mknod"))?;
-                meta.set_at(pfd, base, false).map_err(|(op, e)| failed(raw, op)(e))
+                meta.set_at(pfd, base, false)
+                    .map_err(|(op, e)| failed(raw, op)(e))
             }
             other => Err(Error::Unsupported {
                 entry: shown(raw),
@@ -203,7 +209,8 @@ impl Applier {
         base: &[u8],
         meta: &Meta,
     ) -> Result<()> {
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(pfd, base, flags, Mode::from_raw_mode(0o600))
             .map_err(failed(raw, "create"))?;
         let mut file = File::from(fd);
@@ -214,28 +221,46 @@ impl Applier {
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(Error::Read(err)),
             };
-            file.write_all(&self.buf[..n]).map_err(|source| Error::Entry {
-                entry: shown(raw),
-                op: "write",
-                source,
-            })?;
+            file.write_all(&self.buf[..n])
+                .map_err(|source| Error::Entry {
+                    entry: shown(raw),
+                    op: "write",
+                    source,
+                })?;
         }
-        meta.set_on_fd(file.as_fd(), false).map_err(|(op, e)| failed(raw, op)(e))
+        meta.set_on_fd(file.as_fd(), false)
+            .map_err(|(op, e)| failed(raw, op)(e))
     }
 
-    fn dir(&mut self, raw: &[u8], rel: &[u8], pfd: BorrowedFd<'_>, base: &[u8], meta: &Meta) -> Result<()> {
+    fn dir(
+        &mut self,
+        raw: &[u8],
+        rel: &[u8],
+        pfd: BorrowedFd<'_>,
+        base: &[u8],
+        meta: &Meta,
+    ) -> Result<()> {
         match rustix::fs::mkdirat(pfd, base, Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(failed(raw, "mkdir")(e)),
         }
         let fd = open_beneath(pfd, base).map_err(|e| open_failed(raw)(e.into()))?;
-        meta.set_on_fd(fd.as_fd(), true).map_err(|(op, e)| failed(raw, op)(e))?;
+        meta.set_on_fd(fd.as_fd(), true)
+            .map_err(|(op, e)| failed(raw, op)(e))?;
         self.dir_times.push((rel.to_vec(), meta.mtime));
         Ok(())
     }
 
-    fn hardlink<R: Read>(&mut self, e: &tar::Entry<'_, R>, raw: &[u8], pfd: BorrowedFd<'_>, base: &[u8]) -> Result<()> {
-        let target = e.link_name_bytes().ok_or_else(|| refused(raw, "hardlink without target"))?;
+    fn hardlink<R: Read>(
+        &mut self,
+        e: &tar::Entry<'_, R>,
+        raw: &[u8],
+        pfd: BorrowedFd<'_>,
+        base: &[u8],
+    ) -> Result<()> {
+        let target = e
+            .link_name_bytes()
+            .ok_or_else(|| refused(raw, "hardlink without target"))?;
         let trel = clean(&target).map_err(|r| refused(raw, r))?;
         if trel.is_empty() {
             return Err(refused(raw, "hardlink to the layer root"));
@@ -255,8 +280,11 @@ impl Applier {
         if kind != EntryType::Directory {
             return Err(refused(raw, "the layer root must be a directory"));
         }
-        let fd = self.parent(raw, b"", false)?.ok_or_else(|| refused(raw, "no root"))?;
-        meta.set_on_fd(fd.as_fd(), true).map_err(|(op, e)| failed(raw, op)(e))?;
+        let fd = self
+            .parent(raw, b"", false)?
+            .ok_or_else(|| refused(raw, "no root"))?;
+        meta.set_on_fd(fd.as_fd(), true)
+            .map_err(|(op, e)| failed(raw, op)(e))?;
         self.dir_times.push((Vec::new(), meta.mtime));
         Ok(())
     }
@@ -291,7 +319,9 @@ impl Applier {
         }
         match self.style {
             Whiteouts::Overlay => {
-                let pfd = self.parent(raw, parent, true)?.ok_or_else(|| refused(raw, "no parent"))?;
+                let pfd = self
+                    .parent(raw, parent, true)?
+                    .ok_or_else(|| refused(raw, "no parent"))?;
                 self.make_room(raw, &pfd, victim, false)?;
                 rustix::fs::mknodat(&*pfd, victim, FileType::CharacterDevice, Mode::empty(), 0)
                     .map_err(failed(raw, "make whiteout"))
@@ -302,7 +332,10 @@ impl Applier {
                 };
                 let is_dir = match rustix::fs::statat(&*pfd, victim, AtFlags::SYMLINK_NOFOLLOW) {
                     Err(Errno::NOENT) => return Ok(()),
-                    other => FileType::from_raw_mode(other.map_err(failed(raw, "stat"))?.st_mode) == FileType::Directory,
+                    other => {
+                        FileType::from_raw_mode(other.map_err(failed(raw, "stat"))?.st_mode)
+                            == FileType::Directory
+                    }
                 };
                 self.root.forget();
                 remove_at(pfd.as_fd(), victim, is_dir).map_err(failed(raw, "remove"))
@@ -313,7 +346,9 @@ impl Applier {
     fn opaque(&mut self, raw: &[u8], parent: &[u8]) -> Result<()> {
         match self.style {
             Whiteouts::Overlay => {
-                let pfd = self.parent(raw, parent, true)?.ok_or_else(|| refused(raw, "no parent"))?;
+                let pfd = self
+                    .parent(raw, parent, true)?
+                    .ok_or_else(|| refused(raw, "no parent"))?;
                 rustix::fs::fsetxattr(&*pfd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
                     .map_err(failed(raw, "set opaque"))
             }

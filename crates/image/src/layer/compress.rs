@@ -54,7 +54,9 @@ pub fn decompress<R: Read + Send + 'static>(reader: R) -> io::Result<Box<dyn Rea
         Compression::None => Box::new(reader),
         Compression::Gzip => {
             let buffered = BufReader::with_capacity(CHUNK, reader);
-            Box::new(Pipeline::spawn(flate2::bufread::MultiGzDecoder::new(buffered)))
+            Box::new(Pipeline::spawn(flate2::bufread::MultiGzDecoder::new(
+                buffered,
+            )))
         }
         Compression::Zstd => Box::new(Pipeline::spawn(zstd::Decoder::new(reader)?)),
     })

@@ -38,7 +38,10 @@ impl Meta {
             rdev: (0, 0),
         };
         if matches!(h.entry_type(), tar::EntryType::Char | tar::EntryType::Block) {
-            meta.rdev = (h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0));
+            meta.rdev = (
+                h.device_major()?.unwrap_or(0),
+                h.device_minor()?.unwrap_or(0),
+            );
         }
         if let Some(pax) = entry.pax_extensions()? {
             for ext in pax {
@@ -70,7 +73,11 @@ impl Meta {
 
     /// Sets owner, mode, extended attributes and (unless `skip_time`) times on an open
     /// regular file or directory. Owner first: chown clears set-id bits and capabilities.
-    pub fn set_on_fd(&self, fd: BorrowedFd<'_>, skip_time: bool) -> Result<(), (&'static str, Errno)> {
+    pub fn set_on_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        skip_time: bool,
+    ) -> Result<(), (&'static str, Errno)> {
         let (uid, gid) = (Uid::from_raw(self.uid), Gid::from_raw(self.gid));
         rustix::fs::fchown(fd, Some(uid), Some(gid)).map_err(|e| ("chown", e))?;
         rustix::fs::fchmod(fd, Mode::from_raw_mode(self.mode)).map_err(|e| ("chmod", e))?;
@@ -114,7 +121,8 @@ impl Meta {
 }
 
 fn id(v: u64) -> std::io::Result<u32> {
-    u32::try_from(v).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "uid/gid too large"))
+    u32::try_from(v)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "uid/gid too large"))
 }
 
 /// Parses a PAX time `secs[.fraction]`.

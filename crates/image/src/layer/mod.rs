@@ -3,7 +3,9 @@
 //! chain ID, and making layer tars from writable layers.
 
 mod apply;
+mod changes;
 mod compress;
+mod diff;
 mod entry;
 mod hash;
 mod safe_path;
@@ -13,7 +15,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use apply::{apply, apply_layer, Applied, Whiteouts};
+pub use changes::{changes, Change, ChangeKind};
 pub use compress::{decompress, detect, Compression, Encoder, Peeked};
+pub use diff::{diff, Created};
 pub use unpack::{chain_id, unpack, Unpacked};
 
 use crate::digest::Digest;

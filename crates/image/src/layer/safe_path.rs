@@ -3,8 +3,8 @@
 //! (`openat2(2)` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::rc::Rc;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{openat2, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timestamps, Uid};
 use rustix::io::Errno;

@@ -71,7 +71,12 @@ pub fn unpack(
     done.map(Unpacked::Applied)
 }
 
-fn extract(snap: &dyn Snapshotter, key: &str, tar: impl Read, expected: &Digest) -> Result<Applied> {
+fn extract(
+    snap: &dyn Snapshotter,
+    key: &str,
+    tar: impl Read,
+    expected: &Digest,
+) -> Result<Applied> {
     let applied = apply_layer(&snap.layer_dirs(key)?, tar)?;
     if applied.diff_id != *expected {
         return Err(Error::DiffIdMismatch {

@@ -115,7 +115,10 @@ fn copy_entry(
 /// and capabilities).
 fn copy_meta(src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
     let nofollow = AtFlags::SYMLINK_NOFOLLOW;
-    let owner = (Some(Uid::from_raw(meta.uid())), Some(Gid::from_raw(meta.gid())));
+    let owner = (
+        Some(Uid::from_raw(meta.uid())),
+        Some(Gid::from_raw(meta.gid())),
+    );
     rustix::fs::chownat(CWD, dst, owner.0, owner.1, nofollow)
         .map_err(|e| Error::io("chown", dst)(e.into()))?;
     let symlink = meta.file_type().is_symlink();
@@ -124,8 +127,13 @@ fn copy_meta(src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
             .map_err(|e| Error::io("chmod", dst)(e.into()))?;
     }
     for (name, value) in list_xattrs(src).map_err(Error::io("list xattrs", src))? {
-        rustix::fs::lsetxattr(dst, name.as_slice(), &value, rustix::fs::XattrFlags::empty())
-            .map_err(|e| Error::io("set xattr", dst)(e.into()))?;
+        rustix::fs::lsetxattr(
+            dst,
+            name.as_slice(),
+            &value,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .map_err(|e| Error::io("set xattr", dst)(e.into()))?;
     }
     let times = Timestamps {
         last_access: ts(meta.atime(), meta.atime_nsec()),

@@ -80,7 +80,8 @@ impl Mount {
         if data.len() > MAX_DATA {
             return self.overlay_fsconfig(target);
         }
-        let data = CString::new(data).map_err(|_| self.unsupported(target, "NUL in options".into()))?;
+        let data =
+            CString::new(data).map_err(|_| self.unsupported(target, "NUL in options".into()))?;
         let flags = if self.readonly() {
             MountFlags::RDONLY
         } else {

@@ -162,8 +162,10 @@ fn try_overlay(probe: &Path) -> Result<()> {
     let lowers = [probe.join("l1"), probe.join("l2")].map(|p| p.to_string_lossy().into_owned());
     let mut m = overlay(&lowers, None);
     m.options.retain(|o| o != "ro");
-    m.options.push(format!("upperdir={}", probe.join("upper").display()));
-    m.options.push(format!("workdir={}", probe.join("work").display()));
+    m.options
+        .push(format!("upperdir={}", probe.join("upper").display()));
+    m.options
+        .push(format!("workdir={}", probe.join("work").display()));
     let merged = probe.join("merged");
     Mount::mount_at(&[m], &merged)?;
     super::unmount(&merged)

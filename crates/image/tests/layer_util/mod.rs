@@ -47,7 +47,10 @@ impl TarBuilder {
 
     fn header(name: &[u8], kind: tar::EntryType, size: u64, link: &[u8], mode: u32) -> tar::Header {
         let mut h = tar::Header::new_ustar();
-        assert!(name.len() <= 100 && link.len() <= 100, "raw names are at most 100 bytes");
+        assert!(
+            name.len() <= 100 && link.len() <= 100,
+            "raw names are at most 100 bytes"
+        );
         let old = h.as_old_mut();
         old.name[..name.len()].copy_from_slice(name);
         old.linkname[..link.len()].copy_from_slice(link);
@@ -61,8 +64,21 @@ impl TarBuilder {
         h
     }
 
-    pub fn entry(&mut self, name: &str, kind: tar::EntryType, data: &[u8], link: &str, mode: u32) -> &mut Self {
-        let h = Self::header(name.as_bytes(), kind, data.len() as u64, link.as_bytes(), mode);
+    pub fn entry(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        data: &[u8],
+        link: &str,
+        mode: u32,
+    ) -> &mut Self {
+        let h = Self::header(
+            name.as_bytes(),
+            kind,
+            data.len() as u64,
+            link.as_bytes(),
+            mode,
+        );
         self.out.extend_from_slice(h.as_bytes());
         self.out.extend_from_slice(data);
         let pad = (512 - data.len() % 512) % 512;
@@ -116,7 +132,10 @@ pub fn listing(root: &Path) -> BTreeMap<String, Entry> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
-    let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     for path in names {
         let m = fs::symlink_metadata(&path).unwrap();
@@ -139,7 +158,11 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
         let link = ft.is_symlink().then(|| fs::read_link(&path).unwrap());
         let mut xattrs: Vec<(String, Vec<u8>)> = xattr_list(&path);
         xattrs.sort();
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         out.insert(
             rel,
             Entry {
