@@ -20,9 +20,7 @@ impl Digest {
         let (algorithm, hex) = s.split_once(':').ok_or_else(|| BadDigest(s.into()))?;
         let ok = algorithm == "sha256"
             && hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
             return Err(BadDigest(s.into()));
         }
