@@ -1,0 +1,394 @@
+//! The on-disk registry both snapshotters share.
+//!
+//! Layout under the root:
+//! - `snapshots/<encoded key>/` one directory per snapshot: `info.json`, `fs/` (and
+//!   `work/` for overlay). A snapshot exists iff its directory exists *and* its
+//!   `info.json` names the same key; registration is one `rename(2)` of a complete
+//!   directory out of `tmp/`.
+//! - `tmp/` directories being made or removed (emptied by `cleanup`).
+//! - `locks/<encoded name>` lock files for [`NameLock`]; `lock` the registry lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rustix::fs::{flock, FlockOperation, RenameFlags};
+
+use super::{fsutil, Error, Info, Kind, Result};
+
+/// What `info.json` holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Record {
+    pub key: String,
+    pub parent: Option<String>,
+    pub kind: Kind,
+    pub created: SystemTime,
+    /// Every ancestor, nearest first (committed snapshots never change, so this is stable).
+    pub ancestors: Vec<String>,
+}
+
+impl Record {
+    pub fn info(&self) -> Info {
+        Info {
+            key: self.key.clone(),
+            parent: self.parent.clone(),
+            kind: self.kind,
+            created: self.created,
+        }
+    }
+}
+
+/// An exclusive lock held until dropped (an `flock(2)` on a file under `<root>/locks`).
+#[derive(Debug)]
+pub struct NameLock {
+    _file: File,
+}
+
+/// The shared registry.
+#[derive(Debug)]
+pub(crate) struct Store {
+    snaps: PathBuf,
+    tmp: PathBuf,
+    locks: PathBuf,
+    lock_file: PathBuf,
+}
+
+const INFO: &str = "info.json";
+
+impl Store {
+    /// Opens (creating) the registry under `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        let text = root.to_string_lossy();
+        if text.contains([':', ',']) || !root.is_absolute() {
+            return Err(Error::BadRoot {
+                path: root.into(),
+                reason: "must be absolute without ':' or ',' (overlay mount options)",
+            });
+        }
+        let store = Store {
+            snaps: root.join("snapshots"),
+            tmp: root.join("tmp"),
+            locks: root.join("locks"),
+            lock_file: root.join("lock"),
+        };
+        for dir in [&store.snaps, &store.tmp, &store.locks] {
+            fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        }
+        Ok(store)
+    }
+
+    /// The directory of `key` (whether or not it exists).
+    pub fn dir(&self, key: &str) -> PathBuf {
+        self.snaps.join(encode(key))
+    }
+
+    /// A fresh, empty directory under `tmp/` (same file system as the snapshots).
+    pub fn temp_dir(&self, what: &str) -> Result<PathBuf> {
+        let path = self.tmp.join(format!("{what}-{:016x}", fastrand::u64(..)));
+        fs::create_dir(&path).map_err(Error::io("create directory", &path))?;
+        Ok(path)
+    }
+
+    /// Takes the registry lock.
+    pub fn lock_registry(&self) -> Result<NameLock> {
+        lock_path(&self.lock_file, true)?.ok_or_else(|| unreachable_lock(&self.lock_file))
+    }
+
+    /// Takes the lock `name`, waiting for it.
+    pub fn lock_name(&self, name: &str) -> Result<NameLock> {
+        let path = self.locks.join(encode(name));
+        lock_path(&path, true)?.ok_or_else(|| unreachable_lock(&path))
+    }
+
+    /// Takes the lock `name` if nobody holds it.
+    pub fn try_lock_name(&self, name: &str) -> Result<Option<NameLock>> {
+        lock_path(&self.locks.join(encode(name)), false)
+    }
+
+    /// The record of `key`.
+    pub fn get(&self, key: &str) -> Result<Record> {
+        let dir = self.dir(key);
+        match read_record(&dir) {
+            Ok(Some(rec)) if rec.key == key => Ok(rec),
+            Ok(_) => Err(Error::NotFound { key: key.into() }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Registers a new snapshot `key` over `parent` (which must be committed): `fill` makes
+    /// its contents in a temporary directory, then the directory is renamed into place.
+    /// Holds the registry lock throughout.
+    pub fn create(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+        fill: impl FnOnce(&Path, &[PathBuf]) -> Result<()>,
+    ) -> Result<Record> {
+        check_key(key)?;
+        let _lock = self.lock_registry()?;
+        if self.dir(key).exists() {
+            return Err(Error::Exists { key: key.into() });
+        }
+        let ancestors = self.ancestors_of(parent)?;
+        let rec = Record {
+            key: key.into(),
+            parent: parent.map(Into::into),
+            kind,
+            created: SystemTime::now(),
+            ancestors,
+        };
+        let tmp = self.temp_dir("new")?;
+        let made = self.fill_and_place(&tmp, &rec, fill);
+        if made.is_err() {
+            fsutil::remove_all(&tmp)?;
+        }
+        made.map(|()| rec)
+    }
+
+    fn fill_and_place(
+        &self,
+        tmp: &Path,
+        rec: &Record,
+        fill: impl FnOnce(&Path, &[PathBuf]) -> Result<()>,
+    ) -> Result<()> {
+        let lower_dirs: Vec<PathBuf> = rec.ancestors.iter().map(|k| self.dir(k)).collect();
+        fill(tmp, &lower_dirs)?;
+        write_record(tmp, rec)?;
+        rename_noreplace(tmp, &self.dir(&rec.key), &rec.key)?;
+        fsutil::sync_dir(&self.snaps)
+    }
+
+    /// The ancestors of a new snapshot over `parent`, nearest first.
+    fn ancestors_of(&self, parent: Option<&str>) -> Result<Vec<String>> {
+        let Some(parent) = parent else {
+            return Ok(Vec::new());
+        };
+        let prec = self.get(parent)?;
+        if prec.kind != Kind::Committed {
+            return Err(Error::WrongKind {
+                op: "use as parent",
+                key: parent.into(),
+                actual: prec.kind,
+                wanted: "a committed snapshot",
+            });
+        }
+        let mut ancestors = Vec::with_capacity(prec.ancestors.len() + 1);
+        ancestors.push(prec.key);
+        ancestors.extend(prec.ancestors);
+        Ok(ancestors)
+    }
+
+    /// Commits the active `key` as `name`: rewrites its record, then renames its directory.
+    pub fn commit(&self, name: &str, key: &str) -> Result<()> {
+        check_key(name)?;
+        let _lock = self.lock_registry()?;
+        let mut rec = self.get(key)?;
+        if rec.kind != Kind::Active {
+            return Err(Error::WrongKind {
+                op: "commit",
+                key: key.into(),
+                actual: rec.kind,
+                wanted: "an active snapshot",
+            });
+        }
+        let target = self.dir(name);
+        if target.exists() {
+            return Err(Error::Exists { key: name.into() });
+        }
+        rec.key = name.into();
+        rec.kind = Kind::Committed;
+        rec.created = SystemTime::now();
+        let dir = self.dir(key);
+        write_record(&dir, &rec)?;
+        rename_noreplace(&dir, &target, name)?;
+        fsutil::sync_dir(&self.snaps)
+    }
+
+    /// Removes `key` unless it has children: unregisters it by renaming its directory
+    /// into `tmp/`, then deletes the files.
+    pub fn remove(&self, key: &str) -> Result<()> {
+        let _lock = self.lock_registry()?;
+        self.get(key)?;
+        let children = self
+            .records()?
+            .iter()
+            .filter(|r| r.parent.as_deref() == Some(key))
+            .count();
+        if children > 0 {
+            return Err(Error::HasChildren {
+                key: key.into(),
+                children,
+            });
+        }
+        self.discard(&self.dir(key))
+    }
+
+    /// Moves a snapshot directory out of the registry and deletes it.
+    fn discard(&self, dir: &Path) -> Result<()> {
+        let grave = self.tmp.join(format!("rm-{:016x}", fastrand::u64(..)));
+        fs::rename(dir, &grave).map_err(Error::io("rename", dir))?;
+        fsutil::sync_dir(&self.snaps)?;
+        fsutil::remove_all(&grave)
+    }
+
+    /// Every registered snapshot's record.
+    pub fn records(&self) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        for (name, rec) in self.scan()? {
+            if let Some(rec) = rec.filter(|r| encode(&r.key) == name) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every directory under `snapshots/` with its record, if readable.
+    fn scan(&self) -> Result<Vec<(String, Option<Record>)>> {
+        let rd = fs::read_dir(&self.snaps).map_err(Error::io("read directory", &self.snaps))?;
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(Error::io("read directory", &self.snaps))?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let rec = read_record(&ent.path()).ok().flatten();
+            out.push((name, rec));
+        }
+        Ok(out)
+    }
+
+    /// Removes leftovers (see [`super::Snapshotter::cleanup`]).
+    pub fn cleanup(&self) -> Result<()> {
+        let _lock = self.lock_registry()?;
+        for (name, rec) in self.scan()? {
+            let dir = self.snaps.join(&name);
+            match rec {
+                None => self.discard(&dir)?,
+                Some(rec) if encode(&rec.key) != name => self.finish_commit(&dir, &rec)?,
+                Some(rec) if self.abandoned_extract(&rec)? => self.discard(&dir)?,
+                Some(_) => {}
+            }
+        }
+        self.empty_tmp()
+    }
+
+    /// A directory whose record names another key: a commit that crashed between writing
+    /// the record and renaming. Rolls it forward, or drops it if the name is taken.
+    fn finish_commit(&self, dir: &Path, rec: &Record) -> Result<()> {
+        let target = self.dir(&rec.key);
+        if rec.kind == Kind::Committed && !target.exists() {
+            rename_noreplace(dir, &target, &rec.key)?;
+            return fsutil::sync_dir(&self.snaps);
+        }
+        self.discard(dir)
+    }
+
+    /// An `extract-*` active snapshot whose unpacker is gone (its name lock is free).
+    fn abandoned_extract(&self, rec: &Record) -> Result<bool> {
+        let Some(rest) = rec.key.strip_prefix(super::EXTRACT_PREFIX) else {
+            return Ok(false);
+        };
+        if rec.kind != Kind::Active {
+            return Ok(false);
+        }
+        let name = rest.split_once('-').map_or(rest, |(_, name)| name);
+        Ok(self.try_lock_name(name)?.is_some())
+    }
+
+    fn empty_tmp(&self) -> Result<()> {
+        let rd = fs::read_dir(&self.tmp).map_err(Error::io("read directory", &self.tmp))?;
+        for ent in rd {
+            let ent = ent.map_err(Error::io("read directory", &self.tmp))?;
+            fsutil::remove_all(&ent.path())?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes a key as one file name: `[A-Za-z0-9_.-]` stay (but a leading `.`), the rest
+/// become `%XX`. Never contains `/`, `:` or `,`.
+pub(crate) fn encode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 8);
+    for (i, b) in key.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 200 {
+        return Err(Error::BadKey {
+            key: key.into(),
+            reason: "must be 1 to 200 bytes",
+        });
+    }
+    Ok(())
+}
+
+fn read_record(dir: &Path) -> Result<Option<Record>> {
+    let path = dir.join(INFO);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", &path)(e)),
+    };
+    serde_json::from_slice(&data)
+        .map(Some)
+        .map_err(|source| Error::Metadata { path, source })
+}
+
+/// Writes `dir/info.json` atomically: temp file, fsync, rename, fsync of the directory.
+fn write_record(dir: &Path, rec: &Record) -> Result<()> {
+    let path = dir.join(INFO);
+    let data = serde_json::to_vec(rec).map_err(|source| Error::Metadata {
+        path: path.clone(),
+        source,
+    })?;
+    let tmp = dir.join(".info.json.tmp");
+    let mut f = File::create(&tmp).map_err(Error::io("create", &tmp))?;
+    f.write_all(&data).map_err(Error::io("write", &tmp))?;
+    f.sync_all().map_err(Error::io("fsync", &tmp))?;
+    fs::rename(&tmp, &path).map_err(Error::io("rename", &tmp))?;
+    fsutil::sync_dir(dir)
+}
+
+fn rename_noreplace(from: &Path, to: &Path, key: &str) -> Result<()> {
+    let cwd = rustix::fs::CWD;
+    match rustix::fs::renameat_with(cwd, from, cwd, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Err(Error::Exists { key: key.into() }),
+        Err(e) => Err(Error::io("rename", from)(e.into())),
+    }
+}
+
+fn lock_path(path: &Path, wait: bool) -> Result<Option<NameLock>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io("open lock file", path))?;
+    let op = if wait {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    loop {
+        match flock(file.as_fd(), op) {
+            Ok(()) => return Ok(Some(NameLock { _file: file })),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
+            Err(e) => return Err(Error::io("lock", path)(e.into())),
+        }
+    }
+}
+
+fn unreachable_lock(path: &Path) -> Error {
+    Error::io("lock", path)(std::io::ErrorKind::WouldBlock.into())
+}

@@ -1,0 +1,45 @@
+//! apply() of a real docker layer (busybox) gives exactly what GNU tar extracts.
+//! Needs root and ../shared/images/busybox-1.35.docker.tar.
+
+mod layer_util;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use berth_image::layer::{apply, Whiteouts};
+use layer_util::{listing, tempdir};
+
+const IMAGE: &str = "/work/shared/images/busybox-1.35.docker.tar";
+
+#[test]
+fn busybox_layer_matches_gnu_tar() {
+    assert!(Path::new(IMAGE).exists(), "test image {IMAGE} is missing");
+    let mut outer = tar::Archive::new(File::open(IMAGE).unwrap());
+    let mut layer = Vec::new();
+    for e in outer.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().ends_with("layer.tar") {
+            e.read_to_end(&mut layer).unwrap();
+        }
+    }
+    assert!(!layer.is_empty(), "no layer.tar in {IMAGE}");
+    let ours = tempdir("busybox-ours");
+    let applied = apply(ours.path(), &layer[..], Whiteouts::Overlay).unwrap();
+    assert_eq!(applied.size, layer.len() as u64);
+    let gnu = tempdir("busybox-gnu");
+    let mut child = std::process::Command::new("tar")
+        .args(["-x", "-p", "--xattrs", "--numeric-owner", "-C"])
+        .arg(gnu.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &layer).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let (want, got) = (listing(gnu.path()), listing(ours.path()));
+    assert_eq!(want.len(), got.len());
+    for (k, v) in &want {
+        assert_eq!(Some(v), got.get(k), "{k}");
+    }
+}

@@ -1,0 +1,239 @@
+//! One conformance suite for every snapshotter (overlay and vfs): the lifecycle, parents
+//! and children, real mounts of active snapshots and views, cleanup and usage.
+//! Needs root (mounts, in a private mount namespace per test thread).
+
+mod layer_util;
+
+use std::fs;
+use std::path::Path;
+
+use berth_image::snapshot::{self, Error, Kind, Mount, Snapshotter};
+use layer_util::{private_mounts, tempdir};
+
+/// Commits a layer `name` over `parent` holding `files` (path, contents).
+fn layer(s: &dyn Snapshotter, name: &str, parent: Option<&str>, files: &[(&str, &str)]) {
+    let key = format!("build-{name}");
+    s.prepare(&key, parent).unwrap();
+    let dir = s.writable_dir(&key).unwrap();
+    for (path, data) in files {
+        let p = dir.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    }
+    s.commit(name, &key).unwrap();
+}
+
+/// Mounts `mounts` on a fresh directory, runs `f` on it, unmounts.
+fn with_mounted(mounts: &[Mount], f: impl FnOnce(&Path)) {
+    let target = tempdir("mnt");
+    Mount::mount_at(mounts, target.path()).unwrap();
+    f(target.path());
+    snapshot::unmount(target.path()).unwrap();
+}
+
+fn lifecycle(s: &dyn Snapshotter, _root: &Path) {
+    let mounts = s.prepare("a", None).unwrap();
+    assert!(!mounts.is_empty());
+    assert_eq!(s.stat("a").unwrap().kind, Kind::Active);
+    fs::write(s.writable_dir("a").unwrap().join("f"), "1").unwrap();
+    s.commit("L1", "a").unwrap();
+    assert!(matches!(s.stat("a"), Err(Error::NotFound { .. })));
+    let info = s.stat("L1").unwrap();
+    assert_eq!((info.kind, info.parent), (Kind::Committed, None));
+    assert!(
+        s.mounts("L1").is_err(),
+        "committed snapshots have no mounts"
+    );
+    assert!(s.writable_dir("L1").is_err());
+
+    s.prepare("b", None).unwrap();
+    assert!(matches!(s.commit("L1", "b"), Err(Error::Exists { .. })));
+    assert!(matches!(s.prepare("b", None), Err(Error::Exists { .. })));
+    s.view("v", Some("L1")).unwrap();
+    assert_eq!(s.stat("v").unwrap().kind, Kind::View);
+    assert!(s.commit("L2", "v").is_err(), "a view cannot be committed");
+    let mut keys: Vec<String> = s.list().unwrap().into_iter().map(|i| i.key).collect();
+    keys.sort();
+    assert_eq!(keys, ["L1", "b", "v"]);
+    for key in ["v", "b", "L1"] {
+        s.remove(key).unwrap();
+    }
+    assert!(s.list().unwrap().is_empty());
+    assert!(matches!(s.remove("L1"), Err(Error::NotFound { .. })));
+}
+
+fn parents_and_children(s: &dyn Snapshotter, _root: &Path) {
+    layer(s, "sha256:p", None, &[("p", "p")]);
+    s.prepare("child", Some("sha256:p")).unwrap();
+    assert_eq!(s.stat("child").unwrap().parent.as_deref(), Some("sha256:p"));
+    assert!(matches!(
+        s.remove("sha256:p"),
+        Err(Error::HasChildren { children: 1, .. })
+    ));
+    assert!(matches!(
+        s.prepare("x", Some("child")),
+        Err(Error::WrongKind { .. })
+    ));
+    assert!(matches!(
+        s.prepare("x", Some("missing")),
+        Err(Error::NotFound { .. })
+    ));
+    s.remove("child").unwrap();
+    s.remove("sha256:p").unwrap();
+}
+
+fn mounts_show_layers(s: &dyn Snapshotter, _root: &Path) {
+    layer(
+        s,
+        "L1",
+        None,
+        &[("a/x", "x1"), ("a/y", "y1"), ("d/old", "o")],
+    );
+    layer(s, "L2", Some("L1"), &[("b", "b2"), ("a/y", "y2")]);
+    let mounts = s.prepare("c", Some("L2")).unwrap();
+    with_mounted(&mounts, |m| {
+        assert_eq!(fs::read_to_string(m.join("a/x")).unwrap(), "x1");
+        assert_eq!(fs::read_to_string(m.join("a/y")).unwrap(), "y2");
+        assert_eq!(fs::read_to_string(m.join("b")).unwrap(), "b2");
+        fs::write(m.join("new"), "n").unwrap();
+        fs::remove_file(m.join("a/x")).unwrap();
+        fs::remove_dir_all(m.join("d")).unwrap();
+        fs::create_dir(m.join("d")).unwrap();
+        fs::write(m.join("d/fresh"), "f").unwrap();
+    });
+    let upper = s.writable_dir("c").unwrap();
+    assert_eq!(
+        fs::read_to_string(upper.join("new")).unwrap(),
+        "n",
+        "writes land in the writable dir"
+    );
+    s.commit("L3", "c").unwrap();
+    let mounts = s.view("v", Some("L3")).unwrap();
+    with_mounted(&mounts, |m| {
+        assert!(!m.join("a/x").exists(), "deleted lower file stays deleted");
+        assert_eq!(fs::read_to_string(m.join("a/y")).unwrap(), "y2");
+        assert_eq!(fs::read_to_string(m.join("new")).unwrap(), "n");
+        let d: Vec<_> = fs::read_dir(m.join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(d, ["fresh"], "recreated directory hides the old contents");
+        assert!(fs::write(m.join("ro"), "x").is_err(), "views are read-only");
+    });
+    let mounts = s.view("v1", Some("L1")).unwrap();
+    with_mounted(&mounts, |m| {
+        assert_eq!(fs::read_to_string(m.join("a/x")).unwrap(), "x1")
+    });
+}
+
+fn many_layers(s: &dyn Snapshotter, _root: &Path) {
+    // 60 layers: absolute lowerdir paths exceed mount(2)'s 4 KiB option limit.
+    let mut parent: Option<String> = None;
+    for i in 0..60 {
+        let name = format!("sha256:{i:064x}");
+        layer(s, &name, parent.as_deref(), &[(&format!("f{i}"), "x")]);
+        parent = Some(name);
+    }
+    let mounts = s.prepare("top", parent.as_deref()).unwrap();
+    with_mounted(&mounts, |m| {
+        for i in 0..60 {
+            assert!(m.join(format!("f{i}")).exists(), "f{i} visible");
+        }
+    });
+}
+
+fn cleanup_removes_leftovers(s: &dyn Snapshotter, root: &Path) {
+    s.prepare("extract-0123456789abcdef-sha256:dead", None)
+        .unwrap();
+    s.prepare("extract-1111111111111111-sha256:busy", None)
+        .unwrap();
+    s.prepare("container", None).unwrap();
+    layer(s, "L", None, &[("f", "1")]);
+    let stray = root.join("tmp/new-stray");
+    fs::create_dir_all(stray.join("fs/deep")).unwrap();
+    let busy = s.lock("sha256:busy").unwrap();
+    s.cleanup().unwrap();
+    let mut keys: Vec<String> = s.list().unwrap().into_iter().map(|i| i.key).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["L", "container", "extract-1111111111111111-sha256:busy"]
+    );
+    assert!(!stray.exists());
+    drop(busy);
+    s.cleanup().unwrap();
+    assert_eq!(s.list().unwrap().len(), 2);
+}
+
+fn usage_counts_bytes(s: &dyn Snapshotter, _root: &Path) {
+    s.prepare("u", None).unwrap();
+    let dir = s.writable_dir("u").unwrap();
+    fs::write(dir.join("big"), vec![7u8; 1 << 20]).unwrap();
+    fs::create_dir(dir.join("sub")).unwrap();
+    fs::hard_link(dir.join("big"), dir.join("sub/again")).unwrap();
+    let u = s.usage("u").unwrap();
+    assert!(
+        u.bytes >= 1 << 20 && u.bytes < 2 << 20,
+        "hardlink counted once: {u:?}"
+    );
+    assert_eq!(u.inodes, 3, "root, big, sub");
+}
+
+macro_rules! conformance {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            fn run(test: fn(&dyn Snapshotter, &Path)) {
+                private_mounts();
+                let dir = tempdir(concat!("snap-", stringify!($backend)));
+                let make: fn(&Path) -> Box<dyn Snapshotter> = $make;
+                let s = make(dir.path());
+                test(s.as_ref(), dir.path());
+            }
+
+            #[test]
+            fn lifecycle() {
+                run(super::lifecycle)
+            }
+            #[test]
+            fn parents_and_children() {
+                run(super::parents_and_children)
+            }
+            #[test]
+            fn mounts_show_layers() {
+                run(super::mounts_show_layers)
+            }
+            #[test]
+            fn many_layers() {
+                run(super::many_layers)
+            }
+            #[test]
+            fn cleanup_removes_leftovers() {
+                run(super::cleanup_removes_leftovers)
+            }
+            #[test]
+            fn usage_counts_bytes() {
+                run(super::usage_counts_bytes)
+            }
+        }
+    };
+}
+
+conformance!(overlay, |root| Box::new(
+    snapshot::Overlay::new(root).unwrap()
+));
+conformance!(vfs, |root| Box::new(snapshot::Vfs::new(root).unwrap()));
+
+#[test]
+fn overlay_is_detected_here() {
+    let dir = tempdir("probe");
+    assert!(
+        snapshot::overlay_supported(dir.path()),
+        "overlayfs works on this machine"
+    );
+    assert!(
+        layer_util::is_empty_dir(dir.path()),
+        "the probe leaves nothing behind"
+    );
+}
