@@ -34,7 +34,7 @@ def parse_args():
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rss-samples", type=int, default=20, help="extra, untimed creates measured for peak RSS")
-    p.add_argument("--berth", default=str(REPO / "target/x86_64-unknown-linux-gnu/release/berth-runtime"))
+    p.add_argument("--berth", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-runtime"))
     p.add_argument("--crun", default="/usr/bin/crun")
     p.add_argument("--runc", default="/usr/sbin/runc")
     p.add_argument("--images", default=os.environ.get("BERTH_TEST_IMAGES"))

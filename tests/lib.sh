@@ -16,7 +16,7 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 resolve_runtime() {
     local rt=${1:-}
     if [[ -z $rt ]]; then
-        rt=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/berth-runtime
+        rt=$REPO_ROOT/target/x86_64-unknown-linux-gnu/runtime/berth-runtime
         [[ -x $rt ]] || rt=$REPO_ROOT/target/debug/berth-runtime
     fi
     [[ -x $rt ]] || rt=$(command -v "$rt" || true)

@@ -15,7 +15,7 @@ if [[ -z ${1:-} ]]; then
     fi
     log "building berth-runtime (release)"
     (cd "$REPO_ROOT" && cargo runtime-release)
-    RUNTIME=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/berth-runtime
+    RUNTIME=$REPO_ROOT/target/x86_64-unknown-linux-gnu/runtime/berth-runtime
 else
     RUNTIME=$(resolve_runtime "$1")
 fi
