@@ -9,4 +9,5 @@
 pub mod content;
 pub mod digest;
 pub mod layer;
+pub mod reference;
 pub mod snapshot;
