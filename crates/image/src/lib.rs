@@ -6,8 +6,10 @@
 //! archives) hands uncompressed layer streams to [`layer::unpack`], which the filesystem side
 //! (layers and snapshotters) turns into committed snapshots keyed by chain ID.
 
+pub mod archive;
 pub mod content;
 pub mod digest;
+pub mod formats;
 pub mod layer;
 pub mod reference;
 pub mod snapshot;

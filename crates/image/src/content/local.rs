@@ -1,14 +1,14 @@
 //! [`LocalStore`]: the content store on a local filesystem.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::fcntl::{Flock, FlockArg};
 
 use super::writer::sync_dir;
-use super::{Committed, ContentError, ContentWriter, Expected, Ingester, LocalWriter, Provider};
+use super::{Committed, ContentError, Expected, Ingester, LocalWriter, Provider};
 use crate::digest::Digest;
 
 /// A temporary file this young and still empty may belong to a writer that has created
@@ -143,29 +143,14 @@ impl LocalStore {
         Ok(usage)
     }
 
-    /// Writes `bytes` as one blob (for small content such as manifests and configs).
+    /// Writes `bytes` as one blob (see [`super::put`]).
     pub fn put(&self, bytes: &[u8], expected: Expected) -> Result<Committed, ContentError> {
-        let mut w = self.writer(expected)?;
-        w.write_all(bytes)
-            .map_err(|e| ContentError::io("write", &self.ingest, e))?;
-        w.commit()
+        super::put(self, bytes, expected)
     }
 
-    /// Reads a whole blob into memory, refusing blobs larger than `limit` bytes.
+    /// Reads a whole blob into memory (see [`super::read_all`]).
     pub fn read_all(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, ContentError> {
-        let size = self.size(digest)?;
-        if size > limit {
-            return Err(ContentError::TooLarge {
-                digest: digest.clone(),
-                size,
-                limit,
-            });
-        }
-        let mut buf = Vec::with_capacity(size as usize);
-        self.open(digest)?
-            .read_to_end(&mut buf)
-            .map_err(|e| ContentError::io("read", self.blob_path(digest), e))?;
-        Ok(buf)
+        super::read_all(self, digest, limit)
     }
 }
 

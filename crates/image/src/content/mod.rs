@@ -101,6 +101,49 @@ pub trait ContentWriter: Write {
         Self: Sized;
 }
 
+/// Writes `bytes` as one blob (small content such as manifests and configs).
+pub fn put<I: Ingester>(
+    ingester: &I,
+    bytes: &[u8],
+    expected: Expected,
+) -> Result<Committed, ContentError> {
+    let want = expected.size;
+    let mut w = ingester.writer(expected)?;
+    if let Err(e) = w.write_all(bytes) {
+        return Err(match (e.kind(), want) {
+            (std::io::ErrorKind::InvalidData, Some(want)) => ContentError::SizeMismatch {
+                digest: Digest::of(bytes),
+                expected: want,
+                actual: bytes.len() as u64,
+            },
+            _ => ContentError::io("write blob", PathBuf::new(), e),
+        });
+    }
+    w.commit()
+}
+
+/// Reads a whole blob into memory, refusing blobs larger than `limit` bytes.
+pub fn read_all<P: Provider>(
+    provider: &P,
+    digest: &Digest,
+    limit: u64,
+) -> Result<Vec<u8>, ContentError> {
+    let size = provider.size(digest)?;
+    if size > limit {
+        return Err(ContentError::TooLarge {
+            digest: digest.clone(),
+            size,
+            limit,
+        });
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    provider
+        .open(digest)?
+        .read_to_end(&mut buf)
+        .map_err(|e| ContentError::io("read blob", PathBuf::from(digest.to_string()), e))?;
+    Ok(buf)
+}
+
 /// Errors of the content store.
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
