@@ -80,7 +80,7 @@ pub enum Document {
     /// A single-platform image manifest (OCI or Docker schema 2).
     Manifest(Box<ImageManifest>),
     /// An index or manifest list.
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 /// Errors of format parsing and selection.
