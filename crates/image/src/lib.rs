@@ -11,5 +11,6 @@ pub mod content;
 pub mod digest;
 pub mod formats;
 pub mod layer;
+pub mod metadata;
 pub mod reference;
 pub mod snapshot;
