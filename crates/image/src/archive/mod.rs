@@ -9,14 +9,17 @@
 
 mod docker;
 mod oci;
+mod save;
 mod stage;
 
 use std::io::{BufRead, BufReader, Read};
 
 use crate::content::{ContentError, Ingester, Provider};
+
 use crate::digest::Digest;
 use crate::formats::{FormatError, ImageConfig, LayerRef, Platform};
 use crate::reference::{Reference, ReferenceError};
+pub use save::{write_archive, ArchiveForm, ImageToSave, OpenUncompressed, SaveOptions};
 
 /// The largest JSON document (manifest, index, config) read into memory.
 pub(crate) const JSON_LIMIT: u64 = 32 << 20;
@@ -133,6 +136,9 @@ pub enum ArchiveError {
     /// A manifest for a legacy archive's image could not be assembled.
     #[error("make a manifest for {0}")]
     Synthesize(String),
+    /// A manifest digest that names an index.
+    #[error("{0}: is an index, not an image manifest")]
+    NotAManifest(String),
     /// Indexes inside indexes beyond a sane depth.
     #[error("{0}: indexes nested too deep")]
     NestedTooDeep(String),
