@@ -18,6 +18,7 @@ use crate::content::{ContentError, Ingester, Provider};
 
 use crate::digest::Digest;
 use crate::formats::{FormatError, ImageConfig, LayerRef, Platform};
+use crate::metadata::{ImageRecord, LayerRecord};
 use crate::reference::{Reference, ReferenceError};
 pub use save::{write_archive, ArchiveForm, ImageToSave, OpenUncompressed, SaveOptions};
 
@@ -40,6 +41,42 @@ pub struct LoadedImage {
     pub layers: Vec<LayerRef>,
     /// The names the archive gives the image.
     pub tags: Vec<Reference>,
+}
+
+impl LoadedImage {
+    /// The metadata record for this image. Its size is the sum of the layer blobs'
+    /// sizes; a caller that knows the unpacked size may replace it.
+    pub fn to_record(&self) -> Result<ImageRecord, FormatError> {
+        let chain_ids = self.config.chain_ids()?;
+        let layers = self
+            .layers
+            .iter()
+            .zip(chain_ids)
+            .map(|(l, chain_id)| LayerRecord {
+                diff_id: l.diff_id.clone(),
+                chain_id,
+                blob: l.blob.clone(),
+                blob_size: l.size,
+                media_type: l.media_type.clone(),
+            })
+            .collect();
+        let parsed = self.config.parsed();
+        let labels = parsed
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().clone())
+            .map(|l| l.into_iter().collect())
+            .unwrap_or_default();
+        Ok(ImageRecord {
+            id: self.config.digest().clone(),
+            manifest_digest: self.manifest_digest.clone(),
+            manifest_media_type: self.manifest_media_type.clone(),
+            created: parsed.created().clone(),
+            size: self.layers.iter().map(|l| l.size).sum(),
+            labels,
+            layers,
+        })
+    }
 }
 
 /// Errors of reading and writing archives. Each names the archive entry or the digest.
@@ -142,6 +179,16 @@ pub enum ArchiveError {
     /// Indexes inside indexes beyond a sane depth.
     #[error("{0}: indexes nested too deep")]
     NestedTooDeep(String),
+    /// A metadata file (`manifest.json`, `index.json`, ...) larger than berth reads.
+    #[error("archive entry {entry}: {size} bytes is more than the {limit} allowed")]
+    TooLarge {
+        /// The entry.
+        entry: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Neither `manifest.json` nor `index.json`.
     #[error("not an image archive: it has neither manifest.json nor index.json")]
     NotAnArchive,

@@ -80,12 +80,19 @@ fn stage_file<S: Ingester>(
     store: &S,
 ) -> Result<(), ArchiveError> {
     if METADATA.contains(&path) {
+        if size > JSON_LIMIT {
+            return Err(ArchiveError::TooLarge {
+                entry: path.into(),
+                size,
+                limit: JSON_LIMIT,
+            });
+        }
         let mut buf = Vec::new();
         entry
             .take(JSON_LIMIT)
             .read_to_end(&mut buf)
             .map_err(|e| read_err(path, e))?;
-        check_complete(path, buf.len() as u64, size.min(JSON_LIMIT))?;
+        check_complete(path, buf.len() as u64, size)?;
         staged.files.insert(path.into(), buf);
         return Ok(());
     }
