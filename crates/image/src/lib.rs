@@ -6,7 +6,11 @@
 //! archives) hands uncompressed layer streams to [`layer::unpack`], which the filesystem side
 //! (layers and snapshotters) turns into committed snapshots keyed by chain ID.
 
+pub mod archive;
 pub mod content;
 pub mod digest;
+pub mod formats;
 pub mod layer;
+pub mod metadata;
+pub mod reference;
 pub mod snapshot;

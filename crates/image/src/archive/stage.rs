@@ -1,0 +1,196 @@
+//! The single sequential pass over an archive: small metadata files are kept in memory,
+//! every other file is streamed into the content store as it is met.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use tar::EntryType;
+
+use super::{ArchiveError, JSON_LIMIT};
+use crate::content::{ContentWriter, Expected, Ingester};
+use crate::digest::Digest;
+
+/// Files read into memory instead of the store.
+const METADATA: [&str; 4] = ["manifest.json", "repositories", "index.json", "oci-layout"];
+/// How many symlinks are followed when resolving a path.
+const MAX_LINKS: usize = 16;
+/// Copy buffer size.
+const CHUNK: usize = 256 * 1024;
+
+/// What the pass found.
+#[derive(Debug, Default)]
+pub(super) struct Staged {
+    files: HashMap<String, Vec<u8>>,
+    blobs: HashMap<String, (Digest, u64)>,
+    links: HashMap<String, String>,
+}
+
+impl Staged {
+    /// A metadata file's bytes.
+    pub(super) fn file(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+
+    /// The staged blob at `path` (links followed): its digest and size.
+    pub(super) fn blob(&self, path: &str) -> Option<&(Digest, u64)> {
+        let mut path = normalize(path);
+        for _ in 0..MAX_LINKS {
+            if let Some(b) = self.blobs.get(&path) {
+                return Some(b);
+            }
+            path = self.links.get(&path)?.clone();
+        }
+        None
+    }
+}
+
+/// Reads the tar `input` once, staging file entries into `store`.
+pub(super) fn stage<S: Ingester>(input: impl Read, store: &S) -> Result<Staged, ArchiveError> {
+    let mut staged = Staged::default();
+    let mut archive = tar::Archive::new(input);
+    let entries = archive.entries().map_err(|e| read_err("archive", e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| read_err("archive", e))?;
+        let path = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+        match entry.header().entry_type() {
+            EntryType::Regular | EntryType::Continuous => {
+                let size = entry.size();
+                stage_file(&mut staged, &path, &mut entry, size, store)?
+            }
+            EntryType::Symlink => {
+                let target = link_target(&entry, &path)?;
+                let resolved = resolve(parent(&path), &target);
+                staged.links.insert(path, resolved);
+            }
+            EntryType::Link => {
+                let target = link_target(&entry, &path)?;
+                staged.links.insert(path, normalize(&target));
+            }
+            _ => {}
+        }
+    }
+    Ok(staged)
+}
+
+fn stage_file<S: Ingester>(
+    staged: &mut Staged,
+    path: &str,
+    entry: &mut impl Read,
+    size: u64,
+    store: &S,
+) -> Result<(), ArchiveError> {
+    if METADATA.contains(&path) {
+        if size > JSON_LIMIT {
+            return Err(ArchiveError::TooLarge {
+                entry: path.into(),
+                size,
+                limit: JSON_LIMIT,
+            });
+        }
+        let mut buf = Vec::new();
+        entry
+            .take(JSON_LIMIT)
+            .read_to_end(&mut buf)
+            .map_err(|e| read_err(path, e))?;
+        check_complete(path, buf.len() as u64, size)?;
+        staged.files.insert(path.into(), buf);
+        return Ok(());
+    }
+    if path.ends_with("/VERSION") || path.ends_with("/json") {
+        return Ok(()); // legacy v1 metadata, not image content
+    }
+    let expected = Expected {
+        digest: path
+            .strip_prefix("blobs/sha256/")
+            .and_then(|hex| Digest::sha256_hex(hex).ok()),
+        size: Some(size),
+    };
+    if path.starts_with("blobs/") && expected.digest.is_none() {
+        return Ok(()); // another algorithm: berth addresses sha256 only
+    }
+    let committed = copy_into(store, expected, entry, size, path)?;
+    staged
+        .blobs
+        .insert(path.into(), (committed.digest, committed.size));
+    Ok(())
+}
+
+fn copy_into<S: Ingester>(
+    store: &S,
+    expected: Expected,
+    entry: &mut impl Read,
+    size: u64,
+    path: &str,
+) -> Result<crate::content::Committed, ArchiveError> {
+    let content = |source| ArchiveError::Content {
+        what: format!("archive entry {path}"),
+        source,
+    };
+    let mut w = store.writer(expected).map_err(content)?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(path, e)),
+        };
+        w.write_all(&buf[..n]).map_err(|e| ArchiveError::Write {
+            entry: format!("content store (staging {path})"),
+            source: e,
+        })?;
+    }
+    check_complete(path, w.written(), size)?;
+    w.commit().map_err(content)
+}
+
+/// A tar entry that ends before its header's size: the archive is truncated.
+fn check_complete(path: &str, got: u64, want: u64) -> Result<(), ArchiveError> {
+    if got == want {
+        return Ok(());
+    }
+    let msg = format!("archive truncated: {got} of {want} bytes");
+    Err(read_err(
+        path,
+        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, msg),
+    ))
+}
+
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String, ArchiveError> {
+    let name = entry
+        .link_name_bytes()
+        .ok_or_else(|| read_err(path, std::io::Error::other("link without a target")))?;
+    Ok(String::from_utf8_lossy(&name).into_owned())
+}
+
+fn read_err(entry: &str, source: std::io::Error) -> ArchiveError {
+    ArchiveError::Read {
+        entry: entry.into(),
+        source,
+    }
+}
+
+/// `a/./b/`, `./a/b` and `/a/b` are all `a/b`; `..` is resolved, never above the root.
+pub(super) fn normalize(path: &str) -> String {
+    resolve("", path)
+}
+
+/// `target` taken relative to directory `dir` (both archive paths), normalised.
+fn resolve(dir: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let start = if target.starts_with('/') { "" } else { dir };
+    for part in start.split('/').chain(target.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
