@@ -14,3 +14,4 @@ pub mod layer;
 pub mod metadata;
 pub mod reference;
 pub mod snapshot;
+pub mod store;

@@ -1,6 +1,7 @@
 //! apply() of a real docker layer (busybox) gives exactly what GNU tar extracts.
 //! Needs root and ../shared/images/busybox-1.35.docker.tar.
 
+mod archive_support;
 mod layer_util;
 
 use std::fs::File;
@@ -10,12 +11,11 @@ use std::path::Path;
 use berth_image::layer::{apply, Whiteouts};
 use layer_util::{listing, tempdir};
 
-const IMAGE: &str = "/work/shared/images/busybox-1.35.docker.tar";
-
 #[test]
 fn busybox_layer_matches_gnu_tar() {
-    assert!(Path::new(IMAGE).exists(), "test image {IMAGE} is missing");
-    let mut outer = tar::Archive::new(File::open(IMAGE).unwrap());
+    let image = archive_support::images_dir().join("busybox-1.35.docker.tar");
+    assert!(image.exists(), "test image {} is missing", image.display());
+    let mut outer = tar::Archive::new(File::open(&image).unwrap());
     let mut layer = Vec::new();
     for e in outer.entries().unwrap() {
         let mut e = e.unwrap();
@@ -23,7 +23,7 @@ fn busybox_layer_matches_gnu_tar() {
             e.read_to_end(&mut layer).unwrap();
         }
     }
-    assert!(!layer.is_empty(), "no layer.tar in {IMAGE}");
+    assert!(!layer.is_empty(), "no layer.tar in {}", image.display());
     let ours = tempdir("busybox-ours");
     let applied = apply(ours.path(), &layer[..], Whiteouts::Overlay).unwrap();
     assert_eq!(applied.size, layer.len() as u64);

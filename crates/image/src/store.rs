@@ -1,0 +1,156 @@
+//! The image store: the content store, the snapshotter and the metadata database under one
+//! data root, and the operations that touch more than one of them (load, delete with
+//! garbage collection). Layout under the root: `content/`, `snapshots/`, `metadata.db`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::archive::{self, ArchiveError, LoadedImage};
+use crate::content::{ContentError, LocalStore, Provider};
+use crate::digest::Digest;
+use crate::formats::Platform;
+use crate::layer::{self, Unpacked};
+use crate::metadata::{Db, DbError};
+use crate::snapshot::{self, Snapshotter};
+
+/// Errors of store-wide operations.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The content store failed.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// The metadata database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The snapshotter failed.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::Error),
+    /// Reading an archive failed.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// Unpacking a layer failed.
+    #[error("unpack layer {blob}: {source}")]
+    Unpack {
+        /// The layer blob.
+        blob: Digest,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An image a load made or updated.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The image ID.
+    pub id: Digest,
+    /// Its names from the archive, in full form.
+    pub tags: Vec<String>,
+    /// Layers unpacked by this load (the others were already present).
+    pub unpacked_layers: usize,
+}
+
+/// Content, snapshots and metadata under one root.
+pub struct ImageStore {
+    root: PathBuf,
+    content: LocalStore,
+    db: Db,
+    snap: Box<dyn Snapshotter>,
+}
+
+impl ImageStore {
+    /// Opens (creating) the store under `root`, cleaning what a crash left half-made.
+    pub fn open(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(|source| StoreError::Io {
+            op: "create",
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let content = LocalStore::open(&root.join("content"))?;
+        let snap = snapshot::open_default(&root.join("snapshots"))?;
+        snap.cleanup()?;
+        let db = Db::open(&root.join("metadata.db"))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            content,
+            db,
+            snap,
+        })
+    }
+
+    /// The data root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The content store.
+    pub fn content(&self) -> &LocalStore {
+        &self.content
+    }
+
+    /// The metadata database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The snapshotter.
+    pub fn snapshotter(&self) -> &dyn Snapshotter {
+        self.snap.as_ref()
+    }
+
+    /// Loads a `docker save` or OCI layout archive (gzipped or not): blobs are verified
+    /// into the content store, layers unpacked once each, then the images and their tags
+    /// recorded in one transaction per image.
+    pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
+        let images = archive::read_archive(input, &self.content, &Platform::host())?;
+        images.iter().map(|img| self.register(img)).collect()
+    }
+
+    fn register(&self, img: &LoadedImage) -> Result<Loaded> {
+        let record = img
+            .to_record()
+            .map_err(|e| StoreError::Archive(ArchiveError::from(e)))?;
+        let mut parent: Option<Digest> = None;
+        let mut unpacked_layers = 0;
+        for (layer, rec) in img.layers.iter().zip(&record.layers) {
+            let blob = self.content.open(&layer.blob)?;
+            let tar = layer::decompress(blob).map_err(|e| StoreError::Unpack {
+                blob: layer.blob.clone(),
+                source: Box::new(e),
+            })?;
+            let done = layer::unpack(
+                self.snap.as_ref(),
+                &rec.chain_id,
+                parent.as_ref(),
+                tar,
+                &rec.diff_id,
+            )
+            .map_err(|e| StoreError::Unpack {
+                blob: layer.blob.clone(),
+                source: Box::new(e),
+            })?;
+            if matches!(done, Unpacked::Applied(_)) {
+                unpacked_layers += 1;
+            }
+            parent = Some(rec.chain_id.clone());
+        }
+        self.db.put_image(&record, &img.tags)?;
+        Ok(Loaded {
+            id: record.id.clone(),
+            tags: img.tags.iter().map(|t| t.to_string()).collect(),
+            unpacked_layers,
+        })
+    }
+}
