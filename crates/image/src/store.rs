@@ -27,7 +27,7 @@ pub enum StoreError {
     Snapshot(#[from] snapshot::Error),
     /// Reading an archive failed.
     #[error(transparent)]
-    Archive(#[from] ArchiveError),
+    Archive(Box<ArchiveError>),
     /// Unpacking a layer failed.
     #[error("unpack layer {blob}: {source}")]
     Unpack {
@@ -46,6 +46,12 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+impl From<ArchiveError> for StoreError {
+    fn from(e: ArchiveError) -> Self {
+        StoreError::Archive(Box::new(e))
+    }
 }
 
 /// Result alias for store operations.
@@ -121,7 +127,7 @@ impl ImageStore {
     fn register(&self, img: &LoadedImage) -> Result<Loaded> {
         let record = img
             .to_record()
-            .map_err(|e| StoreError::Archive(ArchiveError::from(e)))?;
+            .map_err(|e| StoreError::from(ArchiveError::from(e)))?;
         let mut parent: Option<Digest> = None;
         let mut unpacked_layers = 0;
         for (layer, rec) in img.layers.iter().zip(&record.layers) {
