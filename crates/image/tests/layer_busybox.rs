@@ -6,7 +6,6 @@ mod layer_util;
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
 use berth_image::layer::{apply, Whiteouts};
 use layer_util::{listing, tempdir};
