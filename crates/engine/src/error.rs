@@ -99,7 +99,7 @@ pub enum EngineError {
         /// The container.
         id: String,
         /// The runtime's error.
-        source: berth_runtime::Error,
+        source: Box<berth_runtime::Error>,
     },
     /// The container did not stop.
     #[error("container {id}: still running {secs}s after SIGKILL")]
@@ -205,7 +205,7 @@ impl EngineError {
         move |source| EngineError::Runtime {
             op,
             id: id.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -5,8 +5,11 @@
 //! snapshots, rootfs mounts), runs them through the runtime library, and exports, diffs
 //! and commits them. The CLI uses it now and berthd later.
 
+pub mod change;
+pub mod commit;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod lifecycle;
 pub mod names;
 pub mod record;
@@ -15,5 +18,6 @@ pub mod spec;
 pub mod store;
 pub mod user;
 
+pub use commit::CommitRequest;
 pub use engine::{CreateRequest, Engine};
 pub use error::{EngineError, StartKind};

@@ -1,7 +1,10 @@
 //! Container commands: create, start, run, ps, rm, stop, kill, export, diff, commit. Each
 //! is one file; the work is in `berth_engine`.
 
+mod commit;
 mod create;
+mod diff;
+mod export;
 mod kill;
 mod ps;
 mod rm;
@@ -31,6 +34,12 @@ pub enum Command {
     Stop(stop::Args),
     /// Kill one or more running containers.
     Kill(kill::Args),
+    /// Export a container's filesystem as a tar archive.
+    Export(export::Args),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(diff::Args),
+    /// Create a new image from a container's changes.
+    Commit(commit::Args),
 }
 
 /// Runs a container command; returns the exit code.
@@ -44,6 +53,9 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::Rm(a) => rm::run(&engine, a),
         Command::Stop(a) => stop::run(&engine, a),
         Command::Kill(a) => kill::run(&engine, a),
+        Command::Export(a) => export::run(&engine, a),
+        Command::Diff(a) => diff::run(&engine, a),
+        Command::Commit(a) => commit::run(&engine, a),
     }
 }
 
