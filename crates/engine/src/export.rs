@@ -92,6 +92,9 @@ impl<W: Write> TreeWriter<'_, W> {
             }
             self.links.insert(key, rel.to_path_buf());
         }
+        if is_special(&meta) {
+            return self.special(rel, &meta);
+        }
         self.builder
             .append_path_with_name(&full, rel)
             .map_err(EngineError::io("add to tar", &full))?;
@@ -99,6 +102,34 @@ impl<W: Write> TreeWriter<'_, W> {
             self.dir(rel)?;
         }
         Ok(())
+    }
+
+    /// A fifo or device node (the tar crate's own path for these loses the name).
+    fn special(&mut self, rel: &Path, meta: &std::fs::Metadata) -> Result<()> {
+        let ft = meta.file_type();
+        let kind = if ft.is_fifo() {
+            tar::EntryType::Fifo
+        } else if ft.is_char_device() {
+            tar::EntryType::Char
+        } else {
+            tar::EntryType::Block
+        };
+        let full = self.root.join(rel);
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata(meta);
+        h.set_mode(meta.mode() & 0o7777);
+        h.set_entry_type(kind);
+        h.set_size(0);
+        let (major, minor) = (
+            rustix::fs::major(meta.rdev()),
+            rustix::fs::minor(meta.rdev()),
+        );
+        h.set_device_major(major)
+            .and_then(|()| h.set_device_minor(minor))
+            .map_err(EngineError::io("add to tar", &full))?;
+        self.builder
+            .append_data(&mut h, rel, std::io::empty())
+            .map_err(EngineError::io("add to tar", &full))
     }
 
     fn hard_link(&mut self, rel: &Path, first: &Path, meta: &std::fs::Metadata) -> Result<()> {
@@ -114,4 +145,10 @@ impl<W: Write> TreeWriter<'_, W> {
                 &self.root.join(rel),
             ))
     }
+}
+
+/// Fifos and device nodes.
+fn is_special(meta: &std::fs::Metadata) -> bool {
+    let ft = meta.file_type();
+    ft.is_fifo() || ft.is_char_device() || ft.is_block_device()
 }
