@@ -78,6 +78,9 @@ pub enum EngineError {
     /// An operation that needs a running container.
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// Something the daemonless engine cannot do yet.
+    #[error("{0} is not supported without the daemon yet")]
+    Unsupported(&'static str),
     /// `start -a` of a container that runs already.
     #[error("container {0} is already running")]
     AlreadyRunning(String),

@@ -39,6 +39,9 @@ impl Engine {
     /// container; records it as running with the calling process as its monitor. Returns
     /// the container process's pid (a child of the caller). Undone on failure.
     fn launch(&self, c: &mut Container) -> Result<Pid> {
+        if c.config.tty {
+            return Err(EngineError::Unsupported("a terminal (-t)"));
+        }
         let rootfs = self.containers().rootfs(&c.id);
         rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)?;
         match self.run_container(c, &rootfs) {

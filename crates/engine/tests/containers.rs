@@ -52,7 +52,10 @@ fn create_and_remove_undo_each_other() {
     let snap = engine.images().snapshotter();
     assert!(snap.stat(&c.id).is_ok());
     let image = engine.images().db().resolve_id("busybox:1.35").unwrap();
-    assert_eq!(engine.images().db().users(&image).unwrap(), [c.id.clone()]);
+    assert_eq!(
+        engine.images().db().users(&image).unwrap(),
+        vec![c.id.clone()]
+    );
     for key in [&c.id[..], &c.id[..5], "one", "/one"] {
         assert_eq!(engine.find(key).unwrap().id, c.id, "{key}");
     }
