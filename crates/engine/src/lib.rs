@@ -1,7 +1,23 @@
-//! The engine: what turns an image into a container the way docker does. It writes the
-//! runtime spec docker would give the container (default capabilities, masked paths,
-//! mounts, seccomp profile, the image's command, environment, user and working directory);
-//! the CLI uses it now and berthd later.
+//! The engine: what turns an image into a container the way docker does, and what a
+//! container's life is without a daemon. It writes the runtime spec docker would give the
+//! container (default capabilities, masked paths, mounts, the image's command,
+//! environment, user and working directory), keeps containers (records, writable
+//! snapshots, rootfs mounts), runs them through the runtime library, and exports, diffs
+//! and commits them. The CLI uses it now and berthd later.
 
+pub mod change;
+pub mod commit;
+pub mod engine;
+pub mod error;
+pub mod export;
+pub mod lifecycle;
+pub mod names;
+pub mod record;
+pub mod rootfs;
 pub mod spec;
+pub mod store;
 pub mod user;
+
+pub use commit::CommitRequest;
+pub use engine::{CreateRequest, Engine};
+pub use error::{EngineError, StartKind};

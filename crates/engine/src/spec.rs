@@ -85,6 +85,12 @@ pub enum SpecError {
     Assemble(#[from] serde_json::Error),
 }
 
+/// The process arguments: entrypoint then cmd, each from the caller or else the image
+/// (what the container runs, as `docker ps` shows it).
+pub fn command(config: Option<&Config>, opts: &Options) -> Result<Vec<String>, SpecError> {
+    args(config, opts)
+}
+
 /// The process arguments: entrypoint then cmd, each from the caller or else the image.
 fn args(config: Option<&Config>, opts: &Options) -> Result<Vec<String>, SpecError> {
     let entrypoint = match &opts.entrypoint {

@@ -1,0 +1,189 @@
+//! `diff`, `commit`, `export` against a real data root, with THE acceptance test of
+//! issue 3: changes made in a container survive a commit into a new image.
+
+mod containers_support;
+
+use std::io::Read;
+
+use containers_support::Root;
+
+/// Adds, changes and deletes files, and deletes and recreates a directory.
+const CHANGES: &str = "echo new > /added; echo more >> /etc/profile 2>/dev/null; \
+    echo changed >> /etc/hostname; rm /bin/vi; mkdir -p /home/dir; \
+    ln -s /added /home/dir/link; ln /added /home/hard; \
+    rm -rf /etc && mkdir /etc && echo x > /etc/new; \
+    echo y >> /root/.ash_history_new";
+
+#[test]
+fn committed_changes_are_in_the_new_image_and_diff_lists_them() {
+    let root = Root::with_busybox();
+    let r = root.berth(&["run", "--name", "src", "busybox:1.35", "sh", "-c", CHANGES]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let diff = root.ok(&["diff", "src"]);
+    for want in [
+        "A /added",
+        "C /bin",
+        "D /bin/vi",
+        "C /etc",
+        "A /etc/new",
+        "D /etc/passwd",
+        "D /etc/group",
+        "C /home",
+        "A /home/dir",
+        "A /home/dir/link",
+        "A /home/hard",
+        "C /root",
+        "A /root/.ash_history_new",
+    ] {
+        assert!(
+            diff.lines().any(|l| l == want),
+            "{want:?} missing from:\n{diff}"
+        );
+    }
+    let paths: Vec<&str> = diff.lines().map(|l| &l[2..]).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "diff is sorted by path");
+
+    let id = root.ok(&["commit", "-m", "my changes", "-a", "me", "src", "mine:1"]);
+    assert!(
+        id.trim().starts_with("sha256:") && id.trim().len() == 71,
+        "{id}"
+    );
+    let check = "cat /added; ls -A /etc; test -e /bin/vi || echo no-vi; \
+        readlink /home/dir/link; stat -c %i /added /home/hard | uniq | wc -l; \
+        test -e /etc/passwd || echo no-passwd; cat /root/.ash_history_new";
+    let out = root.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
+    assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
+    // The new image's id resolves as a prefix too; its parent still runs untouched.
+    let out = root.ok(&["run", "--rm", &id.trim()[7..19], "cat", "/etc/new"]);
+    assert_eq!(out, "x\n");
+    let out = root.ok(&[
+        "run",
+        "--rm",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "test -e /bin/vi && ls /etc | wc -l",
+    ]);
+    assert_ne!(out.trim(), "1");
+}
+
+#[test]
+fn commit_change_sets_the_default_command() {
+    let root = Root::with_busybox();
+    root.ok(&["create", "--name", "c", "busybox:1.35", "true"]);
+    root.ok(&[
+        "commit",
+        "--change",
+        r#"CMD ["echo","hi"]"#,
+        "--change",
+        "ENV GREETING=hey",
+        "c",
+        "hi",
+    ]);
+    assert_eq!(root.ok(&["run", "--rm", "hi"]), "hi\n");
+    assert_eq!(
+        root.ok(&["run", "--rm", "hi", "sh", "-c", "echo $GREETING"]),
+        "hey\n"
+    );
+    let r = root.berth(&["commit", "--change", "ADD a b", "c"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("not a valid change command"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn commit_of_a_running_container_pauses_it() {
+    let root = Root::with_busybox();
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "echo live > /state; exec sleep 100",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !root.ok(&["diff", "live"]).contains("A /state") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    root.ok(&["commit", "live", "live:snap"]);
+    assert!(
+        root.ok(&["ps"]).contains("Up "),
+        "still running after the commit"
+    );
+    assert_eq!(
+        root.ok(&["run", "--rm", "live:snap", "cat", "/state"]),
+        "live\n"
+    );
+}
+
+#[test]
+fn export_streams_the_merged_filesystem() {
+    let root = Root::with_busybox();
+    root.ok(&[
+        "run",
+        "--name",
+        "x",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "echo hi > /hello; ln /hello /zlink; rm /bin/vi; mkfifo /fifo",
+    ]);
+    let out = root.path().join("x.tar");
+    root.ok(&["export", "-o", out.to_str().unwrap(), "x"]);
+    let mut archive = tar::Archive::new(std::fs::File::open(&out).unwrap());
+    let mut names = Vec::new();
+    let (mut links, mut symlinks, mut fifo, mut hello) = (0, 0, false, String::new());
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        match e.header().entry_type() {
+            tar::EntryType::Link => {
+                assert_eq!(name, "zlink");
+                assert_eq!(e.link_name().unwrap().unwrap().to_str(), Some("hello"));
+                links += 1;
+            }
+            tar::EntryType::Symlink => symlinks += 1,
+            tar::EntryType::Fifo => fifo = true,
+            _ => {}
+        }
+        if name == "hello" {
+            e.read_to_string(&mut hello).unwrap();
+        }
+        names.push(name);
+    }
+    for want in ["bin/busybox", "bin/sh", "etc/passwd", "hello"] {
+        assert!(
+            names.iter().any(|n| n.trim_end_matches('/') == want),
+            "{want} missing"
+        );
+    }
+    assert!(!names.iter().any(|n| n == "bin/vi"));
+    assert_eq!(hello, "hi\n");
+    assert!(fifo, "the fifo is kept");
+    assert_eq!(links, 1, "the hard link is kept as a link");
+    assert!(symlinks > 200, "busybox's applets are symlinks: {symlinks}");
+    assert!(!root.has_mounts(), "export unmounts what it mounted");
+}
+
+#[test]
+fn an_image_used_by_a_container_cannot_be_deleted() {
+    let root = Root::with_busybox();
+    root.ok(&["create", "--name", "user", "busybox:1.35", "true"]);
+    let engine = berth_engine::Engine::open(root.path()).unwrap();
+    let db = engine.images().db();
+    let id = db.resolve_id("busybox:1.35").unwrap();
+    let err = db.delete_image(&id, false).unwrap_err().to_string();
+    assert!(err.contains("image is being used"), "{err}");
+    drop(engine);
+    root.ok(&["rm", "user"]);
+    let engine = berth_engine::Engine::open(root.path()).unwrap();
+    engine.images().db().delete_image(&id, false).unwrap();
+}

@@ -1,0 +1,190 @@
+//! The engine facade: the image store, the container store and the runtime under one data
+//! root, and the container operations that touch several of them (create, remove, list).
+//! Layout: the image store's `content/`, `snapshots/`, `metadata.db`; `containers/`;
+//! `runtime/` (the runtime's state root).
+
+use std::path::{Path, PathBuf};
+
+use berth_image::digest::Digest;
+use berth_image::metadata::ImageRecord;
+use berth_image::snapshot;
+use berth_image::store::ImageStore;
+use berth_runtime::container::Runtime;
+use oci_spec::image::ImageConfiguration;
+
+use crate::error::{EngineError, Result};
+use crate::record::{now, Config, Container, State, RECORD_VERSION};
+use crate::rootfs;
+use crate::spec::{self, Options};
+use crate::store::ContainerStore;
+
+/// The largest image config blob read.
+const CONFIG_LIMIT: u64 = 16 << 20;
+
+/// What `create` is asked to make.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// The image, by name or id.
+    pub image: String,
+    /// The container's name (random when None).
+    pub name: Option<String>,
+    /// Command, environment and the rest.
+    pub config: Config,
+}
+
+/// Images, containers and the runtime under one data root.
+pub struct Engine {
+    root: PathBuf,
+    images: ImageStore,
+    containers: ContainerStore,
+    runtime: Runtime,
+}
+
+impl Engine {
+    /// Opens (creating) everything under `data_root`.
+    pub fn open(data_root: &Path) -> Result<Engine> {
+        Ok(Engine {
+            root: data_root.into(),
+            images: ImageStore::open(data_root)?,
+            containers: ContainerStore::open(&data_root.join("containers"))?,
+            runtime: Runtime::new(&data_root.join("runtime")),
+        })
+    }
+
+    /// The data root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// The container store.
+    pub fn containers(&self) -> &ContainerStore {
+        &self.containers
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The image config of image `id`, parsed.
+    pub fn image_config(&self, id: &Digest) -> Result<ImageConfiguration> {
+        let raw = self.images.content().read_all(id, CONFIG_LIMIT)?;
+        serde_json::from_slice(&raw).map_err(|source| EngineError::ImageConfig {
+            image: id.to_string(),
+            source,
+        })
+    }
+
+    /// The spec options a container's record gives.
+    pub(crate) fn spec_options(c: &Container) -> Options {
+        Options {
+            id: c.id.clone(),
+            cmd: c.config.cmd.clone(),
+            entrypoint: c.config.entrypoint.clone(),
+            env: c.config.env.clone(),
+            user: c.config.user.clone(),
+            workdir: c.config.workdir.clone(),
+            tty: c.config.tty,
+            seccomp: None,
+            cgroupns: false,
+        }
+    }
+
+    /// Creates a container: a writable snapshot keyed by its id over the image's layers,
+    /// the image marked as used by it, and its record. Nothing is left if a step fails.
+    pub fn create(&self, req: &CreateRequest) -> Result<Container> {
+        let image = self.images.db().resolve(&req.image)?;
+        let config = self.image_config(&image.id)?;
+        let id = self.containers.new_id()?;
+        let mut c = Container {
+            version: RECORD_VERSION,
+            id: id.clone(),
+            name: String::new(),
+            image_id: image.id.to_string(),
+            image_name: req.image.clone(),
+            created: now(),
+            snapshot_key: id.clone(),
+            command: Vec::new(),
+            config: req.config.clone(),
+            state: State::created(),
+        };
+        c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
+        c.name = self.containers.reserve_name(req.name.as_deref(), &id)?;
+        if let Err(e) = self.make(&c, &image) {
+            self.dismantle(&c).ok();
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    fn make(&self, c: &Container, image: &ImageRecord) -> Result<()> {
+        let parent = image.layers.last().map(|l| l.chain_id.to_string());
+        self.images
+            .snapshotter()
+            .prepare(&c.snapshot_key, parent.as_deref())?;
+        self.images.db().add_user(&image.id, &c.id)?;
+        self.containers.insert(c)
+    }
+
+    /// Removes everything a container holds: runtime state and cgroup, the rootfs mount,
+    /// its snapshot, its use of the image (and layers only it still held), its directory
+    /// and name. Every step tolerates what is already gone.
+    pub(crate) fn dismantle(&self, c: &Container) -> Result<()> {
+        self.runtime
+            .delete(&c.id, true)
+            .map_err(EngineError::runtime("delete", &c.id))?;
+        rootfs::unmount(&self.containers.rootfs(&c.id))?;
+        let snap = self.images.snapshotter();
+        match snap.remove(&c.snapshot_key) {
+            Err(snapshot::Error::NotFound { .. }) | Ok(()) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let freed = self.images.db().remove_user(&c.id)?;
+        self.remove_layers(&freed)?;
+        self.containers.remove_dir(&c.id)?;
+        self.containers.release_name(&c.name)
+    }
+
+    /// Removes the layers in `chains` (whose image was deleted while this container used
+    /// it), children before parents.
+    fn remove_layers(&self, chains: &[Digest]) -> Result<()> {
+        let snap = self.images.snapshotter();
+        let mut left: Vec<String> = chains.iter().map(Digest::to_string).collect();
+        while !left.is_empty() {
+            let before = left.len();
+            let mut last_err = None;
+            left.retain(|key| match snap.remove(key) {
+                Ok(()) | Err(snapshot::Error::NotFound { .. }) => false,
+                Err(e) => {
+                    last_err = Some(e);
+                    true
+                }
+            });
+            if left.len() == before {
+                if let Some(e) = last_err {
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every container, newest first, with the state of running ones checked.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        self.containers
+            .list()?
+            .into_iter()
+            .map(|c| self.refresh(c))
+            .collect()
+    }
+
+    /// Finds a container by id, unique id prefix or name, its state checked.
+    pub fn find(&self, s: &str) -> Result<Container> {
+        self.refresh(self.containers.find(s)?)
+    }
+}

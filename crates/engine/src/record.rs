@@ -1,0 +1,151 @@
+//! A container as recorded on disk: `<data-root>/containers/<id>/container.json`, a
+//! versioned JSON document written atomically (temporary file, fsync, rename).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// The record format this code writes.
+pub const RECORD_VERSION: u32 = 1;
+
+/// What the user asked the container to run, beyond its image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Replaces the image's Cmd when not empty.
+    pub cmd: Vec<String>,
+    /// Replaces the image's Entrypoint when set.
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=value` added to the image's environment.
+    pub env: Vec<String>,
+    /// Replaces the image's User when set.
+    pub user: Option<String>,
+    /// Replaces the image's WorkingDir when set.
+    pub workdir: Option<String>,
+    /// Allocate a terminal.
+    pub tty: bool,
+    /// Remove the container when it exits (`run --rm`).
+    pub auto_remove: bool,
+}
+
+/// A container's life stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Made, never started.
+    Created,
+    /// Its process runs.
+    Running,
+    /// Its process has exited.
+    Exited,
+}
+
+/// The running state of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Created, running or exited.
+    pub status: Status,
+    /// Host pid of the container's process while it runs.
+    pub pid: i32,
+    /// The process waiting for it (it records the exit), and its start time.
+    pub monitor_pid: i32,
+    /// Start time of the monitor (field 22 of /proc/<pid>/stat), to tell pid reuse.
+    pub monitor_start: u64,
+    /// The exit code, once exited.
+    pub exit_code: Option<i32>,
+    /// When it last started (RFC 3339).
+    pub started_at: Option<String>,
+    /// When it last exited (RFC 3339).
+    pub finished_at: Option<String>,
+}
+
+/// A container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// The record format.
+    pub version: u32,
+    /// 64 hex characters.
+    pub id: String,
+    /// Unique name, without the leading `/` docker shows in places.
+    pub name: String,
+    /// The image id (`sha256:...`).
+    pub image_id: String,
+    /// The image as the user named it.
+    pub image_name: String,
+    /// When the container was made (RFC 3339).
+    pub created: String,
+    /// The snapshot holding its writable layer (the container id).
+    pub snapshot_key: String,
+    /// The command it runs (entrypoint and cmd resolved against the image), for listings.
+    pub command: Vec<String>,
+    /// What the user asked for.
+    pub config: Config,
+    /// Its running state.
+    pub state: State,
+}
+
+impl State {
+    /// The state of a new container.
+    pub fn created() -> State {
+        State {
+            status: Status::Created,
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// Now, as records write times.
+pub fn now() -> String {
+    berth_runtime::state::rfc3339(SystemTime::now())
+}
+
+/// Parses a time a record wrote.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(s).ok()
+}
+
+impl Container {
+    /// Reads the record at `path`.
+    pub fn load(path: &Path) -> Result<Container> {
+        let raw = std::fs::read(path).map_err(EngineError::io("read", path))?;
+        let record: Container =
+            serde_json::from_slice(&raw).map_err(|source| EngineError::Record {
+                path: path.into(),
+                source,
+            })?;
+        if record.version > RECORD_VERSION {
+            return Err(EngineError::Version {
+                path: path.into(),
+                found: record.version,
+                supported: RECORD_VERSION,
+            });
+        }
+        Ok(record)
+    }
+
+    /// Writes the record to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let data = serde_json::to_vec_pretty(self).map_err(|source| EngineError::Record {
+            path: path.into(),
+            source,
+        })?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let mut f = std::fs::File::create(&tmp).map_err(EngineError::io("create", &tmp))?;
+        f.write_all(&data).map_err(EngineError::io("write", &tmp))?;
+        f.sync_all().map_err(EngineError::io("sync", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(EngineError::io("rename", path))
+    }
+
+    /// The first 12 characters of the id, as tables show it.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+}

@@ -1,0 +1,198 @@
+//! The container store: one directory per container under `<data-root>/containers`
+//! (`<id>/container.json`, the bundle's `config.json`, the `rootfs` mount point, the
+//! log of a detached container), and name reservations under `names/` (one file per name,
+//! made with `O_EXCL`, so two creates can never take the same name).
+
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{EngineError, Result};
+use crate::names;
+use crate::record::Container;
+
+/// The file a container's record is kept in.
+pub const RECORD_FILE: &str = "container.json";
+
+/// Containers on disk.
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    root: PathBuf,
+}
+
+impl ContainerStore {
+    /// The store under `root` (`<data-root>/containers`), created if missing.
+    pub fn open(root: &Path) -> Result<ContainerStore> {
+        let names = root.join("names");
+        fs::create_dir_all(&names).map_err(EngineError::io("create directory", &names))?;
+        Ok(ContainerStore { root: root.into() })
+    }
+
+    /// The directory of container `id`.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Where container `id`'s root filesystem is mounted.
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.dir(id).join("rootfs")
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(RECORD_FILE)
+    }
+
+    /// A new random id: 64 hex characters from the kernel's random source.
+    pub fn new_id(&self) -> Result<String> {
+        let path = Path::new("/dev/urandom");
+        let mut raw = [0u8; 32];
+        fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut raw))
+            .map_err(EngineError::io("read", path))?;
+        Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Reserves `name` for container `id`, or a random name when `name` is None.
+    pub fn reserve_name(&self, name: Option<&str>, id: &str) -> Result<String> {
+        if let Some(n) = name {
+            let n = n.strip_prefix('/').unwrap_or(n);
+            if !names::valid(n) {
+                return Err(EngineError::BadName(n.into()));
+            }
+            return match self.try_reserve(n, id)? {
+                true => Ok(n.into()),
+                false => Err(EngineError::NameInUse {
+                    name: n.into(),
+                    id: self.name_owner(n).unwrap_or_default(),
+                }),
+            };
+        }
+        for attempt in 0.. {
+            let n = names::random_name(attempt);
+            if self.try_reserve(&n, id)? {
+                return Ok(n);
+            }
+        }
+        unreachable!("an unbounded loop only ends by returning")
+    }
+
+    fn try_reserve(&self, name: &str, id: &str) -> Result<bool> {
+        let path = self.root.join("names").join(name);
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                f.write_all(id.as_bytes())
+                    .map_err(EngineError::io("write", &path))?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(EngineError::io("create", &path)(e)),
+        }
+    }
+
+    fn name_owner(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.root.join("names").join(name)).ok()
+    }
+
+    /// Frees `name`.
+    pub fn release_name(&self, name: &str) -> Result<()> {
+        let path = self.root.join("names").join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(EngineError::io("remove", &path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the directory of a new container and writes its record.
+    pub fn insert(&self, c: &Container) -> Result<()> {
+        let dir = self.dir(&c.id);
+        fs::create_dir(&dir).map_err(EngineError::io("create directory", &dir))?;
+        self.save(c)
+    }
+
+    /// Writes a container's record (atomically).
+    pub fn save(&self, c: &Container) -> Result<()> {
+        c.save(&self.record_path(&c.id))
+    }
+
+    /// Reads container `id`'s record (a full id).
+    pub fn load(&self, id: &str) -> Result<Container> {
+        let path = self.record_path(id);
+        match Container::load(&path) {
+            Err(EngineError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                Err(EngineError::NoSuchContainer(id.into()))
+            }
+            other => other,
+        }
+    }
+
+    /// Removes container `id`'s directory (it must hold no mount any more).
+    pub fn remove_dir(&self, id: &str) -> Result<()> {
+        let dir = self.dir(id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(EngineError::io("remove", &dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let rd = fs::read_dir(&self.root).map_err(EngineError::io("read directory", &self.root))?;
+        let mut out = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(EngineError::io("read directory", &self.root))?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().filter(|n| is_id(n)) else {
+                continue;
+            };
+            match self.load(id) {
+                Ok(c) => out.push(c),
+                // A directory whose record is not written yet (a create in progress).
+                Err(EngineError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Finds a container by full id, name (with or without a leading `/`) or unique id
+    /// prefix, as docker does.
+    pub fn find(&self, s: &str) -> Result<Container> {
+        if is_id(s) {
+            if let Ok(c) = self.load(s) {
+                return Ok(c);
+            }
+        }
+        let name = s.strip_prefix('/').unwrap_or(s);
+        if names::valid(name) {
+            if let Some(id) = self.name_owner(name) {
+                return self.load(&id);
+            }
+        }
+        self.by_prefix(s)
+    }
+
+    fn by_prefix(&self, prefix: &str) -> Result<Container> {
+        let hex = !prefix.is_empty()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if !hex {
+            return Err(EngineError::NoSuchContainer(prefix.into()));
+        }
+        let mut found = self
+            .list()?
+            .into_iter()
+            .filter(|c| c.id.starts_with(prefix));
+        match (found.next(), found.next()) {
+            (Some(c), None) => Ok(c),
+            (None, _) => Err(EngineError::NoSuchContainer(prefix.into())),
+            (Some(_), Some(_)) => Err(EngineError::Ambiguous(prefix.into())),
+        }
+    }
+}
+
+/// Whether `s` is a full container id.
+fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
