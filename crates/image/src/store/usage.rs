@@ -51,29 +51,27 @@ impl DiskUsage {
 }
 
 impl ImageStore {
-    /// Measures the disk use of the store.
+    /// Measures the disk use of the store. A layer's unpacked files and a blob count as
+    /// shared when more than one image uses them.
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         let list = self.db.list()?;
-        let mut layer_users: HashMap<&Digest, usize> = HashMap::new();
+        let mut users: HashMap<String, usize> = HashMap::new();
         for s in &list {
-            for l in &s.image.layers {
-                *layer_users.entry(&l.chain_id).or_default() += 1;
+            for part in parts(s) {
+                *users.entry(part).or_default() += 1;
             }
         }
-        let mut layer_bytes: HashMap<&Digest, u64> = HashMap::new();
+        let mut bytes: HashMap<String, u64> = HashMap::new();
         let mut images = Vec::with_capacity(list.len());
         for s in &list {
-            let (mut size, mut shared) = (
-                self.blob_size(&s.image.id) + self.blob_size(&s.image.manifest_digest),
-                0,
-            );
-            for l in &s.image.layers {
-                let bytes = *layer_bytes
-                    .entry(&l.chain_id)
-                    .or_insert_with(|| self.layer_bytes(&l.chain_id) + self.blob_size(&l.blob));
-                size += bytes;
-                if layer_users[&l.chain_id] > 1 {
-                    shared += bytes;
+            let (mut size, mut shared) = (0, 0);
+            for part in parts(s) {
+                let b = *bytes
+                    .entry(part.clone())
+                    .or_insert_with(|| self.part_bytes(&part));
+                size += b;
+                if users[&part] > 1 {
+                    shared += b;
                 }
             }
             images.push(ImageUsage {
@@ -89,6 +87,16 @@ impl ImageStore {
         })
     }
 
+    /// Bytes of one part of an image: `layer:<chain id>` or `blob:<digest>`.
+    fn part_bytes(&self, part: &str) -> u64 {
+        let digest = |s: &str| Digest::parse(s).ok();
+        match part.split_once(':') {
+            Some(("layer", chain)) => digest(chain).map_or(0, |c| self.layer_bytes(&c)),
+            Some(("blob", blob)) => digest(blob).map_or(0, |b| self.blob_size(&b)),
+            _ => 0,
+        }
+    }
+
     fn blob_size(&self, digest: &Digest) -> u64 {
         self.content.size(digest).unwrap_or_default()
     }
@@ -101,4 +109,20 @@ impl ImageStore {
             .and_then(|d| d.upper.parent().map(tree_bytes))
             .unwrap_or_default()
     }
+}
+
+/// The parts an image's bytes are in: its layers' snapshots and its blobs (deduplicated).
+fn parts(s: &ImageSummary) -> Vec<String> {
+    let img = &s.image;
+    let mut out: Vec<String> = img
+        .layers
+        .iter()
+        .map(|l| format!("layer:{}", l.chain_id))
+        .collect();
+    out.extend(img.layers.iter().map(|l| format!("blob:{}", l.blob)));
+    out.push(format!("blob:{}", img.id));
+    out.push(format!("blob:{}", img.manifest_digest));
+    out.sort();
+    out.dedup();
+    out
 }
