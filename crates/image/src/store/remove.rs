@@ -47,6 +47,9 @@ impl ImageStore {
                 return Ok(out);
             }
         } else if is_single_reference(&refs) {
+            if let (false, Some(user)) = (force, users.first()) {
+                return Err(in_use(&id, user));
+            }
             for r in &refs {
                 self.db.untag(r)?;
                 out.push(Removal::Untagged(r.clone()));
@@ -107,10 +110,7 @@ impl ImageStore {
             ));
         }
         if let (false, Some(user)) = (force, users.first()) {
-            return Err(conflict(format!(
-                "image is being used by stopped container {}",
-                short(user)
-            )));
+            return Err(in_use(id, user));
         }
         for r in refs {
             self.db.untag(r)?;
@@ -150,6 +150,15 @@ impl ImageStore {
             .into_iter()
             .find(|s| s.image.id == *id)
             .ok_or_else(|| DbError::NotFound(id.to_string()).into())
+    }
+}
+
+/// Docker's conflict for an image a (stopped) container uses.
+fn in_use(id: &Digest, user: &str) -> StoreError {
+    StoreError::Conflict {
+        image: short(id.hex()),
+        reason: format!("image is being used by stopped container {}", short(user)),
+        forcible: true,
     }
 }
 
