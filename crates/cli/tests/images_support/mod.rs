@@ -192,6 +192,8 @@ impl RawTar {
             0o644
         });
         h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_cksum();
         self.out.extend_from_slice(h.as_bytes());
         self.out.extend_from_slice(data);
