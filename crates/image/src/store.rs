@@ -135,7 +135,7 @@ impl ImageStore {
         let content = LocalStore::open(&root.join("content"))?;
         let snap = snapshot::open_default(&root.join("snapshots"))?;
         snap.cleanup()?;
-        let db = Db::open(&root.join("metadata.db"))?;
+        let db = open_db(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             content,
@@ -208,4 +208,23 @@ impl ImageStore {
             unpacked_layers,
         })
     }
+}
+
+/// Opens the database with other processes' opens serialised: switching a new database
+/// to WAL does not wait for a concurrent opener (SQLite answers "database is locked").
+fn open_db(root: &Path) -> Result<Db> {
+    let path = root.join("metadata.lock");
+    let io = |op| {
+        let path = path.clone();
+        move |source| StoreError::Io { op, path, source }
+    };
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("open"))?;
+    let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io("lock")(e.into()))?;
+    Ok(Db::open(&root.join("metadata.db"))?)
 }
