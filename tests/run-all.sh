@@ -27,6 +27,7 @@ RUNTIME=$(resolve_runtime "${BERTH_TEST_RUNTIME:-$REPO_ROOT/target/debug/berth-r
 soft env BERTH_TEST_RUNTIME=/usr/sbin/runc timeout 300 cargo test -q -p berth-runtime --test harness_smoke
 soft timeout 300 tests/interop-containerd.sh "$RUNTIME"
 soft timeout 300 tests/interop-docker.sh "$RUNTIME"
+soft timeout 300 tests/interop-images.sh
 soft cargo test -q --workspace --doc
 ((${#failed[@]} == 0)) || log "failed so far: ${failed[*]}"
 
