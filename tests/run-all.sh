@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # berth's whole test suite, as CI runs it (root needed): formatting, clippy, a check of
-# the test harness against runc, the docker and containerd interop scripts, doctests,
+# the test harness against runc, the docker, containerd and image interop scripts, doctests,
 # then every unit and integration test with cargo-nextest, whose summary is the last line.
 # Usage: sudo ./tests/run-all.sh   (BERTH_TEST_RUNTIME=/path runs interop and the runtime's
 # integration tests against another runtime binary)
