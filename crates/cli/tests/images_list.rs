@@ -46,6 +46,8 @@ fn default_table_is_dockers() {
         "{out}"
     );
     assert!(lines[3].ends_with("2.14MB"), "{out}");
+    assert_eq!(root.run(&["image", "ls"]).ok(), out);
+    assert_eq!(root.run(&["image", "list"]).ok(), out);
 }
 
 #[test]

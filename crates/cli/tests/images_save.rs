@@ -140,3 +140,87 @@ fn system_df_counts_what_du_counts() {
         "{v}"
     );
 }
+
+#[test]
+fn save_refuses_a_terminal() {
+    let root = Root::new("save-tty");
+    root.load(&docker_tar());
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let out = root
+        .cmd(&["save", "busybox:1.35"])
+        .stdout(std::process::Stdio::from(pty.slave))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: cowardly refusing to save to a terminal. Use the -o flag or redirect\n"
+    );
+}
+
+/// Paths in a tar, sorted.
+fn tar_paths(bytes: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(bytes);
+    let mut out: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn export_shows_the_merged_file_system() {
+    let root = Root::new("export");
+    let base = RawTar::default()
+        .file("a", b"a")
+        .file("b", b"b")
+        .dir("d/")
+        .file("d/x", b"x")
+        .finish();
+    let top = RawTar::default()
+        .file(".wh.a", b"")
+        .dir("d/")
+        .file("d/.wh..wh..opq", b"")
+        .file("d/y", b"y")
+        .file("e", b"e")
+        .hardlink("c", "e")
+        .finish();
+    let archive = root.dir.path().join("w.tar");
+    std::fs::write(&archive, docker_archive("w:1", &[base, top])).unwrap();
+    root.load(&archive);
+    let out = root.cmd(&["image", "export", "w:1"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tar_paths(&out.stdout), ["b", "c", "d", "d/y", "e"]);
+    let mut a = tar::Archive::new(out.stdout.as_slice());
+    let link = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.header().entry_type() == tar::EntryType::Link)
+        .expect("the hardlink stays a hardlink");
+    // Entries are sorted: `c` comes first and carries the data, `e` links to it.
+    assert_eq!(link.path().unwrap().to_string_lossy(), "e");
+    assert_eq!(link.link_name().unwrap().unwrap().to_string_lossy(), "c");
+    assert!(root.run(&["images", "-q"]).ok().lines().count() == 1);
+    // Nothing stays mounted or registered after the export.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(root.path().to_str().unwrap()),
+        "a mount was left"
+    );
+    assert_eq!(root.snapshot_count(), 2);
+}
