@@ -75,33 +75,13 @@ impl ImageStore {
         let config_blob = self.content.put(&config_bytes, Expected::unknown())?;
         let manifest = manifest_bytes(&config_blob.digest, config_blob.size, &stored);
         let manifest_blob = self.content.put(&manifest, Expected::unknown())?;
-        let labels = config
-            .labels
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let created = serde_json::from_slice::<serde_json::Value>(&config_bytes)
-            .ok()
-            .and_then(|v| v["created"].as_str().map(String::from));
-        let record = ImageRecord {
-            id: config_blob.digest.clone(),
-            manifest_digest: manifest_blob.digest,
-            manifest_media_type: media::DOCKER_MANIFEST.into(),
-            created,
-            size: stored.blob_size,
-            labels,
-            layers: vec![LayerRecord {
-                diff_id: stored.diff_id.clone(),
-                chain_id: stored.diff_id.clone(),
-                blob: stored.blob.clone(),
-                blob_size: stored.blob_size,
-                media_type: media::DOCKER_LAYER_GZIP.into(),
-            }],
-        };
+        let record = imported_record(
+            &config,
+            &config_bytes,
+            config_blob.digest,
+            manifest_blob.digest,
+            &stored,
+        );
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         self.db.put_image(&record, &tags)?;
         Ok(record.id)
@@ -150,6 +130,43 @@ fn unpack_err(blob: &Digest, e: impl std::error::Error + Send + Sync + 'static) 
     StoreError::Unpack {
         blob: blob.clone(),
         source: Box::new(e),
+    }
+}
+
+/// The metadata record of an imported image.
+fn imported_record(
+    config: &ContainerConfig,
+    config_bytes: &[u8],
+    id: Digest,
+    manifest: Digest,
+    stored: &StoredLayer,
+) -> ImageRecord {
+    let labels = config
+        .labels
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let created = serde_json::from_slice::<serde_json::Value>(config_bytes)
+        .ok()
+        .and_then(|v| v["created"].as_str().map(String::from));
+    ImageRecord {
+        id,
+        manifest_digest: manifest,
+        manifest_media_type: media::DOCKER_MANIFEST.into(),
+        created,
+        size: stored.blob_size,
+        labels,
+        layers: vec![LayerRecord {
+            diff_id: stored.diff_id.clone(),
+            chain_id: stored.diff_id.clone(),
+            blob: stored.blob.clone(),
+            blob_size: stored.blob_size,
+            media_type: media::DOCKER_LAYER_GZIP.into(),
+        }],
     }
 }
 
