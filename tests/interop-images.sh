@@ -75,7 +75,7 @@ import json, sys
 d, b = (json.load(open(p))[0] for p in sys.argv[1:3])
 assert list(d) == list(b), f"top-level keys differ:\n docker {list(d)}\n berth  {list(b)}"
 for k in ["Id", "RepoTags", "Comment", "Created", "DockerVersion", "Config", "ContainerConfig",
-          "Architecture", "Os", "RootFS"]:
+          "Architecture", "Os", "RootFS", "Size", "VirtualSize"]:
     assert d[k] == b[k], f"{k}: docker {d[k]!r} berth {b[k]!r}"
 assert list(d["Config"]) == list(b["Config"]), "Config key order differs"
 PY
@@ -98,6 +98,10 @@ docker save berth-interop:multi -o "$WORK/multi.tar"
 "$BERTH" load -i "$WORK/multi.tar" >/dev/null
 [[ $("$BERTH" image inspect -f '{{.Id}}' berth-interop:multi) == \
    $(docker image inspect -f '{{.Id}}' berth-interop:multi) ]] || fail "image IDs differ"
+fmt='{{.CreatedBy}} {{.Size}}'
+[[ $("$BERTH" history --no-trunc -H=false --format "$fmt" berth-interop:multi) == \
+   $(docker history --no-trunc -H=false --format "$fmt" berth-interop:multi) ]] ||
+    fail "history differs: $("$BERTH" history berth-interop:multi) vs $(docker history berth-interop:multi)"
 cid=$(docker create berth-interop:multi)
 docker export "$cid" -o "$WORK/docker-fs.tar"
 "$BERTH" image export berth-interop:multi -o "$WORK/berth-fs.tar"

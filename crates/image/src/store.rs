@@ -14,7 +14,7 @@ mod remove;
 mod save;
 mod usage;
 
-pub use gc::{tree_bytes, Pruned};
+pub use gc::{content_bytes, tree_bytes, Pruned};
 pub use import::ImportOptions;
 pub use remove::Removal;
 pub use usage::{DiskUsage, ImageUsage};
@@ -174,7 +174,7 @@ impl ImageStore {
     }
 
     fn register(&self, img: &LoadedImage) -> Result<Loaded> {
-        let record = img
+        let mut record = img
             .to_record()
             .map_err(|e| StoreError::from(ArchiveError::from(e)))?;
         let mut parent: Option<Digest> = None;
@@ -201,6 +201,11 @@ impl ImageStore {
             }
             parent = Some(rec.chain_id.clone());
         }
+        record.size = record
+            .layers
+            .iter()
+            .map(|l| self.layer_size(&l.chain_id))
+            .sum();
         self.db.put_image(&record, &img.tags)?;
         Ok(Loaded {
             id: record.id.clone(),

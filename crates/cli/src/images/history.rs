@@ -38,7 +38,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let summary = store.summary(&id)?;
     let cfg = config_of(&store, &summary)?;
     let entries = history_entries(&cfg, summary.image.layers.len());
-    let mut sizes = summary.image.layers.iter().map(|l| l.blob_size);
+    let mut sizes = summary
+        .image
+        .layers
+        .iter()
+        .map(|l| store.layer_size(&l.chain_id));
     let mut items: Vec<Value> = entries
         .iter()
         .map(|h| {

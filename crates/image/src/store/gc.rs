@@ -30,19 +30,31 @@ pub fn tree_bytes(path: &Path) -> u64 {
     walk_bytes(path, &mut seen)
 }
 
+/// Bytes of the files under `path` as docker sizes a layer: every entry but directories
+/// (a symlink counts its target's length), hardlinked files once.
+pub fn content_bytes(path: &Path) -> u64 {
+    let mut seen = HashSet::new();
+    walk(path, &mut seen, false)
+}
+
 fn walk_bytes(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+    walk(path, seen, true)
+}
+
+fn walk(path: &Path, seen: &mut HashSet<(u64, u64)>, dirs: bool) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
     };
     if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
         return 0;
     }
-    let mut total = meta.len();
-    if meta.is_dir() {
-        if let Ok(entries) = std::fs::read_dir(path) {
-            for e in entries.flatten() {
-                total += walk_bytes(&e.path(), seen);
-            }
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    let mut total = if dirs { meta.len() } else { 0 };
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            total += walk(&e.path(), seen, dirs);
         }
     }
     total

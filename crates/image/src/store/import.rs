@@ -75,13 +75,14 @@ impl ImageStore {
         let config_blob = self.content.put(&config_bytes, Expected::unknown())?;
         let manifest = manifest_bytes(&config_blob.digest, config_blob.size, &stored);
         let manifest_blob = self.content.put(&manifest, Expected::unknown())?;
-        let record = imported_record(
+        let mut record = imported_record(
             &config,
             &config_bytes,
             config_blob.digest,
             manifest_blob.digest,
             &stored,
         );
+        record.size = self.layer_size(&stored.diff_id);
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         self.db.put_image(&record, &tags)?;
         Ok(record.id)

@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
-use super::gc::tree_bytes;
+use super::gc::{content_bytes, tree_bytes};
 use super::{ImageStore, Result};
 use crate::content::Provider;
 use crate::digest::Digest;
 use crate::metadata::ImageSummary;
+use crate::snapshot::DirStyle;
 
 /// One image's share of the disk.
 #[derive(Debug, Clone)]
@@ -94,6 +95,19 @@ impl ImageStore {
             Some(("layer", chain)) => digest(chain).map_or(0, |c| self.layer_bytes(&c)),
             Some(("blob", blob)) => digest(blob).map_or(0, |b| self.blob_size(&b)),
             _ => 0,
+        }
+    }
+
+    /// The size of layer `chain` as docker reports it (`history`, the image's size): the
+    /// bytes of the files the layer itself holds.
+    pub fn layer_size(&self, chain: &Digest) -> u64 {
+        let Ok(dirs) = self.snap.layer_dirs(&chain.to_string()) else {
+            return 0;
+        };
+        let own = content_bytes(&dirs.upper);
+        match (dirs.style, dirs.lowers.first()) {
+            (DirStyle::Full, Some(parent)) => own.saturating_sub(content_bytes(parent)),
+            _ => own,
         }
     }
 
