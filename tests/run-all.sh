@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # berth's whole test suite, as CI runs it (root needed): formatting, clippy, a check of
-# the test harness against runc, the docker and containerd interop scripts, doctests,
+# the test harness against runc, the docker, containerd and image interop scripts, doctests,
 # then every unit and integration test with cargo-nextest, whose summary is the last line.
 # Usage: sudo ./tests/run-all.sh   (BERTH_TEST_RUNTIME=/path runs interop and the runtime's
 # integration tests against another runtime binary)
@@ -27,6 +27,7 @@ RUNTIME=$(resolve_runtime "${BERTH_TEST_RUNTIME:-$REPO_ROOT/target/debug/berth-r
 soft env BERTH_TEST_RUNTIME=/usr/sbin/runc timeout 300 cargo test -q -p berth-runtime --test harness_smoke
 soft timeout 300 tests/interop-containerd.sh "$RUNTIME"
 soft timeout 300 tests/interop-docker.sh "$RUNTIME"
+soft timeout 300 tests/interop-images.sh
 soft cargo test -q --workspace --doc
 ((${#failed[@]} == 0)) || log "failed so far: ${failed[*]}"
 

@@ -55,9 +55,9 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Writes rows as a table with columns padded by at least three spaces, like docker's
-/// tabwriter settings (min width 20 for the first... docker uses minwidth 0, padding 3).
+/// tabwriter settings (Go minwidth 10 counts the padding: 7 here, padding 3).
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut tw = tabwriter::TabWriter::new(Vec::new()).padding(3);
+    let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
     writeln!(tw, "{}", header.join("\t"))?;
     for row in rows {
         writeln!(tw, "{}", row.join("\t"))?;

@@ -2,8 +2,6 @@
 //! the image and container commands call the libraries directly on a data root.
 
 mod containers;
-// Used by the image and container commands as they land.
-#[allow(dead_code)]
 mod format;
 mod images;
 

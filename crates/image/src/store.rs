@@ -1,6 +1,23 @@
 //! The image store: the content store, the snapshotter and the metadata database under one
 //! data root, and the operations that touch more than one of them (load, delete with
 //! garbage collection). Layout under the root: `content/`, `snapshots/`, `metadata.db`.
+//!
+//! The image operations beyond load live in submodules: deleting with garbage collection
+//! ([`Removal`]), pruning, importing a root file system, saving, exporting an image's
+//! files and measuring disk use.
+
+pub mod changes;
+mod export;
+mod gc;
+mod import;
+mod remove;
+mod save;
+mod usage;
+
+pub use gc::{content_bytes, tree_bytes, Pruned};
+pub use import::ImportOptions;
+pub use remove::Removal;
+pub use usage::{DiskUsage, ImageUsage};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,6 +52,37 @@ pub enum StoreError {
         blob: Digest,
         /// What went wrong.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A deletion that docker would refuse: `forcible` says whether `-f` overrides it.
+    #[error("conflict: unable to delete {image} ({}) - {reason}", if *forcible { "must be forced" } else { "cannot be forced" })]
+    Conflict {
+        /// The short image ID.
+        image: String,
+        /// Why.
+        reason: String,
+        /// Whether force overrides it.
+        forcible: bool,
+    },
+    /// Untagging the last name of an image a container uses, without force.
+    #[error("conflict: unable to remove repository reference {reference:?} (must force) - container {user} is using its referenced image {image}")]
+    ReferenceInUse {
+        /// The reference as given.
+        reference: String,
+        /// The (short) container ID.
+        user: String,
+        /// The short image ID.
+        image: String,
+    },
+    /// A `--change` instruction that cannot be applied.
+    #[error("{0}")]
+    Change(#[from] changes::ChangeError),
+    /// An image config in the store that does not parse.
+    #[error("image config {id}: {source}")]
+    Config {
+        /// The image ID.
+        id: Digest,
+        /// The parser's error.
+        source: serde_json::Error,
     },
     /// A file operation failed.
     #[error("{op} {path}: {source}")]
@@ -87,7 +135,7 @@ impl ImageStore {
         let content = LocalStore::open(&root.join("content"))?;
         let snap = snapshot::open_default(&root.join("snapshots"))?;
         snap.cleanup()?;
-        let db = Db::open(&root.join("metadata.db"))?;
+        let db = open_db(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             content,
@@ -120,12 +168,13 @@ impl ImageStore {
     /// into the content store, layers unpacked once each, then the images and their tags
     /// recorded in one transaction per image.
     pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
+        let _gc = self.gc_lock(false)?;
         let images = archive::read_archive(input, &self.content, &Platform::host())?;
         images.iter().map(|img| self.register(img)).collect()
     }
 
     fn register(&self, img: &LoadedImage) -> Result<Loaded> {
-        let record = img
+        let mut record = img
             .to_record()
             .map_err(|e| StoreError::from(ArchiveError::from(e)))?;
         let mut parent: Option<Digest> = None;
@@ -152,6 +201,11 @@ impl ImageStore {
             }
             parent = Some(rec.chain_id.clone());
         }
+        record.size = record
+            .layers
+            .iter()
+            .map(|l| self.layer_size(&l.chain_id))
+            .sum();
         self.db.put_image(&record, &img.tags)?;
         Ok(Loaded {
             id: record.id.clone(),
@@ -159,4 +213,23 @@ impl ImageStore {
             unpacked_layers,
         })
     }
+}
+
+/// Opens the database with other processes' opens serialised: switching a new database
+/// to WAL does not wait for a concurrent opener (SQLite answers "database is locked").
+fn open_db(root: &Path) -> Result<Db> {
+    let path = root.join("metadata.lock");
+    let io = |op| {
+        let path = path.clone();
+        move |source| StoreError::Io { op, path, source }
+    };
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("open"))?;
+    let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io("lock")(e.into()))?;
+    Ok(Db::open(&root.join("metadata.db"))?)
 }

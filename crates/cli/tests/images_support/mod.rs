@@ -1,0 +1,263 @@
+//! Helpers for the image command tests: the real `berth` binary on a temporary data root,
+//! the busybox test archives, raw tar and archive building, disk measurements.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use berth_image::digest::Digest;
+
+/// The busybox test image's ID.
+pub const BUSYBOX_ID: &str =
+    "sha256:0ebe78266dec858d1daf51807eac28e2d90220e2f14088001a597919ab02955b";
+
+/// `$BERTH_TEST_IMAGES`, else the first `shared/images` beside the repository or a parent.
+pub fn images_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BERTH_TEST_IMAGES").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|d| d.join("shared/images"))
+        .find(|d| d.join("busybox-1.35.docker.tar").is_file())
+        .unwrap_or_else(|| {
+            panic!("TEST IMAGES MISSING: no shared/images/busybox-1.35.docker.tar above {here:?}; set BERTH_TEST_IMAGES")
+        })
+}
+
+/// The docker-save busybox archive.
+pub fn docker_tar() -> PathBuf {
+    images_dir().join("busybox-1.35.docker.tar")
+}
+
+/// The OCI-layout busybox archive.
+pub fn oci_tar() -> PathBuf {
+    images_dir().join("busybox-1.35.oci.tar")
+}
+
+/// A data root in a fresh temporary directory on the real disk (overlay works there).
+pub struct Root {
+    pub dir: tempfile::TempDir,
+}
+
+/// What a `berth` run gave.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "berth failed: {}{}", self.stdout, self.stderr);
+        self.stdout
+    }
+}
+
+impl Root {
+    pub fn new(what: &str) -> Root {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-cli-{what}-{}-", std::process::id()))
+            .tempdir_in("/var/tmp")
+            .expect("tempdir");
+        Root { dir }
+    }
+
+    /// The data root.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A `berth` command on this root.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--data-root").arg(self.path()).args(args);
+        c.env_remove("BERTH_DATA_ROOT");
+        c
+    }
+
+    /// Runs `berth args...` with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth");
+        Run::from(out)
+    }
+
+    /// Runs `berth args...` with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A command that fails early may close its stdin: a write error is then expected.
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        Run::from(child.wait_with_output().expect("wait berth"))
+    }
+
+    /// Loads the archive at `path`.
+    pub fn load(&self, path: &Path) -> String {
+        self.run(&["load", "-i", path.to_str().expect("utf-8 path")])
+            .ok()
+    }
+
+    /// The committed layer snapshots.
+    pub fn snapshot_count(&self) -> usize {
+        let base = self.path().join("snapshots");
+        ["overlay/snapshots", "vfs/snapshots"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(base.join(d)).ok())
+            .flat_map(|rd| rd.flatten())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("sha256"))
+            .count()
+    }
+
+    /// `du -sb` of the data root.
+    pub fn du(&self) -> u64 {
+        du_sb(&self.path())
+    }
+
+    /// Image IDs `images -q --no-trunc` lists.
+    pub fn image_ids(&self) -> Vec<String> {
+        self.run(&["images", "-q", "--no-trunc"])
+            .ok()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// `du -sb PATH` in bytes.
+pub fn du_sb(path: &Path) -> u64 {
+    let out = Command::new("du")
+        .arg("-sb")
+        .arg(path)
+        .output()
+        .expect("du");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("du -sb {path:?}: {text}"))
+}
+
+/// The busybox layer: the uncompressed rootfs tar inside the docker archive.
+pub fn busybox_layer() -> Vec<u8> {
+    let mut a = tar::Archive::new(std::fs::File::open(docker_tar()).expect("open archive"));
+    for e in a.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        if e.path_bytes().ends_with(b"layer.tar") {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut out).expect("read layer");
+            return out;
+        }
+    }
+    panic!("no layer.tar in {:?}", docker_tar());
+}
+
+/// Builds tars entry by entry with raw names (which the tar crate's setters refuse).
+#[derive(Default)]
+pub struct RawTar {
+    pub out: Vec<u8>,
+}
+
+impl RawTar {
+    fn entry(mut self, name: &str, kind: tar::EntryType, data: &[u8], link: &str) -> Self {
+        let mut h = tar::Header::new_ustar();
+        let old = h.as_old_mut();
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        self.out.extend_from_slice(h.as_bytes());
+        self.out.extend_from_slice(data);
+        let pad = (512 - data.len() % 512) % 512;
+        self.out.extend(std::iter::repeat_n(0u8, pad));
+        self
+    }
+
+    pub fn dir(self, name: &str) -> Self {
+        self.entry(name, tar::EntryType::Directory, &[], "")
+    }
+
+    pub fn file(self, name: &str, data: &[u8]) -> Self {
+        self.entry(name, tar::EntryType::Regular, data, "")
+    }
+
+    pub fn symlink(self, name: &str, target: &str) -> Self {
+        self.entry(name, tar::EntryType::Symlink, &[], target)
+    }
+
+    pub fn hardlink(self, name: &str, target: &str) -> Self {
+        self.entry(name, tar::EntryType::Link, &[], target)
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.extend(std::iter::repeat_n(0u8, 1024));
+        self.out
+    }
+}
+
+/// A `docker save` archive of one image made of `layers` (uncompressed tars), tagged
+/// `tag`. `config_extra` goes into the config's `config`.
+pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
+        "config": { "Cmd": ["sh"] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    });
+    let config = serde_json::to_vec(&config).expect("config json");
+    let config_name = format!("{}.json", Digest::of(&config).hex());
+    let layer_names: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", d.trim_start_matches("sha256:")))
+        .collect();
+    let manifest =
+        serde_json::json!([{ "Config": config_name, "RepoTags": [tag], "Layers": layer_names }]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).expect("append");
+    };
+    add(&config_name, &config);
+    for (name, data) in layer_names.iter().zip(layers) {
+        add(name, data);
+    }
+    add(
+        "manifest.json",
+        &serde_json::to_vec(&manifest).expect("manifest"),
+    );
+    b.into_inner().expect("finish archive")
+}
