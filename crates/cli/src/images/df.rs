@@ -36,10 +36,47 @@ pub struct ContainerUsage {
     pub reclaimable: u64,
 }
 
-/// HOOK for the container commands: the containers' total disk use under the data root.
-/// Until containers exist it is zero; `system df` subtracts it from the images' share.
-fn container_usage(_cli: &Cli) -> ContainerUsage {
-    ContainerUsage::default()
+/// The containers' disk use: each one's writable layer (its snapshot) plus its own
+/// directory (state, log, bundle), not following its mounted root. `system df` subtracts
+/// it from the images' share, so every byte is counted once.
+fn container_usage(cli: &Cli) -> ContainerUsage {
+    let Ok(engine) = berth_engine::Engine::open(&cli.data_root) else {
+        return ContainerUsage::default();
+    };
+    let Ok(list) = engine.list() else {
+        return ContainerUsage::default();
+    };
+    let mut usage = ContainerUsage::default();
+    for c in &list {
+        let layer = engine
+            .images()
+            .snapshotter()
+            .usage(&c.snapshot_key)
+            .map(|u| u.bytes)
+            .unwrap_or(0);
+        let own = own_dir_bytes(&engine.containers().dir(&c.id));
+        let bytes = layer + own;
+        usage.total += 1;
+        usage.bytes += bytes;
+        if c.state.status == berth_engine::record::Status::Running {
+            usage.active += 1;
+        } else {
+            usage.reclaimable += bytes;
+        }
+    }
+    usage
+}
+
+/// Bytes under a container's directory, leaving out its root mount point.
+fn own_dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name() != "rootfs")
+        .map(|e| berth_image::store::tree_bytes(&e.path()))
+        .sum()
 }
 
 pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {

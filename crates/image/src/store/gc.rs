@@ -24,7 +24,8 @@ pub struct Pruned {
 }
 
 /// Apparent bytes of every entry under `path` (directories and symlinks included,
-/// hardlinked files once), as `du -sb` counts them. A missing path is 0.
+/// hardlinked files once), as `du -sbx` counts them: a file system mounted inside (a
+/// running container's root) is not entered. A missing path is 0.
 pub fn tree_bytes(path: &Path) -> u64 {
     let mut seen = HashSet::new();
     walk_bytes(path, &mut seen)
@@ -45,6 +46,19 @@ fn walk(path: &Path, seen: &mut HashSet<(u64, u64)>, dirs: bool) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
     };
+    walk_on(path, &meta, meta.dev(), seen, dirs)
+}
+
+fn walk_on(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    dev: u64,
+    seen: &mut HashSet<(u64, u64)>,
+    dirs: bool,
+) -> u64 {
+    if meta.dev() != dev {
+        return 0;
+    }
     if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
         return 0;
     }
@@ -54,7 +68,10 @@ fn walk(path: &Path, seen: &mut HashSet<(u64, u64)>, dirs: bool) -> u64 {
     let mut total = if dirs { meta.len() } else { 0 };
     if let Ok(entries) = std::fs::read_dir(path) {
         for e in entries.flatten() {
-            total += walk(&e.path(), seen, dirs);
+            let p = e.path();
+            if let Ok(m) = std::fs::symlink_metadata(&p) {
+                total += walk_on(&p, &m, dev, seen, dirs);
+            }
         }
     }
     total
