@@ -116,6 +116,15 @@ pub fn make_controlling(slave: &OwnedFd) -> Result<(), ConsoleError> {
     Ok(())
 }
 
+/// Gives the caller a new terminal: opens a pty, sends its master to `socket`, and makes
+/// the slave the caller's controlling terminal and stdio. Returns the slave's path.
+pub fn attach(socket: RawFd) -> Result<PathBuf, ConsoleError> {
+    let pty = open_pty()?;
+    send_master(socket, pty.master.as_raw_fd())?;
+    make_controlling(&pty.slave)?;
+    Ok(pty.slave_path)
+}
+
 /// Sets the window size of a terminal.
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> Result<(), ConsoleError> {
     let ws = libc::winsize {

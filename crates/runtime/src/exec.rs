@@ -242,9 +242,9 @@ fn load_filter(job: &Job) -> std::result::Result<(), String> {
 
 fn terminal(job: &Job) -> std::result::Result<(), String> {
     let socket = job.console.as_ref().ok_or("no console socket")?;
-    let pty = console::open_pty().map_err(|e| e.to_string())?;
-    console::send_master(socket.as_raw_fd(), pty.master.as_raw_fd()).map_err(|e| e.to_string())?;
-    console::make_controlling(&pty.slave).map_err(|e| e.to_string())
+    console::attach(socket.as_raw_fd())
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Parses a CPU list such as `0-3,7`.

@@ -215,10 +215,8 @@ fn setup_terminal(init: &Init) -> Step<()> {
         .console
         .as_ref()
         .ok_or("process.terminal is true but no console socket was given")?;
-    let pty = console::open_pty().map_err(|e| e.to_string())?;
-    rootfs::bind_console(&pty.slave_path).map_err(|e| e.to_string())?;
-    console::send_master(socket.as_raw_fd(), pty.master.as_raw_fd()).map_err(|e| e.to_string())?;
-    console::make_controlling(&pty.slave).map_err(|e| e.to_string())?;
+    let slave = console::attach(socket.as_raw_fd()).map_err(|e| e.to_string())?;
+    rootfs::bind_console(&slave).map_err(|e| e.to_string())?;
     if let Some(size) = init.spec.process().as_ref().and_then(|p| p.console_size()) {
         console::set_size(0, size.height() as u16, size.width() as u16)
             .map_err(|e| e.to_string())?;
