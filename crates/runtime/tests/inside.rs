@@ -114,25 +114,10 @@ fn dockers_default_seccomp_profile_loads() {
     let profile =
         std::fs::read(common::images_dir().join("../reference/docker-default-seccomp.json"))
             .expect("read ../shared/reference/docker-default-seccomp.json");
-    let caps: Vec<String> = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let caps: Vec<String> = berth_runtime::seccomp::DOCKER_DEFAULT_CAPS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let seccomp =
         berth_runtime::seccomp::docker_profile(&profile, &caps, "amd64").expect("convert profile");
     let mut b = Bundle::busybox();

@@ -12,6 +12,25 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize;
 use std::path::PathBuf;
 
+/// The capabilities docker gives a container by default (the set its seccomp profile's
+/// capability rules are usually evaluated against).
+pub const DOCKER_DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 /// A kernel version as Docker profiles compare it: `<major>.<minor>`, patch ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KernelVersion {

@@ -20,7 +20,9 @@ mod tests;
 
 pub use cache::FilterCache;
 pub use compile::{compile, Filter};
-pub use docker::{docker_profile, docker_profile_for_kernel, host_docker_arch, KernelVersion};
+pub use docker::{
+    docker_profile, docker_profile_for_kernel, host_docker_arch, KernelVersion, DOCKER_DEFAULT_CAPS,
+};
 pub use notify::{process_state_json, send_notify_fd};
 
 use std::path::PathBuf;

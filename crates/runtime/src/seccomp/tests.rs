@@ -11,22 +11,7 @@ use std::time::{Duration, Instant};
 const DOCKER_PROFILE: &str = "/work/shared/reference/docker-default-seccomp.json";
 
 /// Docker's default capabilities for a container.
-const DOCKER_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+use super::DOCKER_DEFAULT_CAPS as DOCKER_CAPS;
 
 fn docker_profile_json() -> Vec<u8> {
     let path = std::env::var("BERTH_DOCKER_SECCOMP_PROFILE").unwrap_or(DOCKER_PROFILE.into());
