@@ -24,21 +24,12 @@ if ((build)); then
 fi
 
 WORK=$(mktemp -d /var/tmp/berth-bench-dkr.XXXXXX)
-export DOCKER_HOST=unix://$WORK/docker.sock DOCKER_API_VERSION=1.41 DOCKER_CONFIG=$WORK/cli
-DOCKERD_PID=
 cleanup() {
-    [[ -n $DOCKERD_PID ]] && stop_pid "$DOCKERD_PID" 20
-    stop_containerd "$WORK"
+    local rc=$?
+    stop_dockerd "$WORK" "$rc"
     unmount_under "$WORK"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-start_containerd "$WORK"
-echo '{}' >"$WORK/daemon.json"
-dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "$WORK/exec" \
-    -H "$DOCKER_HOST" --pidfile "$WORK/dockerd.pid" --containerd "$CTRD_SOCK" \
-    --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none \
-    >"$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-wait_for "dockerd on $DOCKER_HOST" 30 docker version
+start_dockerd "$WORK"
 "$VENV/bin/python" bench/images.py "${args[@]}"

@@ -11,22 +11,12 @@ RUNTIME=$(resolve_runtime "${1:-}")
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 command -v docker >/dev/null || fail "docker CLI not installed"
 WORK=$(mktemp -d /tmp/berth-dkr.XXXXXX)
-export DOCKER_HOST=unix://$WORK/docker.sock DOCKER_API_VERSION=1.41 DOCKER_CONFIG=$WORK/cli
-DOCKERD_PID=
 CGROUP_PARENT=berth-interop-$$
 
 cleanup() {
-    local rc=$? id
-    if [[ -n $DOCKERD_PID ]]; then
-        for id in $(docker ps -aq 2>/dev/null); do docker rm -f "$id" >/dev/null 2>&1 || true; done
-        stop_pid "$DOCKERD_PID" 20
-        wait "$DOCKERD_PID" 2>/dev/null || true
-    fi
-    stop_containerd "$WORK"
+    local rc=$?
+    stop_dockerd "$WORK" "$rc"
     remove_cgroup_dirs "$CGROUP_PARENT"
-    if ((rc != 0)) && [[ -f $WORK/dockerd.log ]]; then
-        echo "--- dockerd log (tail) ---" >&2; tail -n 30 "$WORK/dockerd.log" >&2
-    fi
     unmount_under "$WORK"
     rm -rf "$WORK"
     if ((rc == 0)); then echo "PASS: interop-docker ($RUNTIME)"; else echo "FAIL: interop-docker ($RUNTIME)" >&2; fi
@@ -35,14 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting containerd and dockerd in $WORK (runtime: $RUNTIME)"
-start_containerd "$WORK"
-echo '{}' >"$WORK/daemon.json"
-dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "$WORK/exec" \
-    -H "$DOCKER_HOST" --pidfile "$WORK/dockerd.pid" --containerd "$CTRD_SOCK" \
-    --add-runtime "berth=$RUNTIME" --iptables=false --ip6tables=false --ip-forward=false \
-    --ip-masq=false --bridge=none --cgroup-parent "/$CGROUP_PARENT" >"$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-wait_for "dockerd on $DOCKER_HOST" 30 docker version
+start_dockerd "$WORK" --add-runtime "berth=$RUNTIME" --cgroup-parent "/$CGROUP_PARENT"
 docker info --format '{{json .Runtimes}}' | grep -q '"berth"' || fail "dockerd did not register runtime berth"
 
 log "loading busybox"

@@ -18,24 +18,14 @@ command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install do
 command -v docker >/dev/null || fail "docker CLI not installed"
 command -v skopeo >/dev/null || fail "skopeo not installed (apt-get install skopeo)"
 WORK=$(mktemp -d /tmp/berth-img.XXXXXX)
-export DOCKER_HOST=unix://$WORK/docker.sock DOCKER_API_VERSION=1.41 DOCKER_CONFIG=$WORK/cli
 export BERTH_DATA_ROOT=$WORK/berth
-DOCKERD_PID=
 CGROUP_PARENT=berth-interop-img-$$
 BUSYBOX_ID=sha256:0ebe78266dec858d1daf51807eac28e2d90220e2f14088001a597919ab02955b
 
 cleanup() {
-    local rc=$? id
-    if [[ -n $DOCKERD_PID ]]; then
-        for id in $(docker ps -aq 2>/dev/null); do docker rm -f "$id" >/dev/null 2>&1 || true; done
-        stop_pid "$DOCKERD_PID" 20
-        wait "$DOCKERD_PID" 2>/dev/null || true
-    fi
-    stop_containerd "$WORK"
+    local rc=$?
+    stop_dockerd "$WORK" "$rc"
     remove_cgroup_dirs "$CGROUP_PARENT"
-    if ((rc != 0)) && [[ -f $WORK/dockerd.log ]]; then
-        echo "--- dockerd log (tail) ---" >&2; tail -n 30 "$WORK/dockerd.log" >&2
-    fi
     unmount_under "$WORK"
     rm -rf "$WORK"
     if ((rc == 0)); then echo "PASS: interop-images"; else echo "FAIL: interop-images" >&2; fi
@@ -44,14 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting containerd and dockerd in $WORK"
-start_containerd "$WORK"
-echo '{}' >"$WORK/daemon.json"
-dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "$WORK/exec" \
-    -H "$DOCKER_HOST" --pidfile "$WORK/dockerd.pid" --containerd "$CTRD_SOCK" \
-    --iptables=false --ip6tables=false --ip-forward=false \
-    --ip-masq=false --bridge=none --cgroup-parent "/$CGROUP_PARENT" >"$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-wait_for "dockerd on $DOCKER_HOST" 30 docker version
+start_dockerd "$WORK" --cgroup-parent "/$CGROUP_PARENT"
 
 log "1. berth save -> docker load, skopeo inspect"
 "$BERTH" load -q -i "$(images_dir)/busybox-1.35.oci.tar" >/dev/null

@@ -129,3 +129,36 @@ expect_line() {
     grep -Eq -- "$2" <<<"$1" || fail "$3: no line matching /$2/ in output:
 $1"
 }
+
+# start_dockerd WORK [DOCKERD-ARGS...]: runs a private dockerd (on start_containerd's
+# containerd, with its data, exec root and socket under WORK, host networking untouched)
+# in the background; exports DOCKER_HOST for it and sets DOCKERD_PID.
+start_dockerd() {
+    local work=$1
+    shift
+    export DOCKER_HOST=unix://$work/docker.sock DOCKER_API_VERSION=1.41 DOCKER_CONFIG=$work/cli
+    start_containerd "$work"
+    echo '{}' >"$work/daemon.json"
+    dockerd --config-file "$work/daemon.json" --data-root "$work/data" --exec-root "$work/exec" \
+        -H "$DOCKER_HOST" --pidfile "$work/dockerd.pid" --containerd "$CTRD_SOCK" \
+        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none \
+        "$@" >"$work/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    wait_for "dockerd on $DOCKER_HOST" 30 docker version
+}
+
+# stop_dockerd WORK [STATUS]: removes the containers of start_dockerd's dockerd, stops it and its
+# containerd; with a failing status, prints the tail of dockerd's log.
+stop_dockerd() {
+    local rc=${2:-0} id
+    if [[ -n ${DOCKERD_PID:-} ]]; then
+        for id in $(docker ps -aq 2>/dev/null); do docker rm -f "$id" >/dev/null 2>&1 || true; done
+        stop_pid "$DOCKERD_PID" 20
+        wait "$DOCKERD_PID" 2>/dev/null || true
+    fi
+    stop_containerd "$1"
+    if ((rc != 0)) && [[ -f $1/dockerd.log ]]; then
+        echo "--- dockerd log (tail) ---" >&2
+        tail -n 30 "$1/dockerd.log" >&2
+    fi
+}
