@@ -248,12 +248,26 @@ impl Runtime {
         let _ = std::fs::remove_file(&fifo);
         saved.started = true;
         self.root.save(&saved)?;
-        let spec = self.saved_spec(id)?;
-        let state = self.oci_state(&saved, Some(&spec));
-        if let Err(e) = hooks::run(Kind::Poststart, Kind::Poststart.of(&spec), &to_json(&state)) {
-            crate::log::warn(&format!("{e}"));
+        if let Some(spec) = self.spec_with_hooks(id, Kind::Poststart)? {
+            let state = self.oci_state(&saved, Some(&spec));
+            let hooks = Kind::Poststart.of(&spec);
+            if let Err(e) = hooks::run(Kind::Poststart, hooks, &to_json(&state)) {
+                crate::log::warn(&format!("{e}"));
+            }
         }
         Ok(())
+    }
+
+    /// The saved spec, parsed only when it has hooks of `kind`: `start` and `delete` need
+    /// it for nothing else, and they are on every container's path.
+    pub(crate) fn spec_with_hooks(&self, id: &str, kind: Kind) -> Result<Option<Spec>> {
+        let raw = self.root.load_config(id)?;
+        let key = format!("\"{}\"", kind.name());
+        if !raw.windows(key.len()).any(|w| w == key.as_bytes()) {
+            return Ok(None);
+        }
+        let path = self.root.container_dir(id).join("config.json");
+        Ok(Some(spec::parse(&path, &raw)?))
     }
 
     /// The spec saved when the container was created.

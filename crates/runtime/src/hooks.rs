@@ -26,7 +26,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// The key of this kind in config.json's `hooks`.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Prestart => "prestart",
             Kind::CreateRuntime => "createRuntime",

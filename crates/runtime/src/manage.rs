@@ -50,7 +50,7 @@ impl Runtime {
             Status::Stopped => {}
             _ => self.kill_everything(&saved)?,
         }
-        let spec = self.saved_spec(id).ok();
+        let spec = self.spec_with_hooks(id, Kind::Poststop).ok().flatten();
         let cg = self.cgroup(&saved)?;
         cg.destroy()?;
         if let Some(spec) = &spec {
