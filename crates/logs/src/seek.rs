@@ -1,0 +1,1 @@
+//! Finding where `--tail` and `--since` start.

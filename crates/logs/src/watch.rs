@@ -1,0 +1,1 @@
+//! Waiting for a followed log to change.
