@@ -313,10 +313,7 @@ mod tests {
     fn bad_command_lines_are_named() {
         let parse = |a: &[&str]| ShimCommand::parse(a.iter().map(OsString::from));
         assert_eq!(parse(&[]), Err(ArgError::NoCommand));
-        assert_eq!(
-            parse(&["run"]),
-            Err(ArgError::UnknownCommand("run".into()))
-        );
+        assert_eq!(parse(&["run"]), Err(ArgError::UnknownCommand("run".into())));
         assert_eq!(
             parse(&["start", "--id"]),
             Err(ArgError::MissingValue("--id"))

@@ -60,7 +60,13 @@ impl ExitStatus {
         let raw = match std::fs::read(&path) {
             Ok(raw) => raw,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(ExitError::Io { op: "read", path, source }),
+            Err(source) => {
+                return Err(ExitError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
         };
         serde_json::from_slice(&raw)
             .map(Some)

@@ -1,6 +1,7 @@
 //! Container commands: create, start, run, ps, rm, stop, kill, export, diff, commit. Each
 //! is one file; the work is in `berth_engine`.
 
+mod cleanup;
 mod commit;
 mod create;
 mod diff;
@@ -40,11 +41,23 @@ pub enum Command {
     Diff(diff::Args),
     /// Create a new image from a container's changes.
     Commit(commit::Args),
+    /// Record the end of a detached container (run by its shim).
+    #[command(hide = true)]
+    Cleanup(cleanup::Args),
 }
 
 /// Runs a container command; returns the exit code.
 pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
-    let engine = Engine::open(&cli.data_root)?;
+    let mut engine = Engine::open(&cli.data_root)?;
+    // With no daemon, a detached container's shim runs `berth cleanup ID` when it exits.
+    let exe = std::env::current_exe()?;
+    let root = std::path::absolute(&cli.data_root)?;
+    engine.set_exit_hook(vec![
+        exe.into(),
+        "--data-root".into(),
+        root.into(),
+        "cleanup".into(),
+    ]);
     match cmd {
         Command::Create(a) => create::run(&engine, a),
         Command::Start(a) => start::run(&engine, a),
@@ -56,6 +69,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::Export(a) => export::run(&engine, a),
         Command::Diff(a) => diff::run(&engine, a),
         Command::Commit(a) => commit::run(&engine, a),
+        Command::Cleanup(a) => cleanup::run(&engine, a),
     }
 }
 

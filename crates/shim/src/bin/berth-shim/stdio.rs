@@ -93,7 +93,10 @@ impl Stdio {
             }
             false => (None, null),
         };
-        for fd in [Some(&out_r), Some(&err_r), input.as_ref()].into_iter().flatten() {
+        for fd in [Some(&out_r), Some(&err_r), input.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             nonblocking(fd)?;
         }
         let child = ChildEnds {
@@ -102,7 +105,14 @@ impl Stdio {
             stderr: err_w,
             console: None,
         };
-        Ok(Stdio::with(tty, stdin, Some(out_r), Some(err_r), input, child))
+        Ok(Stdio::with(
+            tty,
+            stdin,
+            Some(out_r),
+            Some(err_r),
+            input,
+            child,
+        ))
     }
 
     fn with(

@@ -48,7 +48,9 @@ impl Target {
                 console_socket: console.map(Into::into),
                 ..Default::default()
             };
-            signals.unmasked(|| rt.create(&opts)).map_err(anyhow::Error::from)
+            signals
+                .unmasked(|| rt.create(&opts))
+                .map_err(anyhow::Error::from)
         })?;
         Ok(saved.pid)
     }
@@ -69,7 +71,9 @@ impl Target {
                         preserve_fds: 0,
                         ignore_paused: false,
                     };
-                    signals.unmasked(|| rt.exec(&opts)).map_err(anyhow::Error::from)
+                    signals
+                        .unmasked(|| rt.exec(&opts))
+                        .map_err(anyhow::Error::from)
                 })?;
                 Ok(started.pid.as_raw())
             }
