@@ -136,6 +136,11 @@ impl Conn {
         self.out.extend_from_slice(data);
     }
 
+    /// How many bytes wait to be sent.
+    pub fn unsent(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
     /// Whether output waits to be sent.
     pub fn pending(&self) -> bool {
         self.sent < self.out.len()

@@ -38,6 +38,11 @@ fn main() -> ExitCode {
     if let Err(e) = berth_runtime::selfexe::ensure_protected_exe() {
         return fail_early(&e.to_string());
     }
+    // Descriptors the caller leaked to us (a test harness's jobserver pipe, say) would
+    // stay open as long as the container runs.
+    // SAFETY: close_range takes plain integers; nothing in this process uses a
+    // descriptor above stdio yet.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     let cmd = match ShimCommand::parse(std::env::args_os().skip(1)) {
         Ok(cmd) => cmd,
         Err(e) => return fail_early(&e.to_string()),

@@ -340,10 +340,10 @@ impl Server {
 
     fn close_conn(&mut self, i: usize) {
         if let Some(conn) = self.conns[i].take() {
-            if conn.dropped > 0 {
+            let dropped = conn.dropped + conn.unsent() as u64;
+            if dropped > 0 {
                 note(format!(
-                    "a client fell behind: {} bytes of output dropped",
-                    conn.dropped
+                    "a client fell behind: {dropped} bytes of output dropped"
                 ));
             }
         }
@@ -437,19 +437,17 @@ impl Server {
             return Reply::error("the process has already been started");
         }
         let started = self.target.start(&mut self.stdio, &self.signals);
+        if let (Ok(pid), true) = (&started, self.target.is_exec()) {
+            self.child = Some(Pid::from_raw(*pid));
+            self.register_outputs();
+        }
         // A SIGCHLD that came while signals were unblocked was swallowed.
         self.reap();
         match started {
-            Ok(pid) => {
-                if self.target.is_exec() {
-                    self.child = Some(Pid::from_raw(pid));
-                    self.register_outputs();
-                }
-                Reply {
-                    pid: Some(pid),
-                    ..Reply::ok()
-                }
-            }
+            Ok(pid) => Reply {
+                pid: Some(pid),
+                ..Reply::ok()
+            },
             Err(e) => {
                 let message = format!("{e:#}");
                 if self.target.is_exec() {
@@ -573,11 +571,11 @@ impl Server {
             }
             Phase::Closing(deadline) => {
                 for i in 0..self.conns.len() {
-                    if matches!(&self.conns[i], Some(c) if !c.pending()) {
+                    if matches!(&self.conns[i], Some(c) if !c.pending() || now >= deadline) {
                         self.close_conn(i);
                     }
                 }
-                if now >= deadline || self.conns.iter().all(Option::is_none) {
+                if self.conns.iter().all(Option::is_none) {
                     self.phase = Phase::Done;
                 }
             }
