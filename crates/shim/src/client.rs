@@ -201,6 +201,30 @@ impl ShimClient {
     }
 }
 
+/// What is found of a shim in a state directory (a restarted daemon asks this).
+#[derive(Debug)]
+pub enum Found {
+    /// A live shim answers on its socket.
+    Live(ShimClient),
+    /// The shim is gone; it recorded this exit status.
+    Exited(ExitStatus),
+    /// No shim answers and no exit status was recorded (the shim was killed).
+    Lost,
+}
+
+/// Looks for the shim of `state_dir`: its socket, else its `exit.json`.
+pub fn find(state_dir: &Path) -> Result<Found, ClientError> {
+    match ShimClient::connect(state_dir) {
+        Ok(client) => return Ok(Found::Live(client)),
+        Err(ClientError::Connect { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(match ExitStatus::read(state_dir)? {
+        Some(status) => Found::Exited(status),
+        None => Found::Lost,
+    })
+}
+
 /// The exit status recorded in `state_dir`, which must be there.
 pub fn read_exit(state_dir: &Path) -> Result<ExitStatus, ClientError> {
     ExitStatus::read(state_dir)?.ok_or_else(|| ClientError::NoExit(state_dir.into()))

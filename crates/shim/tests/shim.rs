@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_shim::args::{ExecArgs, ShimCommand};
-use berth_shim::client::{read_exit, ClientError};
+use berth_shim::client::{find, read_exit, ClientError, Found};
 use berth_shim::{AttachStream, ShimClient};
-use support::{log_lines, my_zombies, private_kib, proc_state, wait_gone, Bundle, SHIM};
+use support::{log_lines, my_zombies, private_kib, proc_state, shim, wait_gone, Bundle};
 
 /// Reads frames until the shim closes the stream: (stdout, stderr).
 fn collect(mut stream: AttachStream) -> (String, String) {
@@ -76,6 +76,7 @@ fn output_is_logged_by_stream_and_the_exit_is_recorded() {
         ShimClient::connect(&b.dir),
         Err(ClientError::Connect { .. })
     ));
+    assert!(matches!(find(&b.dir), Ok(Found::Exited(s)) if s == status));
     // The shim is gone, and so is every process it started.
     let deadline = Instant::now() + Duration::from_secs(5);
     while proc_state(report.shim_pid).is_some_and(|(s, _)| s != 'Z') {
@@ -230,7 +231,7 @@ fn killing_the_spawner_leaves_the_container_running_and_logging() {
     let mut spawner = Command::new("sh")
         .arg("-c")
         .arg("\"$0\" \"$@\" | head -n 1; exec sleep 100")
-        .arg(SHIM)
+        .arg(shim())
         .args(cmd.to_args())
         .stdout(Stdio::piped())
         .spawn()
@@ -240,7 +241,9 @@ fn killing_the_spawner_leaves_the_container_running_and_logging() {
         .read_line(&mut report)
         .unwrap();
     assert!(report.contains("\"pid\""), "{report}");
-    let shim = ShimClient::connect(&b.dir).unwrap();
+    let Ok(Found::Live(shim)) = find(&b.dir) else {
+        panic!("no live shim in {:?}", b.dir);
+    };
     shim.start().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     spawner.kill().unwrap();
@@ -275,7 +278,7 @@ fn exec_runs_through_its_own_shim() {
             tty: false,
             stdin: false,
         });
-        let report = berth_shim::launch::spawn(std::path::Path::new(SHIM), &cmd).unwrap();
+        let report = berth_shim::launch::spawn(&shim(), &cmd).unwrap();
         assert_eq!(report.pid, 0, "an exec begins when started");
         ShimClient::connect(&state).unwrap()
     };
@@ -314,11 +317,7 @@ fn shim_private_memory_is_reported() {
     let (pb, rss_b) = private_kib(rb.shim_pid);
     println!(
         "shim private memory (Private_Clean + Private_Dirty) with two shims running: \
-         {pa} KiB and {pb} KiB (Rss {rss_a} and {rss_b} KiB) [{}]",
-        if cfg!(debug_assertions) {
-            "debug build"
-        } else {
-            "release build"
-        }
+         {pa} KiB and {pb} KiB (Rss {rss_a} and {rss_b} KiB), shim {}",
+        shim().display()
     );
 }

@@ -12,8 +12,13 @@ use berth_engine::{rootfs, CreateRequest, Engine};
 use berth_shim::args::{LogArgs, ShimCommand, StartArgs};
 use berth_shim::launch::{self, Report};
 
-/// The shim binary under test.
-pub const SHIM: &str = env!("CARGO_BIN_EXE_berth-shim");
+/// The shim binary under test: `$BERTH_SHIM` (a release build, say), else this build's.
+pub fn shim() -> PathBuf {
+    match std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_berth-shim")),
+    }
+}
 
 /// `$BERTH_TEST_IMAGES`, else the first `shared/images` beside the repository or a parent.
 pub fn images_dir() -> PathBuf {
@@ -114,7 +119,7 @@ impl Bundle {
 
     /// Runs the shim for this container and returns its report.
     pub fn spawn(&self, args: StartArgs) -> Report {
-        launch::spawn(Path::new(SHIM), &ShimCommand::Start(args)).unwrap()
+        launch::spawn(&shim(), &ShimCommand::Start(args)).unwrap()
     }
 
     /// The container's process spec, for an exec with other arguments.
