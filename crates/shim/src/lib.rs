@@ -18,11 +18,14 @@
 //!
 //! # Files in the state directory
 //!
-//! - `shim.pid`: the shim's pid, written before the report.
+//! - `shim.pid`: the shim's pid, written before the report, removed at the end.
 //! - `shim.sock`: the control socket below, bound before the report, removed at the end.
 //! - `exit.json`: `{"exit_code":N,"finished_at":"<RFC 3339, ns>","oom_killed":false}`,
-//!   written atomically once the process has exited and its output is drained
-//!   ([`exit::ExitStatus`]); 128 + the signal number for a process killed by a signal.
+//!   written atomically once the process has exited, its output is drained and (for a
+//!   container) its runtime state deleted ([`exit::ExitStatus`]); 128 + the signal number
+//!   for a process killed by a signal. The socket and pid file are gone by then, so a
+//!   new shim may start in the same directory while the old one lets its last clients
+//!   read (up to 2 s).
 //! - `shim.log`: the shim's own errors, appended.
 //!
 //! # The control socket

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use berth_shim::args::{ExecArgs, ShimCommand};
 use berth_shim::client::{find, read_exit, ClientError, Found};
 use berth_shim::{AttachStream, ShimClient};
-use support::{log_lines, my_zombies, private_kib, proc_state, shim, wait_gone, Bundle};
+use support::{log_lines, my_zombies, private_kib, proc_state, shim, wait_exit, wait_gone, Bundle};
 
 /// Reads frames until the shim closes the stream: (stdout, stderr).
 fn collect(mut stream: AttachStream) -> (String, String) {
@@ -78,11 +78,7 @@ fn output_is_logged_by_stream_and_the_exit_is_recorded() {
     ));
     assert!(matches!(find(&b.dir), Ok(Found::Exited(s)) if s == status));
     // The shim is gone, and so is every process it started.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while proc_state(report.shim_pid).is_some_and(|(s, _)| s != 'Z') {
-        assert!(Instant::now() < deadline, "the shim is still there");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(wait_exit(report.shim_pid, Duration::from_secs(5)));
     assert!(my_zombies().is_empty());
 }
 
@@ -193,7 +189,7 @@ fn a_client_that_never_reads_does_not_block_the_container() {
         ("max-file".to_string(), "2".to_string()),
     ]
     .into();
-    b.spawn(args);
+    let report = b.spawn(args);
     let shim = ShimClient::connect(&b.dir).unwrap();
     let stuck = shim.attach(false, true, true).unwrap();
     let began = Instant::now();
@@ -207,10 +203,7 @@ fn a_client_that_never_reads_does_not_block_the_container() {
         "{lines:?}"
     );
     // The shim notes the drops when it lets the client go, at its very end.
-    assert!(wait_gone(
-        &b.dir.join(berth_shim::PID_FILE),
-        Duration::from_secs(10)
-    ));
+    assert!(wait_exit(report.shim_pid, Duration::from_secs(10)));
     let log = std::fs::read_to_string(b.dir.join(berth_shim::LOG_FILE)).unwrap();
     assert!(log.contains("bytes of output dropped"), "{log}");
     // What the stuck client finally reads is far from everything.

@@ -145,6 +145,18 @@ impl Drop for Bundle {
     }
 }
 
+/// Waits until process `pid` has exited (or `timeout`); true if it did.
+pub fn wait_exit(pid: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while proc_state(pid).is_some_and(|(s, _)| s != 'Z') {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 /// Waits until `path` no longer exists (or `timeout`); true if it went.
 pub fn wait_gone(path: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;

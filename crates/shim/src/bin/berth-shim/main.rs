@@ -200,14 +200,13 @@ fn setup_exec(
     Ok((server, 0, Vec::new()))
 }
 
-/// Runs the loop, then removes the pid file and execs the exit command.
+/// Runs the loop, then execs the exit command.
 fn serve(mut server: Server, exit_command: &[OsString]) -> ExitCode {
     if let Err(e) = server.run() {
         note(format!("event loop: {e:#}"));
     }
     // Everything the shim opened is close-on-exec; dropping it closes it now anyway.
     drop(server);
-    let _ = std::fs::remove_file(berth_shim::PID_FILE);
     if let Some((prog, args)) = exit_command.split_first() {
         use std::os::unix::process::CommandExt;
         // Replaces the shim: the command keeps its pid and /dev/null stdio.

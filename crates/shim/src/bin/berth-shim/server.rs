@@ -48,7 +48,8 @@ enum Phase {
     Running,
     /// It exited; its output is read to the end (or the deadline).
     Draining(Instant),
-    /// Recorded and cleaned up; clients get the rest of their output.
+    /// Recorded and cleaned up (socket and pid file removed); clients get the rest of
+    /// their output.
     Closing(Instant),
     /// Nothing left to do.
     Done,
@@ -592,12 +593,14 @@ impl Server {
         if let Err(e) = self.target.cleanup() {
             note(format!("delete the container: {e:#}"));
         }
+        // After exit.json the shim touches nothing a new run of the container (a new
+        // shim in the same directory) could own: socket and pid file go first.
+        self.close_io();
         let (code, when) = self.exited.unwrap_or((255, now));
         let status = ExitStatus::new(code, when);
         if let Err(e) = status.write(std::path::Path::new(".")) {
             note(e);
         }
-        self.close_io();
         let reply = status_reply(&status);
         for i in 0..self.conns.len() {
             self.tell_end(i, &reply);
@@ -611,8 +614,10 @@ impl Server {
         self.stdio.err = None;
         self.stdio.input = None;
         self.listener = None;
-        if let Err(e) = std::fs::remove_file(berth_shim::SOCKET) {
-            note(format!("remove {}: {e}", berth_shim::SOCKET));
+        for file in [berth_shim::SOCKET, berth_shim::PID_FILE] {
+            if let Err(e) = std::fs::remove_file(file) {
+                note(format!("remove {file}: {e}"));
+            }
         }
     }
 
