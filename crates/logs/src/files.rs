@@ -96,7 +96,14 @@ fn scan(path: &Path) -> Result<View, ReadError> {
         source,
     };
     let mut view = View::new();
-    for entry in fs::read_dir(dir).map_err(list_err)? {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // No directory (the container was removed): no files, and none to wait for
+        // but the reader's stop.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(view),
+        Err(e) => return Err(list_err(e)),
+    };
+    for entry in entries {
         let entry = entry.map_err(list_err)?;
         let Some(n) = position(entry.file_name().as_bytes(), base) else {
             continue;
