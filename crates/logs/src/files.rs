@@ -69,6 +69,13 @@ pub(crate) fn stat_id(path: &Path) -> Result<Option<FileId>, ReadError> {
     }
 }
 
+/// The directory holding the log `path` (`.` for a bare file name).
+pub(crate) fn log_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// The position a directory entry named `name` has in the log `base`, if any.
 fn position(name: &[u8], base: &[u8]) -> Option<u32> {
     let rest = name.strip_prefix(base)?;
@@ -86,10 +93,7 @@ fn position(name: &[u8], base: &[u8]) -> Option<u32> {
 /// older files).
 fn scan(path: &Path) -> Result<View, ReadError> {
     use std::os::unix::ffi::OsStrExt;
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = log_dir(path);
     let base = path.file_name().map_or(&[][..], |name| name.as_bytes());
     let list_err = |source| ReadError::Open {
         path: dir.to_owned(),

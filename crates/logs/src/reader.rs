@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::files::{open_all, open_successor, stat_id, FileId, Opened};
+use crate::files::{log_dir, open_all, open_successor, stat_id, FileId, Opened};
 pub use crate::json::LogEntry;
 use crate::json::{parse_line, LineError};
 use crate::seek::{since_start, tail_start, Counted};
@@ -208,10 +208,7 @@ fn since_position(
 /// `stop` says so. Missing files are an empty log (a follower waits for them).
 pub fn read(path: &Path, opts: &ReadOptions, stop: Stop) -> Result<LogReader, ReadError> {
     // Watch before opening, so that no change after the files were found is missed.
-    let watch = opts.follow.then(|| {
-        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
-        Watch::new(dir.unwrap_or(Path::new(".")))
-    });
+    let watch = opts.follow.then(|| Watch::new(log_dir(path)));
     let mut files = open_all(path)?;
     let mut counted = 0;
     let mut start = (0, 0);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_logs::json::parse_line;
 use berth_logs::writer::rotated_path;
-use berth_logs::{JsonFileWriter, LineSplitter, Stream};
+use berth_logs::{JsonFileWriter, LineSplitter, LogConfig, Stream};
 
 fn at(secs: u64, nanos: u32) -> SystemTime {
     UNIX_EPOCH + Duration::new(secs, nanos)
@@ -242,4 +242,19 @@ fn long_lines_split_like_dockerd() {
         "{} bytes",
         written.len()
     );
+}
+
+#[test]
+fn config_opens_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    assert!(LogConfig::None.open_writer(&path).unwrap().is_none());
+    assert!(!path.exists());
+    let mut writer = LogConfig::default().open_writer(&path).unwrap().unwrap();
+    writer.write(Stream::Stdout, b"x\n", at(1, 0)).unwrap();
+    assert_eq!(lines(&path).len(), 1);
+    let err = LogConfig::default()
+        .open_writer(&dir.path().join("missing/log"))
+        .unwrap_err();
+    assert!(err.to_string().starts_with("open log file "), "{err}");
 }
