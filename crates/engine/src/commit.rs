@@ -3,7 +3,7 @@
 //! and the `--change`s, an OCI manifest ties them up, the layer is registered as a
 //! committed snapshot under its chain ID, and the image and its tag are recorded.
 
-use berth_image::content::{ContentWriter, Expected, Ingester};
+use berth_image::content::Expected;
 use berth_image::digest::Digest;
 use berth_image::formats::media;
 use berth_image::layer::{self, Compression, Created};
@@ -95,17 +95,21 @@ impl Engine {
         })
     }
 
-    /// The container's changes as a layer blob in the content store and, in the same
-    /// pass, a committed snapshot over `top`. The blob is an uncompressed tar, as docker
-    /// keeps a committed layer: compressing is for moving it (push compresses), and doing
-    /// it here would make commit several times slower.
+    /// The container's changes as a new layer: a committed snapshot over `top`, made in
+    /// one pass over the container's writable layer. As docker does, the layer is kept only
+    /// unpacked: its tar (uncompressed, so its digest is its diffID) is made again from the
+    /// snapshot, exactly, when `save` or push needs it. Writing and fsyncing a second copy
+    /// here, or compressing it, would make commit several times slower.
     fn write_layer(&self, c: &Container, top: Option<&Digest>) -> Result<layer::Committed> {
         let snap = self.images().snapshotter();
         let dirs = snap.layer_dirs(&c.snapshot_key)?;
-        let mut w = self.images().content().writer(Expected::unknown())?;
-        let made = layer::diff_and_unpack(snap, &dirs, top, &mut w, Compression::None)?;
-        w.commit()?;
-        Ok(made)
+        Ok(layer::diff_and_unpack(
+            snap,
+            &dirs,
+            top,
+            std::io::sink(),
+            Compression::None,
+        )?)
     }
 }
 
