@@ -19,7 +19,11 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 /// The command line, as dockerd's.
 #[derive(Parser, Debug, Default)]
-#[command(name = "berthd", version, about = "berth's daemon: the Docker Engine API")]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth's daemon: the Docker Engine API"
+)]
 pub struct Flags {
     /// Daemon socket(s) to connect to (unix:///path, tcp://host:port)
     #[arg(short = 'H', long = "host")]
@@ -175,9 +179,17 @@ impl Settings {
     pub fn load(flags: &Flags) -> Result<Settings, ConfigError> {
         let file = read_file(&flags.config_file)?;
         check_conflicts(flags, &file, &flags.config_file)?;
-        let data_root = pick(flags.data_root.clone(), file.data_root, "/var/lib/berth".into());
+        let data_root = pick(
+            flags.data_root.clone(),
+            file.data_root,
+            "/var/lib/berth".into(),
+        );
         let exec_root = pick(flags.exec_root.clone(), file.exec_root, "/run/berth".into());
-        let pidfile = pick(flags.pidfile.clone(), file.pidfile, exec_root.join("berthd.pid"));
+        let pidfile = pick(
+            flags.pidfile.clone(),
+            file.pidfile,
+            exec_root.join("berthd.pid"),
+        );
         let hosts = match (&flags.hosts, file.hosts) {
             (f, _) if !f.is_empty() => f.clone(),
             (_, Some(h)) if !h.is_empty() => h,
@@ -201,7 +213,11 @@ impl Settings {
             pidfile,
             log_level,
             debug,
-            log_driver: pick(flags.log_driver.clone(), file.log_driver, "json-file".into()),
+            log_driver: pick(
+                flags.log_driver.clone(),
+                file.log_driver,
+                "json-file".into(),
+            ),
             log_opts,
             default_ulimits,
             group: pick(flags.group.clone(), file.group, "berth".into()),
@@ -281,18 +297,44 @@ fn check_conflicts(flags: &Flags, file: &File, path: &Path) -> Result<(), Config
     };
     let path_str = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let list = |v: &[String]| (!v.is_empty()).then(|| format!("[{}]", v.join(" ")));
-    both("data-root", path_str(&flags.data_root), path_str(&file.data_root));
-    both("exec-root", path_str(&flags.exec_root), path_str(&file.exec_root));
+    both(
+        "data-root",
+        path_str(&flags.data_root),
+        path_str(&file.data_root),
+    );
+    both(
+        "exec-root",
+        path_str(&flags.exec_root),
+        path_str(&file.exec_root),
+    );
     both("pidfile", path_str(&flags.pidfile), path_str(&file.pidfile));
-    both("hosts", list(&flags.hosts), file.hosts.as_deref().and_then(list));
+    both(
+        "hosts",
+        list(&flags.hosts),
+        file.hosts.as_deref().and_then(list),
+    );
     both("log-level", flags.log_level.clone(), file.log_level.clone());
-    both("debug", flags.debug.then(|| "true".into()), file.debug.map(|d| d.to_string()));
-    both("log-driver", flags.log_driver.clone(), file.log_driver.clone());
-    both("log-opts", list(&flags.log_opts), file.log_opts.as_ref().map(|m| format!("{m:?}")));
+    both(
+        "debug",
+        flags.debug.then(|| "true".into()),
+        file.debug.map(|d| d.to_string()),
+    );
+    both(
+        "log-driver",
+        flags.log_driver.clone(),
+        file.log_driver.clone(),
+    );
+    both(
+        "log-opts",
+        list(&flags.log_opts),
+        file.log_opts.as_ref().map(|m| format!("{m:?}")),
+    );
     both(
         "default-ulimits",
         list(&flags.default_ulimits),
-        file.default_ulimits.as_ref().map(|m| format!("{:?}", m.keys().collect::<Vec<_>>())),
+        file.default_ulimits
+            .as_ref()
+            .map(|m| format!("{:?}", m.keys().collect::<Vec<_>>())),
     );
     both("group", flags.group.clone(), file.group.clone());
     if out.is_empty() {
@@ -382,7 +424,11 @@ mod tests {
         let f = dir.path().join("daemon.json");
         std::fs::write(&f, r#"{"bogus":1}"#).unwrap();
         let e = Settings::load(&flags_with(&f, &[])).unwrap_err();
-        assert!(e.to_string().contains("don't match any configuration option: bogus"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("don't match any configuration option: bogus"),
+            "{e}"
+        );
         std::fs::write(&f, r#"{"debug":"yes"}"#).unwrap();
         assert!(Settings::load(&flags_with(&f, &[])).is_err());
         std::fs::write(&f, r#"{"log-level":"loud"}"#).unwrap();

@@ -140,7 +140,9 @@ fn db_status(e: &DbError) -> StatusCode {
 /// the store it is written into.
 fn archive_status(e: &ArchiveError) -> StatusCode {
     match e {
-        ArchiveError::Content { .. } | ArchiveError::Write { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        ArchiveError::Content { .. } | ArchiveError::Write { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -43,7 +43,11 @@ impl Address {
     /// Parses a `-H` value.
     pub fn parse(s: &str) -> Result<Address, ListenError> {
         if let Some(path) = s.strip_prefix("unix://") {
-            let path = if path.is_empty() { "/run/berth/berth.sock" } else { path };
+            let path = if path.is_empty() {
+                "/run/berth/berth.sock"
+            } else {
+                path
+            };
             return Ok(Address::Unix(path.into()));
         }
         if let Some(addr) = s.strip_prefix("tcp://") {
@@ -68,7 +72,10 @@ pub enum Bound {
     Tcp(tokio::net::TcpListener),
 }
 
-fn io(op: &'static str, target: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> ListenError {
+fn io(
+    op: &'static str,
+    target: impl std::fmt::Display,
+) -> impl FnOnce(std::io::Error) -> ListenError {
     let target = target.to_string();
     move |source| ListenError::Io { op, target, source }
 }
@@ -94,8 +101,7 @@ fn bind_unix(path: &Path, group: &str) -> Result<tokio::net::UnixListener, Liste
         }
         std::fs::remove_file(path).map_err(io("remove stale socket", path.display()))?;
     }
-    let listener =
-        tokio::net::UnixListener::bind(path).map_err(io("listen on", path.display()))?;
+    let listener = tokio::net::UnixListener::bind(path).map_err(io("listen on", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(io("chmod", path.display()))?;
     if let Ok(Some(g)) = nix::unistd::Group::from_name(group) {
@@ -121,6 +127,9 @@ mod tests {
         );
         assert!(matches!(Address::parse("fd://"), Err(ListenError::Fd(_))));
         assert!(matches!(Address::parse("/x"), Err(ListenError::Invalid(_))));
-        assert!(matches!(Address::parse("tcp://"), Err(ListenError::Invalid(_))));
+        assert!(matches!(
+            Address::parse("tcp://"),
+            Err(ListenError::Invalid(_))
+        ));
     }
 }

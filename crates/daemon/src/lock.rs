@@ -81,8 +81,7 @@ impl DaemonLock {
         if let Some(dir) = pidfile.parent() {
             std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
         }
-        std::fs::write(pidfile, std::process::id().to_string())
-            .map_err(io("write", pidfile))?;
+        std::fs::write(pidfile, std::process::id().to_string()).map_err(io("write", pidfile))?;
         Ok(DaemonLock {
             _lock: lock,
             pidfile: pidfile.into(),
@@ -135,8 +134,13 @@ mod tests {
         let root = dir.path().join("root");
         let pid = dir.path().join("run/berthd.pid");
         let held = DaemonLock::acquire(&root, &pid).unwrap();
-        assert_eq!(std::fs::read_to_string(&pid).unwrap(), std::process::id().to_string());
-        let e = DaemonLock::acquire(&root, &dir.path().join("other.pid")).err().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&pid).unwrap(),
+            std::process::id().to_string()
+        );
+        let e = DaemonLock::acquire(&root, &dir.path().join("other.pid"))
+            .err()
+            .unwrap();
         assert!(matches!(e, LockError::Busy { .. }), "{e}");
         assert!(e.to_string().contains(&std::process::id().to_string()));
         drop(held);
@@ -149,7 +153,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pid = dir.path().join("berthd.pid");
         std::fs::write(&pid, "1").unwrap();
-        let e = DaemonLock::acquire(&dir.path().join("root"), &pid).err().unwrap();
+        let e = DaemonLock::acquire(&dir.path().join("root"), &pid)
+            .err()
+            .unwrap();
         assert!(matches!(e, LockError::PidfileInUse { pid: 1, .. }), "{e}");
     }
 }

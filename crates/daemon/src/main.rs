@@ -90,7 +90,11 @@ async fn serve(settings: Settings, addresses: Vec<Address>) -> anyhow::Result<()
             }
         }
     }
-    tracing::info!("berthd {} ready (data root {})", berth_daemon::VERSION, daemon.root().display());
+    tracing::info!(
+        "berthd {} ready (data root {})",
+        berth_daemon::VERSION,
+        daemon.root().display()
+    );
     wait_for_signal().await?;
     tracing::info!("shutting down; containers keep running");
     stop_tx.send(true).ok();

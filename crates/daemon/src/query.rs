@@ -151,7 +151,9 @@ impl Filters {
     /// Whether a `label` filter list matches `labels`: every `key` present, every
     /// `key=value` equal (`key!=value` not equal).
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.values("label").iter().all(|f| label_matches(f, labels))
+        self.values("label")
+            .iter()
+            .all(|f| label_matches(f, labels))
     }
 }
 

@@ -107,13 +107,20 @@ mod tests {
 
     #[test]
     fn prefixes_split_and_range_is_checked() {
-        assert_eq!(split("/v1.47/containers/json"), Some(("1.47", "/containers/json")));
+        assert_eq!(
+            split("/v1.47/containers/json"),
+            Some(("1.47", "/containers/json"))
+        );
         assert_eq!(split("/version"), None);
         assert_eq!(split("/volumes"), None);
         assert!(check("1.24").is_ok() && check("1.47").is_ok());
         let old = check("1.23").unwrap_err().to_string();
-        assert!(old.starts_with("client version 1.23 is too old. Minimum supported API version is 1.24"));
+        assert!(old
+            .starts_with("client version 1.23 is too old. Minimum supported API version is 1.24"));
         let new = check("1.48").unwrap_err().to_string();
-        assert_eq!(new, "client version 1.48 is too new. Maximum supported API version is 1.47");
+        assert_eq!(
+            new,
+            "client version 1.48 is too new. Maximum supported API version is 1.47"
+        );
     }
 }

@@ -110,11 +110,14 @@ pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Response> {
         if let Err(e) = result {
             tracing::warn!("save {names:?}: {e}");
             if !signal(&started, Err(e)) {
-                tx.blocking_send(Err(std::io::Error::other("save failed"))).ok();
+                tx.blocking_send(Err(std::io::Error::other("save failed")))
+                    .ok();
             }
         }
     });
-    start_rx.await.map_err(|e| ApiError::Task(e.to_string()))??;
+    start_rx
+        .await
+        .map_err(|e| ApiError::Task(e.to_string()))??;
     let stream = tokio_stream(rx);
     Ok((
         StatusCode::OK,
@@ -144,7 +147,12 @@ fn lines(items: &[Value]) -> Response {
         serde_json::to_writer(&mut out, i).ok();
         out.push(b'\n');
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
 }
 
 /// `POST /images/load?quiet=`: the body is a `docker save` or OCI archive.
@@ -184,7 +192,11 @@ pub async fn create(
                 "import from {src}: berthd imports only from the request body (fromSrc=-)"
             )))
         }
-        None => return Err(ApiError::BadParameter("fromImage or fromSrc is required".into())),
+        None => {
+            return Err(ApiError::BadParameter(
+                "fromImage or fromSrc is required".into(),
+            ))
+        }
     }
     let opts = ImportOptions {
         changes: q.all("changes").into_iter().map(String::from).collect(),
@@ -238,7 +250,12 @@ fn config_changes(cfg: &Value) -> Vec<String> {
             out.push(format!("{instr} {v}"));
         }
     }
-    for e in cfg["Env"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for e in cfg["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         out.push(format!("ENV {e}"));
     }
     for (k, v) in cfg["Labels"].as_object().into_iter().flatten() {
@@ -249,7 +266,11 @@ fn config_changes(cfg: &Value) -> Vec<String> {
             out.push(format!("{instr} {k}"));
         }
     }
-    for (key, instr) in [("User", "USER"), ("WorkingDir", "WORKDIR"), ("StopSignal", "STOPSIGNAL")] {
+    for (key, instr) in [
+        ("User", "USER"),
+        ("WorkingDir", "WORKDIR"),
+        ("StopSignal", "STOPSIGNAL"),
+    ] {
         if let Some(v) = cfg[key].as_str().filter(|v| !v.is_empty()) {
             out.push(format!("{instr} {v}"));
         }
@@ -266,7 +287,12 @@ mod tests {
         let cfg = json!({"Cmd": ["sh", "-c", "x"], "Env": ["A=1"], "User": "nobody", "WorkingDir": "", "ExposedPorts": {"80/tcp": {}}});
         assert_eq!(
             config_changes(&cfg),
-            [r#"CMD ["sh","-c","x"]"#, "ENV A=1", "EXPOSE 80/tcp", "USER nobody"]
+            [
+                r#"CMD ["sh","-c","x"]"#,
+                "ENV A=1",
+                "EXPOSE 80/tcp",
+                "USER nobody"
+            ]
         );
         assert!(config_changes(&Value::Null).is_empty());
     }

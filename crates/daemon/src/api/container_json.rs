@@ -31,12 +31,17 @@ fn status_word(c: &Container) -> &'static str {
 
 /// The inspect document of container `c`.
 pub fn inspect(e: &Engine, c: &Container) -> ApiResult<Value> {
-    let image = Digest::parse(&c.image_id).ok().and_then(|d| e.image_config(&d).ok());
+    let image = Digest::parse(&c.image_id)
+        .ok()
+        .and_then(|d| e.image_config(&d).ok());
     let image_cfg = image.as_ref().and_then(|i| i.config().clone());
     let mut m = Map::new();
     m.insert("Id".into(), json!(c.id));
     m.insert("Created".into(), json!(c.created));
-    m.insert("Path".into(), json!(c.command.first().cloned().unwrap_or_default()));
+    m.insert(
+        "Path".into(),
+        json!(c.command.first().cloned().unwrap_or_default()),
+    );
     m.insert("Args".into(), json!(c.command.get(1..).unwrap_or_default()));
     m.insert("State".into(), state(c));
     m.insert("Image".into(), json!(c.image_id));
@@ -45,7 +50,10 @@ pub fn inspect(e: &Engine, c: &Container) -> ApiResult<Value> {
     }
     m.insert("Name".into(), json!(format!("/{}", c.name)));
     m.insert("RestartCount".into(), json!(0));
-    m.insert("Driver".into(), json!(e.images().snapshotter().driver_name()));
+    m.insert(
+        "Driver".into(),
+        json!(e.images().snapshotter().driver_name()),
+    );
     m.insert("Platform".into(), json!("linux"));
     for k in ["MountLabel", "ProcessLabel", "AppArmorProfile"] {
         m.insert(k.into(), json!(""));
@@ -78,7 +86,11 @@ fn state(c: &Container) -> Value {
 
 fn host_config(c: &Container) -> Value {
     let h = &c.config.host;
-    let network = if h.network_mode.is_empty() { "default" } else { h.network_mode.as_str() };
+    let network = if h.network_mode.is_empty() {
+        "default"
+    } else {
+        h.network_mode.as_str()
+    };
     let ulimits: Vec<Value> = h
         .ulimits
         .iter()
@@ -138,7 +150,11 @@ fn graph_driver(e: &Engine, c: &Container) -> Value {
     let Ok(dirs) = snap.layer_dirs(&c.snapshot_key) else {
         return json!({"Data": null, "Name": name});
     };
-    let lowers: Vec<String> = dirs.lowers.iter().map(|p| p.display().to_string()).collect();
+    let lowers: Vec<String> = dirs
+        .lowers
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let own = dirs.upper.parent().unwrap_or(&dirs.upper).to_path_buf();
     json!({
         "Data": {

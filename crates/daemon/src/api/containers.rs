@@ -132,7 +132,9 @@ impl CreateBody {
     /// The engine's request for this body and container name.
     pub fn request(self, name: Option<String>) -> ApiResult<CreateRequest> {
         if self.image.is_empty() {
-            return Err(ApiError::BadParameter("no image specified (Image is empty)".into()));
+            return Err(ApiError::BadParameter(
+                "no image specified (Image is empty)".into(),
+            ));
         }
         let h = self.host_config;
         if !NETWORK_MODES.contains(&h.network_mode.as_str()) {
@@ -159,7 +161,11 @@ impl CreateBody {
             ulimits: h
                 .ulimits
                 .into_iter()
-                .map(|u| Ulimit { name: u.name, soft: u.soft, hard: u.hard })
+                .map(|u| Ulimit {
+                    name: u.name,
+                    soft: u.soft,
+                    hard: u.hard,
+                })
                 .collect(),
             network_mode: h.network_mode,
         };
@@ -203,7 +209,10 @@ pub async fn create(
         };
     }
     let c = d.with_engine(move |e| Ok(e.create(&req)?)).await?;
-    Ok(json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": c.id, "Warnings": []}),
+    ))
 }
 
 /// `GET /containers/{id}/json`.
@@ -232,7 +241,10 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
             if let Some(n) = limit {
                 out.truncate(n as usize);
             }
-            Ok(out.iter().map(|c| container_json::summary(c)).collect::<Vec<_>>())
+            Ok(out
+                .iter()
+                .map(|c| container_json::summary(c))
+                .collect::<Vec<_>>())
         })
         .await?;
     Ok(json(StatusCode::OK, &items))

@@ -82,7 +82,10 @@ pub fn inspect(store: &ImageStore, s: &ImageSummary, v: &ApiVersion) -> ApiResul
     m.insert("Created".into(), text("created"));
     if !v.at_least(1, 45) {
         m.insert("Container".into(), text("container"));
-        m.insert("ContainerConfig".into(), container_config(&cfg["container_config"]));
+        m.insert(
+            "ContainerConfig".into(),
+            container_config(&cfg["container_config"]),
+        );
     }
     m.insert("DockerVersion".into(), text("docker_version"));
     m.insert("Author".into(), text("author"));
@@ -97,7 +100,12 @@ pub fn inspect(store: &ImageStore, s: &ImageSummary, v: &ApiVersion) -> ApiResul
         m.insert("VirtualSize".into(), json!(s.image.size));
     }
     m.insert("GraphDriver".into(), graph_driver(store, s));
-    let layers: Vec<String> = s.image.layers.iter().map(|l| l.diff_id.to_string()).collect();
+    let layers: Vec<String> = s
+        .image
+        .layers
+        .iter()
+        .map(|l| l.diff_id.to_string())
+        .collect();
     m.insert("RootFS".into(), json!({"Type": "layers", "Layers": layers}));
     m.insert("Metadata".into(), json!({"LastTagTime": last_tag_time(s)}));
     Ok(Value::Object(m))
@@ -117,18 +125,23 @@ fn container_config(v: &Value) -> Value {
 /// Where the image's top layer is on disk, as docker's GraphDriver.
 pub fn graph_driver(store: &ImageStore, s: &ImageSummary) -> Value {
     let name = store.snapshotter().driver_name();
-    let dirs = s
-        .image
-        .layers
-        .last()
-        .and_then(|top| store.snapshotter().layer_dirs(&top.chain_id.to_string()).ok());
+    let dirs = s.image.layers.last().and_then(|top| {
+        store
+            .snapshotter()
+            .layer_dirs(&top.chain_id.to_string())
+            .ok()
+    });
     let Some(dirs) = dirs else {
         return json!({"Data": null, "Name": name});
     };
     let own = dirs.upper.parent().unwrap_or(&dirs.upper).to_path_buf();
     let mut data = Map::new();
     if !dirs.lowers.is_empty() && dirs.style == DirStyle::Overlay {
-        let lowers: Vec<String> = dirs.lowers.iter().map(|p| p.display().to_string()).collect();
+        let lowers: Vec<String> = dirs
+            .lowers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         data.insert("LowerDir".into(), json!(lowers.join(":")));
     }
     data.insert("MergedDir".into(), json!(own.join("merged")));

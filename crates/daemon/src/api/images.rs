@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use berth_image::metadata::ImageSummary;
 use berth_image::reference::Reference;
@@ -58,16 +58,12 @@ pub async fn get(
     State(d): State<Arc<Daemon>>,
     Extension(v): Extension<ApiVersion>,
     Path(path): Path<String>,
-    RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     match ImagePath::parse(&path)? {
         ImagePath::Inspect(name) => inspect(&d, name, v).await,
         ImagePath::History(name) => history(&d, name).await,
         ImagePath::Get(name) => super::archive::save(&d, vec![name]).await,
-        _ => {
-            let _ = q;
-            Err(ApiError::NoRoute)
-        }
+        _ => Err(ApiError::NoRoute),
     }
 }
 
@@ -123,7 +119,9 @@ pub fn reference(repo: &str, tag: &str) -> ApiResult<Reference> {
 async fn tag(d: &Arc<Daemon>, name: String, q: &Query) -> ApiResult<Response> {
     let repo = q.str("repo");
     if repo.is_empty() {
-        return Err(ApiError::BadParameter("repository name must have at least one component".into()));
+        return Err(ApiError::BadParameter(
+            "repository name must have at least one component".into(),
+        ));
     }
     let target = reference(repo, q.str("tag"))?;
     d.with_engine(move |e| {
@@ -132,20 +130,7 @@ async fn tag(d: &Arc<Daemon>, name: String, q: &Query) -> ApiResult<Response> {
         Ok(())
     })
     .await?;
-    Ok(json(StatusCode::CREATED, &Value::Null).map_empty())
-}
-
-/// An empty 201 body, as dockerd answers a tag.
-trait MapEmpty {
-    fn map_empty(self) -> Response;
-}
-
-impl MapEmpty for Response {
-    fn map_empty(self) -> Response {
-        let (mut parts, _) = self.into_parts();
-        parts.headers.remove(axum::http::header::CONTENT_TYPE);
-        Response::from_parts(parts, axum::body::Body::empty())
-    }
+    Ok(StatusCode::CREATED.into_response())
 }
 
 /// docker's `{"Untagged": ...}` / `{"Deleted": ...}` lines.
@@ -185,7 +170,10 @@ pub async fn list(
             let f = ImageFilter::new(&filters, &all, e)?;
             let mut out: Vec<&ImageSummary> = all.iter().filter(|s| f.keeps(s)).collect();
             out.sort_by_key(|s| std::cmp::Reverse(image_json::created(s)));
-            Ok(out.iter().map(|s| image_json::summary(s, -1, &v)).collect::<Vec<_>>())
+            Ok(out
+                .iter()
+                .map(|s| image_json::summary(s, -1, &v))
+                .collect::<Vec<_>>())
         })
         .await?;
     Ok(json(StatusCode::OK, &items))
@@ -200,7 +188,11 @@ struct ImageFilter<'a> {
 }
 
 impl<'a> ImageFilter<'a> {
-    fn new(filters: &'a Filters, all: &[ImageSummary], e: &berth_engine::Engine) -> ApiResult<Self> {
+    fn new(
+        filters: &'a Filters,
+        all: &[ImageSummary],
+        e: &berth_engine::Engine,
+    ) -> ApiResult<Self> {
         let time_of = |key: &str| -> ApiResult<Option<i64>> {
             let Some(name) = filters.values(key).first() else {
                 return Ok(None);
@@ -235,9 +227,10 @@ impl<'a> ImageFilter<'a> {
 /// Whether one of the image's names matches the glob `pattern` (on the familiar name, or
 /// the familiar name with its tag).
 fn reference_matches(pattern: &str, s: &ImageSummary) -> bool {
-    s.tags.iter().chain(&s.digests).any(|r| {
-        glob(pattern, &r.familiar_name()) || glob(pattern, &r.familiar())
-    })
+    s.tags
+        .iter()
+        .chain(&s.digests)
+        .any(|r| glob(pattern, &r.familiar_name()) || glob(pattern, &r.familiar()))
 }
 
 /// Go's `path.Match` for `*`, `?` and literal characters (`*` stops at `/`).
@@ -286,7 +279,10 @@ mod tests {
             ImagePath::parse("localhost:5000/a/b:1/json").unwrap(),
             ImagePath::Inspect("localhost:5000/a/b:1".into())
         );
-        assert_eq!(ImagePath::parse("x/tag").unwrap(), ImagePath::Tag("x".into()));
+        assert_eq!(
+            ImagePath::parse("x/tag").unwrap(),
+            ImagePath::Tag("x".into())
+        );
         assert!(ImagePath::parse("x/nope").is_err());
         assert!(ImagePath::parse("json").is_err());
     }

@@ -30,7 +30,10 @@ pub async fn ping(method: Method) -> Response {
     for (k, v) in pairs {
         h.insert(k, HeaderValue::from_static(v));
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     let body = if method == Method::HEAD { "" } else { "OK" };
     (StatusCode::OK, h, body).into_response()
 }
@@ -88,7 +91,10 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> ApiResult<Response> {
             let list = e.list()?;
             Ok(Counts {
                 containers: list.len(),
-                running: list.iter().filter(|c| c.state.status == Status::Running).count(),
+                running: list
+                    .iter()
+                    .filter(|c| c.state.status == Status::Running)
+                    .count(),
                 images: e.images().db().list()?.len(),
                 driver: e.images().snapshotter().driver_name(),
             })
@@ -182,7 +188,9 @@ fn extend(m: &mut Map<String, Value>, v: Value) {
 }
 
 fn read_trim(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// A field of /etc/os-release, unquoted.
