@@ -45,7 +45,8 @@ BERTHD_PID=$!
 wait_for "berthd on $WORK/berth.sock" 20 test -S "$WORK/berth.sock"
 
 export DOCKER_HOST=unix://$WORK/berth.sock
-export BERTH_TEST_IMAGES=$(images_dir)
+BERTH_TEST_IMAGES=$(images_dir)
+export BERTH_TEST_IMAGES
 unset DOCKER_API_VERSION DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 failed=0
 for t in "$REPO_ROOT"/tests/dockerpy/test_*.py; do

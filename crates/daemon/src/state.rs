@@ -76,6 +76,31 @@ impl Daemon {
     }
 }
 
+/// Runs a long operation (an archive, an import, a commit) on tokio's blocking pool, then
+/// hands the memory it used back to the system: glibc keeps freed memory in per-thread
+/// arenas, which would leave an idle daemon holding the peak of its last load.
+pub async fn long<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    blocking(move || {
+        let r = f();
+        trim_heap();
+        r
+    })
+    .await
+}
+
+/// Returns free heap memory to the system.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it is thread-safe
+    // and leaves live allocations untouched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs `f` on tokio's blocking pool.
 pub async fn blocking<T, F>(f: F) -> ApiResult<T>
 where

@@ -23,7 +23,7 @@ use super::images::reference;
 use super::json;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-use crate::state::{blocking, Daemon};
+use crate::state::{long, trim_heap, Daemon};
 
 /// Bytes gathered before a chunk is sent to the client.
 const CHUNK: usize = 128 << 10;
@@ -114,6 +114,7 @@ pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Response> {
                     .ok();
             }
         }
+        trim_heap();
     });
     start_rx
         .await
@@ -158,7 +159,7 @@ fn lines(items: &[Value]) -> Response {
 /// `POST /images/load?quiet=`: the body is a `docker save` or OCI archive.
 pub async fn load(State(d): State<Arc<Daemon>>, body: Body) -> ApiResult<Response> {
     let reader = body_reader(body);
-    let loaded = blocking(move || Ok(d.own_store()?.load(reader)?)).await?;
+    let loaded = long(move || Ok(d.own_store()?.load(reader)?)).await?;
     let mut items = Vec::new();
     for img in &loaded {
         if img.tags.is_empty() {
@@ -207,7 +208,7 @@ pub async fn create(
         },
     };
     let reader = body_reader(body);
-    let id = blocking(move || Ok(d.own_store()?.import(reader, &opts)?)).await?;
+    let id = long(move || Ok(d.own_store()?.import(reader, &opts)?)).await?;
     Ok(lines(&[json!({"status": id.to_string()})]))
 }
 
@@ -233,7 +234,7 @@ pub async fn commit(
         pause: q.bool_or("pause", true),
     };
     let name = q.str("container").to_string();
-    let id = blocking(move || {
+    let id = long(move || {
         let engine = d.own_engine()?;
         let c = engine.find(&name)?;
         Ok(engine.commit(&c, &req)?)
