@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Image load benchmark: `berth load` against real `docker load`, same archive, same run.
+"""Storage benchmarks, berth against real docker in the same run:
 
-The archive is generated once (a `docker save` form with uncompressed layers, as docker
-writes them): several layers of many small files and one of a few large files, about
---size-mb in all. Each round loads it into an empty berth data root and into a private
-dockerd (image removed and pruned between rounds), in alternating order. Results go to
-docs/bench-images.{md,png,json}. Run it through bench/images.sh, which starts dockerd.
+- load: one generated `docker save` archive (uncompressed layers, as docker writes them:
+  several layers of many small files and one of a few large files, about --size-mb in
+  all), `berth load -i` versus `docker load -i`;
+- commit: the same files (about --size-mb) written into a busybox container's writable
+  layer, `berth commit` versus `docker commit`;
+- root: preparing a container root (writable snapshot + overlay mount) over a generated
+  6-layer image, berth's engine path (crates/image/examples/rootfs_bench.rs), with the bare
+  mount(2) of the same overlay for reference.
+
+Every round of every tool runs on a fresh ext4 file system (a loop device made for it, and
+a fresh dockerd on it), so no round inherits another's deleted inodes or dirty pages.
+Results go to docs/bench-images.{md,png,json}. Run it through bench/images.sh, which
+builds berth and starts the containerd that dockerd uses.
 """
 
 import argparse
@@ -28,10 +36,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--root-rounds", type=int, default=300)
     p.add_argument("--size-mb", type=int, default=1024, help="approximate archive size")
     p.add_argument("--berth", default=str(REPO / "target/release/berth"))
-    p.add_argument("--work", default="/var/tmp/berth-bench-images")
+    p.add_argument("--rootfs-bench", default=str(REPO / "target/release/examples/rootfs_bench"))
+    p.add_argument("--work", required=True)
+    p.add_argument("--containerd", required=True, help="containerd socket for dockerd")
+    p.add_argument("--images", required=True, help="directory with busybox-1.35.docker.tar")
     p.add_argument("--out", default=str(REPO / "docs"))
     return p.parse_args()
 
@@ -130,20 +142,145 @@ def time_cmd(argv, env=None):
     return time.perf_counter() - start
 
 
-def berth_round(berth, archive, work):
-    root = work / "berth-root"
-    if root.exists():
-        subprocess.run(["umount", "-R", str(root)], stderr=subprocess.DEVNULL)
-        shutil.rmtree(root)
-    subprocess.run(["sync"], check=True)
-    return time_cmd([berth, "--data-root", str(root), "load", "-i", str(archive)])
+def run(argv, **kw):
+    return subprocess.run(argv, check=True, **kw)
 
 
-def docker_round(archive):
-    subprocess.run(["docker", "rmi", "-f", "bench/image:1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(["docker", "image", "prune", "-af"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(["sync"], check=True)
-    return time_cmd(["docker", "load", "-i", str(archive)])
+class FreshFs:
+    """A new ext4 file system on a loop device, mounted at `mnt` for one round."""
+
+    def __init__(self, work, name):
+        self.img = work / "fs.img"
+        self.mnt = work / name
+
+    def __enter__(self):
+        self.mnt.mkdir(parents=True, exist_ok=True)
+        self.img.unlink(missing_ok=True)
+        run(["truncate", "-s", "16G", str(self.img)])
+        run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(self.img)])
+        run(["mount", "-o", "loop", str(self.img), str(self.mnt)])
+        run(["sync"])
+        return self.mnt
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-R", str(self.mnt)], stderr=subprocess.DEVNULL)
+        subprocess.run(["umount", "-l", str(self.mnt)], stderr=subprocess.DEVNULL)
+        self.img.unlink(missing_ok=True)
+
+
+class Dockerd:
+    """A private dockerd with its data root on `root` (a fresh file system)."""
+
+    def __init__(self, work, root, containerd):
+        self.work, self.root, self.containerd = work, root, containerd
+        sock = work / "docker.sock"
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_API_VERSION="1.41", DOCKER_CONFIG=str(work / "cli"))
+
+    def __enter__(self):
+        (self.work / "daemon.json").write_text("{}")
+        argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", str(self.root / "data"),
+                "--exec-root", str(self.work / "dexec"), "-H", self.env["DOCKER_HOST"], "--pidfile", str(self.work / "dockerd.pid"),
+                "--containerd", self.containerd, "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+                "--ip-masq=false", "--bridge=none"]
+        self.log = open(self.work / "dockerd.log", "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        for _ in range(300):
+            if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("dockerd did not start; see dockerd.log")
+
+    def docker(self, *args, **kw):
+        return subprocess.run(["docker", *args], env=self.env, check=True, **kw)
+
+    def time(self, *args):
+        return time_cmd(["docker", *args], env=self.env)
+
+    def __exit__(self, *exc):
+        subprocess.run(["docker", "rm", "-f", "bench"], env=self.env, capture_output=True)
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def extract_changes(archive, dest):
+    """The files of the generated archive's layers, as one tree (what a commit captures)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as outer:
+        for m in outer.getmembers():
+            if m.name.endswith("layer.tar"):
+                with tarfile.open(fileobj=outer.extractfile(m)) as layer:
+                    layer.extractall(dest, filter="fully_trusted")
+
+
+def copy_tree(src, dst):
+    run(["cp", "-a", f"{src}/.", str(dst)])
+    run(["sync"])
+
+
+def berth_load(args, work, archive):
+    with FreshFs(work, "fs") as mnt:
+        return time_cmd([args.berth, "--data-root", str(mnt / "berth"), "load", "-i", str(archive)])
+
+
+def docker_load(args, work, archive):
+    with FreshFs(work, "fs") as mnt, Dockerd(work, mnt, args.containerd) as d:
+        return d.time("load", "-i", str(archive))
+
+
+def berth_commit(args, work, changes):
+    with FreshFs(work, "fs") as mnt:
+        b = [args.berth, "--data-root", str(mnt / "berth")]
+        run(b + ["load", "-i", str(Path(args.images) / "busybox-1.35.docker.tar")], stdout=subprocess.DEVNULL)
+        cid = run(b + ["create", "--name", "bench", "busybox:1.35", "true"], capture_output=True, text=True).stdout.strip()
+        upper = mnt / "berth/snapshots/overlay/snapshots" / cid / "fs"
+        copy_tree(changes, upper)
+        t = time_cmd(b + ["commit", "bench", "bench/commit:1"])
+        run(b + ["rm", "bench"], stdout=subprocess.DEVNULL)
+        return t
+
+
+def docker_commit(args, work, changes):
+    with FreshFs(work, "fs") as mnt, Dockerd(work, mnt, args.containerd) as d:
+        d.docker("load", "-i", str(Path(args.images) / "busybox-1.35.docker.tar"), stdout=subprocess.DEVNULL)
+        d.docker("create", "--name", "bench", "--network", "none", "busybox:1.35", "true", stdout=subprocess.DEVNULL)
+        upper = d.docker("inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "bench", capture_output=True, text=True).stdout.strip()
+        copy_tree(changes, upper)
+        return d.time("commit", "bench", "bench/commit:1")
+
+
+def six_layer_archive(work):
+    """A small image of six layers of small files, for the root preparation benchmark."""
+    import random
+
+    rng = random.Random(6)
+    d = work / "six"
+    d.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(6):
+        p = d / f"l{i}.tar"
+        small_files_layer(p, i, 2 << 20, rng)
+        paths.append(p)
+    diff_ids = [sha256_file(p) for p in paths]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                      "rootfs": {"type": "layers", "diff_ids": [f"sha256:{x}" for x in diff_ids]}}).encode()
+    cid = hashlib.sha256(cfg).hexdigest()
+    out = d / "six.tar"
+    with tarfile.open(out, "w") as tar:
+        add_bytes(tar, f"{cid}.json", cfg)
+        for x, p in zip(diff_ids, paths):
+            tar.add(p, arcname=f"{x}/layer.tar")
+        add_bytes(tar, "manifest.json", json.dumps([{"Config": f"{cid}.json", "RepoTags": ["bench/six:1"], "Layers": [f"{x}/layer.tar" for x in diff_ids]}]).encode())
+    return out
+
+
+def root_prep(args, work):
+    archive = six_layer_archive(work)
+    with FreshFs(work, "fs") as mnt:
+        root = mnt / "berth"
+        run([args.berth, "--data-root", str(root), "load", "-i", str(archive)], stdout=subprocess.DEVNULL)
+        out = run([args.rootfs_bench, str(root), "bench/six:1", str(args.root_rounds)], capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def version(argv):
@@ -153,78 +290,112 @@ def version(argv):
         return "unknown"
 
 
-def plot(samples, out):
+def plot(res, out):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = list(samples)
-    ax.boxplot([samples[n] for n in names], tick_labels=names)
-    ax.set_ylabel("seconds to load (lower is better)")
-    ax.set_title("Load of a generated multi-layer image")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, key, title in ((axes[0], "load", "load ~1 GB image"), (axes[1], "commit", "commit ~1 GB of changes")):
+        names = list(res[key])
+        ax.boxplot([res[key][n] for n in names], tick_labels=names)
+        ax.set_ylabel("seconds (lower is better)")
+        ax.set_title(title)
+    root = res["root"]
+    axes[2].boxplot([root["prepare_mount_ms"], root["mount_ms"]], tick_labels=["prepare+mount", "mount(2) only"])
+    axes[2].axhline(1.0, color="red", linestyle="--", linewidth=0.8, label="goal 1 ms")
+    axes[2].set_ylabel("milliseconds")
+    axes[2].set_title("container root, 6-layer image")
+    axes[2].legend()
     fig.tight_layout()
     fig.savefig(out / "bench-images.png", dpi=110)
 
 
-def report(args, samples, archive, files, layers, out):
+def table(samples):
     med = {n: statistics.median(v) for n, v in samples.items()}
+    rows = ["| tool | median | min | max | ratio to berth |", "|---|---|---|---|---|"]
+    for n, v in samples.items():
+        rows.append(f"| {n} | {med[n]:.2f} | {min(v):.2f} | {max(v):.2f} | {med[n] / med['berth']:.2f}x |")
+    return rows
+
+
+def report(args, res, archive, files, layers, out):
     size = archive.stat().st_size
+    root = res["root"]
+    pm, mo = statistics.median(root["prepare_mount_ms"]), statistics.median(root["mount_ms"])
     lines = [
-        "# Image load benchmark",
+        "# Storage benchmarks: load, commit, container root",
         "",
-        f"Generated by `bench/images.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {args.rounds} rounds.",
+        f"Generated by `bench/images.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {args.rounds} rounds each for load and commit.",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.platform()}.",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}. Peer: Debian's dockerd 20.10 (overlay2).",
         "",
         "## Method",
         "",
-        f"One generated `docker save` archive of {size / 1e6:.0f} MB: {layers} uncompressed layers, {files} small files",
-        "(1-32 KiB) in four layers and four large files in the fifth. Each round loads it into an",
-        "empty berth data root (`berth load -i`) and into a private dockerd 20.10 (`docker load -i`,",
-        "overlay2; the image is removed and pruned between rounds). Times are wall clock of the",
-        "whole command, page cache warm (the archive is read each round).",
+        f"Load: one generated `docker save` archive of {size / 1e6:.0f} MB, {layers} uncompressed layers, {files} small files",
+        "(1-32 KiB) in four layers and four large files in the fifth; `berth load -i` versus `docker load -i`.",
+        "Commit: the same files copied (untimed) into the writable layer of a created busybox container,",
+        "then `berth commit` versus `docker commit` (docker keeps the committed layer uncompressed, and so",
+        "does berth; both leave compression to push).",
+        "Every round of every tool starts on a fresh ext4 file system on a loop device (and, for docker,",
+        "a fresh dockerd on it), so no round pays for another's deleted inodes or dirty pages. Times are",
+        "wall clock of the whole command; the page cache holds the archive.",
         "",
-        "Caveat: every round deletes the previous round's files on the same ext4 file system, and",
-        "ext4 then avoids reusing the freed inodes for minutes (perf shows `recently_deleted` in",
-        "inode allocation dominating), so later rounds of both tools get slower and noisier. A",
-        "fresh file system per round (next change to this benchmark) would remove that effect.",
+        f"Container root: {root['layers']}-layer image, {len(root['prepare_mount_ms'])} rounds of the engine's path (writable",
+        "snapshot prepared over the top layer, its overlay mounted; crates/image/examples/rootfs_bench.rs),",
+        "with the bare mount(2) of the same overlay timed in the same rounds for reference. Docker has no",
+        "separate command for this step.",
         "",
-        "## Results (seconds)",
+        "## Load (seconds)",
         "",
-        "| tool | median | min | max | ratio to berth |",
-        "|---|---|---|---|---|",
+        *table(res["load"]),
+        "",
+        "## Commit (seconds)",
+        "",
+        *table(res["commit"]),
+        "",
+        "## Container root (milliseconds)",
+        "",
+        "| step | median | p90 | goal |",
+        "|---|---|---|---|",
+        f"| prepare + mount | {pm:.3f} | {statistics.quantiles(root['prepare_mount_ms'], n=10)[-1]:.3f} | < 1 ms |",
+        f"| mount(2) alone | {mo:.3f} | {statistics.quantiles(root['mount_ms'], n=10)[-1]:.3f} | |",
+        "",
+        "![results](bench-images.png)",
+        "",
+        "Versions: " + ", ".join(f"{k}: {version(c)}" for k, c in (("berth", [args.berth, "--version"]), ("docker", ["dockerd", "--version"]))),
+        "",
     ]
-    for n, v in samples.items():
-        lines.append(f"| {n} | {med[n]:.2f} | {min(v):.2f} | {max(v):.2f} | {med[n] / med['berth']:.2f}x |")
-    lines += ["", "![load times](bench-images.png)", "", "Versions: " + ", ".join(f"{k}: {version(c)}" for k, c in (("berth", [args.berth, "--version"]), ("docker", ["dockerd", "--version"]))), ""]
     (out / "bench-images.md").write_text("\n".join(lines))
-    (out / "bench-images.json").write_text(json.dumps({"samples": samples, "archive_bytes": size, "files": files, "layers": layers}, indent=1))
-    for n in samples:
-        print(f"{n:8} median {med[n]:.2f} s")
+    (out / "bench-images.json").write_text(json.dumps({**res, "archive_bytes": size, "files": files, "layers": layers}, indent=1))
+    for key in ("load", "commit"):
+        for n, v in res[key].items():
+            print(f"{key:6} {n:8} median {statistics.median(v):.2f} s")
+    print(f"root   prepare+mount median {pm:.3f} ms, mount alone {mo:.3f} ms")
 
 
 def main():
     args = parse_args()
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"generating a ~{args.size_mb} MB archive in {work}")
     archive, files, layers = make_archive(work, args.size_mb)
-    samples = {"berth": [], "docker": []}
-    for i in range(args.rounds):
-        order = ["berth", "docker"] if i % 2 == 0 else ["docker", "berth"]
-        for name in order:
-            t = berth_round(args.berth, archive, work) if name == "berth" else docker_round(archive)
-            samples[name].append(t)
-            print(f"round {i + 1}: {name} {t:.2f} s")
-    report(args, samples, archive, files, layers, out)
-    plot(samples, out)
-    root = work / "berth-root"
-    subprocess.run(["umount", "-R", str(root)], stderr=subprocess.DEVNULL)
-    shutil.rmtree(work, ignore_errors=True)
+    changes = work / "changes"
+    extract_changes(archive, changes)
+    res = {"load": {"berth": [], "docker": []}, "commit": {"berth": [], "docker": []}}
+    benches = {"load": (berth_load, docker_load, archive), "commit": (berth_commit, docker_commit, changes)}
+    for key, (b, d, data) in benches.items():
+        for i in range(args.rounds):
+            order = [("berth", b), ("docker", d)] if i % 2 == 0 else [("docker", d), ("berth", b)]
+            for name, fn in order:
+                t = fn(args, work, data)
+                res[key][name].append(t)
+                print(f"{key} round {i + 1}: {name} {t:.2f} s", flush=True)
+    res["root"] = root_prep(args, work)
+    report(args, res, archive, files, layers, out)
+    plot(res, out)
 
 
 if __name__ == "__main__":

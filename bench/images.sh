@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Image load benchmark: berth against real docker (Debian's dockerd 20.10, private instance).
+# Storage benchmarks: image load and commit, berth against real docker (Debian's dockerd
+# 20.10, private instances), and berth's container root preparation.
 # Usage: sudo bench/images.sh [--no-build] [images.py options: --rounds N, --size-mb M]
 # Writes docs/bench-images.{md,png,json}.
 set -euo pipefail
@@ -19,17 +20,23 @@ VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
 [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q -r bench/requirements.txt
 if ((build)); then
-    log "cargo build --release -p berth-cli"
+    log "cargo build --release -p berth-cli, --example rootfs_bench"
     cargo build --release -p berth-cli
+    cargo build --release -p berth-image --example rootfs_bench
 fi
 
-WORK=$(mktemp -d /var/tmp/berth-bench-dkr.XXXXXX)
+WORK=$(mktemp -d /var/tmp/berth-bench-img.XXXXXX)
 cleanup() {
     local rc=$?
-    stop_dockerd "$WORK" "$rc"
+    stop_containerd "$WORK"
     unmount_under "$WORK"
+    losetup -j "$WORK/fs.img" -O NAME --noheadings 2>/dev/null | xargs -r -n1 losetup -d
     rm -rf "$WORK"
+    return $rc
 }
 trap cleanup EXIT
-start_dockerd "$WORK"
-"$VENV/bin/python" bench/images.py "${args[@]}"
+# One containerd for all rounds; images.py starts a fresh dockerd on a fresh file system
+# for each docker round.
+start_containerd "$WORK"
+"$VENV/bin/python" bench/images.py --work "$WORK" --containerd "$CTRD_SOCK" \
+    --images "$(images_dir)" "${args[@]}"

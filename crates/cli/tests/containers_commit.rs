@@ -55,6 +55,15 @@ fn committed_changes_are_in_the_new_image_and_diff_lists_them() {
         test -e /etc/passwd || echo no-passwd; cat /root/.ash_history_new";
     let out = root.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
     assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
+    // The committed layer is kept unpacked only; save makes its tar again, exactly.
+    let saved = root.path().join("mine.tar");
+    root.ok(&["save", "-o", saved.to_str().unwrap(), "mine:1"]);
+    let other = Root::with_busybox();
+    other.ok(&["load", "-i", saved.to_str().unwrap()]);
+    let ids = |r: &Root| r.ok(&["images", "-q", "--no-trunc", "mine:1"]);
+    assert_eq!(ids(&other), ids(&root), "same image after save and load");
+    let out = other.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
+    assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
     // The new image's id resolves as a prefix too; its parent still runs untouched.
     let out = root.ok(&["run", "--rm", &id.trim()[7..19], "cat", "/etc/new"]);
     assert_eq!(out, "x\n");
@@ -72,14 +81,14 @@ fn committed_changes_are_in_the_new_image_and_diff_lists_them() {
 #[test]
 fn commit_change_sets_the_default_command() {
     let root = Root::with_busybox();
-    root.ok(&["create", "--name", "c", "busybox:1.35", "true"]);
+    root.ok(&["create", "--name", "c1", "busybox:1.35", "true"]);
     root.ok(&[
         "commit",
         "--change",
         r#"CMD ["echo","hi"]"#,
         "--change",
         "ENV GREETING=hey",
-        "c",
+        "c1",
         "hi",
     ]);
     assert_eq!(root.ok(&["run", "--rm", "hi"]), "hi\n");
@@ -87,7 +96,7 @@ fn commit_change_sets_the_default_command() {
         root.ok(&["run", "--rm", "hi", "sh", "-c", "echo $GREETING"]),
         "hey\n"
     );
-    let r = root.berth(&["commit", "--change", "ADD a b", "c"]);
+    let r = root.berth(&["commit", "--change", "ADD a b", "c1"]);
     assert_eq!(r.code, 125);
     assert!(
         r.stderr.contains("not a valid change command"),
@@ -130,14 +139,14 @@ fn export_streams_the_merged_filesystem() {
     root.ok(&[
         "run",
         "--name",
-        "x",
+        "xp",
         "busybox:1.35",
         "sh",
         "-c",
         "echo hi > /hello; ln /hello /zlink; rm /bin/vi; mkfifo /fifo",
     ]);
     let out = root.path().join("x.tar");
-    root.ok(&["export", "-o", out.to_str().unwrap(), "x"]);
+    root.ok(&["export", "-o", out.to_str().unwrap(), "xp"]);
     let mut archive = tar::Archive::new(std::fs::File::open(&out).unwrap());
     let mut names = Vec::new();
     let (mut links, mut symlinks, mut fifo, mut hello) = (0, 0, false, String::new());

@@ -3,7 +3,7 @@
 //! and the `--change`s, an OCI manifest ties them up, the layer is registered as a
 //! committed snapshot under its chain ID, and the image and its tag are recorded.
 
-use berth_image::content::{ContentWriter, Expected, Ingester};
+use berth_image::content::Expected;
 use berth_image::digest::Digest;
 use berth_image::formats::media;
 use berth_image::layer::{self, Compression, Created};
@@ -65,19 +65,18 @@ impl Engine {
         let parent_id = Digest::parse(&c.image_id)
             .map_err(|_| berth_image::metadata::DbError::NotFound(c.image_id.clone()))?;
         let parent = self.images().db().get(&parent_id)?;
-        let layer = self.write_layer(c)?;
-        let parent_config = self.images().content().read_all(&parent_id, CONFIG_LIMIT)?;
-        let config = new_config(&parent_config, &parent_id, c, &layer, req)?;
-        let config_blob = self.images().content().put(&config, Expected::unknown())?;
         let top = parent.layers.last().map(|l| l.chain_id.clone());
+        let layer = self.write_layer(c, top.as_ref())?;
+        let parent_config = self.images().content().read_all(&parent_id, CONFIG_LIMIT)?;
+        let config = new_config(&parent_config, &parent_id, c, &layer.created, req)?;
+        let config_blob = self.images().content().put(&config, Expected::unknown())?;
         let new_layer = LayerRecord {
-            chain_id: layer::chain_id(top.as_ref(), &layer.diff_id),
-            diff_id: layer.diff_id.clone(),
-            blob: layer.digest.clone(),
-            blob_size: layer.size,
-            media_type: media::OCI_LAYER_GZIP.into(),
+            chain_id: layer.chain_id,
+            diff_id: layer.created.diff_id.clone(),
+            blob: layer.created.digest.clone(),
+            blob_size: layer.created.size,
+            media_type: media::OCI_LAYER.into(),
         };
-        self.register_layer(&new_layer, top.as_ref())?;
         let mut layers = parent.layers.clone();
         layers.push(new_layer);
         let manifest = manifest(&config_blob.digest, config.len() as u64, &layers);
@@ -96,32 +95,21 @@ impl Engine {
         })
     }
 
-    /// The container's changes as a gzipped layer blob in the content store.
-    fn write_layer(&self, c: &Container) -> Result<Created> {
-        let dirs = self.images().snapshotter().layer_dirs(&c.snapshot_key)?;
-        let mut w = self.images().content().writer(Expected::unknown())?;
-        let created = layer::diff(&dirs, &mut w, Compression::Gzip)?;
-        w.commit()?;
-        Ok(created)
-    }
-
-    /// Makes the committed snapshot of the new layer (unpacked from its blob; nothing is
-    /// done if that chain exists already).
-    fn register_layer(&self, l: &LayerRecord, parent: Option<&Digest>) -> Result<()> {
-        let blob = berth_image::content::Provider::open(self.images().content(), &l.blob)?;
-        let tar = layer::decompress(blob).map_err(|e| EngineError::Io {
-            op: "decompress layer",
-            path: self.images().content().blob_path(&l.blob),
-            source: e,
-        })?;
-        layer::unpack(
-            self.images().snapshotter(),
-            &l.chain_id,
-            parent,
-            tar,
-            &l.diff_id,
-        )?;
-        Ok(())
+    /// The container's changes as a new layer: a committed snapshot over `top`, made in
+    /// one pass over the container's writable layer. As docker does, the layer is kept only
+    /// unpacked: its tar (uncompressed, so its digest is its diffID) is made again from the
+    /// snapshot, exactly, when `save` or push needs it. Writing and fsyncing a second copy
+    /// here, or compressing it, would make commit several times slower.
+    fn write_layer(&self, c: &Container, top: Option<&Digest>) -> Result<layer::Committed> {
+        let snap = self.images().snapshotter();
+        let dirs = snap.layer_dirs(&c.snapshot_key)?;
+        Ok(layer::diff_and_unpack(
+            snap,
+            &dirs,
+            top,
+            std::io::sink(),
+            Compression::None,
+        )?)
     }
 }
 

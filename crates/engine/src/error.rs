@@ -69,6 +69,12 @@ pub enum EngineError {
     /// A name docker would refuse.
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     BadName(String),
+    /// A rename to no name.
+    #[error("Neither old nor new names may be empty")]
+    EmptyName,
+    /// A rename to the name the container has.
+    #[error("Renaming a container with the same name as its current name")]
+    SameName(String),
     /// `rm` of a running container without force.
     #[error("cannot remove container \"/{name}\": container is running: stop the container before removing or force remove")]
     Running {

@@ -227,12 +227,8 @@ impl Engine {
             runtime_root: self.runtime().root.path().to_path_buf(),
             state: dir.into(),
             tty: c.config.tty,
-            stdin: false,
-            log: LogArgs {
-                driver: "json-file".into(),
-                path: Some(dir.join(format!("{}-json.log", c.id))),
-                opts: Default::default(),
-            },
+            stdin: c.config.open_stdin,
+            log: log_args(c, dir),
             exit_command,
         })
     }
@@ -384,6 +380,21 @@ impl Engine {
             Err(EngineError::NoSuchContainer(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The shim's log arguments for container `c`: its log config (json-file when none is
+/// named), the log file `<dir>/<id>-json.log` as docker names it.
+fn log_args(c: &Container, dir: &Path) -> LogArgs {
+    let config = &c.config.host.log_config;
+    let driver = match config.driver.as_str() {
+        "" => "json-file",
+        named => named,
+    };
+    LogArgs {
+        driver: driver.into(),
+        path: Some(dir.join(format!("{}-json.log", c.id))),
+        opts: config.options.clone(),
     }
 }
 

@@ -63,11 +63,12 @@ pub fn random_name(attempt: u32) -> String {
     }
 }
 
-/// Whether docker accepts `name`: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (a leading `/` is dropped
-/// before the check).
+/// Whether docker accepts `name`: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, so at least two
+/// characters (a leading `/` is dropped before the check).
 pub fn valid(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+    name.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
@@ -88,6 +89,8 @@ mod tests {
     fn names_are_checked_as_docker_does() {
         assert!(valid("web-1.a_b"));
         assert!(!valid(""));
+        assert!(!valid("c"), "docker wants two characters at least");
+        assert!(valid("c1"));
         assert!(!valid("-x"));
         assert!(!valid("a/b"));
         assert!(!valid("a b"));

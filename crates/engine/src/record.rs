@@ -1,6 +1,7 @@
 //! A container as recorded on disk: `<data-root>/containers/<id>/container.json`, a
 //! versioned JSON document written atomically (temporary file, fsync, rename).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
@@ -8,6 +9,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
+use crate::options::HostOptions;
 
 /// The record format this code writes.
 pub const RECORD_VERSION: u32 = 1;
@@ -29,6 +31,21 @@ pub struct Config {
     pub tty: bool,
     /// Remove the container when it exits (`run --rm`).
     pub auto_remove: bool,
+    /// The container's hostname (default: the first 12 characters of its id).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The container's labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Keep stdin open (`-i`).
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// Close stdin after the first attach ends.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Resources, security, logging and network settings.
+    #[serde(default)]
+    pub host: HostOptions,
 }
 
 /// A container's life stage.

@@ -11,7 +11,8 @@ use crate::user::{self, UserError};
 /// Docker's default capability set.
 pub use berth_runtime::seccomp::DOCKER_DEFAULT_CAPS as DEFAULT_CAPS;
 
-const MASKED: [&str; 11] = [
+/// The paths docker masks in a container (`HostConfig.MaskedPaths`).
+pub const MASKED: [&str; 11] = [
     "/proc/asound",
     "/proc/acpi",
     "/proc/kcore",
@@ -25,7 +26,8 @@ const MASKED: [&str; 11] = [
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY: [&str; 5] = [
+/// The paths docker makes read-only in a container (`HostConfig.ReadonlyPaths`).
+pub const READONLY: [&str; 5] = [
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",

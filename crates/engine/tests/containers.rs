@@ -190,8 +190,26 @@ fn a_detached_container_runs_under_its_shim_and_ends_with_its_exit_code() {
         engine.find(&b.id).unwrap().state.status,
         berth_engine::record::Status::Created
     );
-    engine.remove(&c, false).unwrap();
-    engine.remove(&b, false).unwrap();
+    // The log config is the shim's: `none` keeps nothing; a driver berth lacks fails.
+    let mut quiet = request(Some("quiet"));
+    quiet.config.cmd = ["echo", "unseen"].map(String::from).to_vec();
+    quiet.config.host.log_config.driver = "none".into();
+    let q = engine.create(&quiet).unwrap();
+    engine.start_detached(&q).unwrap();
+    assert_eq!(wait_exited(&engine, &q.id).state.exit_code, Some(0));
+    let qlog = engine
+        .containers()
+        .dir(&q.id)
+        .join(format!("{}-json.log", q.id));
+    assert!(!qlog.exists());
+    let mut odd = request(Some("odd"));
+    odd.config.host.log_config.driver = "syslog".into();
+    let o = engine.create(&odd).unwrap();
+    let err = engine.start_detached(&o).unwrap_err();
+    assert!(err.to_string().contains("syslog"), "{err}");
+    for c in [&c, &b, &q, &o] {
+        engine.remove(c, false).unwrap();
+    }
 }
 
 #[test]

@@ -28,7 +28,8 @@ static GRAMMAR: LazyLock<Regex> = LazyLock::new(|| {
     let host = format!(r"(?:{label}(?:\.{label})*|\[[a-fA-F0-9:]+\])");
     let domain = format!("{host}(?::[0-9]+)?");
     let name = format!("(?:{domain}/)?{component}(?:/{component})*");
-    let tag = r"[\w][\w.-]{0,127}";
+    // Go's `\w` is ASCII; the regex crate's is Unicode (and compiles to megabytes here).
+    let tag = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
     let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
     let full = format!("^({name})(?::({tag}))?(?:@({digest}))?$");
     Regex::new(&full).expect("the reference grammar is a valid regular expression")

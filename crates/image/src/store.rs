@@ -6,6 +6,7 @@
 //! ([`Removal`]), pruning, importing a root file system, saving, exporting an image's
 //! files and measuring disk use.
 
+mod blobs;
 pub mod changes;
 mod export;
 mod gc;

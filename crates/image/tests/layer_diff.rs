@@ -301,3 +301,63 @@ fn changes_and_commit() {
         }
     }
 }
+
+/// diff_and_unpack makes the blob and the committed snapshot in one pass, on both
+/// backends and with or without compression; a second run finds the chain and reuses it.
+#[test]
+fn diff_and_unpack_one_pass() {
+    private_mounts();
+    for (name, make) in BACKENDS {
+        for c in [Compression::None, Compression::Gzip] {
+            let root = tempdir("tee");
+            let s = make(root.path());
+            let base = layer_util::TarBuilder::new()
+                .dir("a/")
+                .file("a/x", b"x")
+                .file("gone", b"g")
+                .finish();
+            let d1 = apply(tempdir("sha").path(), &base[..], Whiteouts::Delete)
+                .unwrap()
+                .diff_id;
+            layer::unpack(s.as_ref(), &d1, None, &base[..], &d1).unwrap();
+            let mounts = s.prepare("ctr", Some(&d1.to_string())).unwrap();
+            let before = mounted(&mounts, |m| {
+                fs::write(m.join("new"), "n").unwrap();
+                fs::write(m.join("a/x"), "changed").unwrap();
+                fs::remove_file(m.join("gone")).unwrap();
+                listing(m)
+            });
+            let dirs = s.layer_dirs("ctr").unwrap();
+            let mut blob = Vec::new();
+            let made = layer::diff_and_unpack(s.as_ref(), &dirs, Some(&d1), &mut blob, c).unwrap();
+            assert_eq!(made.created.digest, sha(&blob), "{name} {c:?}: blob digest");
+            if c == Compression::None {
+                assert_eq!(
+                    made.created.digest, made.created.diff_id,
+                    "{name}: plain tar"
+                );
+            }
+            assert_eq!(
+                made.chain_id,
+                layer::chain_id(Some(&d1), &made.created.diff_id)
+            );
+            let mounts = s.view("run", Some(&made.chain_id.to_string())).unwrap();
+            let after = mounted(&mounts, listing);
+            assert_eq!(
+                after.keys().collect::<Vec<_>>(),
+                before.keys().collect::<Vec<_>>()
+            );
+            for (k, v) in before.iter().filter(|(_, v)| v.kind == "file") {
+                assert_eq!(Some(v), after.get(k), "{name} {c:?}: {k}");
+            }
+            let again =
+                layer::diff_and_unpack(s.as_ref(), &dirs, Some(&d1), Vec::new(), c).unwrap();
+            assert_eq!(again.chain_id, made.chain_id, "{name} {c:?}: reused");
+            let extracts = s.list().unwrap();
+            assert!(
+                extracts.iter().all(|i| !i.key.starts_with("extract-")),
+                "{name} {c:?}: no extract snapshot left: {extracts:?}"
+            );
+        }
+    }
+}

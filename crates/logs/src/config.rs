@@ -7,6 +7,9 @@
 //! as in docker: `max-size` alone keeps one file, `max-size=-1` removes the bound.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::writer::{JsonFileWriter, WriteError};
 
 /// `max-size` with no bound.
 pub const UNLIMITED: u64 = u64::MAX;
@@ -101,6 +104,17 @@ impl LogConfig {
             other => Err(OptError::UnsupportedDriver {
                 driver: other.to_owned(),
             }),
+        }
+    }
+
+    /// Opens the json-file writer for the live log `path`; `None` for the `none`
+    /// driver, which keeps nothing.
+    pub fn open_writer(&self, path: &Path) -> Result<Option<JsonFileWriter>, WriteError> {
+        match *self {
+            LogConfig::None => Ok(None),
+            LogConfig::JsonFile { max_size, max_file } => {
+                JsonFileWriter::open(path, max_size, max_file).map(Some)
+            }
         }
     }
 

@@ -4,6 +4,9 @@
 //! length as a big-endian `u32`. [`Decoder`] splits a byte stream back into frames
 //! however the bytes arrive.
 
+use crate::json::LogEntry;
+use crate::time::write_timestamp;
+
 /// Stream type of standard input.
 pub const STDIN: u8 = 0;
 /// Stream type of standard output.
@@ -58,6 +61,28 @@ pub fn encode_into(out: &mut Vec<u8>, stream: u8, payload: &[u8]) {
         // chunks() keeps every piece within u32::MAX bytes.
         out.extend_from_slice(&header(stream, piece.len() as u32));
         out.extend_from_slice(piece);
+    }
+}
+
+/// Appends a log entry as the logs endpoint sends it: with `timestamps`, the time as
+/// `logs -t` shows it and a space before the line; `multiplexed` (a container without
+/// a terminal) wraps it in a frame of its stream, otherwise the bytes go as they are.
+pub fn encode_entry(out: &mut Vec<u8>, entry: &LogEntry, timestamps: bool, multiplexed: bool) {
+    let header_at = out.len();
+    if multiplexed {
+        out.extend_from_slice(&[0; HEADER_LEN]);
+    }
+    if timestamps {
+        write_timestamp(out, entry.time);
+        out.push(b' ');
+    }
+    out.extend_from_slice(&entry.line);
+    if multiplexed {
+        let len = out.len() - header_at - HEADER_LEN;
+        // A log line is at most ~1 MiB (the reader refuses longer ones).
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        out[header_at..header_at + HEADER_LEN]
+            .copy_from_slice(&header(entry.stream.frame_type(), len));
     }
 }
 
@@ -139,6 +164,25 @@ mod tests {
         let mut out = Vec::new();
         encode_into(&mut out, STDIN, b"");
         assert_eq!(out, [0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn entries_as_the_logs_endpoint_sends_them() {
+        use crate::Stream;
+        use std::time::{Duration, UNIX_EPOCH};
+        let entry = LogEntry {
+            stream: Stream::Stderr,
+            time: UNIX_EPOCH + Duration::new(1_735_787_045, 5),
+            line: b"boom\n".to_vec(),
+        };
+        let mut out = Vec::new();
+        encode_entry(&mut out, &entry, false, false);
+        assert_eq!(out, b"boom\n");
+        out.clear();
+        encode_entry(&mut out, &entry, true, true);
+        let text = b"2025-01-02T03:04:05.000000005Z boom\n";
+        assert_eq!(out[..HEADER_LEN], header(STDERR, text.len() as u32));
+        assert_eq!(&out[HEADER_LEN..], text);
     }
 
     #[test]

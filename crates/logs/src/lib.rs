@@ -6,6 +6,7 @@
 //! docker's `--log-driver` and `--log-opt` values.
 
 pub mod config;
+mod files;
 pub mod frame;
 pub mod json;
 pub mod reader;
@@ -16,7 +17,7 @@ mod watch;
 pub mod writer;
 
 pub use config::{LogConfig, OptError};
-
+pub use reader::{read, Cancel, LogEntry, LogReader, ReadError, ReadOptions, Stop};
 pub use split::LineSplitter;
 pub use time::{format_timestamp, parse_timestamp};
 pub use writer::{JsonFileWriter, WriteError};

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_logs::json::parse_line;
 use berth_logs::writer::rotated_path;
-use berth_logs::{JsonFileWriter, Stream};
+use berth_logs::{JsonFileWriter, LineSplitter, LogConfig, Stream};
 
 fn at(secs: u64, nanos: u32) -> SystemTime {
     UNIX_EPOCH + Duration::new(secs, nanos)
@@ -21,27 +21,56 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Lines captured from a real dockerd 20.10 (`docker run busybox sh -c 'printf ...'`,
+/// then its `<id>-json.log`), and the raw bytes the container printed for each.
+const DOCKERD_LINES: [(&[u8], &[u8]); 3] = [
+    (
+        b"hi\n",
+        b"{\"log\":\"hi\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T12:10:31.673201632Z\"}\n",
+    ),
+    (
+        b"<b>&\"x\"\\\t\x01\x7f \xc3\xa9 \xe2\x80\xa8 \xff\xe2\x82 end\r\n",
+        b"{\"log\":\"\\u003cb\\u003e\\u0026\\\"x\\\"\\\\\\u0009\\u0001\x7f \xc3\xa9 \\u2028 \
+          \\ufffd\\ufffd\\ufffd end\\r\\n\",\"stream\":\"stdout\",\
+          \"time\":\"2026-11-22T12:10:31.673224977Z\"}\n",
+    ),
+    (
+        b"\n",
+        b"{\"log\":\"\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-22T12:10:31.875160217Z\"}\n",
+    ),
+];
+
 #[test]
 fn byte_identical_to_dockerd() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c-json.log");
     let mut writer = JsonFileWriter::open(&path, u64::MAX, 1).unwrap();
-    // Lines as dockerd 20.10 wrote them (Go's RFC3339Nano drops trailing zeros).
-    writer
-        .write(Stream::Stdout, b"hi\n", at(1_566_473_603, 48_879_460))
-        .unwrap();
-    writer
-        .write(Stream::Stderr, b"<b>&\"x\"\t\n", at(1_735_787_045, 0))
-        .unwrap();
+    let mut expected = Vec::new();
+    for (raw, line) in DOCKERD_LINES {
+        let entry = parse_line(line).unwrap();
+        writer.write(entry.stream, raw, entry.time).unwrap();
+        expected.extend_from_slice(line);
+    }
     assert_eq!(
-        fs::read_to_string(&path).unwrap(),
-        concat!(
-            r#"{"log":"hi\n","stream":"stdout","time":"2019-08-22T11:33:23.04887946Z"}"#,
-            "\n",
-            r#"{"log":"\u003cb\u003e\u0026\"x\"\u0009\n","stream":"stderr","time":"2025-01-02T03:04:05Z"}"#,
-            "\n"
-        )
+        String::from_utf8_lossy(&fs::read(&path).unwrap()),
+        String::from_utf8_lossy(&expected)
     );
+    assert_eq!(fs::read(&path).unwrap(), expected);
+    // Go's RFC3339Nano drops trailing zeros of the fraction, and the whole fraction on
+    // a whole second.
+    writer
+        .write(Stream::Stdout, b"x\n", at(1_566_473_603, 48_879_460))
+        .unwrap();
+    writer
+        .write(Stream::Stdout, b"y\n", at(1_735_787_045, 0))
+        .unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with(concat!(
+        r#""time":"2019-08-22T11:33:23.04887946Z"}"#,
+        "\n",
+        r#"{"log":"y\n","stream":"stdout","time":"2025-01-02T03:04:05Z"}"#,
+        "\n"
+    )));
 }
 
 #[test]
@@ -181,4 +210,51 @@ fn a_smaller_max_file_removes_older_leftovers() {
     for n in 2..=4 {
         assert!(!rotated_path(&path, n).exists(), "{n}");
     }
+}
+
+#[test]
+fn long_lines_split_like_dockerd() {
+    // dockerd 20.10 logged `printf "no newline"; sleep 0.2; <20000 × a>; echo` as a
+    // 16384-byte partial chunk and the rest; the two lines hash to this.
+    const DOCKERD_SHA256: &str = "27863adc2f59c029bf5a31266758b48c5f25ead9cdc2a195e00c40577eec94a8";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    let mut writer = JsonFileWriter::open(&path, u64::MAX, 1).unwrap();
+    let time = berth_logs::parse_timestamp("2026-11-22T12:10:31.87631825Z").unwrap();
+    let mut splitter = LineSplitter::new();
+    let mut rest = vec![b'a'; 20_000];
+    rest.push(b'\n');
+    for read in [&b"no newline"[..], &rest[..4096], &rest[4096..]] {
+        splitter
+            .push(read, |chunk| writer.write(Stream::Stdout, chunk, time))
+            .unwrap();
+    }
+    assert_eq!(splitter.pending(), 0);
+    let written = fs::read(&path).unwrap();
+    let sha = std::process::Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
+    let sha = String::from_utf8(sha.stdout).unwrap();
+    assert_eq!(
+        sha.split(' ').next(),
+        Some(DOCKERD_SHA256),
+        "{} bytes",
+        written.len()
+    );
+}
+
+#[test]
+fn config_opens_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    assert!(LogConfig::None.open_writer(&path).unwrap().is_none());
+    assert!(!path.exists());
+    let mut writer = LogConfig::default().open_writer(&path).unwrap().unwrap();
+    writer.write(Stream::Stdout, b"x\n", at(1, 0)).unwrap();
+    assert_eq!(lines(&path).len(), 1);
+    let err = LogConfig::default()
+        .open_writer(&dir.path().join("missing/log"))
+        .unwrap_err();
+    assert!(err.to_string().starts_with("open log file "), "{err}");
 }

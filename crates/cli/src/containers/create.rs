@@ -55,6 +55,7 @@ impl Flags {
                 workdir: self.workdir.clone(),
                 tty: self.tty,
                 auto_remove,
+                ..Default::default()
             },
         }
     }

@@ -41,7 +41,12 @@ type Sink<W> = BufWriter<HashWriter<Encoder<HashWriter<BufWriter<W>>>>>;
 /// deletions become `.wh.<name>`. Entries are in path order, times in whole seconds and
 /// owner names empty, so the same tree always gives the same digest. Sockets are skipped.
 pub fn diff<W: Write>(dirs: &LayerDirs, out: W, compression: Compression) -> Result<Created> {
-    let blob = HashWriter::new(BufWriter::with_capacity(BUF, out));
+    let out = BufWriter::with_capacity(BUF, out);
+    // Uncompressed, the blob is the tar: its digest is the diffID, hashed once.
+    let blob = match compression {
+        Compression::None => HashWriter::counting(out),
+        _ => HashWriter::new(out),
+    };
     let encoder = Encoder::new(blob, compression).map_err(Error::Write)?;
     let mut tw = TarWriter {
         w: BufWriter::with_capacity(BUF, HashWriter::new(encoder)),
@@ -54,8 +59,10 @@ pub fn diff<W: Write>(dirs: &LayerDirs, out: W, compression: Compression) -> Res
         tw.w.into_inner()
             .map_err(|e| Error::Write(e.into_error()))?;
     let (diff_id, _, encoder) = tar_hash.finish();
+    let diff_id = diff_id.unwrap_or_else(|| unreachable!("the tar is always hashed"));
     let blob = encoder.finish().map_err(Error::Write)?;
     let (digest, size, mut out) = blob.finish();
+    let digest = digest.unwrap_or_else(|| diff_id.clone());
     out.flush().map_err(Error::Write)?;
     Ok(Created {
         digest,

@@ -39,10 +39,11 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
-/// Hashes and counts every byte written through it.
+/// Hashes (unless made by [`HashWriter::counting`]) and counts every byte written
+/// through it.
 pub(crate) struct HashWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     count: u64,
 }
 
@@ -50,21 +51,32 @@ impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
         Self {
             inner,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             count: 0,
         }
     }
 
-    /// The digest and byte count so far, and the inner writer.
-    pub fn finish(self) -> (Digest, u64, W) {
-        (to_digest(self.hasher), self.count, self.inner)
+    /// One that only counts, for a stream whose digest is known otherwise.
+    pub fn counting(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: None,
+            count: 0,
+        }
+    }
+
+    /// The digest (none if only counting) and byte count so far, and the inner writer.
+    pub fn finish(self) -> (Option<Digest>, u64, W) {
+        (self.hasher.map(to_digest), self.count, self.inner)
     }
 }
 
 impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }

@@ -9,6 +9,7 @@ mod diff;
 mod entry;
 mod hash;
 mod safe_path;
+mod tee;
 mod unpack;
 
 use std::io;
@@ -18,7 +19,8 @@ pub use apply::{apply, apply_layer, Applied, Whiteouts};
 pub use changes::{changes, Change, ChangeKind};
 pub use compress::{decompress, detect, Compression, Encoder, Peeked};
 pub use diff::{diff, Created};
-pub use unpack::{chain_id, unpack, Unpacked};
+pub use tee::{diff_and_unpack, Committed};
+pub use unpack::{chain_id, unpack, unpack_new, Unpacked};
 
 use crate::digest::Digest;
 

@@ -86,3 +86,42 @@ fn extract(
     }
     Ok(applied)
 }
+
+/// Unpacks a layer whose diffID is only known once it is read (a commit's new layer) over
+/// the committed snapshot `parent_chain`, and commits it under the chain ID that follows.
+/// Returns the chain ID, what was applied, and whether the snapshot is new (false if that
+/// chain existed already; the extracted copy is then dropped).
+pub fn unpack_new(
+    snap: &dyn Snapshotter,
+    parent_chain: Option<&Digest>,
+    tar: impl Read,
+) -> Result<(Digest, Applied, bool)> {
+    // The name locked while extracting tells `cleanup` the extract is alive.
+    let working = format!("new-{:016x}", fastrand::u64(..));
+    let _working = snap.lock(&working)?;
+    let key = format!("{EXTRACT_PREFIX}{:016x}-{working}", fastrand::u64(..));
+    let parent = parent_chain.map(Digest::to_string);
+    snap.prepare(&key, parent.as_deref())?;
+    let done = apply_layer(&snap.layer_dirs(&key)?, tar).and_then(|applied| {
+        let chain = chain_id(parent_chain, &applied.diff_id);
+        let name = chain.to_string();
+        let _lock = snap.lock(&name)?;
+        match snap.stat(&name) {
+            Ok(info) if info.kind == Kind::Committed => {
+                snap.remove(&key)?;
+                Ok((chain, applied, false))
+            }
+            Ok(_) => Err(crate::snapshot::Error::Exists { key: name }.into()),
+            Err(crate::snapshot::Error::NotFound { .. }) => {
+                snap.commit(&name, &key)?;
+                Ok((chain, applied, true))
+            }
+            Err(e) => Err(e.into()),
+        }
+    });
+    if done.is_err() {
+        // The first error is the one to report; `cleanup` removes what stays.
+        snap.remove(&key).ok();
+    }
+    done
+}

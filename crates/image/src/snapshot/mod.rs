@@ -269,6 +269,10 @@ pub trait Snapshotter: Send + Sync {
     /// snapshots, and active snapshots whose key starts with [`EXTRACT_PREFIX`] when
     /// nobody holds the lock of the name that follows `extract-<random>-`.
     fn cleanup(&self) -> Result<()>;
+
+    /// The storage driver name docker would show for this snapshotter (`overlay2`,
+    /// `vfs`).
+    fn driver_name(&self) -> &'static str;
 }
 
 /// Key prefix of the active snapshots that layers are unpacked into:

@@ -143,6 +143,10 @@ impl Snapshotter for Overlay {
         self.store.lock_name(name)
     }
 
+    fn driver_name(&self) -> &'static str {
+        "overlay2"
+    }
+
     fn cleanup(&self) -> Result<()> {
         self.store.cleanup()
     }

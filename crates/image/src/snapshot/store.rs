@@ -156,9 +156,14 @@ impl Store {
     ) -> Result<()> {
         let lower_dirs: Vec<PathBuf> = rec.ancestors.iter().map(|k| self.dir(k)).collect();
         fill(tmp, &lower_dirs)?;
-        write_record(tmp, rec)?;
-        rename_noreplace(tmp, &self.dir(&rec.key), &rec.key)?;
-        fsutil::sync_dir(&self.snaps)
+        // A new snapshot is active or a view: empty, or filled by the snapshotter from its
+        // parents. It is registered without waiting for the disk, which keeps a
+        // container's start fast; the journal makes it durable within seconds, and what a
+        // crash before that can lose is only this empty snapshot (`cleanup` removes a
+        // directory whose record did not reach the disk). Commits, which register layers,
+        // wait for the disk.
+        write_record_unsynced(tmp, rec)?;
+        rename_noreplace(tmp, &self.dir(&rec.key), &rec.key)
     }
 
     /// The ancestors of a new snapshot over `parent`, nearest first.
@@ -356,6 +361,17 @@ fn write_record(dir: &Path, rec: &Record) -> Result<()> {
     f.sync_all().map_err(Error::io("fsync", &tmp))?;
     fs::rename(&tmp, &path).map_err(Error::io("rename", &tmp))?;
     fsutil::sync_dir(dir)
+}
+
+/// Writes `dir/info.json` of a directory not yet registered (so no reader can see a
+/// partial file), without fsync.
+fn write_record_unsynced(dir: &Path, rec: &Record) -> Result<()> {
+    let path = dir.join(INFO);
+    let data = serde_json::to_vec(rec).map_err(|source| Error::Metadata {
+        path: path.clone(),
+        source,
+    })?;
+    fs::write(&path, data).map_err(Error::io("write", &path))
 }
 
 fn rename_noreplace(from: &Path, to: &Path, key: &str) -> Result<()> {

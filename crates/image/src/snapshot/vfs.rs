@@ -115,6 +115,10 @@ impl Snapshotter for Vfs {
         self.store.lock_name(name)
     }
 
+    fn driver_name(&self) -> &'static str {
+        "vfs"
+    }
+
     fn cleanup(&self) -> Result<()> {
         self.store.cleanup()
     }

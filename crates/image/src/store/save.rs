@@ -3,12 +3,13 @@
 
 use std::io::{Read, Write};
 
+use super::blobs::Blobs;
 use super::{ImageStore, Result, StoreError};
 use crate::archive::{write_archive, ArchiveForm, ImageToSave, SaveOptions};
 use crate::content::Provider;
 use crate::formats::{Compression, LayerRef};
 use crate::layer;
-use crate::metadata::ImageSummary;
+use crate::metadata::{ImageSummary, LayerRecord};
 use crate::reference::Reference;
 
 impl ImageStore {
@@ -22,7 +23,7 @@ impl ImageStore {
         gzip: bool,
         out: W,
     ) -> Result<W> {
-        let images = self.images_to_save(names)?;
+        let (images, layers) = self.images_to_save(names)?;
         let spool_root = self.root.join("tmp");
         std::fs::create_dir_all(&spool_root).map_err(|source| StoreError::Io {
             op: "create",
@@ -44,12 +45,15 @@ impl ImageStore {
             let blob = content.open(&l.blob).map_err(std::io::Error::other)?;
             Ok(layer::decompress(blob)?)
         };
-        Ok(write_archive(out, &self.content, &images, &opts, &open)?)
+        let blobs = Blobs::new(self, &layers);
+        Ok(write_archive(out, &blobs, &images, &opts, &open)?)
     }
 
-    fn images_to_save(&self, names: &[String]) -> Result<Vec<ImageToSave>> {
+    /// The images `names` name, and their layers.
+    fn images_to_save(&self, names: &[String]) -> Result<(Vec<ImageToSave>, Vec<LayerRecord>)> {
         let all = self.db.list()?;
         let mut out: Vec<ImageToSave> = Vec::new();
+        let mut layers = Vec::new();
         for name in names {
             let id = self.db.resolve_id(name)?;
             let Some(summary) = all.iter().find(|s| s.image.id == id) else {
@@ -64,10 +68,13 @@ impl ImageStore {
                         }
                     }
                 }
-                None => out.push(to_save(summary, tags)),
+                None => {
+                    out.push(to_save(summary, tags));
+                    layers.extend(summary.image.layers.iter().cloned());
+                }
             }
         }
-        Ok(out)
+        Ok((out, layers))
     }
 }
 

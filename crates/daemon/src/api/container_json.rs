@@ -1,0 +1,375 @@
+//! docker's JSON for containers: the inspect document and the `/containers/json` entry,
+//! from the engine's record (and the image config for the effective command and
+//! environment), and the list filters.
+
+use std::time::{Duration, SystemTime};
+
+use berth_engine::record::{parse_time, Container, Status};
+use berth_engine::Engine;
+use berth_image::digest::Digest;
+use serde_json::{json, Map, Value};
+
+use super::unix_time;
+use crate::error::ApiResult;
+use crate::query::Filters;
+
+/// Go's zero time, what docker shows for a time that never happened.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The filters `/containers/json` takes.
+pub const LIST_FILTERS: [&str; 9] = [
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network",
+];
+
+fn status_word(c: &Container) -> &'static str {
+    match c.state.status {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+    }
+}
+
+/// The inspect document of container `c`.
+pub fn inspect(e: &Engine, c: &Container) -> ApiResult<Value> {
+    let image = Digest::parse(&c.image_id)
+        .ok()
+        .and_then(|d| e.image_config(&d).ok());
+    let image_cfg = image.as_ref().and_then(|i| i.config().clone());
+    let mut m = Map::new();
+    m.insert("Id".into(), json!(c.id));
+    m.insert("Created".into(), json!(c.created));
+    m.insert(
+        "Path".into(),
+        json!(c.command.first().cloned().unwrap_or_default()),
+    );
+    m.insert("Args".into(), json!(c.command.get(1..).unwrap_or_default()));
+    m.insert("State".into(), state(c));
+    m.insert("Image".into(), json!(c.image_id));
+    for k in ["ResolvConfPath", "HostnamePath", "HostsPath", "LogPath"] {
+        m.insert(k.into(), json!(""));
+    }
+    m.insert("Name".into(), json!(format!("/{}", c.name)));
+    m.insert("RestartCount".into(), json!(0));
+    m.insert(
+        "Driver".into(),
+        json!(e.images().snapshotter().driver_name()),
+    );
+    m.insert("Platform".into(), json!("linux"));
+    for k in ["MountLabel", "ProcessLabel", "AppArmorProfile"] {
+        m.insert(k.into(), json!(""));
+    }
+    m.insert("ExecIDs".into(), Value::Null);
+    m.insert("HostConfig".into(), host_config(c));
+    m.insert("GraphDriver".into(), graph_driver(e, c));
+    m.insert("Mounts".into(), json!([]));
+    m.insert("Config".into(), config(c, image_cfg.as_ref()));
+    m.insert("NetworkSettings".into(), network_settings(c));
+    Ok(Value::Object(m))
+}
+
+fn state(c: &Container) -> Value {
+    let s = &c.state;
+    json!({
+        "Status": status_word(c),
+        "Running": s.status == Status::Running,
+        "Paused": false,
+        "Restarting": false,
+        "OOMKilled": false,
+        "Dead": false,
+        "Pid": s.pid,
+        "ExitCode": s.exit_code.unwrap_or(0),
+        "Error": "",
+        "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
+        "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
+    })
+}
+
+fn host_config(c: &Container) -> Value {
+    let h = &c.config.host;
+    let network = if h.network_mode.is_empty() {
+        "default"
+    } else {
+        h.network_mode.as_str()
+    };
+    let ulimits: Vec<Value> = h
+        .ulimits
+        .iter()
+        .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
+        .collect();
+    let list = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
+    let mut m = json!({
+        "Binds": null,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": h.log_config.driver, "Config": h.log_config.options},
+        "NetworkMode": network,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": c.config.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": null,
+        "ConsoleSize": [0, 0],
+        "CapAdd": list(&h.cap_add),
+        "CapDrop": list(&h.cap_drop),
+        "CgroupnsMode": "host",
+        "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": null, "GroupAdd": null,
+        "IpcMode": "private", "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "",
+        "Privileged": h.privileged,
+        "PublishAllPorts": false,
+        "ReadonlyRootfs": h.readonly_rootfs,
+        "SecurityOpt": list(&h.security_opt),
+        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "berth", "Isolation": "",
+    });
+    let resources = json!({
+        "CpuShares": 0,
+        "Memory": h.memory,
+        "NanoCpus": h.nano_cpus,
+        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "", "CpusetMems": "", "Devices": [], "DeviceCgroupRules": null,
+        "DeviceRequests": null, "MemoryReservation": 0, "MemorySwap": 0,
+        "MemorySwappiness": null, "OomKillDisable": null,
+        "PidsLimit": h.pids_limit.filter(|p| *p > 0),
+        "Ulimits": ulimits,
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "Init": h.init,
+        "MaskedPaths": berth_engine::spec::MASKED,
+        "ReadonlyPaths": berth_engine::spec::READONLY,
+    });
+    if let (Value::Object(a), Value::Object(b)) = (&mut m, resources) {
+        a.extend(b);
+    }
+    m
+}
+
+fn graph_driver(e: &Engine, c: &Container) -> Value {
+    let snap = e.images().snapshotter();
+    let name = snap.driver_name();
+    let Ok(dirs) = snap.layer_dirs(&c.snapshot_key) else {
+        return json!({"Data": null, "Name": name});
+    };
+    let lowers: Vec<String> = dirs
+        .lowers
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let own = dirs.upper.parent().unwrap_or(&dirs.upper).to_path_buf();
+    json!({
+        "Data": {
+            "LowerDir": lowers.join(":"),
+            "MergedDir": e.containers().rootfs(&c.id),
+            "UpperDir": dirs.upper,
+            "WorkDir": own.join("work"),
+        },
+        "Name": name,
+    })
+}
+
+/// The container's config as docker shows it: the image's values where the container
+/// did not set its own, environment merged, labels merged.
+fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
+    let cfg = &c.config;
+    let mut env: Vec<String> = image.and_then(|i| i.env().clone()).unwrap_or_default();
+    for e in &cfg.env {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    let entrypoint = cfg
+        .entrypoint
+        .clone()
+        .or_else(|| image.and_then(|i| i.entrypoint().clone()))
+        .filter(|e| !e.is_empty());
+    let cmd = if !cfg.cmd.is_empty() {
+        Some(cfg.cmd.clone())
+    } else if cfg.entrypoint.is_some() {
+        None
+    } else {
+        image.and_then(|i| i.cmd().clone())
+    };
+    let mut labels = image.and_then(|i| i.labels().clone()).unwrap_or_default();
+    labels.extend(cfg.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let image_str = |f: fn(&oci_spec::image::Config) -> &Option<String>| {
+        image.and_then(|i| f(i).clone()).unwrap_or_default()
+    };
+    json!({
+        "Hostname": cfg.hostname.clone().unwrap_or_else(|| c.short_id().to_string()),
+        "Domainname": "",
+        "User": cfg.user.clone().unwrap_or_else(|| image_str(|i| i.user())),
+        "AttachStdin": cfg.open_stdin,
+        "AttachStdout": true,
+        "AttachStderr": true,
+        "Tty": cfg.tty,
+        "OpenStdin": cfg.open_stdin,
+        "StdinOnce": cfg.stdin_once,
+        "Env": if env.is_empty() { Value::Null } else { json!(env) },
+        "Cmd": cmd,
+        "Image": c.image_name,
+        "Volumes": null,
+        "WorkingDir": cfg.workdir.clone().unwrap_or_else(|| image_str(|i| i.working_dir())),
+        "Entrypoint": entrypoint,
+        "OnBuild": null,
+        "Labels": labels,
+    })
+}
+
+fn network_settings(c: &Container) -> Value {
+    let mode = c.config.host.network_mode.as_str();
+    let mut networks = Map::new();
+    if matches!(mode, "host" | "none") {
+        networks.insert(mode.into(), endpoint());
+    }
+    json!({
+        "Bridge": "", "SandboxID": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+        "SandboxKey": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": networks,
+    })
+}
+
+fn endpoint() -> Value {
+    json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+        "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+    })
+}
+
+/// One `/containers/json` entry.
+pub fn summary(c: &Container) -> Value {
+    let mode = c.config.host.network_mode.as_str();
+    let mut networks = Map::new();
+    if matches!(mode, "host" | "none") {
+        networks.insert(mode.into(), endpoint());
+    }
+    json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.image_name,
+        "ImageID": c.image_id,
+        "Command": c.command.join(" "),
+        "Created": unix_time(Some(&c.created)),
+        "Ports": [],
+        "Labels": c.config.labels,
+        "State": status_word(c),
+        "Status": status_text(c, SystemTime::now()),
+        "HostConfig": {"NetworkMode": if mode.is_empty() { "default" } else { mode }},
+        "NetworkSettings": {"Networks": networks},
+        "Mounts": [],
+    })
+}
+
+/// docker's STATUS column: `Created`, `Up 3 minutes`, `Exited (0) 2 hours ago`.
+pub fn status_text(c: &Container, now: SystemTime) -> String {
+    let since = |t: Option<&String>| {
+        let t = t.and_then(|t| parse_time(t)).unwrap_or(now);
+        human_duration(now.duration_since(t).unwrap_or(Duration::ZERO))
+    };
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(c.state.started_at.as_ref())),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            since(c.state.finished_at.as_ref())
+        ),
+    }
+}
+
+/// docker's `HumanDuration`: "Less than a second", "About a minute", "3 hours", ...
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (m, h) = (s / 60, s / 3600);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..60 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 14 => format!("{} days", h / 24),
+        _ if h < 24 * 90 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 730 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// The list filters, resolved against the containers.
+pub struct ListFilter<'a> {
+    filters: &'a Filters,
+    before: Option<String>,
+    since: Option<String>,
+    ancestors: Vec<String>,
+}
+
+impl<'a> ListFilter<'a> {
+    /// Resolves `before`/`since` (containers) and `ancestor` (images).
+    pub fn new(filters: &'a Filters, all: &[Container], e: &Engine) -> ApiResult<Self> {
+        let created_of = |key: &str| -> ApiResult<Option<String>> {
+            match filters.values(key).first() {
+                None => Ok(None),
+                Some(n) => {
+                    let c = e.containers().find(n)?;
+                    Ok(all.iter().find(|x| x.id == c.id).map(|x| x.created.clone()))
+                }
+            }
+        };
+        let ancestors = filters
+            .values("ancestor")
+            .iter()
+            .filter_map(|a| e.images().db().resolve_id(a).ok())
+            .map(|d| d.to_string())
+            .collect();
+        Ok(ListFilter {
+            filters,
+            before: created_of("before")?,
+            since: created_of("since")?,
+            ancestors,
+        })
+    }
+
+    /// Whether `c` is listed (`all`: stopped ones too).
+    pub fn keeps(&self, c: &Container, all: bool) -> bool {
+        let f = self.filters;
+        let statuses = f.values("status");
+        let any = |key: &str, ok: &dyn Fn(&String) -> bool| {
+            let v = f.values(key);
+            v.is_empty() || v.iter().any(ok)
+        };
+        (all || c.state.status == Status::Running || !statuses.is_empty())
+            && any("id", &|p| c.id.starts_with(p.as_str()))
+            && any("name", &|n| c.name.contains(n.trim_start_matches('/')))
+            && any("status", &|s| s == status_word(c))
+            && any("exited", &|x| {
+                c.state.status == Status::Exited && x.parse() == Ok(c.state.exit_code.unwrap_or(0))
+            })
+            && any("network", &|n| *n == c.config.host.network_mode)
+            && (f.values("ancestor").is_empty() || self.ancestors.contains(&c.image_id))
+            && self.before.as_ref().is_none_or(|b| c.created < *b)
+            && self.since.as_ref().is_none_or(|s| c.created > *s)
+            && f.labels_match(&c.config.labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_dockers() {
+        let d = |s| human_duration(Duration::from_secs(s));
+        assert_eq!(d(0), "Less than a second");
+        assert_eq!(d(5), "5 seconds");
+        assert_eq!(d(70), "About a minute");
+        assert_eq!(d(600), "10 minutes");
+        assert_eq!(d(3700), "About an hour");
+        assert_eq!(d(3 * 3600), "3 hours");
+        assert_eq!(d(3 * 86400), "3 days");
+    }
+}

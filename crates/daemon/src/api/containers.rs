@@ -1,0 +1,314 @@
+//! Container endpoints on the engine's records: create, list, inspect, remove, rename.
+//! (start, stop, kill, wait, attach, logs and exec come with the shim: each is one more
+//! handler here on the same pattern.)
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_engine::options::{HostOptions, LogConfig, Ulimit};
+use berth_engine::record::{Config, Container};
+use berth_engine::CreateRequest;
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use super::{container_json, json, parse_body};
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::state::Daemon;
+
+/// `null` as the type's default (docker clients send `null` for empty lists and maps).
+fn nd<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A command as docker takes it: a list, or (old clients) one string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Strings {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Strings {
+    fn into_vec(self) -> Option<Vec<String>> {
+        match self {
+            Strings::None => None,
+            Strings::One(s) => Some(vec![s]),
+            Strings::Many(v) => Some(v),
+        }
+    }
+}
+
+/// docker's ContainerCreate body (the fields berth uses; others are ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct CreateBody {
+    #[serde(deserialize_with = "nd")]
+    image: String,
+    #[serde(deserialize_with = "nd")]
+    cmd: Strings,
+    #[serde(deserialize_with = "nd")]
+    entrypoint: Strings,
+    #[serde(deserialize_with = "nd")]
+    env: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    working_dir: String,
+    #[serde(deserialize_with = "nd")]
+    user: String,
+    #[serde(deserialize_with = "nd")]
+    hostname: String,
+    #[serde(deserialize_with = "nd")]
+    labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nd")]
+    tty: bool,
+    #[serde(deserialize_with = "nd")]
+    open_stdin: bool,
+    #[serde(deserialize_with = "nd")]
+    stdin_once: bool,
+    #[serde(deserialize_with = "nd")]
+    host_config: HostConfigBody,
+}
+
+/// docker's HostConfig (the fields berth uses).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct HostConfigBody {
+    #[serde(deserialize_with = "nd")]
+    auto_remove: bool,
+    #[serde(deserialize_with = "nd")]
+    memory: i64,
+    #[serde(deserialize_with = "nd")]
+    nano_cpus: i64,
+    pids_limit: Option<i64>,
+    #[serde(deserialize_with = "nd")]
+    cap_add: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    cap_drop: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    privileged: bool,
+    #[serde(deserialize_with = "nd")]
+    readonly_rootfs: bool,
+    #[serde(deserialize_with = "nd")]
+    security_opt: Vec<String>,
+    init: Option<bool>,
+    #[serde(deserialize_with = "nd")]
+    log_config: LogConfigBody,
+    #[serde(deserialize_with = "nd")]
+    ulimits: Vec<UlimitBody>,
+    #[serde(deserialize_with = "nd")]
+    network_mode: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct LogConfigBody {
+    #[serde(deserialize_with = "nd")]
+    r#type: String,
+    #[serde(deserialize_with = "nd")]
+    config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct UlimitBody {
+    #[serde(deserialize_with = "nd")]
+    name: String,
+    #[serde(deserialize_with = "nd")]
+    soft: i64,
+    #[serde(deserialize_with = "nd")]
+    hard: i64,
+}
+
+/// Network modes berth has today.
+const NETWORK_MODES: [&str; 5] = ["", "default", "bridge", "host", "none"];
+
+impl CreateBody {
+    /// The engine's request for this body and container name.
+    pub fn request(self, name: Option<String>) -> ApiResult<CreateRequest> {
+        if self.image.is_empty() {
+            return Err(ApiError::BadParameter(
+                "no image specified (Image is empty)".into(),
+            ));
+        }
+        let h = self.host_config;
+        if !NETWORK_MODES.contains(&h.network_mode.as_str()) {
+            return Err(ApiError::BadParameter(format!(
+                "network {} not found: berth supports the none and host network modes",
+                h.network_mode
+            )));
+        }
+        let empty = |s: String| (!s.is_empty()).then_some(s);
+        let host = HostOptions {
+            memory: h.memory,
+            nano_cpus: h.nano_cpus,
+            pids_limit: h.pids_limit,
+            cap_add: h.cap_add,
+            cap_drop: h.cap_drop,
+            privileged: h.privileged,
+            readonly_rootfs: h.readonly_rootfs,
+            security_opt: h.security_opt,
+            init: h.init,
+            log_config: LogConfig {
+                driver: h.log_config.r#type,
+                options: h.log_config.config,
+            },
+            ulimits: h
+                .ulimits
+                .into_iter()
+                .map(|u| Ulimit {
+                    name: u.name,
+                    soft: u.soft,
+                    hard: u.hard,
+                })
+                .collect(),
+            network_mode: h.network_mode,
+        };
+        let config = Config {
+            cmd: self.cmd.into_vec().unwrap_or_default(),
+            entrypoint: self.entrypoint.into_vec(),
+            env: self.env,
+            user: empty(self.user),
+            workdir: empty(self.working_dir),
+            tty: self.tty,
+            auto_remove: h.auto_remove,
+            hostname: empty(self.hostname),
+            labels: self.labels,
+            open_stdin: self.open_stdin,
+            stdin_once: self.stdin_once,
+            host,
+        };
+        Ok(CreateRequest {
+            image: self.image,
+            name,
+            config,
+        })
+    }
+}
+
+/// `POST /containers/create?name=`.
+pub async fn create(
+    State(d): State<Arc<Daemon>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let parsed: CreateBody = parse_body(&body)?;
+    let name = q.get("name").filter(|n| !n.is_empty()).map(String::from);
+    let mut req = parsed.request(name)?;
+    let defaults = d.settings.clone();
+    if req.config.host.log_config.driver.is_empty() {
+        req.config.host.log_config = LogConfig {
+            driver: defaults.log_driver.clone(),
+            options: defaults.log_opts.clone(),
+        };
+    }
+    let c = d.with_engine(move |e| Ok(e.create(&req)?)).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": c.id, "Warnings": []}),
+    ))
+}
+
+/// `GET /containers/{id}/json`.
+pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let doc = d
+        .with_engine(move |e| {
+            let c = e.find(&id)?;
+            container_json::inspect(e, &c)
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &doc))
+}
+
+/// `GET /containers/json?all=&limit=&size=&filters=`.
+pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let filters = q.filters()?;
+    filters.accept(&container_json::LIST_FILTERS)?;
+    let limit = q.int("limit")?.filter(|n| *n > 0);
+    let all = q.bool("all") || limit.is_some();
+    let items = d
+        .with_engine(move |e| {
+            let list = e.list()?;
+            let f = container_json::ListFilter::new(&filters, &list, e)?;
+            let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
+            if let Some(n) = limit {
+                out.truncate(n as usize);
+            }
+            Ok(out
+                .iter()
+                .map(|c| container_json::summary(c))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &items))
+}
+
+/// `DELETE /containers/{id}?force=&v=`.
+pub async fn remove(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let force = Query::parse(q.as_deref()).bool("force");
+    d.with_engine(move |e| {
+        let c = e.find(&id)?;
+        Ok(e.remove(&c, force)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let name = Query::parse(q.as_deref()).str("name").to_string();
+    d.with_engine(move |e| {
+        let c = e.find(&id)?;
+        Ok(e.rename(&c, &name)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_bodies_map_onto_the_engine_request() {
+        let body: CreateBody = serde_json::from_str(
+            r#"{"Image":"busybox","Cmd":["echo","hi"],"Entrypoint":null,"Env":null,"Labels":{"a":"b"},
+                "HostConfig":{"AutoRemove":true,"Memory":1048576,"PidsLimit":null,"CapAdd":["NET_ADMIN"],
+                "LogConfig":{"Type":"none","Config":{}},"Ulimits":[{"Name":"nofile","Soft":1,"Hard":2}],"NetworkMode":"none"}}"#,
+        )
+        .unwrap();
+        let r = body.request(Some("x".into())).unwrap();
+        assert_eq!(r.config.cmd, ["echo", "hi"]);
+        assert_eq!(r.config.entrypoint, None);
+        assert!(r.config.auto_remove);
+        assert_eq!(r.config.host.memory, 1 << 20);
+        assert_eq!(r.config.host.log_config.driver, "none");
+        assert_eq!(r.config.host.ulimits[0].hard, 2);
+        assert_eq!(r.config.labels["a"], "b");
+    }
+
+    #[test]
+    fn bad_bodies_are_refused() {
+        let empty: CreateBody = serde_json::from_str("{}").unwrap();
+        assert!(empty.request(None).is_err());
+        let net: CreateBody =
+            serde_json::from_str(r#"{"Image":"x","HostConfig":{"NetworkMode":"mynet"}}"#).unwrap();
+        assert!(net.request(None).is_err());
+        assert!(serde_json::from_str::<CreateBody>(r#"{"Image":5}"#).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! The daemon's shared state: the engine behind a mutex, and what `/info` reports about
+//! the daemon itself.
+//!
+//! The engine and image store are synchronous (std::fs and SQLite) and the metadata
+//! connection is not `Sync`, so short operations take the one engine under a mutex on a
+//! blocking thread. Long ones (load, save, import, commit) open their own store instead,
+//! so a big archive never holds up `ps` or `_ping`; the stores are made for concurrent
+//! processes (SQLite WAL, flock'd GC and layer locks), so two instances are safe.
+//! Issue 5 replaces the global mutex with finer locking.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use berth_engine::Engine;
+use berth_image::store::ImageStore;
+
+use crate::config::Settings;
+use crate::error::{ApiError, ApiResult};
+
+/// Everything a handler needs.
+pub struct Daemon {
+    engine: Mutex<Engine>,
+    /// The settings the daemon runs with.
+    pub settings: Settings,
+    /// A stable id of this daemon (kept under the data root).
+    pub id: String,
+    /// The host's name.
+    pub hostname: String,
+}
+
+impl Daemon {
+    /// Opens the engine under the settings' data root.
+    pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
+        let engine = Engine::open(&settings.data_root)?;
+        let id = daemon_id(&settings.data_root)?;
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Daemon {
+            engine: Mutex::new(engine),
+            settings,
+            id,
+            hostname,
+        })
+    }
+
+    /// The data root.
+    pub fn root(&self) -> &Path {
+        &self.settings.data_root
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Engine> {
+        // A panic while holding the lock leaves nothing half-done in memory (all state
+        // is on disk), so a poisoned lock is still good.
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with the engine on a blocking thread.
+    pub async fn with_engine<T, F>(self: &std::sync::Arc<Self>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> ApiResult<T> + Send + 'static,
+    {
+        let me = self.clone();
+        blocking(move || f(&me.lock())).await
+    }
+
+    /// A fresh image store on the data root, for a long operation.
+    pub fn own_store(&self) -> ApiResult<ImageStore> {
+        Ok(ImageStore::open(self.root())?)
+    }
+
+    /// A fresh engine on the data root, for a long operation.
+    pub fn own_engine(&self) -> ApiResult<Engine> {
+        Ok(Engine::open(self.root())?)
+    }
+}
+
+/// Runs a long operation (an archive, an import, a commit) on tokio's blocking pool, then
+/// hands the memory it used back to the system: glibc keeps freed memory in per-thread
+/// arenas, which would leave an idle daemon holding the peak of its last load.
+pub async fn long<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    blocking(move || {
+        let r = f();
+        trim_heap();
+        r
+    })
+    .await
+}
+
+/// Returns free heap memory to the system.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it is thread-safe
+    // and leaves live allocations untouched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Runs `f` on tokio's blocking pool.
+pub async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Task(e.to_string()))?
+}
+
+/// Why the daemon's state could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The engine failed to open its stores.
+    #[error("open data root: {0}")]
+    Engine(#[from] berth_engine::EngineError),
+    /// The daemon id file could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Id {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The daemon's id: made once (random, UUID-shaped) and kept in `<data-root>/engine-id`.
+fn daemon_id(root: &Path) -> Result<String, OpenError> {
+    let path: PathBuf = root.join("engine-id");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim();
+        if !s.is_empty() {
+            return Ok(s.to_string());
+        }
+    }
+    let err = |op| {
+        let path = path.clone();
+        move |source| OpenError::Id { op, path, source }
+    };
+    let mut raw = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut raw))
+        .map_err(err("read random bytes for"))?;
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    std::fs::write(&path, &id).map_err(err("write"))?;
+    Ok(id)
+}

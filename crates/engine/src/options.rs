@@ -1,0 +1,60 @@
+//! What docker's create API asks of a container beyond its command and environment: the
+//! config's extras (hostname, labels, stdin) and the host-side settings (resources,
+//! security, logging, network mode). They are kept in the container's record, so inspect
+//! and listings show them; the start path turns them into the runtime spec.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A container's log driver and its options (`--log-driver`, `--log-opt`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `json-file`, `none`, ... (empty: the daemon's default).
+    pub driver: String,
+    /// Driver options (`max-size`, `max-file`, ...).
+    pub options: BTreeMap<String, String>,
+}
+
+/// One resource limit (`--ulimit nofile=1024:2048`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ulimit {
+    /// The limit's name without `RLIMIT_` (`nofile`, `nproc`, ...).
+    pub name: String,
+    /// The soft limit.
+    pub soft: i64,
+    /// The hard limit.
+    pub hard: i64,
+}
+
+/// docker's HostConfig settings that berth records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostOptions {
+    /// Memory limit in bytes (0: none).
+    pub memory: i64,
+    /// CPU quota in units of 10^-9 CPUs (0: none).
+    pub nano_cpus: i64,
+    /// Most processes (None or <= 0: none).
+    pub pids_limit: Option<i64>,
+    /// Capabilities added to docker's default set.
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from docker's default set.
+    pub cap_drop: Vec<String>,
+    /// Every capability, every device, no seccomp or masked paths.
+    pub privileged: bool,
+    /// Mount the root file system read-only.
+    pub readonly_rootfs: bool,
+    /// `--security-opt` values (`no-new-privileges`, `seccomp=...`).
+    pub security_opt: Vec<String>,
+    /// Run an init process as pid 1 (None: the daemon's default).
+    pub init: Option<bool>,
+    /// Where the container's output goes.
+    pub log_config: LogConfig,
+    /// Resource limits.
+    pub ulimits: Vec<Ulimit>,
+    /// `none` or `host` (empty: the default).
+    pub network_mode: String,
+}
