@@ -191,10 +191,10 @@ impl ShimClient {
                     finished_at,
                     oom_killed: reply.oom_killed.unwrap_or(false),
                 }),
-                _ => read_exit(&self.dir),
+                _ => await_exit(&self.dir),
             },
             Err(ClientError::NoReply(_) | ClientError::Connect { .. } | ClientError::Io { .. }) => {
-                read_exit(&self.dir)
+                await_exit(&self.dir)
             }
             Err(e) => Err(e),
         }
@@ -219,10 +219,29 @@ pub fn find(state_dir: &Path) -> Result<Found, ClientError> {
         Err(ClientError::Connect { .. }) => {}
         Err(e) => return Err(e),
     }
-    Ok(match ExitStatus::read(state_dir)? {
-        Some(status) => Found::Exited(status),
-        None => Found::Lost,
+    Ok(match await_exit(state_dir) {
+        Ok(status) => Found::Exited(status),
+        Err(ClientError::NoExit(_)) => Found::Lost,
+        Err(e) => return Err(e),
     })
+}
+
+/// How long a gone shim's exit status may take to appear: a shim removes its socket just
+/// before it writes `exit.json`.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The exit status recorded in `state_dir`, waiting up to [`EXIT_GRACE`] for it.
+fn await_exit(state_dir: &Path) -> Result<ExitStatus, ClientError> {
+    let deadline = std::time::Instant::now() + EXIT_GRACE;
+    loop {
+        if let Some(status) = ExitStatus::read(state_dir)? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ClientError::NoExit(state_dir.into()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// The exit status recorded in `state_dir`, which must be there.
