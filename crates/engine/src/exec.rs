@@ -13,8 +13,8 @@ use crate::error::{EngineError, Result};
 use crate::record::{Container, Status};
 use crate::user;
 
-/// The directory of a container's execs.
-const EXECS: &str = "execs";
+/// The directory of a container's execs, in its directory.
+pub const EXECS: &str = "execs";
 
 /// What an exec runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,77 @@
+//! Async talk with a shim's control socket (its protocol is in the `berth_shim` crate
+//! doc): the one long-lived request berthd keeps per running container or exec, `wait`,
+//! without a thread for each. Short requests (start, attach, resize) use the blocking
+//! `ShimClient` on the blocking pool.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use berth_shim::proto::{Reply, Request};
+use berth_shim::ExitStatus;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+/// The longest socket path connected to directly (sun_path holds 108 bytes).
+const MAX_SOCKET_PATH: usize = 100;
+
+/// How a watched run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The shim recorded this status.
+    Exited(ExitStatus),
+    /// The shim is gone and recorded nothing (it was killed).
+    Lost,
+}
+
+/// Connects to the shim of `state_dir`. A path too long for a socket address is reached
+/// through the directory's descriptor (`/proc/self/fd/N/shim.sock`).
+pub async fn connect(state_dir: &Path) -> std::io::Result<UnixStream> {
+    let direct = state_dir.join(berth_shim::SOCKET);
+    if direct.as_os_str().len() <= MAX_SOCKET_PATH {
+        return UnixStream::connect(&direct).await;
+    }
+    let dir: OwnedFd = open(
+        state_dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let path = PathBuf::from(format!(
+        "/proc/self/fd/{}/{}",
+        dir.as_raw_fd(),
+        berth_shim::SOCKET
+    ));
+    let r = UnixStream::connect(&path).await;
+    drop(dir);
+    r
+}
+
+/// Waits for the process the shim of `state_dir` serves to end. A shim that is gone (or
+/// goes without replying) is answered from its `exit.json`; none there is [`End::Lost`].
+pub async fn wait(state_dir: &Path) -> End {
+    if let Some(status) = ask_wait(state_dir).await {
+        return End::Exited(status);
+    }
+    match ExitStatus::read(state_dir) {
+        Ok(Some(status)) => End::Exited(status),
+        Ok(None) | Err(_) => End::Lost,
+    }
+}
+
+/// The status a `wait` request answers; None when there is no answer.
+async fn ask_wait(state_dir: &Path) -> Option<ExitStatus> {
+    let mut sock = connect(state_dir).await.ok()?;
+    // A unit variant always serializes.
+    let mut hello = serde_json::to_vec(&Request::Wait).unwrap_or_default();
+    hello.push(b'\n');
+    sock.write_all(&hello).await.ok()?;
+    let mut line = String::new();
+    BufReader::new(sock).read_line(&mut line).await.ok()?;
+    let reply: Reply = serde_json::from_str(line.trim_end()).ok()?;
+    Some(ExitStatus {
+        exit_code: reply.exit_code?,
+        finished_at: reply.finished_at?,
+        oom_killed: reply.oom_killed.unwrap_or(false),
+    })
+}
