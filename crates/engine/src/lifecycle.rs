@@ -334,8 +334,7 @@ impl Engine {
         if c.state.status != Status::Running {
             return Err(EngineError::NotRunning(c.id.clone()));
         }
-        self.runtime()
-            .kill(&c.id, signal, true)
+        stopping(self.runtime().kill(&c.id, signal, true))
             .map_err(EngineError::runtime("kill", &c.id))?;
         if c.state.paused && signal == libc::SIGKILL {
             self.runtime().resume(&c.id).ok();
@@ -435,8 +434,7 @@ impl Engine {
         if c.state.status != Status::Running {
             return Err(EngineError::NotRunning(c.id.clone()));
         }
-        self.runtime()
-            .kill(&c.id, signal, false)
+        stopping(self.runtime().kill(&c.id, signal, false))
             .map_err(EngineError::runtime("kill", &c.id))?;
         if c.state.paused && signal == libc::SIGKILL {
             self.runtime().resume(&c.id).ok();
@@ -516,5 +514,16 @@ fn start_exit_code(e: &EngineError) -> i32 {
     match e {
         EngineError::Start { kind, .. } if *kind != StartKind::Other => i32::from(kind.exit_code()),
         _ => START_FAILED_EXIT,
+    }
+}
+
+/// A signal to a container whose process has just exited (its run is not finished
+/// yet) has nothing left to do: not an error.
+fn stopping(r: berth_runtime::Result<()>) -> berth_runtime::Result<()> {
+    match r {
+        Err(berth_runtime::Error::BadStatus {
+            status: "stopped", ..
+        }) => Ok(()),
+        r => r,
     }
 }
