@@ -61,7 +61,7 @@ impl Daemon {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let end = shimio::wait(&me.container_dir(&id)).await;
+            let end = shimio::wait(&me.container_dir(&id), Some(shim_pid)).await;
             if let Err(e) = me.run_ended(&id, shim_pid, end).await {
                 tracing::error!("finish the run of container {id}: {e}");
             }
@@ -147,8 +147,9 @@ impl Daemon {
     /// its exit code.
     pub fn arm_exec(self: &Arc<Self>, exec_id: String, dir: PathBuf) {
         let me = self.clone();
+        let pid = shimio::shim_pid(&dir);
         tokio::spawn(async move {
-            let end = shimio::wait(&dir).await;
+            let end = shimio::wait(&dir, pid).await;
             let done = blocking(move || {
                 me.exec_ended(&exec_id, &dir, end);
                 Ok(())

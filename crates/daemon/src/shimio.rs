@@ -47,15 +47,48 @@ pub async fn connect(state_dir: &Path) -> std::io::Result<UnixStream> {
     r
 }
 
-/// Waits for the process the shim of `state_dir` serves to end. A shim that is gone (or
-/// goes without replying) is answered from its `exit.json`; none there is [`End::Lost`].
-pub async fn wait(state_dir: &Path) -> End {
-    if let Some(status) = ask_wait(state_dir).await {
-        return End::Exited(status);
+/// Waits for the process the shim of `state_dir` (process `shim_pid`) serves to end. A
+/// shim that does not answer (it is ending, or gone) is answered from its `exit.json`,
+/// which it writes once its process's output is drained and its socket is gone: while
+/// the shim still lives that is waited for (up to [`ENDING`]); none from a shim that is
+/// gone is [`End::Lost`].
+pub async fn wait(state_dir: &Path, shim_pid: Option<i32>) -> End {
+    let deadline = tokio::time::Instant::now() + ENDING;
+    loop {
+        if let Some(status) = ask_wait(state_dir).await {
+            return End::Exited(status);
+        }
+        let lives = shim_pid.is_some_and(lives);
+        match ExitStatus::read(state_dir) {
+            Ok(Some(status)) => return End::Exited(status),
+            Ok(None) if lives && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(RETRY).await;
+            }
+            Ok(None) | Err(_) => return End::Lost,
+        }
     }
-    match ExitStatus::read(state_dir) {
-        Ok(Some(status)) => End::Exited(status),
-        Ok(None) | Err(_) => End::Lost,
+}
+
+/// The longest a shim takes from its process's exit to `exit.json` (its drain, 2 s,
+/// and some).
+const ENDING: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often an ending shim is asked again.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The pid in the shim's pid file in `state_dir` (there while it serves).
+pub fn shim_pid(state_dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(state_dir.join(berth_shim::PID_FILE))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn lives(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
     }
 }
 

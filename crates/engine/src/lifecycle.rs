@@ -518,12 +518,16 @@ fn start_exit_code(e: &EngineError) -> i32 {
 }
 
 /// A signal to a container whose process has just exited (its run is not finished
-/// yet) has nothing left to do: not an error.
+/// yet; its shim may have deleted its runtime state already) has nothing left to do:
+/// not an error.
 fn stopping(r: berth_runtime::Result<()>) -> berth_runtime::Result<()> {
     match r {
         Err(berth_runtime::Error::BadStatus {
             status: "stopped", ..
-        }) => Ok(()),
+        })
+        | Err(berth_runtime::Error::State(berth_runtime::state::StateError::NotFound(_))) => {
+            Ok(())
+        }
         r => r,
     }
 }

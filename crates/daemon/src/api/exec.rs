@@ -166,7 +166,13 @@ fn launch(d: &Arc<Daemon>, e: &Exec, attach: Option<Streams>, size: &[u16]) -> A
     let attached = attach.map(|s| pending::attach(&shim, s));
     let pid = match shim.start() {
         Ok(pid) => pid,
-        Err(berth_shim::client::ClientError::Refused { message, .. }) => return Ok(Err(message)),
+        Err(berth_shim::client::ClientError::Refused { message, .. }) => {
+            // The shim records docker's 126/127 for it; note it before the client,
+            // told of the failure, inspects the exec.
+            let end = shim.wait().map_or(End::Lost, End::Exited);
+            d.exec_ended(&e.id, &d.exec_dir(e), end);
+            return Ok(Err(message));
+        }
         Err(err) => return Err(ApiError::Task(format!("start exec {}: {err}", e.id))),
     };
     if let [h, w] = *size {
