@@ -135,6 +135,23 @@ impl Daemon {
         Ok(())
     }
 
+    /// Waits (up to 5 s) until no exec of container `id` runs: their shims end with
+    /// the container and write their last files.
+    pub async fn execs_ended(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            let running = self
+                .execs
+                .of_container(id)
+                .iter()
+                .any(|x| self.execs.get(x).is_some_and(|e| e.running));
+            if !running {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The state directory of exec `e`.
     pub fn exec_dir(&self, e: &Exec) -> PathBuf {
         self.containers

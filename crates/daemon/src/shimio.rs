@@ -75,6 +75,21 @@ const ENDING: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often an ending shim is asked again.
 const RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Blocks until the shim of `state_dir` (process `shim_pid`), which is ending, has
+/// recorded its exit (up to [`ENDING`]); for a caller on a blocking thread.
+pub fn ended(state_dir: &Path, shim_pid: Option<i32>) -> End {
+    let deadline = std::time::Instant::now() + ENDING;
+    loop {
+        match ExitStatus::read(state_dir) {
+            Ok(Some(status)) => return End::Exited(status),
+            Ok(None) if shim_pid.is_some_and(lives) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(RETRY);
+            }
+            Ok(None) | Err(_) => return End::Lost,
+        }
+    }
+}
+
 /// The pid in the shim's pid file in `state_dir` (there while it serves).
 pub fn shim_pid(state_dir: &Path) -> Option<i32> {
     std::fs::read_to_string(state_dir.join(berth_shim::PID_FILE))

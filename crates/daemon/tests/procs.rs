@@ -53,7 +53,9 @@ fn wait_request(d: &Daemon, id: &str, condition: &str) -> std::os::unix::net::Un
 fn wait_body(mut s: std::os::unix::net::UnixStream) -> serde_json::Value {
     let mut rest = String::new();
     s.read_to_string(&mut rest).unwrap();
-    let start = rest.find('{').unwrap_or_else(|| panic!("no JSON in {rest:?}"));
+    let start = rest
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON in {rest:?}"));
     let end = rest.rfind('}').unwrap();
     serde_json::from_str(&rest[start..=end]).unwrap()
 }
@@ -102,7 +104,10 @@ fn attach_before_start_sees_all_output_in_frames() {
 #[test]
 fn attached_stdin_half_close_ends_cat() {
     let d = daemon();
-    let id = d.create(&["cat"], r#""OpenStdin":true,"StdinOnce":true,"AttachStdin":true"#);
+    let id = d.create(
+        &["cat"],
+        r#""OpenStdin":true,"StdinOnce":true,"AttachStdin":true"#,
+    );
     let mut h = d.hijack(
         &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
         b"",
@@ -122,10 +127,7 @@ fn attached_stdin_half_close_ends_cat() {
 #[test]
 fn a_terminal_streams_raw_bytes_and_detach_keys_detach() {
     let d = daemon();
-    let id = d.create(
-        &["sh"],
-        r#""Tty":true,"OpenStdin":true,"AttachStdin":true"#,
-    );
+    let id = d.create(&["sh"], r#""Tty":true,"OpenStdin":true,"AttachStdin":true"#);
     let mut h = d.hijack(
         &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x"),
         b"",
@@ -144,7 +146,11 @@ fn a_terminal_streams_raw_bytes_and_detach_keys_detach() {
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(20);
     while !String::from_utf8_lossy(&seen).contains("mark-42") {
-        assert!(Instant::now() < deadline, "{:?}", String::from_utf8_lossy(&seen));
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            String::from_utf8_lossy(&seen)
+        );
         let n = h.stream.read(&mut buf).unwrap();
         assert!(n > 0, "eof: {:?}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
@@ -187,7 +193,10 @@ fn stop_kill_restart_pause_and_top() {
     assert_eq!(doc["State"]["Paused"], true);
     assert_eq!(doc["State"]["Status"], "paused");
     let ps = d.get("/containers/json").json();
-    assert!(ps[0]["Status"].as_str().unwrap().ends_with("(Paused)"), "{ps}");
+    assert!(
+        ps[0]["Status"].as_str().unwrap().ends_with("(Paused)"),
+        "{ps}"
+    );
     assert_eq!(d.post(&format!("/containers/{id}/pause"), "").status, 409);
     assert_eq!(d.post(&format!("/containers/{id}/unpause"), "").status, 204);
     assert_eq!(d.post(&format!("/containers/{id}/unpause"), "").status, 409);
@@ -195,15 +204,28 @@ fn stop_kill_restart_pause_and_top() {
     let top = d.get(&format!("/containers/{id}/top"));
     assert_eq!(top.status, 200, "{}", top.text());
     let top = top.json();
-    assert!(top["Titles"].as_array().unwrap().iter().any(|t| t == "PID"), "{top}");
+    assert!(
+        top["Titles"].as_array().unwrap().iter().any(|t| t == "PID"),
+        "{top}"
+    );
     let procs = top["Processes"].as_array().unwrap();
     assert_eq!(procs.len(), 1, "{top}");
-    assert!(procs[0].as_array().unwrap().last().unwrap().as_str().unwrap().contains("sleep 100"));
+    assert!(procs[0]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("sleep 100"));
     let aux = d.get(&format!("/containers/{id}/top?ps_args=aux")).json();
     assert_eq!(aux["Titles"][0], "USER", "{aux}");
     // kill
     let bad = d.post(&format!("/containers/{id}/kill?signal=NOPE"), "");
-    assert_eq!((bad.status, bad.message()), (400, "Invalid signal: NOPE".into()));
+    assert_eq!(
+        (bad.status, bad.message()),
+        (400, "Invalid signal: NOPE".into())
+    );
     assert_eq!(d.post(&format!("/containers/{id}/kill"), "").status, 204);
     // SIGKILL waits for the exit.
     let doc = d.inspect(&id);
@@ -211,23 +233,44 @@ fn stop_kill_restart_pause_and_top() {
     assert_eq!(doc["State"]["ExitCode"], 137);
     let again = d.post(&format!("/containers/{id}/kill"), "");
     assert_eq!(again.status, 409);
-    assert!(again.message().contains("is not running"), "{}", again.text());
+    assert!(
+        again.message().contains("is not running"),
+        "{}",
+        again.text()
+    );
     assert_eq!(d.get(&format!("/containers/{id}/top")).status, 409);
     // restart, then stop (sleep as pid 1 ignores SIGTERM: SIGKILL after t).
     let first = doc["State"]["StartedAt"].clone();
-    assert_eq!(d.post(&format!("/containers/{id}/restart?t=1"), "").status, 204);
+    assert_eq!(
+        d.post(&format!("/containers/{id}/restart?t=1"), "").status,
+        204
+    );
     let doc = d.inspect(&id);
     assert_eq!(doc["State"]["Status"], "running");
     assert_ne!(doc["State"]["StartedAt"], first);
     let t0 = Instant::now();
-    assert_eq!(d.post(&format!("/containers/{id}/stop?t=1"), "").status, 204);
+    assert_eq!(
+        d.post(&format!("/containers/{id}/stop?t=1"), "").status,
+        204
+    );
     assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
     assert_eq!(d.inspect(&id)["State"]["ExitCode"], 137);
     assert_eq!(d.post(&format!("/containers/{id}/stop"), "").status, 304);
     // A signal the process handles.
-    let trap = d.create(&["sh", "-c", "trap 'exit 9' USR1; while true; do sleep 0.05; done"], "");
+    let trap = d.create(
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 9' USR1; while true; do sleep 0.05; done",
+        ],
+        "",
+    );
     start(&d, &trap);
-    assert_eq!(d.post(&format!("/containers/{trap}/kill?signal=SIGUSR1"), "").status, 204);
+    assert_eq!(
+        d.post(&format!("/containers/{trap}/kill?signal=SIGUSR1"), "")
+            .status,
+        204
+    );
     let doc = d.wait_until(&trap, "exited", |s| s["State"]["Status"] == "exited");
     assert_eq!(doc["State"]["ExitCode"], 9);
 }
@@ -247,7 +290,10 @@ fn rm_force_kills_without_holding_the_daemon() {
     assert_eq!(wait_body(waiter)["StatusCode"], 137);
     assert_eq!(d.get(&format!("/containers/{id}/json")).status, 404);
     // AutoRemove: the container goes by itself; `removed` tells.
-    let auto = d.create(&["sh", "-c", "exit 2"], r#""HostConfig":{"AutoRemove":true}"#);
+    let auto = d.create(
+        &["sh", "-c", "exit 2"],
+        r#""HostConfig":{"AutoRemove":true}"#,
+    );
     let waiter = wait_request(&d, &auto, "removed");
     start(&d, &auto);
     assert_eq!(wait_body(waiter)["StatusCode"], 2);
@@ -264,7 +310,10 @@ fn a_failed_start_leaves_the_container_created_with_its_error() {
     let doc = d.inspect(&id);
     assert_eq!(doc["State"]["Status"], "created");
     assert_eq!(doc["State"]["ExitCode"], 127);
-    assert!(doc["State"]["Error"].as_str().unwrap().contains("no-such-command"));
+    assert!(doc["State"]["Error"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-command"));
     // With AutoRemove it is removed, as dockerd does.
     let auto = d.create(&["no-such-command"], r#""HostConfig":{"AutoRemove":true}"#);
     let waiter = wait_request(&d, &auto, "removed");
@@ -277,7 +326,11 @@ fn a_failed_start_leaves_the_container_created_with_its_error() {
 fn logs_tail_since_timestamps_follow_and_none() {
     let d = daemon();
     let id = d.create(
-        &["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; sleep 1; echo last"],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; sleep 1; echo last",
+        ],
         "",
     );
     start(&d, &id);
@@ -285,7 +338,11 @@ fn logs_tail_since_timestamps_follow_and_none() {
     let t0 = Instant::now();
     let r = d.get(&format!("/containers/{id}/logs?follow=1&stdout=1&stderr=1"));
     assert_eq!(r.status, 200);
-    assert!(t0.elapsed() >= Duration::from_millis(500), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
     let frames = split_frames(&r.body);
     let out: String = frames
         .iter()
@@ -296,7 +353,9 @@ fn logs_tail_since_timestamps_follow_and_none() {
     assert_eq!(frames.iter().filter(|f| f.0 == 2).count(), 5);
     // tail (of the file's lines, before the stream is chosen, as docker does),
     // timestamps
-    let r = d.get(&format!("/containers/{id}/logs?stdout=1&stderr=1&tail=2&timestamps=1"));
+    let r = d.get(&format!(
+        "/containers/{id}/logs?stdout=1&stderr=1&tail=2&timestamps=1"
+    ));
     let frames = split_frames(&r.body);
     assert_eq!(frames.len(), 2, "{frames:?}");
     let r = d.get(&format!("/containers/{id}/logs?stderr=1&tail=1"));
@@ -353,7 +412,10 @@ fn exec_runs_with_its_exit_code_and_is_inspected() {
         &id,
         r#"{"Cmd":["sh","-c","echo in-exec $FOO; echo oops >&2; exit 5"],"Env":["FOO=bar"],"AttachStdout":true,"AttachStderr":true}"#,
     );
-    let mut h = d.hijack(&format!("/exec/{e}/start"), br#"{"Detach":false,"Tty":false}"#);
+    let mut h = d.hijack(
+        &format!("/exec/{e}/start"),
+        br#"{"Detach":false,"Tty":false}"#,
+    );
     assert_eq!(h.status, 101);
     let (out, err) = h.frames();
     assert_eq!((out.as_str(), err.as_str()), ("in-exec bar\n", "oops\n"));
@@ -411,7 +473,10 @@ fn exec_runs_with_its_exit_code_and_is_inspected() {
         &id,
         r#"{"Cmd":["sh","-c","sleep 0.3; stty size"],"Tty":true,"AttachStdout":true}"#,
     );
-    let mut h = d.hijack(&format!("/exec/{e}/start"), br#"{"Tty":true,"ConsoleSize":[20,70]}"#);
+    let mut h = d.hijack(
+        &format!("/exec/{e}/start"),
+        br#"{"Tty":true,"ConsoleSize":[20,70]}"#,
+    );
     assert_eq!(
         d.post(&format!("/exec/{e}/resize?h=25&w=90"), "").status,
         200
@@ -419,5 +484,5 @@ fn exec_runs_with_its_exit_code_and_is_inspected() {
     let out = String::from_utf8_lossy(&h.raw()).into_owned();
     assert!(out.contains("25 90"), "{out:?}");
     let r = d.request("DELETE", &format!("/containers/{id}?force=1"), b"");
-    assert_eq!(r.status, 204);
+    assert_eq!(r.status, 204, "{}", r.text());
 }

@@ -525,9 +525,7 @@ fn stopping(r: berth_runtime::Result<()>) -> berth_runtime::Result<()> {
         Err(berth_runtime::Error::BadStatus {
             status: "stopped", ..
         })
-        | Err(berth_runtime::Error::State(berth_runtime::state::StateError::NotFound(_))) => {
-            Ok(())
-        }
+        | Err(berth_runtime::Error::State(berth_runtime::state::StateError::NotFound(_))) => Ok(()),
         r => r,
     }
 }

@@ -271,13 +271,26 @@ pub async fn remove(
         super::lifecycle::stop_container(&d, c.id.clone(), libc::SIGKILL, Some(Duration::ZERO))
             .await?;
     }
-    let cid = c.id.clone();
-    d.with_engine(move |e| match e.find(&cid) {
-        Ok(c) => Ok(e.remove(&c, force)?),
-        Err(EngineError::NoSuchContainer(_)) => Ok(()),
-        Err(err) => Err(err.into()),
-    })
-    .await?;
+    d.execs_ended(&c.id).await;
+    let mut tries = 0;
+    loop {
+        let cid = c.id.clone();
+        let r = d
+            .with_engine(move |e| match e.find(&cid) {
+                Ok(c) => Ok(e.remove(&c, force)?),
+                Err(EngineError::NoSuchContainer(_)) => Ok(()),
+                Err(err) => Err(err.into()),
+            })
+            .await;
+        match r {
+            // An exec's shim may still write its last file into the directory.
+            Err(ApiError::Engine(EngineError::Io { .. })) if tries < 5 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => break r?,
+        }
+    }
     d.forget(&c.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -22,7 +22,7 @@ use crate::execs::Exec;
 use crate::hijack::{self, Session};
 use crate::pending::{self, Attached, Streams};
 use crate::query::Query;
-use crate::shimio::End;
+use crate::shimio::{self, End};
 use crate::state::{blocking, Daemon};
 
 /// The largest exec start body read.
@@ -163,14 +163,15 @@ fn launch(d: &Arc<Daemon>, e: &Exec, attach: Option<Streams>, size: &[u16]) -> A
         me.arm_exec(exec.id.clone(), me.exec_dir(&exec));
         Ok(shim)
     })?;
+    let pid = shimio::shim_pid(&d.exec_dir(e));
     let attached = attach.map(|s| pending::attach(&shim, s));
     let pid = match shim.start() {
         Ok(pid) => pid,
         Err(berth_shim::client::ClientError::Refused { message, .. }) => {
             // The shim records docker's 126/127 for it; note it before the client,
             // told of the failure, inspects the exec.
-            let end = shim.wait().map_or(End::Lost, End::Exited);
-            d.exec_ended(&e.id, &d.exec_dir(e), end);
+            let dir = d.exec_dir(e);
+            d.exec_ended(&e.id, &dir, shimio::ended(&dir, pid));
             return Ok(Err(message));
         }
         Err(err) => return Err(ApiError::Task(format!("start exec {}: {err}", e.id))),

@@ -121,7 +121,8 @@ impl Daemon {
     pub fn command(&self, extra: &[&str]) -> Command {
         let p = self.dir.path();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
-        cmd.env("BERTH_SHIM", shim_path()).arg("--data-root")
+        cmd.env("BERTH_SHIM", shim_path())
+            .arg("--data-root")
             .arg(p.join("data"))
             .arg("--exec-root")
             .arg(p.join("exec"))
@@ -237,7 +238,11 @@ impl Daemon {
         let mut raw = Vec::new();
         let mut byte = [0u8; 1];
         while !raw.ends_with(b"\r\n\r\n") {
-            assert_eq!(s.read(&mut byte).unwrap(), 1, "eof in the response head: {raw:?}");
+            assert_eq!(
+                s.read(&mut byte).unwrap(),
+                1,
+                "eof in the response head: {raw:?}"
+            );
             raw.push(byte[0]);
         }
         let r = parse_response(&raw);
@@ -267,14 +272,22 @@ impl Daemon {
     }
 
     /// Waits until `f` holds of container `id`'s inspect document (up to 20 s).
-    pub fn wait_until(&self, id: &str, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_until(
+        &self,
+        id: &str,
+        what: &str,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let doc = self.inspect(id);
             if f(&doc) {
                 return doc;
             }
-            assert!(Instant::now() < deadline, "container {id} never {what}: {doc}");
+            assert!(
+                Instant::now() < deadline,
+                "container {id} never {what}: {doc}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
