@@ -49,6 +49,8 @@ pub struct Exec {
     pub pid: i32,
     /// Its exit code, once it has exited.
     pub exit_code: Option<i32>,
+    /// The terminal's first size asked for at create, `[height, width]`.
+    pub console_size: Option<[u16; 2]>,
 }
 
 impl Exec {
@@ -63,6 +65,7 @@ impl Exec {
             tty: self.tty,
             stdin: self.attach_stdin,
             privileged: self.privileged,
+            console_size: self.console_size,
         }
     }
 }

@@ -36,7 +36,11 @@ fn kill_9_of_berthd_stops_nothing_and_a_new_one_carries_on() {
     let mut d = Daemon::start();
     d.load_busybox();
     let ticker = d.create(
-        &["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done",
+        ],
         "",
     );
     let cat = d.create(
@@ -55,15 +59,27 @@ fn kill_9_of_berthd_stops_nothing_and_a_new_one_carries_on() {
     // The short one exits while berthd is away; the ticker logs on.
     std::thread::sleep(Duration::from_millis(2500));
     d.restart();
-    assert!(d.log().contains("live restore: 2 running containers found again"), "{}", d.log());
+    assert!(
+        d.log()
+            .contains("live restore: 2 running containers found again"),
+        "{}",
+        d.log()
+    );
     let state = |id: &str| d.inspect(id)["State"].clone();
     assert_eq!(state(&ticker)["Status"], "running");
     assert_eq!(state(&cat)["Status"], "running");
     let s = state(&short);
-    assert_eq!((s["Status"].clone(), s["ExitCode"].clone()), ("exited".into(), 42.into()));
+    assert_eq!(
+        (s["Status"].clone(), s["ExitCode"].clone()),
+        ("exited".into(), 42.into())
+    );
     // No gap in the log across the restart.
     let seen = counters(&d, &ticker);
-    assert!(seen.len() > before + 100, "{} lines, {before} before", seen.len());
+    assert!(
+        seen.len() > before + 100,
+        "{} lines, {before} before",
+        seen.len()
+    );
     for (i, n) in seen.iter().enumerate() {
         assert_eq!(*n, i as u64, "the log skips at line {i}");
     }
@@ -77,7 +93,12 @@ fn kill_9_of_berthd_stops_nothing_and_a_new_one_carries_on() {
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     let deadline = Instant::now() + Duration::from_secs(10);
-    while split_frames_prefix(&got).iter().map(|f| f.1.len()).sum::<usize>() < 14 {
+    while split_frames_prefix(&got)
+        .iter()
+        .map(|f| f.1.len())
+        .sum::<usize>()
+        < 14
+    {
         assert!(Instant::now() < deadline, "{got:?}");
         let n = h.stream.read(&mut buf).unwrap();
         assert!(n > 0, "eof: {got:?}");
@@ -86,7 +107,10 @@ fn kill_9_of_berthd_stops_nothing_and_a_new_one_carries_on() {
     assert_eq!(split_frames(&got), vec![(1, b"after-restart\n".to_vec())]);
     drop(h);
     // The re-armed wait task sees the ticker's end.
-    assert_eq!(d.post(&format!("/containers/{ticker}/kill"), "").status, 204);
+    assert_eq!(
+        d.post(&format!("/containers/{ticker}/kill"), "").status,
+        204
+    );
     assert_eq!(state(&ticker)["ExitCode"], 137);
     for id in [&ticker, &cat, &short] {
         let r = d.request("DELETE", &format!("/containers/{id}?force=1"), b"");

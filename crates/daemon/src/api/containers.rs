@@ -103,6 +103,8 @@ struct HostConfigBody {
     ulimits: Vec<UlimitBody>,
     #[serde(deserialize_with = "nd")]
     network_mode: String,
+    #[serde(deserialize_with = "nd")]
+    console_size: Vec<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +170,10 @@ impl CreateBody {
                 })
                 .collect(),
             network_mode: h.network_mode,
+            console_size: match h.console_size[..] {
+                [height, width] if height > 0 && width > 0 => Some([height, width]),
+                _ => None,
+            },
         };
         let config = Config {
             cmd: self.cmd.into_vec().unwrap_or_default(),

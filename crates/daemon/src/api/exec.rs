@@ -59,6 +59,8 @@ struct CreateBody {
     user: String,
     #[serde(deserialize_with = "nd")]
     working_dir: String,
+    #[serde(deserialize_with = "nd")]
+    console_size: Vec<u16>,
 }
 
 /// docker's ExecStartConfig body.
@@ -111,6 +113,10 @@ pub async fn create(
                 attach_stderr: b.attach_stderr,
                 detach_keys: b.detach_keys,
                 privileged: b.privileged,
+                console_size: match b.console_size[..] {
+                    [h, w] if h > 0 && w > 0 => Some([h, w]),
+                    _ => None,
+                },
                 ..Exec::default()
             };
             let id = exec.id.clone();
