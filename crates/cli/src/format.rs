@@ -294,28 +294,40 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
-/// JSON with docker's four-space indent.
-pub fn pretty(v: &impl serde::Serialize) -> anyhow::Result<String> {
+/// Prints inspect documents (the daemon's JSON bytes) as docker does: a JSON array with
+/// the daemon's key order, or the template per document.
+pub fn inspect(docs: &[Vec<u8>], template: Option<&str>) -> anyhow::Result<()> {
+    let out = &mut std::io::stdout().lock();
+    match template.filter(|t| !t.is_empty()) {
+        Some(t) => {
+            for d in docs {
+                let v: serde_json::Value = serde_json::from_slice(d)?;
+                writeln!(out, "{}", render(t, &v)?)?;
+            }
+        }
+        None => {
+            let mut all = b"[".to_vec();
+            for (i, d) in docs.iter().enumerate() {
+                if i > 0 {
+                    all.push(b',');
+                }
+                all.extend_from_slice(d);
+            }
+            all.push(b']');
+            writeln!(out, "{}", reindent(&all)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// JSON re-printed with docker's four-space indent, keys in their order.
+pub fn reindent(json: &[u8]) -> anyhow::Result<String> {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    v.serialize(&mut ser)?;
+    let mut de = serde_json::Deserializer::from_slice(json);
+    serde_transcode::transcode(&mut de, &mut ser)?;
     Ok(String::from_utf8(out)?)
-}
-
-/// Prints inspect documents as docker does: a JSON array, or the template per document.
-pub fn inspect(docs: &[serde_json::Value], template: Option<&str>) -> anyhow::Result<()> {
-    let out = &mut std::io::stdout().lock();
-    match template.filter(|t| !t.is_empty()) {
-        Some("json") => writeln!(out, "{}", serde_json::to_string(docs)?)?,
-        Some(t) => {
-            for d in docs {
-                writeln!(out, "{}", render(t, d)?)?;
-            }
-        }
-        None => writeln!(out, "{}", pretty(&docs)?)?,
-    }
-    Ok(())
 }
 
 /// Prints `items` as `--format` asks: the command's default table (`default` template),
@@ -390,6 +402,14 @@ mod tests {
         assert_eq!(human_duration(s(20 * 86400)), "2 weeks");
         assert_eq!(human_duration(s(100 * 86400)), "3 months");
         assert_eq!(human_duration(s(800 * 86400)), "2 years");
+    }
+
+    #[test]
+    fn reindent_keeps_key_order() {
+        assert_eq!(
+            reindent(br#"[{"b":1,"a":[],"c":{"z":null}}]"#).unwrap(),
+            "[\n    {\n        \"b\": 1,\n        \"a\": [],\n        \"c\": {\n            \"z\": null\n        }\n    }\n]"
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! `diff`, `commit`, `export` against a real data root, with THE acceptance test of
 //! issue 3: changes made in a container survive a commit into a new image.
 
-mod containers_support;
+mod support;
 
 use std::io::Read;
 
-use containers_support::Root;
+use support::Root;
 
 /// Adds, changes and deletes files, and deletes and recreates a directory.
 const CHANGES: &str = "echo new > /added; echo more >> /etc/profile 2>/dev/null; \

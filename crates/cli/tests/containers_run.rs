@@ -1,12 +1,12 @@
 //! `run`, `create`, `start`, `ps`, `stop`, `kill`, `rm` against a real data root (root
 //! needed: overlay mounts, namespaces, cgroups).
 
-mod containers_support;
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use containers_support::Root;
+use support::Root;
 
 #[test]
 fn run_passes_output_and_exit_codes_through() {

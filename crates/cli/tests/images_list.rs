@@ -1,9 +1,9 @@
 //! `berth images` through the real binary: table, -q, --digests, --no-trunc, --format,
 //! filters; both busybox archives give one image.
 
-mod images_support;
+mod support;
 
-use images_support::{busybox_layer, docker_tar, oci_tar, Root, BUSYBOX_ID};
+use support::{busybox_layer, docker_tar, oci_tar, Root, BUSYBOX_ID};
 
 /// A root with busybox loaded from both archives, plus two imports (one labelled).
 fn populated() -> Root {
@@ -140,5 +140,5 @@ fn filters() {
     assert_eq!(repos(&root, &["dangling=true"]), ["<none>:<none>"]);
     let bad = root.run(&["images", "-f", "colour=red"]);
     assert_eq!(bad.code, 1);
-    assert_eq!(bad.stderr, "Error: Invalid filter 'colour'\n");
+    assert_eq!(bad.stderr, "Error response from daemon: invalid filter 'colour'\n");
 }

@@ -182,6 +182,11 @@ impl Client {
         check(r)
     }
 
+    /// GET, the body's bytes (JSON whose key order matters).
+    pub fn get_raw(&self, path: &str, query: Query) -> Result<Vec<u8>> {
+        self.call("GET", path, query, Payload::Empty)?.body.bytes()
+    }
+
     /// GET, the body as JSON.
     pub fn get_json(&self, path: &str, query: Query) -> Result<Value> {
         json(self.call("GET", path, query, Payload::Empty)?)

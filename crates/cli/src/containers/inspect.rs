@@ -1,7 +1,5 @@
 //! `berth inspect` (containers, then images, or `--type`) and `container inspect`.
 
-use serde_json::Value;
-
 use super::path_part;
 use crate::client::{Client, ClientError, Query};
 use crate::format;
@@ -89,18 +87,18 @@ fn show(
     Ok(u8::from(!errors.is_empty()))
 }
 
-fn one(c: &Client, name: &str, kind: Kind, size: bool) -> Result<Value, String> {
+fn one(c: &Client, name: &str, kind: Kind, size: bool) -> Result<Vec<u8>, String> {
     let n = path_part(name);
     let not_found = |e: &ClientError| e.status() == Some(404);
     if kind != Kind::Image {
         let q = Query::new().flag("size", size);
-        match c.get_json(&format!("/containers/{n}/json"), q) {
+        match c.get_raw(&format!("/containers/{n}/json"), q) {
             Ok(v) => return Ok(v),
             Err(e) if kind == Kind::Any && not_found(&e) => {}
             Err(e) => return Err(e.to_string()),
         }
     }
-    match c.get_json(&format!("/images/{n}/json"), Query::new()) {
+    match c.get_raw(&format!("/images/{n}/json"), Query::new()) {
         Ok(v) => Ok(v),
         Err(e) if kind == Kind::Any && not_found(&e) => {
             Err(format!("Error: No such object: {name}"))

@@ -20,7 +20,7 @@ pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for name in &args.images {
-        match c.get_json(&format!("/images/{}/json", image_path(name)), Query::new()) {
+        match c.get_raw(&format!("/images/{}/json", image_path(name)), Query::new()) {
             Ok(doc) => docs.push(doc),
             Err(e) => errors.push(e),
         }
