@@ -7,6 +7,8 @@
 #     directory (an opaque dir), and add hardlinks and symlinks; `docker save` it,
 #     `berth load` it, and the file listings (path, type, mode, owner, size, link target,
 #     hardlink group) of `docker export` and `berth image export` are identical.
+#  3. An image `berth commit` made (its layer kept only unpacked) saves, loads in docker with
+#     the same ID, and runs there with the container's changes.
 # Usage: tests/interop-images.sh   (needs root, dockerd, docker, skopeo, target/debug/berth)
 set -euo pipefail
 # shellcheck source=tests/lib.sh
@@ -144,3 +146,14 @@ for gone in '^gone ' '^gone-dir' '^d/old ' '^d/sub/' '^bin/vi '; do
     if grep -Eq "$gone" "$WORK/berth.list"; then fail "deleted path present: /$gone/"; fi
 done
 log "listings identical ($(wc -l <"$WORK/berth.list") entries)"
+
+log "3. berth commit -> berth save -> docker load: same ID, the changes run in docker"
+"$BERTH" run --name committed busybox:1.35 sh -c 'echo made > /made; rm /bin/vi; mkdir -p /d/e' >/dev/null
+"$BERTH" commit committed berth-interop:committed >/dev/null
+"$BERTH" save berth-interop:committed -o "$WORK/committed.tar"
+docker load -i "$WORK/committed.tar" >/dev/null
+[[ $(docker image inspect -f '{{.Id}}' berth-interop:committed) == \
+   $("$BERTH" image inspect -f '{{.Id}}' berth-interop:committed) ]] || fail "committed image IDs differ"
+out=$(docker run --rm --network none berth-interop:committed sh -c 'cat /made; test -e /bin/vi || echo no-vi; test -d /d/e && echo dir')
+[[ $out == $'made\nno-vi\ndir' ]] || fail "docker ran the committed image and saw: $out"
+log "committed image identical in docker"

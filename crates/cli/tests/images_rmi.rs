@@ -80,8 +80,8 @@ fn missing_images_and_bad_tags() {
     let bad = root.run(&["tag", "busybox:1.35", "Upper:1"]);
     assert_eq!(bad.code, 1);
     assert!(
-        bad.stderr
-            .starts_with("Error response from daemon: Error parsing reference: \"Upper:1\""),
+        bad.stderr.starts_with("Error response from daemon: invalid reference format")
+            && bad.stderr.contains("must be lowercase"),
         "{}",
         bad.stderr
     );

@@ -3,6 +3,7 @@
 //! Layout: the image store's `content/`, `snapshots/`, `metadata.db`; `containers/`;
 //! `runtime/` (the runtime's state root).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use berth_image::digest::Digest;
@@ -38,6 +39,20 @@ pub struct Engine {
     images: ImageStore,
     containers: ContainerStore,
     runtime: Runtime,
+    shim: PathBuf,
+    exit_hook: Vec<OsString>,
+}
+
+/// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
+fn default_shim_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let exe = std::env::current_exe().ok();
+    match exe.as_deref().and_then(Path::parent) {
+        Some(dir) => dir.join("berth-shim"),
+        None => PathBuf::from("berth-shim"),
+    }
 }
 
 impl Engine {
@@ -48,7 +63,32 @@ impl Engine {
             images: ImageStore::open(data_root)?,
             containers: ContainerStore::open(&data_root.join("containers"))?,
             runtime: Runtime::new(&data_root.join("runtime")),
+            shim: default_shim_path(),
+            exit_hook: Vec::new(),
         })
+    }
+
+    /// The shim binary detached containers run under.
+    pub fn shim_path(&self) -> &Path {
+        &self.shim
+    }
+
+    /// Runs detached containers under the shim binary at `path`.
+    pub fn set_shim_path(&mut self, path: PathBuf) {
+        self.shim = path;
+    }
+
+    /// A command the shim runs (it execs it) once a detached container has exited and
+    /// its exit status is recorded, with the container id appended. A caller with no
+    /// daemon to notice the exit (the CLI) passes a command that calls [`Engine::find`]
+    /// on the id, which finishes the container (and removes it for `--rm`).
+    pub fn set_exit_hook(&mut self, argv: Vec<OsString>) {
+        self.exit_hook = argv;
+    }
+
+    /// The exit hook (empty for none).
+    pub fn exit_hook(&self) -> &[OsString] {
+        &self.exit_hook
     }
 
     /// The data root.

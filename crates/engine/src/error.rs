@@ -180,6 +180,22 @@ pub enum EngineError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The container's shim could not be started.
+    #[error("container {id}: start its shim: {source}")]
+    ShimLaunch {
+        /// The container.
+        id: String,
+        /// What went wrong.
+        source: berth_shim::launch::LaunchError,
+    },
+    /// A request to the container's shim failed.
+    #[error("container {id}: {source}")]
+    Shim {
+        /// The container.
+        id: String,
+        /// What went wrong.
+        source: berth_shim::client::ClientError,
+    },
     /// A system call on the engine's own process failed (fork, pipe, wait).
     #[error("{op}: {source}")]
     Sys {

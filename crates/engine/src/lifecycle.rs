@@ -1,22 +1,27 @@
-//! A container's life without a daemon: start (in the foreground, or detached under a
-//! forked monitor process that waits for it), the end of a run (exit code recorded,
-//! runtime state and cgroup deleted, rootfs unmounted), stop, kill and remove.
+//! A container's life: start in the foreground (the caller waits for it) or detached
+//! under its shim (`berth-shim`, which owns its stdio and log, reaps it and records its
+//! exit in `exit.json`), the end of a run (exit code recorded, runtime state and cgroup
+//! deleted, rootfs unmounted), stop, kill and remove.
 //!
-//! Whoever waits for the container's process (the foreground caller, or the monitor) is
-//! its *monitor*: its pid is in the record, and it alone records the exit. If a monitor
-//! dies without doing so, [`Engine::refresh`] finishes the container with exit code 255.
+//! Whoever waits for the container's process (the foreground caller, or the shim) is its
+//! *monitor*: its pid is in the record. A run has ended when the shim wrote `exit.json`
+//! or the monitor is gone; [`Engine::refresh`] then finishes the container with the
+//! recorded exit code (255 if none was recorded). Starting and finishing hold a lock on
+//! the container's directory, so a shim's exit hook, a daemon and a CLI never finish
+//! one run twice or finish a run that is still being started.
 
-use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_runtime::container::CreateOptions;
-use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid};
+use berth_shim::args::{LogArgs, ShimCommand, StartArgs};
+use berth_shim::{ExitStatus, ShimClient};
+use nix::fcntl::{Flock, FlockArg};
+use nix::unistd::Pid;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result, StartKind};
-use crate::record::{now, Container, Status};
+use crate::record::{now, Container, State, Status};
 use crate::rootfs;
 use crate::spec;
 
@@ -34,13 +39,33 @@ fn alive(pid: i32, start: u64) -> bool {
     pid > 0 && berth_runtime::state::process_start(pid) == Some(start)
 }
 
+/// An exclusive lock on a container's directory, released when dropped.
+type Lock = Flock<std::fs::File>;
+
 impl Engine {
+    /// Locks container `id` against concurrent starts and finishes.
+    fn lock(&self, id: &str) -> Result<Lock> {
+        let dir = self.containers().dir(id);
+        let f = match std::fs::File::open(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EngineError::NoSuchContainer(id.into()))
+            }
+            r => r.map_err(EngineError::io("open", &dir))?,
+        };
+        Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, source)| EngineError::Sys {
+            op: "lock the container directory",
+            source,
+        })
+    }
+
     /// Mounts the root, writes the bundle and has the runtime create and start the
     /// container; records it as running with the calling process as its monitor. Returns
     /// the container process's pid (a child of the caller). Undone on failure.
     fn launch(&self, c: &mut Container) -> Result<Pid> {
         if c.config.tty {
-            return Err(EngineError::Unsupported("a terminal (-t)"));
+            return Err(EngineError::Unsupported(
+                "a terminal (-t) in the foreground",
+            ));
         }
         let rootfs = self.containers().rootfs(&c.id);
         rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)?;
@@ -55,7 +80,9 @@ impl Engine {
         }
     }
 
-    fn run_container(&self, c: &mut Container, rootfs: &std::path::Path) -> Result<Pid> {
+    /// Writes the container's runtime spec into its directory (the bundle), clears what
+    /// an earlier run left, and returns the directory.
+    fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<PathBuf> {
         let image = berth_image::digest::Digest::parse(&c.image_id)
             .map_err(|_| EngineError::NoSuchContainer(c.image_id.clone()))?;
         let config = self.image_config(&image)?;
@@ -64,10 +91,23 @@ impl Engine {
         let path = dir.join("config.json");
         let raw = serde_json::to_vec(&spec).map_err(spec::SpecError::Assemble)?;
         std::fs::write(&path, raw).map_err(EngineError::io("write", &path))?;
+        // The exit status of an earlier run.
+        let exit = dir.join(berth_shim::EXIT_FILE);
+        match std::fs::remove_file(&exit) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(EngineError::io("remove", &exit)(e))
+            }
+            _ => {}
+        }
         // A state left by a run whose end nobody recorded.
         self.runtime()
             .delete(&c.id, true)
             .map_err(EngineError::runtime("delete", &c.id))?;
+        Ok(dir)
+    }
+
+    fn run_container(&self, c: &mut Container, rootfs: &Path) -> Result<Pid> {
+        let dir = self.write_bundle(c, rootfs)?;
         let opts = CreateOptions {
             id: c.id.clone(),
             bundle: dir,
@@ -76,20 +116,20 @@ impl Engine {
         let saved = self
             .runtime()
             .create(&opts)
-            .map_err(|e| start_error(c, &e))?;
+            .map_err(|e| start_error(c, e.to_string()))?;
         self.runtime()
             .start(&c.id)
-            .map_err(|e| start_error(c, &e))?;
-        self.mark_running(c, saved.pid)?;
+            .map_err(|e| start_error(c, e.to_string()))?;
+        let me = std::process::id() as i32;
+        self.mark_running(c, saved.pid, me)?;
         Ok(Pid::from_raw(saved.pid))
     }
 
-    fn mark_running(&self, c: &mut Container, pid: i32) -> Result<()> {
-        let me = std::process::id() as i32;
+    fn mark_running(&self, c: &mut Container, pid: i32, monitor: i32) -> Result<()> {
         c.state.status = Status::Running;
         c.state.pid = pid;
-        c.state.monitor_pid = me;
-        c.state.monitor_start = berth_runtime::state::process_start(me).unwrap_or(0);
+        c.state.monitor_pid = monitor;
+        c.state.monitor_start = berth_runtime::state::process_start(monitor).unwrap_or(0);
         c.state.exit_code = None;
         c.state.started_at = Some(now());
         c.state.finished_at = None;
@@ -99,11 +139,14 @@ impl Engine {
     /// Starts container `c` and waits for it in the foreground (signals to this process
     /// are passed on); records its end and returns its exit code.
     pub fn start_attached(&self, c: &Container) -> Result<i32> {
-        let mut c = self.refresh(self.containers().load(&c.id)?)?;
-        if c.state.status == Status::Running {
-            return Err(EngineError::AlreadyRunning(c.id));
-        }
-        let pid = self.launch(&mut c)?;
+        let pid = {
+            let _lock = self.lock(&c.id)?;
+            let mut c = self.refresh_locked(self.containers().load(&c.id)?)?;
+            if c.state.status == Status::Running {
+                return Err(EngineError::AlreadyRunning(c.id));
+            }
+            self.launch(&mut c)?
+        };
         let code =
             berth_runtime::wait::wait_forwarding(pid).map_err(|source| EngineError::Sys {
                 op: "wait for the container",
@@ -113,59 +156,102 @@ impl Engine {
         Ok(code)
     }
 
-    /// Starts container `c` under a monitor process and returns once it runs (or failed
-    /// to start). The monitor (a double fork, detached from this process's session) has
-    /// its output in `<container dir>/container.log`, waits for the container and records
-    /// its end, removing it if the record asks for auto-removal. A running container is
-    /// left as it is.
+    /// Starts container `c` under its shim and returns once it runs (or failed to
+    /// start). The shim logs its output to `<container dir>/<id>-json.log`, waits for it
+    /// and records its end in `exit.json`, then runs the exit hook (see
+    /// [`Engine::set_exit_hook`]). A running container is left as it is.
     ///
-    /// Forks: call it from a single-threaded process.
+    /// Spawns the shim with `std::process::Command`: safe in a multi-threaded process.
     pub fn start_detached(&self, c: &Container) -> Result<()> {
-        let c = self.refresh(self.containers().load(&c.id)?)?;
+        let _lock = self.lock(&c.id)?;
+        let mut c = self.refresh_locked(self.containers().load(&c.id)?)?;
         if c.state.status == Status::Running {
             return Ok(());
         }
-        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|source| EngineError::Sys { op: "pipe", source })?;
-        // SAFETY: the caller is single-threaded (documented), so the child may run any code.
-        match unsafe { nix::unistd::fork() }
-            .map_err(|source| EngineError::Sys { op: "fork", source })?
-        {
-            ForkResult::Child => {
-                drop(rd);
-                let code = self.monitor_child(&c.id, wr);
-                // SAFETY: _exit ends the forked child without running the parent's exit
-                // handlers.
-                unsafe { libc::_exit(code) }
-            }
-            ForkResult::Parent { child } => {
-                drop(wr);
-                waitpid(child, None).map_err(|source| EngineError::Sys {
-                    op: "wait for the monitor",
-                    source,
-                })?;
-                read_report(&c.id, rd)
+        let rootfs = self.containers().rootfs(&c.id);
+        rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)?;
+        let before = c.state.clone();
+        match self.start_shim(&mut c, &rootfs) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The first error is the one to report; the shim sees its container go
+                // and exits; its exit hook finds the record as it was and does nothing.
+                self.runtime().delete(&c.id, true).ok();
+                rootfs::unmount(&rootfs).ok();
+                if c.state != before {
+                    c.state = before;
+                    self.containers().save(&c).ok();
+                }
+                Err(e)
             }
         }
     }
 
-    /// In the first child: forks the monitor and exits.
-    fn monitor_child(&self, id: &str, report: OwnedFd) -> i32 {
-        if nix::unistd::setsid().is_err() {
-            return 1;
+    /// Has the shim create the container, records it running, and starts it.
+    fn start_shim(&self, c: &mut Container, rootfs: &Path) -> Result<()> {
+        let dir = self.write_bundle(c, rootfs)?;
+        let cmd = self.shim_command(c, &dir);
+        let report = berth_shim::launch::spawn(self.shim_path(), &cmd).map_err(|e| match e {
+            berth_shim::launch::LaunchError::Failed(message) => start_error(c, message),
+            source => EngineError::ShimLaunch {
+                id: c.id.clone(),
+                source,
+            },
+        })?;
+        self.mark_running(c, report.pid, report.shim_pid)?;
+        let shim = ShimClient::connect(&dir).map_err(|source| EngineError::Shim {
+            id: c.id.clone(),
+            source,
+        })?;
+        match shim.start() {
+            Ok(_) => Ok(()),
+            Err(berth_shim::client::ClientError::Refused { message, .. }) => {
+                Err(start_error(c, message))
+            }
+            Err(source) => Err(EngineError::Shim {
+                id: c.id.clone(),
+                source,
+            }),
         }
-        // SAFETY: this process is single-threaded (a fresh fork of one).
-        match unsafe { nix::unistd::fork() } {
-            Ok(ForkResult::Child) => monitor(self.root(), id, report),
-            Ok(ForkResult::Parent { .. }) => 0,
-            Err(_) => 1,
+    }
+
+    /// The shim command line for container `c`, whose directory is `dir`.
+    fn shim_command(&self, c: &Container, dir: &Path) -> ShimCommand {
+        let mut exit_command = self.exit_hook().to_vec();
+        if !exit_command.is_empty() {
+            exit_command.push(c.id.clone().into());
         }
+        ShimCommand::Start(StartArgs {
+            id: c.id.clone(),
+            bundle: dir.into(),
+            runtime_root: self.runtime().root.path().to_path_buf(),
+            state: dir.into(),
+            tty: c.config.tty,
+            stdin: c.config.open_stdin,
+            log: log_args(c, dir),
+            exit_command,
+        })
     }
 
     /// Records the end of container `id`'s run: exit code, finish time, runtime state
-    /// and cgroup deleted, rootfs unmounted; removes it if it asked for that.
+    /// and cgroup deleted, rootfs unmounted; removes it if it asked for that. Nothing
+    /// happens to a container that is not running (its end is recorded already).
     pub fn finish(&self, id: &str, code: i32) -> Result<()> {
-        let mut c = self.containers().load(id)?;
+        let _lock = match self.lock(id) {
+            Err(EngineError::NoSuchContainer(_)) => return Ok(()),
+            r => r?,
+        };
+        self.finish_locked(id, code, None)
+    }
+
+    fn finish_locked(&self, id: &str, code: i32, finished_at: Option<String>) -> Result<()> {
+        let mut c = match self.containers().load(id) {
+            Err(EngineError::NoSuchContainer(_)) => return Ok(()),
+            r => r?,
+        };
+        if c.state.status != Status::Running {
+            return Ok(());
+        }
         self.runtime()
             .delete(id, true)
             .map_err(EngineError::runtime("delete", id))?;
@@ -173,7 +259,7 @@ impl Engine {
         c.state.status = Status::Exited;
         c.state.pid = 0;
         c.state.exit_code = Some(code);
-        c.state.finished_at = Some(now());
+        c.state.finished_at = Some(finished_at.unwrap_or_else(now));
         self.containers().save(&c)?;
         if c.config.auto_remove {
             self.dismantle(&c)?;
@@ -181,13 +267,42 @@ impl Engine {
         Ok(())
     }
 
-    /// `c` with its state checked: a running container whose monitor is gone is finished
-    /// (exit code 255).
+    /// Whether the run recorded in `state` has ended: its shim recorded the exit, or its
+    /// monitor is gone.
+    fn ended(&self, id: &str, state: &State) -> bool {
+        !alive(state.monitor_pid, state.monitor_start)
+            || self
+                .containers()
+                .dir(id)
+                .join(berth_shim::EXIT_FILE)
+                .exists()
+    }
+
+    /// `c` with its state checked: a running container whose run has ended is finished
+    /// with the exit code its shim recorded (255 if none).
     pub fn refresh(&self, c: Container) -> Result<Container> {
-        if c.state.status != Status::Running || alive(c.state.monitor_pid, c.state.monitor_start) {
+        if c.state.status != Status::Running || !self.ended(&c.id, &c.state) {
             return Ok(c);
         }
-        self.finish(&c.id, LOST_EXIT)?;
+        let _lock = match self.lock(&c.id) {
+            Err(EngineError::NoSuchContainer(_)) => return Ok(c),
+            r => r?,
+        };
+        match self.containers().load(&c.id) {
+            Err(EngineError::NoSuchContainer(_)) => Ok(c),
+            other => self.refresh_locked(other?),
+        }
+    }
+
+    /// [`Engine::refresh`] with the container's lock held.
+    fn refresh_locked(&self, c: Container) -> Result<Container> {
+        if c.state.status != Status::Running || !self.ended(&c.id, &c.state) {
+            return Ok(c);
+        }
+        let dir = self.containers().dir(&c.id);
+        let recorded = ExitStatus::read(&dir).ok().flatten();
+        let code = recorded.as_ref().map_or(LOST_EXIT, |s| s.exit_code);
+        self.finish_locked(&c.id, code, recorded.map(|s| s.finished_at))?;
         match self.containers().load(&c.id) {
             Err(EngineError::NoSuchContainer(_)) => Ok(c),
             other => other,
@@ -268,103 +383,26 @@ impl Engine {
     }
 }
 
-/// The engine error for a runtime failure to create or start `c`.
-fn start_error(c: &Container, e: &berth_runtime::Error) -> EngineError {
-    let message = e.to_string();
+/// The shim's log arguments for container `c`: its log config (json-file when none is
+/// named), the log file `<dir>/<id>-json.log` as docker names it.
+fn log_args(c: &Container, dir: &Path) -> LogArgs {
+    let config = &c.config.host.log_config;
+    let driver = match config.driver.as_str() {
+        "" => "json-file",
+        named => named,
+    };
+    LogArgs {
+        driver: driver.into(),
+        path: Some(dir.join(format!("{}-json.log", c.id))),
+        opts: config.options.clone(),
+    }
+}
+
+/// The engine error for a failure to create or start `c`, from its message.
+fn start_error(c: &Container, message: String) -> EngineError {
     EngineError::Start {
         id: c.id.clone(),
         kind: StartKind::of_message(&message),
         message,
     }
-}
-
-/// The detached monitor: opens its own engine (nothing shared with the parent's), points
-/// its output at the container's log, starts the container, reports, waits, records.
-fn monitor(root: &std::path::Path, id: &str, report: OwnedFd) -> ! {
-    let mut report = std::fs::File::from(report);
-    let code = match monitor_start(root, id) {
-        Ok((engine, pid)) => {
-            report.write_all(b"O").ok();
-            drop(report);
-            let code = waitpid(pid, None).map_or(LOST_EXIT, berth_runtime::wait::exit_code);
-            i32::from(engine.finish(id, code).is_err())
-        }
-        Err(EngineError::Start { kind, message, .. }) => {
-            report.write_all(&[kind_tag(kind)]).ok();
-            report.write_all(message.as_bytes()).ok();
-            1
-        }
-        Err(e) => {
-            report.write_all(b"E").ok();
-            report.write_all(e.to_string().as_bytes()).ok();
-            1
-        }
-    };
-    // SAFETY: _exit ends the monitor without running exit handlers inherited from the CLI.
-    unsafe { libc::_exit(code) }
-}
-
-fn monitor_start(root: &std::path::Path, id: &str) -> Result<(Engine, Pid)> {
-    let engine = Engine::open(root)?;
-    let log = engine.containers().dir(id).join("container.log");
-    redirect_stdio(&log)?;
-    let mut c = engine.containers().load(id)?;
-    let pid = engine.launch(&mut c)?;
-    Ok((engine, pid))
-}
-
-/// stdin from /dev/null, stdout and stderr appended to `log`.
-fn redirect_stdio(log: &std::path::Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    let null = std::fs::File::open("/dev/null")
-        .map_err(EngineError::io("open", std::path::Path::new("/dev/null")))?;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(EngineError::io("open", log))?;
-    let dup = |from: i32, to: i32| {
-        // SAFETY: dup2 on descriptors this process owns; it replaces `to` atomically.
-        let r = unsafe { libc::dup2(from, to) };
-        nix::errno::Errno::result(r)
-            .map(drop)
-            .map_err(|source| EngineError::Sys { op: "dup2", source })
-    };
-    dup(null.as_raw_fd(), 0)?;
-    dup(out.as_raw_fd(), 1)?;
-    dup(out.as_raw_fd(), 2)
-}
-
-fn kind_tag(kind: StartKind) -> u8 {
-    match kind {
-        StartKind::NotFound => b'N',
-        StartKind::NotExecutable => b'X',
-        StartKind::Other => b'E',
-    }
-}
-
-/// Reads the monitor's report: `O`, or a failure tag and message.
-fn read_report(id: &str, rd: OwnedFd) -> Result<()> {
-    let mut buf = Vec::new();
-    std::fs::File::from(rd)
-        .read_to_end(&mut buf)
-        .map_err(EngineError::io(
-            "read",
-            std::path::Path::new("monitor report"),
-        ))?;
-    let kind = match buf.first() {
-        Some(b'O') => return Ok(()),
-        Some(b'N') => StartKind::NotFound,
-        Some(b'X') => StartKind::NotExecutable,
-        _ => StartKind::Other,
-    };
-    let message = match buf.get(1..) {
-        Some(m) if !m.is_empty() => String::from_utf8_lossy(m).into_owned(),
-        _ => "the container's monitor exited before reporting".into(),
-    };
-    Err(EngineError::Start {
-        id: id.into(),
-        kind,
-        message,
-    })
 }

@@ -115,3 +115,133 @@ fn a_container_root_is_prepared_and_mounted_quickly() {
         times.len()
     );
 }
+
+/// The shim binary of this build: `$BERTH_SHIM`, else `berth-shim` in the target directory
+/// that holds this test (`cargo build -p berth-shim` puts it there; CI builds the
+/// workspace first).
+fn shim_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .ancestors()
+        .map(|d| d.join("berth-shim"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("SHIM MISSING: no berth-shim above {exe:?}; run `cargo build -p berth-shim` or set BERTH_SHIM")
+        });
+    path
+}
+
+/// Waits until container `id` is no longer running; returns its record.
+fn wait_exited(engine: &Engine, id: &str) -> berth_engine::record::Container {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = engine.find(id).unwrap();
+        if c.state.status != berth_engine::record::Status::Running {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "still running: {c:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_detached_container_runs_under_its_shim_and_ends_with_its_exit_code() {
+    let (_dir, mut engine) = engine_with_busybox();
+    engine.set_shim_path(shim_path());
+    let mut req = request(Some("shimmed"));
+    req.config.cmd = ["sh", "-c", "echo hi; echo oh >&2; exit 4"]
+        .map(String::from)
+        .to_vec();
+    let c = engine.create(&req).unwrap();
+    engine.start_detached(&c).unwrap();
+    let running = engine.containers().load(&c.id).unwrap();
+    assert_ne!(running.state.monitor_pid, std::process::id() as i32);
+    let done = wait_exited(&engine, &c.id);
+    assert_eq!(done.state.exit_code, Some(4));
+    let recorded = berth_shim::ExitStatus::read(&engine.containers().dir(&c.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state.finished_at, Some(recorded.finished_at));
+    let log = engine
+        .containers()
+        .dir(&c.id)
+        .join(format!("{}-json.log", c.id));
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        log.contains(r#"{"log":"hi\n","stream":"stdout","time":"#),
+        "{log}"
+    );
+    assert!(
+        log.contains(r#"{"log":"oh\n","stream":"stderr","time":"#),
+        "{log}"
+    );
+    assert!(!rootfs::is_mounted(&engine.containers().rootfs(&c.id)).unwrap());
+    // A command that is not there fails the start with docker's 127, and the record
+    // stays as it was.
+    let mut bad = request(Some("missing"));
+    bad.config.cmd = vec!["no-such-command".into()];
+    let b = engine.create(&bad).unwrap();
+    let err = engine.start_detached(&b).unwrap_err();
+    assert_eq!(err.exit_code(), 127, "{err}");
+    assert_eq!(
+        engine.find(&b.id).unwrap().state.status,
+        berth_engine::record::Status::Created
+    );
+    // The log config is the shim's: `none` keeps nothing; a driver berth lacks fails.
+    let mut quiet = request(Some("quiet"));
+    quiet.config.cmd = ["echo", "unseen"].map(String::from).to_vec();
+    quiet.config.host.log_config.driver = "none".into();
+    let q = engine.create(&quiet).unwrap();
+    engine.start_detached(&q).unwrap();
+    assert_eq!(wait_exited(&engine, &q.id).state.exit_code, Some(0));
+    let qlog = engine
+        .containers()
+        .dir(&q.id)
+        .join(format!("{}-json.log", q.id));
+    assert!(!qlog.exists());
+    let mut odd = request(Some("odd"));
+    odd.config.host.log_config.driver = "syslog".into();
+    let o = engine.create(&odd).unwrap();
+    let err = engine.start_detached(&o).unwrap_err();
+    assert!(err.to_string().contains("syslog"), "{err}");
+    for c in [&c, &b, &q, &o] {
+        engine.remove(c, false).unwrap();
+    }
+}
+
+#[test]
+fn a_run_whose_shim_vanished_is_finished_from_its_exit_file_or_as_lost() {
+    let (_dir, mut engine) = engine_with_busybox();
+    engine.set_shim_path(shim_path());
+    let mut req = request(Some("lost"));
+    req.config.cmd = ["sleep", "100"].map(String::from).to_vec();
+    let c = engine.create(&req).unwrap();
+    engine.start_detached(&c).unwrap();
+    let running = engine.containers().load(&c.id).unwrap();
+    // kill -9 of the shim: the container runs on, unwatched; nothing recorded an exit.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.state.monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let done = wait_exited(&engine, &c.id);
+    assert_eq!(done.state.exit_code, Some(255));
+    assert!(!engine.runtime().root.path().join(&c.id).exists());
+    // A shim that recorded the exit: its code is taken.
+    engine.start_detached(&c).unwrap();
+    let running = engine.containers().load(&c.id).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.state.monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let dir = engine.containers().dir(&c.id);
+    berth_shim::ExitStatus::new(42, std::time::SystemTime::now())
+        .write(&dir)
+        .unwrap();
+    assert_eq!(wait_exited(&engine, &c.id).state.exit_code, Some(42));
+    engine.remove(&c, true).unwrap();
+}

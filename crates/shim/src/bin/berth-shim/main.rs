@@ -1,0 +1,217 @@
+//! berth-shim: the per-container monitor (see the `berth_shim` crate doc for what it
+//! does and the protocol it speaks).
+//!
+//! Start-up, top to bottom: protect the binary (the container init is a fork of it),
+//! parse the command line, fork and let the first process exit (the caller reaps it at
+//! once and never has the shim as its child), new session, subreaper, state directory as
+//! working directory, pid file, signals, control socket, log, stdio, the container
+//! created (or the exec prepared), the one-line report, then the event loop. At the end
+//! it execs the exit command, if one was given.
+
+mod conn;
+mod output;
+mod server;
+mod signals;
+mod stdio;
+mod target;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use berth_runtime::container::Runtime;
+use berth_shim::args::{ExecArgs, ShimCommand, StartArgs};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::output::Log;
+use crate::server::{note, Server};
+use crate::signals::Signals;
+use crate::stdio::Stdio;
+use crate::target::Target;
+
+fn main() -> ExitCode {
+    if let Err(e) = berth_runtime::selfexe::ensure_protected_exe() {
+        return fail_early(&e.to_string());
+    }
+    // Descriptors the caller leaked to us (a test harness's jobserver pipe, say) would
+    // stay open as long as the container runs.
+    // SAFETY: close_range takes plain integers; nothing in this process uses a
+    // descriptor above stdio yet.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    let cmd = match ShimCommand::parse(std::env::args_os().skip(1)) {
+        Ok(cmd) => cmd,
+        Err(e) => return fail_early(&e.to_string()),
+    };
+    let cmd = match absolute(cmd) {
+        Ok(cmd) => cmd,
+        Err(e) => return fail_early(&format!("{e:#}")),
+    };
+    // SAFETY: no thread has been started, so the child may run any code.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => return fail_early(&format!("fork: {e}")),
+        Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
+        Ok(ForkResult::Child) => {}
+    }
+    let Ok(report) = Reporter::take() else {
+        return ExitCode::FAILURE;
+    };
+    match setup(&cmd) {
+        Ok((server, pid, exit_command)) => {
+            report.send(&format!(
+                "{{\"pid\":{pid},\"shim_pid\":{}}}\n",
+                std::process::id()
+            ));
+            serve(server, &exit_command)
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            note(&message);
+            report.send(&error_line(&message));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reports a failure before the fork, on stdout.
+fn fail_early(message: &str) -> ExitCode {
+    print!("{}", error_line(message));
+    ExitCode::FAILURE
+}
+
+fn error_line(message: &str) -> String {
+    let mut line = serde_json::json!({ "error": message }).to_string();
+    line.push('\n');
+    line
+}
+
+/// The command with every path made absolute (the shim changes directory).
+fn absolute(mut cmd: ShimCommand) -> Result<ShimCommand> {
+    let abs = |p: &mut PathBuf| -> Result<()> {
+        *p = std::path::absolute(&*p).with_context(|| format!("resolve {}", p.display()))?;
+        Ok(())
+    };
+    match &mut cmd {
+        ShimCommand::Start(a) => {
+            abs(&mut a.bundle)?;
+            abs(&mut a.runtime_root)?;
+            abs(&mut a.state)?;
+            if let Some(p) = &mut a.log.path {
+                abs(p)?;
+            }
+        }
+        ShimCommand::Exec(a) => {
+            abs(&mut a.runtime_root)?;
+            abs(&mut a.state)?;
+            abs(&mut a.process)?;
+        }
+    }
+    Ok(cmd)
+}
+
+/// The caller's pipe for the one-line report, moved off fd 1.
+struct Reporter(File);
+
+impl Reporter {
+    /// Takes stdout for the report and points fds 0-2 at /dev/null.
+    fn take() -> Result<Reporter> {
+        let fd = nix::fcntl::fcntl(std::io::stdout(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+        // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let null = stdio::dev_null()?;
+        stdio::set_std([&null, &null, &null])?;
+        Ok(Reporter(File::from(fd)))
+    }
+
+    fn send(mut self, line: &str) {
+        // The caller may be gone (killed); the shim goes on regardless.
+        self.0.write_all(line.as_bytes()).ok();
+    }
+}
+
+/// Everything before the report: the server, the process's pid (0 for an exec), and
+/// the exit command.
+fn setup(cmd: &ShimCommand) -> Result<(Server, i32, Vec<OsString>)> {
+    nix::unistd::setsid().context("setsid")?;
+    nix::sys::prctl::set_child_subreaper(true).context("become a subreaper")?;
+    let state = cmd.state();
+    std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
+    std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
+    std::fs::write(berth_shim::PID_FILE, std::process::id().to_string())
+        .context("write the pid file")?;
+    berth_shim::ExitStatus::clear(Path::new("."))?;
+    let signals = Signals::install().context("set up signals")?;
+    let _ = std::fs::remove_file(berth_shim::SOCKET);
+    let listener = UnixListener::bind(berth_shim::SOCKET).context("bind the control socket")?;
+    let built = match cmd {
+        ShimCommand::Start(a) => setup_start(a, signals, listener),
+        ShimCommand::Exec(a) => setup_exec(a, signals, listener),
+    };
+    if built.is_err() {
+        let _ = std::fs::remove_file(berth_shim::SOCKET);
+        let _ = std::fs::remove_file(berth_shim::PID_FILE);
+    }
+    // Give back what parsing the spec and creating the container took.
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    unsafe { libc::malloc_trim(0) };
+    built
+}
+
+fn setup_start(
+    a: &StartArgs,
+    signals: Signals,
+    listener: UnixListener,
+) -> Result<(Server, i32, Vec<OsString>)> {
+    let log = Log::open(&a.log)?;
+    let rt = Runtime::new(&a.runtime_root);
+    let mut stdio = Stdio::new(a.tty, a.stdin)?;
+    let pid = Target::create(&rt, &a.id, &a.bundle, &mut stdio, &signals)?;
+    let target = Target::Container {
+        rt,
+        id: a.id.clone(),
+    };
+    let child = Some(Pid::from_raw(pid));
+    let server = Server::new(signals, listener, stdio, target, log, child);
+    let server = server.inspect_err(|_| {
+        let _ = Runtime::new(&a.runtime_root).delete(&a.id, true);
+    })?;
+    Ok((server, pid, a.exit_command.clone()))
+}
+
+fn setup_exec(
+    a: &ExecArgs,
+    signals: Signals,
+    listener: UnixListener,
+) -> Result<(Server, i32, Vec<OsString>)> {
+    let raw = std::fs::read(&a.process).with_context(|| format!("read {}", a.process.display()))?;
+    let process =
+        serde_json::from_slice(&raw).with_context(|| format!("parse {}", a.process.display()))?;
+    let target = Target::Exec {
+        rt: Runtime::new(&a.runtime_root),
+        id: a.id.clone(),
+        process: Box::new(process),
+    };
+    let stdio = Stdio::new(a.tty, a.stdin)?;
+    let server = Server::new(signals, listener, stdio, target, Log::with(None), None)?;
+    Ok((server, 0, Vec::new()))
+}
+
+/// Runs the loop, then execs the exit command.
+fn serve(mut server: Server, exit_command: &[OsString]) -> ExitCode {
+    if let Err(e) = server.run() {
+        note(format!("event loop: {e:#}"));
+    }
+    // Everything the shim opened is close-on-exec; dropping it closes it now anyway.
+    drop(server);
+    if let Some((prog, args)) = exit_command.split_first() {
+        use std::os::unix::process::CommandExt;
+        // Replaces the shim: the command keeps its pid and /dev/null stdio.
+        let err = std::process::Command::new(prog).args(args).exec();
+        note(format!("run the exit command {prog:?}: {err}"));
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,106 @@
+//! What the shim runs: a container (created at once, started on request, deleted at the
+//! end) or an exec (run on request in a running container).
+
+use anyhow::{Context, Result};
+use berth_runtime::container::{CreateOptions, Runtime};
+use berth_runtime::exec::ExecOptions;
+use oci_spec::runtime::Process;
+
+use crate::signals::Signals;
+use crate::stdio::Stdio;
+
+/// The container or exec the shim serves.
+pub enum Target {
+    /// A container, created by the shim.
+    Container {
+        /// Its runtime.
+        rt: Runtime,
+        /// Its id.
+        id: String,
+    },
+    /// A process to run in a running container.
+    Exec {
+        /// The container's runtime.
+        rt: Runtime,
+        /// The container's id.
+        id: String,
+        /// The process.
+        process: Box<Process>,
+    },
+}
+
+impl Target {
+    /// Creates the container in `bundle` (its init waits for start); returns its pid.
+    pub fn create(
+        rt: &Runtime,
+        id: &str,
+        bundle: &std::path::Path,
+        stdio: &mut Stdio,
+        signals: &Signals,
+    ) -> Result<i32> {
+        // A state left by a run whose end nobody recorded.
+        rt.delete(id, true)
+            .with_context(|| format!("delete the old state of {id}"))?;
+        let saved = stdio.spawn(|console| {
+            let opts = CreateOptions {
+                id: id.into(),
+                bundle: bundle.into(),
+                console_socket: console.map(Into::into),
+                ..Default::default()
+            };
+            signals
+                .unmasked(|| rt.create(&opts))
+                .map_err(anyhow::Error::from)
+        })?;
+        Ok(saved.pid)
+    }
+
+    /// Starts the container, or runs the exec; returns the process's pid.
+    pub fn start(&self, stdio: &mut Stdio, signals: &Signals) -> Result<i32> {
+        match self {
+            Target::Container { rt, id } => {
+                rt.start(id)?;
+                Ok(rt.root.load(id)?.pid)
+            }
+            Target::Exec { rt, id, process } => {
+                let started = stdio.spawn(|console| {
+                    let opts = ExecOptions {
+                        id: id.clone(),
+                        process: (**process).clone(),
+                        console_socket: console.map(Into::into),
+                        preserve_fds: 0,
+                        ignore_paused: false,
+                    };
+                    signals
+                        .unmasked(|| rt.exec(&opts))
+                        .map_err(anyhow::Error::from)
+                })?;
+                Ok(started.pid.as_raw())
+            }
+        }
+    }
+
+    /// Undoes what the shim made once the process is gone: the container's runtime state
+    /// and cgroup (any process left in it is killed).
+    pub fn cleanup(&self) -> Result<()> {
+        match self {
+            Target::Container { rt, id } => Ok(rt.delete(id, true)?),
+            Target::Exec { .. } => Ok(()),
+        }
+    }
+
+    /// Whether this is an exec.
+    pub fn is_exec(&self) -> bool {
+        matches!(self, Target::Exec { .. })
+    }
+}
+
+/// The exit code docker gives an exec that could not start: 127 when the command is not
+/// there, 126 otherwise.
+pub fn failed_start_code(message: &str) -> i32 {
+    if message.contains("executable file not found") || message.contains("ENOENT") {
+        127
+    } else {
+        126
+    }
+}
