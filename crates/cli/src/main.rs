@@ -73,6 +73,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // A reader that went away (`berth logs | head`) is not worth a message.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(1),
         Err(e) => {
             eprintln!("{}", message(&e));
             ExitCode::from(1)
@@ -88,10 +90,34 @@ fn dispatch(cli: &Cli, client: &Client) -> anyhow::Result<u8> {
     }
 }
 
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// An error as docker prints it: the API's own words, or the cause chain.
 pub fn message(e: &anyhow::Error) -> String {
     match e.downcast_ref::<ClientError>() {
         Some(c) => c.to_string(),
         None => format!("{e:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from(["berth", "-H", "unix:///x.sock", "run", "-h", "h", "-it", "busybox"]);
+        assert_eq!(cli.host(), "unix:///x.sock");
+        Cli::parse_from(["berth", "history", "-H=false", "busybox"]);
+        Cli::parse_from(["berth", "container", "ls", "-a"]);
+        Cli::parse_from(["berth", "image", "ls"]);
+        Cli::parse_from(["berth", "system", "df"]);
     }
 }

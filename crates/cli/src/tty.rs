@@ -41,8 +41,6 @@ impl RawMode {
         })?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        // Keep output processing so that lines written locally still end in CR LF.
-        raw.output_flags |= termios::OutputFlags::OPOST;
         termios::tcsetattr(fd, SetArg::TCSANOW, &raw).map_err(|source| TtyError::Termios {
             op: "tcsetattr",
             source,

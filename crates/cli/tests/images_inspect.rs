@@ -70,7 +70,10 @@ fn inspect_format_and_errors() {
     let missing = root.run(&["image", "inspect", "nosuch"]);
     assert_eq!(missing.code, 1);
     assert_eq!(missing.stdout, "[]\n");
-    assert_eq!(missing.stderr, "Error response from daemon: No such image: nosuch:latest\n");
+    assert_eq!(
+        missing.stderr,
+        "Error response from daemon: No such image: nosuch:latest\n"
+    );
 }
 
 #[test]
@@ -119,7 +122,10 @@ fn import_with_changes_shows_in_inspect() {
     assert_eq!(v[0]["RootFS"]["Layers"], serde_json::json!([diff]));
     let bad = root.run_stdin(&["import", "-c", "RUN ls", "-"], &layer);
     assert_eq!(bad.code, 1);
-    assert_eq!(bad.stderr, "Error response from daemon: run is not a valid change command\n");
+    assert_eq!(
+        bad.stderr,
+        "Error response from daemon: run is not a valid change command\n"
+    );
 }
 
 #[test]
@@ -152,7 +158,10 @@ fn history_columns_and_flags() {
     let missing = root.run(&["history", "nosuch"]);
     assert_eq!(
         (missing.code, missing.stderr.as_str()),
-        (1, "Error response from daemon: No such image: nosuch:latest\n")
+        (
+            1,
+            "Error response from daemon: No such image: nosuch:latest\n"
+        )
     );
 }
 

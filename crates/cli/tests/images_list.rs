@@ -146,5 +146,8 @@ fn filters() {
     assert_eq!(repos(&root, &["dangling=true"]), ["<none>:<none>"]);
     let bad = root.run(&["images", "-f", "colour=red"]);
     assert_eq!(bad.code, 1);
-    assert_eq!(bad.stderr, "Error response from daemon: invalid filter 'colour'\n");
+    assert_eq!(
+        bad.stderr,
+        "Error response from daemon: invalid filter 'colour'\n"
+    );
 }

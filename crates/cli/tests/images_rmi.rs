@@ -74,13 +74,17 @@ fn missing_images_and_bad_tags() {
     let t = root.run(&["tag", "nosuch", "x:1"]);
     assert_eq!(
         (t.code, t.stderr.as_str()),
-        (1, "Error response from daemon: No such image: nosuch:latest\n")
+        (
+            1,
+            "Error response from daemon: No such image: nosuch:latest\n"
+        )
     );
     root.load(&docker_tar());
     let bad = root.run(&["tag", "busybox:1.35", "Upper:1"]);
     assert_eq!(bad.code, 1);
     assert!(
-        bad.stderr.starts_with("Error response from daemon: invalid reference format")
+        bad.stderr
+            .starts_with("Error response from daemon: invalid reference format")
             && bad.stderr.contains("must be lowercase"),
         "{}",
         bad.stderr

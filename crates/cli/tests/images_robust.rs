@@ -191,7 +191,14 @@ impl Sandbox {
         top.sort();
         assert_eq!(
             top,
-            ["berth.sock", "berthd.log", "canary", "exec", "input", "root"],
+            [
+                "berth.sock",
+                "berthd.log",
+                "canary",
+                "exec",
+                "input",
+                "root"
+            ],
             "{name}: files beside the data root"
         );
         assert!(!Path::new("/pwned-by-berth-test").exists(), "{name}");

@@ -2,9 +2,7 @@
 
 mod support;
 
-use support::{
-    busybox_layer, docker_archive, docker_tar, oci_tar, RawTar, Root, BUSYBOX_ID,
-};
+use support::{busybox_layer, docker_archive, docker_tar, oci_tar, RawTar, Root, BUSYBOX_ID};
 
 #[test]
 fn save_then_load_gives_the_same_image() {
@@ -48,7 +46,10 @@ fn save_to_stdout_and_errors() {
     let missing = src.run(&["save", "-o", "/var/tmp/never-written.tar", "nosuch"]);
     assert_eq!(
         (missing.code, missing.stderr.as_str()),
-        (1, "Error response from daemon: No such image: nosuch:latest\n")
+        (
+            1,
+            "Error response from daemon: No such image: nosuch:latest\n"
+        )
     );
     assert!(!std::path::Path::new("/var/tmp/never-written.tar").exists());
 }

@@ -58,8 +58,9 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     let outcome = stream::pump(conn, &streams);
     drop(raw);
     if outcome? == Outcome::Detached {
+        // As docker's attach and exec: the detach is reported, with status 1.
         eprintln!("read escape sequence");
-        return Ok(0);
+        return Ok(1);
     }
     let waited = c.post_json(
         &format!("/containers/{id}/wait"),

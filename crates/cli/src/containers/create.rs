@@ -268,6 +268,7 @@ mod tests {
     use clap::Parser;
 
     #[derive(Parser)]
+    #[command(disable_help_flag = true)]
     struct T {
         #[command(flatten)]
         f: Flags,

@@ -81,10 +81,8 @@ impl Session<'_> {
         let outcome = stream::pump(conn, &self.streams).map_err(Failed::Stream)?;
         drop(raw);
         match outcome {
-            Outcome::Detached => {
-                eprintln!("read escape sequence");
-                Ok(0)
-            }
+            // docker's run and start end quietly on a detach.
+            Outcome::Detached => Ok(0),
             Outcome::Ended => exit_status(waiter),
         }
     }

@@ -412,3 +412,61 @@ pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
     );
     b.into_inner().expect("finish archive")
 }
+
+/// What a command run on a pseudo-terminal printed, and its exit code.
+pub struct PtyRun {
+    pub output: String,
+    pub code: i32,
+}
+
+/// Runs `cmd` with a pseudo-terminal (33 rows, 101 columns) as its stdin, stdout and
+/// stderr; each step waits, then types its bytes. Gives up after `secs` seconds.
+pub fn run_pty(mut cmd: Command, steps: &[(u64, &[u8])], secs: u64) -> PtyRun {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    let ws = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 101,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+    let slave: OwnedFd = pty.slave;
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    let mut child = cmd.spawn().expect("spawn on the pty");
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    for (ms, bytes) in steps {
+        std::thread::sleep(Duration::from_millis(*ms));
+        master.write_all(bytes).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let output = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+    PtyRun { output, code }
+}
