@@ -56,7 +56,7 @@ fn committed_changes_are_in_the_new_image_and_diff_lists_them() {
     let out = root.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
     assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
     // The committed layer is kept unpacked only; save makes its tar again, exactly.
-    let saved = root.path().join("mine.tar");
+    let saved = root.dir.path().join("mine.tar");
     root.ok(&["save", "-o", saved.to_str().unwrap(), "mine:1"]);
     let other = Root::with_busybox();
     other.ok(&["load", "-i", saved.to_str().unwrap()]);
@@ -145,7 +145,7 @@ fn export_streams_the_merged_filesystem() {
         "-c",
         "echo hi > /hello; ln /hello /zlink; rm /bin/vi; mkfifo /fifo",
     ]);
-    let out = root.path().join("x.tar");
+    let out = root.dir.path().join("x.tar");
     root.ok(&["export", "-o", out.to_str().unwrap(), "xp"]);
     let mut archive = tar::Archive::new(std::fs::File::open(&out).unwrap());
     let mut names = Vec::new();
