@@ -113,7 +113,16 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-        let cli = Cli::parse_from(["berth", "-H", "unix:///x.sock", "run", "-h", "h", "-it", "busybox"]);
+        let cli = Cli::parse_from([
+            "berth",
+            "-H",
+            "unix:///x.sock",
+            "run",
+            "-h",
+            "h",
+            "-it",
+            "busybox",
+        ]);
         assert_eq!(cli.host(), "unix:///x.sock");
         Cli::parse_from(["berth", "history", "-H=false", "busybox"]);
         Cli::parse_from(["berth", "container", "ls", "-a"]);

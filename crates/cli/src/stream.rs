@@ -177,19 +177,27 @@ const PROXIED: [i32; 8] = [
     libc::SIGCONT,
 ];
 
-/// Starts a thread that resizes on SIGWINCH (`tty`) and forwards signals (`proxy`).
-pub fn watch_signals(
-    client: &Client,
-    target: Target,
-    tty: bool,
-    proxy: bool,
-) -> anyhow::Result<()> {
+/// What the signal thread does.
+pub struct Watch {
+    /// Resize on SIGWINCH.
+    pub tty: bool,
+    /// Forward signals to the container.
+    pub proxy: bool,
+    /// Terminal settings to put back before dying of SIGTERM or SIGHUP.
+    pub restore: Option<nix::sys::termios::Termios>,
+}
+
+/// Starts a thread that resizes on SIGWINCH, forwards signals, and restores the terminal
+/// when berth is told to end, as `w` says.
+pub fn watch_signals(client: &Client, target: Target, w: Watch) -> anyhow::Result<()> {
     let mut wanted = Vec::new();
-    if tty {
+    if w.tty {
         wanted.push(libc::SIGWINCH);
     }
-    if proxy {
+    if w.proxy {
         wanted.extend_from_slice(&PROXIED);
+    } else if w.restore.is_some() {
+        wanted.extend_from_slice(&[libc::SIGTERM, libc::SIGHUP]);
     }
     if wanted.is_empty() {
         return Ok(());
@@ -200,11 +208,17 @@ pub fn watch_signals(
         for sig in signals.forever() {
             match (sig, &target) {
                 (libc::SIGWINCH, t) => t.resize(&client),
-                (s, Target::Container(id)) => {
+                (s, Target::Container(id)) if w.proxy => {
                     let q = Query::new().add("signal", &s.to_string());
                     client.post(&format!("/containers/{id}/kill"), q).ok();
                 }
-                (_, Target::Exec(_)) => {}
+                (s, _) if !w.proxy => {
+                    if let Some(saved) = &w.restore {
+                        crate::tty::restore(saved);
+                    }
+                    std::process::exit(128 + s);
+                }
+                _ => {}
             }
         }
     });

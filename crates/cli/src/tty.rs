@@ -28,10 +28,10 @@ pub struct RawMode {
 }
 
 impl RawMode {
-    /// Puts stdin in raw mode if it is a terminal (nothing happens otherwise).
-    pub fn enable() -> Result<RawMode, TtyError> {
+    /// Puts stdin in raw mode if `on` and it is a terminal (nothing happens otherwise).
+    pub fn enable(on: bool) -> Result<RawMode, TtyError> {
         let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
+        if !on || !stdin.is_terminal() {
             return Ok(RawMode { saved: None });
         }
         let fd = stdin.as_fd();
@@ -49,11 +49,23 @@ impl RawMode {
     }
 }
 
+impl RawMode {
+    /// The settings to go back to (`None` when nothing was changed).
+    pub fn saved(&self) -> Option<Termios> {
+        self.saved.clone()
+    }
+}
+
+/// Puts the terminal settings `saved` back on stdin.
+pub fn restore(saved: &Termios) {
+    // Nothing more can be done if the terminal went away.
+    termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved).ok();
+}
+
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
-            // Nothing more can be done if the terminal went away.
-            termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved).ok();
+            restore(saved);
         }
     }
 }

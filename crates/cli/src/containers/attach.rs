@@ -6,7 +6,7 @@ use anyhow::Context;
 use super::path_part;
 use super::session::{self, attach_query};
 use crate::client::{Client, Query};
-use crate::stream::{self, Outcome, Streams, Target};
+use crate::stream::{self, Outcome, Streams, Target, Watch};
 use crate::tty;
 
 /// `attach` arguments.
@@ -45,16 +45,17 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     };
     let q = attach_query(&streams, a.detach_keys.as_deref());
     let conn = c.hijack(&format!("/containers/{id}/attach"), q, None)?;
-    let raw = if tty {
-        Some(tty::RawMode::enable()?)
-    } else {
-        None
-    };
+    let raw = tty::RawMode::enable(tty && streams.stdin)?;
     let target = Target::Container(id.clone());
     if tty {
         target.resize(c);
     }
-    stream::watch_signals(c, target, tty, a.sig_proxy && !tty)?;
+    let w = Watch {
+        tty,
+        proxy: a.sig_proxy && !tty,
+        restore: raw.saved(),
+    };
+    stream::watch_signals(c, target, w)?;
     let outcome = stream::pump(conn, &streams);
     drop(raw);
     if outcome? == Outcome::Detached {

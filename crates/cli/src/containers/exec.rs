@@ -8,7 +8,7 @@ use serde_json::json;
 use super::path_part;
 use super::session;
 use crate::client::{Client, Query};
-use crate::stream::{self, Outcome, Streams, Target};
+use crate::stream::{self, Outcome, Streams, Target, Watch};
 use crate::tty;
 
 /// `exec` arguments.
@@ -104,16 +104,17 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
         detach_keys: keys,
     };
     let conn = c.hijack(&path, Query::new(), Some(&start))?;
-    let raw = if a.tty {
-        Some(tty::RawMode::enable()?)
-    } else {
-        None
-    };
+    let raw = tty::RawMode::enable(a.tty && a.interactive)?;
     let target = Target::Exec(exec_id.clone());
     if a.tty {
         target.resize(c);
     }
-    stream::watch_signals(c, target, a.tty, false)?;
+    let w = Watch {
+        tty: a.tty,
+        proxy: false,
+        restore: raw.saved(),
+    };
+    stream::watch_signals(c, target, w)?;
     let outcome = stream::pump(conn, &streams);
     drop(raw);
     if outcome? == Outcome::Detached {

@@ -4,7 +4,7 @@
 
 use super::path_part;
 use crate::client::{Client, ClientError, Query};
-use crate::stream::{self, Outcome, Streams, Target};
+use crate::stream::{self, Outcome, Streams, Target, Watch};
 use crate::tty;
 
 /// What to attach and how.
@@ -66,18 +66,20 @@ impl Session<'_> {
             )
             .map_err(Failed::Setup)?;
         let tty = self.streams.tty;
-        let raw = if tty {
-            Some(tty::RawMode::enable().map_err(|e| Failed::Stream(e.into()))?)
-        } else {
-            None
-        };
+        let raw = tty::RawMode::enable(tty && self.streams.stdin)
+            .map_err(|e| Failed::Stream(e.into()))?;
         c.post(&format!("/containers/{id}/start"), Query::new())
             .map_err(Failed::Start)?;
         let target = Target::Container(self.id.to_string());
         if tty {
             target.resize(c);
         }
-        stream::watch_signals(c, target, tty, self.sig_proxy && !tty).map_err(Failed::Stream)?;
+        let w = Watch {
+            tty,
+            proxy: self.sig_proxy && !tty,
+            restore: raw.saved(),
+        };
+        stream::watch_signals(c, target, w).map_err(Failed::Stream)?;
         let outcome = stream::pump(conn, &self.streams).map_err(Failed::Stream)?;
         drop(raw);
         match outcome {

@@ -20,6 +20,11 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
         println!("{}", format::render(t, &v)?);
         return Ok(0);
     }
+    println!("Client:");
+    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    println!(" Context:    default");
+    println!(" Debug Mode: false");
+    println!();
     print!("{}", text(&v));
     Ok(0)
 }
