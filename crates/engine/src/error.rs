@@ -87,6 +87,12 @@ pub enum EngineError {
     /// Something the daemonless engine cannot do yet.
     #[error("{0} is not supported without the daemon yet")]
     Unsupported(&'static str),
+    /// `pause` of a paused container.
+    #[error("Container {0} is already paused")]
+    AlreadyPaused(String),
+    /// `unpause` of a container that is not paused.
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
     /// `start -a` of a container that runs already.
     #[error("container {0} is already running")]
     AlreadyRunning(String),

@@ -9,6 +9,7 @@ pub mod change;
 pub mod commit;
 pub mod engine;
 pub mod error;
+pub mod exec;
 pub mod export;
 pub mod lifecycle;
 pub mod names;

@@ -32,7 +32,20 @@ const POLL: Duration = Duration::from_millis(10);
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// The exit code recorded when nobody saw the container exit.
-const LOST_EXIT: i32 = 255;
+pub const LOST_EXIT: i32 = 255;
+
+/// docker's exit code of a container whose start failed for another reason than its
+/// command.
+const START_FAILED_EXIT: i32 = 128;
+
+/// A container started under its shim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The container init's host pid.
+    pub pid: i32,
+    /// The shim's pid (the run's monitor).
+    pub shim_pid: i32,
+}
 
 /// Whether the process `pid` that started at `start` still lives.
 fn alive(pid: i32, start: u64) -> bool {
@@ -133,6 +146,8 @@ impl Engine {
         c.state.exit_code = None;
         c.state.started_at = Some(now());
         c.state.finished_at = None;
+        c.state.error.clear();
+        c.state.paused = false;
         self.containers().save(c)
     }
 
@@ -156,39 +171,60 @@ impl Engine {
         Ok(code)
     }
 
-    /// Starts container `c` under its shim and returns once it runs (or failed to
-    /// start). The shim logs its output to `<container dir>/<id>-json.log`, waits for it
-    /// and records its end in `exit.json`, then runs the exit hook (see
-    /// [`Engine::set_exit_hook`]). A running container is left as it is.
-    ///
-    /// Spawns the shim with `std::process::Command`: safe in a multi-threaded process.
+    /// Starts container `c` detached under its shim (see [`Engine::start_with`]). A
+    /// running container is left as it is.
     pub fn start_detached(&self, c: &Container) -> Result<()> {
+        self.start_with(c, &mut |_| {}).map(drop)
+    }
+
+    /// Starts container `c` under its shim, `berth-shim` (it creates the container at
+    /// once; the container's process begins at `start`). The shim logs its output to
+    /// `<container dir>/<id>-json.log`, waits for it and records its end in `exit.json`,
+    /// then runs the exit hook (see [`Engine::set_exit_hook`]). `attach` is called with
+    /// the shim once it is up and before the container starts, so streams attached there
+    /// see all output. Returns None for a container that runs already.
+    ///
+    /// A failed start leaves the container as it was, with the error in `State.error`
+    /// (and docker's exit code: 127 or 126 for a command that cannot be run, else 128).
+    /// Spawns the shim with `std::process::Command`: safe in a multi-threaded process.
+    pub fn start_with(
+        &self,
+        c: &Container,
+        attach: &mut dyn FnMut(&ShimClient),
+    ) -> Result<Option<Started>> {
         let _lock = self.lock(&c.id)?;
         let mut c = self.refresh_locked(self.containers().load(&c.id)?)?;
         if c.state.status == Status::Running {
-            return Ok(());
+            return Ok(None);
         }
         let rootfs = self.containers().rootfs(&c.id);
-        rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)?;
         let before = c.state.clone();
-        match self.start_shim(&mut c, &rootfs) {
-            Ok(()) => Ok(()),
+        let started = rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)
+            .and_then(|_| self.start_shim(&mut c, &rootfs, attach));
+        match started {
+            Ok(s) => Ok(Some(s)),
             Err(e) => {
                 // The first error is the one to report; the shim sees its container go
                 // and exits; its exit hook finds the record as it was and does nothing.
                 self.runtime().delete(&c.id, true).ok();
                 rootfs::unmount(&rootfs).ok();
-                if c.state != before {
-                    c.state = before;
-                    self.containers().save(&c).ok();
-                }
+                c.state = before;
+                c.state.error = e.to_string();
+                c.state.exit_code = Some(start_exit_code(&e));
+                self.containers().save(&c).ok();
                 Err(e)
             }
         }
     }
 
-    /// Has the shim create the container, records it running, and starts it.
-    fn start_shim(&self, c: &mut Container, rootfs: &Path) -> Result<()> {
+    /// Has the shim create the container, records it running, lets `attach` attach,
+    /// and starts it.
+    fn start_shim(
+        &self,
+        c: &mut Container,
+        rootfs: &Path,
+        attach: &mut dyn FnMut(&ShimClient),
+    ) -> Result<Started> {
         let dir = self.write_bundle(c, rootfs)?;
         let cmd = self.shim_command(c, &dir);
         let report = berth_shim::launch::spawn(self.shim_path(), &cmd).map_err(|e| match e {
@@ -203,8 +239,12 @@ impl Engine {
             id: c.id.clone(),
             source,
         })?;
+        attach(&shim);
         match shim.start() {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Started {
+                pid: report.pid,
+                shim_pid: report.shim_pid,
+            }),
             Err(berth_shim::client::ClientError::Refused { message, .. }) => {
                 Err(start_error(c, message))
             }
@@ -244,6 +284,65 @@ impl Engine {
         self.finish_locked(id, code, None)
     }
 
+    /// Records the end of the run of container `id` that `monitor_pid` (its shim)
+    /// watched, with the status the shim recorded, as [`Engine::finish`] does. A run the
+    /// record no longer names (finished already, or a newer one) is left alone.
+    pub fn finish_run(&self, id: &str, monitor_pid: i32, status: &ExitStatus) -> Result<()> {
+        let _lock = match self.lock(id) {
+            Err(EngineError::NoSuchContainer(_)) => return Ok(()),
+            r => r?,
+        };
+        match self.containers().load(id) {
+            Err(EngineError::NoSuchContainer(_)) => Ok(()),
+            Err(e) => Err(e),
+            Ok(c) if c.state.monitor_pid != monitor_pid => Ok(()),
+            Ok(_) => self.finish_locked(id, status.exit_code, Some(status.finished_at.clone())),
+        }
+    }
+
+    /// Freezes a running container's processes.
+    pub fn pause(&self, c: &Container) -> Result<()> {
+        self.set_paused(c, true)
+    }
+
+    /// Thaws a paused container.
+    pub fn unpause(&self, c: &Container) -> Result<()> {
+        self.set_paused(c, false)
+    }
+
+    fn set_paused(&self, c: &Container, paused: bool) -> Result<()> {
+        let _lock = self.lock(&c.id)?;
+        let mut c = self.refresh_locked(self.containers().load(&c.id)?)?;
+        match (c.state.status, c.state.paused, paused) {
+            (Status::Running, false, true) => self.runtime().pause(&c.id),
+            (Status::Running, true, false) => self.runtime().resume(&c.id),
+            (Status::Running, true, true) => return Err(EngineError::AlreadyPaused(c.id)),
+            (Status::Running, false, false) => return Err(EngineError::NotPaused(c.id)),
+            _ => return Err(EngineError::NotRunning(c.id)),
+        }
+        .map_err(EngineError::runtime(
+            if paused { "pause" } else { "resume" },
+            &c.id,
+        ))?;
+        c.state.paused = paused;
+        self.containers().save(&c)
+    }
+
+    /// Sends `signal` to every process of a running container (a paused one is thawed
+    /// after a SIGKILL, so that it dies).
+    pub fn kill_all(&self, c: &Container, signal: i32) -> Result<()> {
+        if c.state.status != Status::Running {
+            return Err(EngineError::NotRunning(c.id.clone()));
+        }
+        self.runtime()
+            .kill(&c.id, signal, true)
+            .map_err(EngineError::runtime("kill", &c.id))?;
+        if c.state.paused && signal == libc::SIGKILL {
+            self.runtime().resume(&c.id).ok();
+        }
+        Ok(())
+    }
+
     fn finish_locked(&self, id: &str, code: i32, finished_at: Option<String>) -> Result<()> {
         let mut c = match self.containers().load(id) {
             Err(EngineError::NoSuchContainer(_)) => return Ok(()),
@@ -258,6 +357,7 @@ impl Engine {
         rootfs::unmount(&self.containers().rootfs(id))?;
         c.state.status = Status::Exited;
         c.state.pid = 0;
+        c.state.paused = false;
         c.state.exit_code = Some(code);
         c.state.finished_at = Some(finished_at.unwrap_or_else(now));
         self.containers().save(&c)?;
@@ -337,7 +437,11 @@ impl Engine {
         }
         self.runtime()
             .kill(&c.id, signal, false)
-            .map_err(EngineError::runtime("kill", &c.id))
+            .map_err(EngineError::runtime("kill", &c.id))?;
+        if c.state.paused && signal == libc::SIGKILL {
+            self.runtime().resume(&c.id).ok();
+        }
+        Ok(())
     }
 
     /// Stops a running container: SIGTERM, then SIGKILL to every process after
@@ -355,7 +459,7 @@ impl Engine {
     }
 
     fn force_stop(&self, c: &Container) -> Result<()> {
-        self.runtime().kill(&c.id, libc::SIGKILL, true).ok();
+        self.kill_all(c, libc::SIGKILL).ok();
         if self.wait_done(&c.id, KILL_WAIT)? {
             return Ok(());
         }
@@ -404,5 +508,13 @@ fn start_error(c: &Container, message: String) -> EngineError {
         id: c.id.clone(),
         kind: StartKind::of_message(&message),
         message,
+    }
+}
+
+/// The exit code docker records for a start that failed with `e`.
+fn start_exit_code(e: &EngineError) -> i32 {
+    match e {
+        EngineError::Start { kind, .. } if *kind != StartKind::Other => i32::from(kind.exit_code()),
+        _ => START_FAILED_EXIT,
     }
 }

@@ -77,6 +77,12 @@ pub struct State {
     pub started_at: Option<String>,
     /// When it last exited (RFC 3339).
     pub finished_at: Option<String>,
+    /// Why its last start failed (empty when it did not).
+    #[serde(default)]
+    pub error: String,
+    /// Its processes are frozen (`pause`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// A container.
@@ -115,6 +121,8 @@ impl State {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            error: String::new(),
+            paused: false,
         }
     }
 }
