@@ -125,14 +125,18 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     exit_code(c, &exec_id)
 }
 
-/// The exec's exit code, once the daemon has recorded it.
+/// The exec's exit code, once the daemon has recorded it (its output ends a moment
+/// before).
 fn exit_code(c: &Client, exec_id: &str) -> anyhow::Result<u8> {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
         let v = c.get_json(&format!("/exec/{exec_id}/json"), Query::new())?;
         if !v["Running"].as_bool().unwrap_or(false) {
             return Ok(v["ExitCode"].as_i64().unwrap_or(0) as u8);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("exec {exec_id}: its output ended but it still runs");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    Ok(0)
 }
