@@ -31,6 +31,18 @@ pub enum ApiError {
     /// An API version outside what berthd serves.
     #[error("{0}")]
     BadVersion(String),
+    /// A request that conflicts with the state of a container or exec (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// No such exec instance (404).
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// A container's log cannot be read.
+    #[error("{0}")]
+    Logs(String),
+    /// An exec record cannot be written.
+    #[error(transparent)]
+    Exec(#[from] crate::execs::ExecIoError),
     /// Something berthd does not do (yet).
     #[error("{0}")]
     NotImplemented(String),
@@ -58,7 +70,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Body(_) => StatusCode::BAD_REQUEST,
-            ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::NoRoute | ApiError::NoSuchExec(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Logs(_) | ApiError::Exec(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -106,9 +120,14 @@ fn engine_status(e: &EngineError) -> StatusCode {
         E::Ambiguous(_) | E::BadName(_) | E::EmptyName | E::SameName(_) | E::Change { .. } => {
             StatusCode::BAD_REQUEST
         }
-        E::NameInUse { .. } | E::Running { .. } | E::NotRunning(_) | E::AlreadyRunning(_) => {
-            StatusCode::CONFLICT
-        }
+        E::NameInUse { .. }
+        | E::Running { .. }
+        | E::NotRunning(_)
+        | E::AlreadyRunning(_)
+        | E::AlreadyPaused(_)
+        | E::NotPaused(_) => StatusCode::CONFLICT,
+        // A command that cannot be run is the request's fault, as dockerd has it.
+        E::Start { kind, .. } if *kind != berth_engine::StartKind::Other => StatusCode::BAD_REQUEST,
         E::Spec(berth_engine::spec::SpecError::NoCommand) => StatusCode::BAD_REQUEST,
         E::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         E::Store(s) => store_status(s),

@@ -7,11 +7,18 @@
 
 pub mod api;
 pub mod config;
+pub mod detach;
 pub mod error;
+pub mod execs;
+pub mod hijack;
 pub mod listen;
 pub mod lock;
+pub mod monitor;
+pub mod pending;
 pub mod query;
 pub mod router;
+pub mod runs;
+pub mod shimio;
 pub mod state;
 pub mod version;
 

@@ -61,6 +61,7 @@ fn run(flags: &Flags) -> anyhow::Result<()> {
 async fn serve(settings: Settings, addresses: Vec<Address>) -> anyhow::Result<()> {
     let group = settings.group.clone();
     let daemon = Arc::new(Daemon::open(settings)?);
+    daemon.restore().await.context("live restore")?;
     let mut bound = Vec::new();
     for a in &addresses {
         bound.push(listen::bind(a, &group).await?);

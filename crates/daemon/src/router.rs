@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-use crate::api::{archive, containers, images, system};
+use crate::api::{archive, attach, containers, exec, images, lifecycle, logs, system, top};
 use crate::error::ApiError;
 use crate::state::Daemon;
 
@@ -30,6 +30,21 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/start", post(lifecycle::start))
+        .route("/containers/{id}/stop", post(lifecycle::stop))
+        .route("/containers/{id}/restart", post(lifecycle::restart))
+        .route("/containers/{id}/kill", post(lifecycle::kill))
+        .route("/containers/{id}/wait", post(lifecycle::wait))
+        .route("/containers/{id}/pause", post(lifecycle::pause))
+        .route("/containers/{id}/unpause", post(lifecycle::unpause))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/resize", post(attach::resize))
+        .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/top", get(top::top))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}", delete(containers::remove))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::NoRoute })

@@ -1,5 +1,6 @@
-//! The daemon's shared state: the engine behind a mutex, and what `/info` reports about
-//! the daemon itself.
+//! The daemon's shared state: the engine behind a mutex, what berthd knows of running
+//! containers (their exits, attaches parked until a start, exec instances), and what
+//! `/info` reports about the daemon itself.
 //!
 //! The engine and image store are synchronous (std::fs and SQLite) and the metadata
 //! connection is not `Sync`, so short operations take the one engine under a mutex on a
@@ -11,11 +12,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use berth_engine::store::ContainerStore;
 use berth_engine::Engine;
 use berth_image::store::ImageStore;
 
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
+use crate::execs::Execs;
+use crate::monitor::Monitor;
+use crate::pending::Pending;
 
 /// Everything a handler needs.
 pub struct Daemon {
@@ -26,12 +31,21 @@ pub struct Daemon {
     pub id: String,
     /// The host's name.
     pub hostname: String,
+    /// The containers' directories (paths only; records go through the engine).
+    pub containers: ContainerStore,
+    /// Container exits and removals, and the runs being waited for.
+    pub monitor: Monitor,
+    /// Attaches waiting for a start.
+    pub pending: Pending,
+    /// Exec instances.
+    pub execs: Execs,
 }
 
 impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let engine = Engine::open(&settings.data_root)?;
+        let containers = engine.containers().clone();
         let id = daemon_id(&settings.data_root)?;
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -41,6 +55,10 @@ impl Daemon {
             settings,
             id,
             hostname,
+            containers,
+            monitor: Monitor::default(),
+            pending: Pending::default(),
+            execs: Execs::default(),
         })
     }
 
@@ -63,6 +81,11 @@ impl Daemon {
     {
         let me = self.clone();
         blocking(move || f(&me.lock())).await
+    }
+
+    /// Runs `f` with the engine on this thread (one of the blocking pool's).
+    pub fn engine_now<T>(&self, f: impl FnOnce(&Engine) -> ApiResult<T>) -> ApiResult<T> {
+        f(&self.lock())
     }
 
     /// A fresh image store on the data root, for a long operation.

@@ -1,7 +1,9 @@
 //! The real docker CLI (`docker`, v28 at /usr/local/bin/docker, or `$DOCKER_CLI`) against
 //! berthd: version, info, load, images (formats, quiet, digests), inspect, history, tag,
-//! rmi, save piped into load, image prune, import, and container records (create, ps,
-//! inspect, rename, rm). A missing docker binary fails the test loudly.
+//! rmi, save piped into load, image prune, import, container records (create, ps,
+//! inspect, rename, rm), and containers' lives: run (exit codes, --rm, -d, -i, -it on a
+//! terminal), logs (-f, --tail, -t), stop, exec (-it), top, pause, kill, wait, restart,
+//! attach with detach keys, rm -f. A missing docker binary fails the test loudly.
 
 mod support;
 
@@ -249,4 +251,178 @@ fn container_records() {
     assert!(err.contains("No such container: api"), "{err}");
     let err = c.fails(&["inspect", "nothing"]);
     assert!(err.contains("No such object: nothing"), "{err}");
+}
+
+impl Cli<'_> {
+    /// Runs and returns (exit code, stdout, stderr).
+    fn status(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.run(args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `shell` (a docker command line) on a terminal made by `script`, feeding it
+    /// `input` as (delay, bytes) steps; returns (exit code, what the terminal showed).
+    fn on_tty(&self, shell: &str, input: &[(u64, &[u8])]) -> (i32, String) {
+        let line = format!("stty rows 30 cols 100; {} {shell}", self.bin);
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("DOCKER_HOST", self.d.host())
+            .env("DOCKER_CONFIG", self.d.dir.path().join("cli"))
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("SCRIPT MISSING: util-linux `script` makes the terminal for -it tests");
+        let mut stdin = child.stdin.take().unwrap();
+        for (delay, bytes) in input {
+            std::thread::sleep(std::time::Duration::from_millis(*delay));
+            stdin.write_all(bytes).unwrap();
+        }
+        // Keep the terminal's input open until the command ends (script sends an
+        // end-of-file character when its input closes).
+        let out = std::thread::scope(|s| {
+            let h = s.spawn(|| child.wait_with_output().unwrap());
+            let out = h.join().unwrap();
+            drop(stdin);
+            out
+        });
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn run_exit_codes_logs_stdin_and_stop() {
+    let d = Daemon::start();
+    let c = cli(&d);
+    c.ok(&["load", "-i", busybox_tar().to_str().unwrap()]);
+    assert_eq!(c.ok(&["run", "--rm", "busybox:1.35", "echo", "hi"]), "hi\n");
+    assert_eq!(c.ok(&["ps", "-aq"]).trim(), "");
+    let (code, _, _) = c.status(&["run", "busybox:1.35", "sh", "-c", "exit 3"]);
+    assert_eq!(code, 3);
+    let (code, _, err) = c.status(&["run", "--rm", "busybox:1.35", "no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    // -d, logs, logs -f across the end, stop, rm
+    let id = c.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "echo e1 >&2; sleep 0.1; for i in 1 2 3; do echo l$i; done; sleep 100",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = c.run(&["logs", "bg"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "l1\nl2\nl3\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "e1\n");
+    assert_eq!(c.ok(&["logs", "--tail", "1", "bg"]), "l3\n");
+    let ts = c.ok(&["logs", "-t", "--tail", "1", "bg"]);
+    assert!(ts.ends_with(" l3\n") && ts.contains('T'), "{ts}");
+    let follow = c
+        .cmd(&["logs", "-f", "bg"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    c.ok(&["stop", "-t", "1", "bg"]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(8));
+    let followed = follow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "l1\nl2\nl3\n");
+    let st = c.ok(&["ps", "-a", "--filter", "name=bg", "--format", "{{.Status}}"]);
+    assert!(st.starts_with("Exited (137)"), "{st}");
+    c.ok(&["rm", "bg"]);
+    // -i with piped stdin
+    let mut cat = c
+        .cmd(&["run", "-i", "--rm", "busybox:1.35", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nworld\n")
+        .unwrap();
+    let out = cat.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\nworld\n");
+}
+
+#[test]
+fn terminals_exec_attach_and_signals() {
+    let d = Daemon::start();
+    let c = cli(&d);
+    c.ok(&["load", "-i", busybox_tar().to_str().unwrap()]);
+    // run -it on a terminal
+    let (code, shown) = c.on_tty(
+        "run -it --rm busybox:1.35 sh -c 'stty size; tty; exit 4'",
+        &[],
+    );
+    assert_eq!(code, 4, "{shown}");
+    assert!(
+        shown.contains("30 100") && shown.contains("/dev/pts/"),
+        "{shown}"
+    );
+    c.ok(&["run", "-d", "--name", "k1", "busybox:1.35", "sleep", "100"]);
+    // exec, with its exit code; exec -it
+    let (code, out, _) = c.status(&["exec", "k1", "sh", "-c", "echo x; exit 5"]);
+    assert_eq!((code, out.as_str()), (5, "x\n"));
+    // The runtime's exec does not apply process.consoleSize yet: the client's resize
+    // right after the start sets the size.
+    let (code, shown) = c.on_tty("exec -it k1 sh -c 'sleep 0.5; stty size; exit 6'", &[]);
+    assert_eq!(code, 6, "{shown}");
+    assert!(shown.contains("30 100"), "{shown}");
+    // top, pause, unpause
+    let top = c.ok(&["top", "k1"]);
+    assert!(
+        top.lines().next().unwrap().contains("PID") && top.contains("sleep 100"),
+        "{top}"
+    );
+    c.ok(&["pause", "k1"]);
+    let st = c.ok(&["ps", "--format", "{{.Status}}"]);
+    assert!(st.trim().ends_with("(Paused)"), "{st}");
+    let err = c.fails(&["pause", "k1"]);
+    assert!(err.contains("already paused"), "{err}");
+    c.ok(&["unpause", "k1"]);
+    // kill, wait, restart
+    let waiter = c
+        .cmd(&["wait", "k1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.ok(&["kill", "k1"]);
+    let waited = waiter.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "137");
+    let err = c.fails(&["kill", "k1"]);
+    assert!(err.contains("is not running"), "{err}");
+    c.ok(&["restart", "k1"]);
+    let st = c.ok(&["inspect", "-f", "{{.State.Status}}", "k1"]);
+    assert_eq!(st.trim(), "running");
+    // attach and detach keys
+    c.ok(&["run", "-dit", "--name", "a1", "busybox:1.35", "sh"]);
+    let (_, shown) = c.on_tty(
+        "attach a1",
+        &[(800, b"echo at-$((40+2))\n"), (800, b"\x10\x11")],
+    );
+    assert!(shown.contains("at-42"), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    let st = c.ok(&["inspect", "-f", "{{.State.Running}}", "a1"]);
+    assert_eq!(st.trim(), "true");
+    // rm -f of running containers
+    let t0 = std::time::Instant::now();
+    c.ok(&["rm", "-f", "k1", "a1"]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(c.ok(&["ps", "-aq"]).trim(), "");
 }

@@ -13,8 +13,8 @@ use crate::error::{EngineError, Result};
 use crate::record::{Container, Status};
 use crate::user;
 
-/// The directory of a container's execs.
-const EXECS: &str = "execs";
+/// The directory of a container's execs, in its directory.
+pub const EXECS: &str = "execs";
 
 /// What an exec runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct ExecRequest {
     pub stdin: bool,
     /// Every capability the container's bounding set allows.
     pub privileged: bool,
+    /// The terminal's first size, `[height, width]`.
+    pub console_size: Option<[u16; 2]>,
 }
 
 fn key(kv: &str) -> &str {
@@ -58,6 +60,14 @@ impl Engine {
         p.set_args(Some(req.cmd.clone()));
         p.set_terminal(Some(req.tty));
         p.set_console_size(None);
+        if let Some([height, width]) = req.console_size.filter(|_| req.tty) {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(height))
+                .width(u64::from(width))
+                .build()
+                .ok();
+            p.set_console_size(size);
+        }
         let mut env = p.env().clone().unwrap_or_default();
         for kv in &req.env {
             env.retain(|e| key(e) != key(kv));

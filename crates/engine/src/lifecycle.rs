@@ -99,7 +99,9 @@ impl Engine {
         let image = berth_image::digest::Digest::parse(&c.image_id)
             .map_err(|_| EngineError::NoSuchContainer(c.image_id.clone()))?;
         let config = self.image_config(&image)?;
-        let spec = spec::container_spec(config.config().as_ref(), rootfs, &Self::spec_options(c))?;
+        let mut spec =
+            spec::container_spec(config.config().as_ref(), rootfs, &Self::spec_options(c))?;
+        set_console_size(&mut spec, c);
         let dir = self.containers().dir(&c.id);
         let path = dir.join("config.json");
         let raw = serde_json::to_vec(&spec).map_err(spec::SpecError::Assemble)?;
@@ -334,8 +336,7 @@ impl Engine {
         if c.state.status != Status::Running {
             return Err(EngineError::NotRunning(c.id.clone()));
         }
-        self.runtime()
-            .kill(&c.id, signal, true)
+        stopping(self.runtime().kill(&c.id, signal, true))
             .map_err(EngineError::runtime("kill", &c.id))?;
         if c.state.paused && signal == libc::SIGKILL {
             self.runtime().resume(&c.id).ok();
@@ -435,8 +436,7 @@ impl Engine {
         if c.state.status != Status::Running {
             return Err(EngineError::NotRunning(c.id.clone()));
         }
-        self.runtime()
-            .kill(&c.id, signal, false)
+        stopping(self.runtime().kill(&c.id, signal, false))
             .map_err(EngineError::runtime("kill", &c.id))?;
         if c.state.paused && signal == libc::SIGKILL {
             self.runtime().resume(&c.id).ok();
@@ -517,4 +517,34 @@ fn start_exit_code(e: &EngineError) -> i32 {
         EngineError::Start { kind, .. } if *kind != StartKind::Other => i32::from(kind.exit_code()),
         _ => START_FAILED_EXIT,
     }
+}
+
+/// A signal to a container whose process has just exited (its run is not finished
+/// yet; its shim may have deleted its runtime state already) has nothing left to do:
+/// not an error.
+fn stopping(r: berth_runtime::Result<()>) -> berth_runtime::Result<()> {
+    match r {
+        Err(berth_runtime::Error::BadStatus {
+            status: "stopped", ..
+        })
+        | Err(berth_runtime::Error::State(berth_runtime::state::StateError::NotFound(_))) => Ok(()),
+        r => r,
+    }
+}
+
+/// Gives a terminal the size the client asked for at create (`ConsoleSize`).
+fn set_console_size(spec: &mut oci_spec::runtime::Spec, c: &Container) {
+    let Some([height, width]) = c.config.host.console_size.filter(|s| s[0] > 0 && s[1] > 0) else {
+        return;
+    };
+    let Some(mut p) = spec.process().clone().filter(|_| c.config.tty) else {
+        return;
+    };
+    let size = oci_spec::runtime::BoxBuilder::default()
+        .height(u64::from(height))
+        .width(u64::from(width))
+        .build()
+        .ok();
+    p.set_console_size(size);
+    spec.set_process(Some(p));
 }

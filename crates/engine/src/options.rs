@@ -57,4 +57,7 @@ pub struct HostOptions {
     pub ulimits: Vec<Ulimit>,
     /// `none` or `host` (empty: the default).
     pub network_mode: String,
+    /// The terminal's first size, `[height, width]` (docker's `ConsoleSize`), so that
+    /// the process sees it from its first instruction.
+    pub console_size: Option<[u16; 2]>,
 }

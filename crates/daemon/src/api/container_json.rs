@@ -24,13 +24,14 @@ pub const LIST_FILTERS: [&str; 9] = [
 fn status_word(c: &Container) -> &'static str {
     match c.state.status {
         Status::Created => "created",
+        Status::Running if c.state.paused => "paused",
         Status::Running => "running",
         Status::Exited => "exited",
     }
 }
 
-/// The inspect document of container `c`.
-pub fn inspect(e: &Engine, c: &Container) -> ApiResult<Value> {
+/// The inspect document of container `c`, whose exec instances are `execs`.
+pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> {
     let image = Digest::parse(&c.image_id)
         .ok()
         .and_then(|d| e.image_config(&d).ok());
@@ -45,9 +46,19 @@ pub fn inspect(e: &Engine, c: &Container) -> ApiResult<Value> {
     m.insert("Args".into(), json!(c.command.get(1..).unwrap_or_default()));
     m.insert("State".into(), state(c));
     m.insert("Image".into(), json!(c.image_id));
-    for k in ["ResolvConfPath", "HostnamePath", "HostsPath", "LogPath"] {
+    for k in ["ResolvConfPath", "HostnamePath", "HostsPath"] {
         m.insert(k.into(), json!(""));
     }
+    let log = match c.config.host.log_config.driver.as_str() {
+        "none" => String::new(),
+        _ => e
+            .containers()
+            .dir(&c.id)
+            .join(format!("{}-json.log", c.id))
+            .display()
+            .to_string(),
+    };
+    m.insert("LogPath".into(), json!(log));
     m.insert("Name".into(), json!(format!("/{}", c.name)));
     m.insert("RestartCount".into(), json!(0));
     m.insert(
@@ -58,7 +69,12 @@ pub fn inspect(e: &Engine, c: &Container) -> ApiResult<Value> {
     for k in ["MountLabel", "ProcessLabel", "AppArmorProfile"] {
         m.insert(k.into(), json!(""));
     }
-    m.insert("ExecIDs".into(), Value::Null);
+    let execs = if execs.is_empty() {
+        Value::Null
+    } else {
+        json!(execs)
+    };
+    m.insert("ExecIDs".into(), execs);
     m.insert("HostConfig".into(), host_config(c));
     m.insert("GraphDriver".into(), graph_driver(e, c));
     m.insert("Mounts".into(), json!([]));
@@ -72,13 +88,13 @@ fn state(c: &Container) -> Value {
     json!({
         "Status": status_word(c),
         "Running": s.status == Status::Running,
-        "Paused": false,
+        "Paused": s.paused,
         "Restarting": false,
         "OOMKilled": false,
         "Dead": false,
         "Pid": s.pid,
         "ExitCode": s.exit_code.unwrap_or(0),
-        "Error": "",
+        "Error": s.error,
         "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
         "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
     })
@@ -272,6 +288,9 @@ pub fn status_text(c: &Container, now: SystemTime) -> String {
     };
     match c.state.status {
         Status::Created => "Created".into(),
+        Status::Running if c.state.paused => {
+            format!("Up {} (Paused)", since(c.state.started_at.as_ref()))
+        }
         Status::Running => format!("Up {}", since(c.state.started_at.as_ref())),
         Status::Exited => format!(
             "Exited ({}) {} ago",

@@ -1,17 +1,17 @@
 //! Container endpoints on the engine's records: create, list, inspect, remove, rename.
-//! (start, stop, kill, wait, attach, logs and exec come with the shim: each is one more
-//! handler here on the same pattern.)
+//! (Their life, attach, logs, top and exec are in the files beside this one.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_engine::options::{HostOptions, LogConfig, Ulimit};
-use berth_engine::record::{Config, Container};
-use berth_engine::CreateRequest;
+use berth_engine::record::{Config, Container, Status};
+use berth_engine::{CreateRequest, EngineError};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
@@ -103,6 +103,8 @@ struct HostConfigBody {
     ulimits: Vec<UlimitBody>,
     #[serde(deserialize_with = "nd")]
     network_mode: String,
+    #[serde(deserialize_with = "nd")]
+    console_size: Vec<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +170,10 @@ impl CreateBody {
                 })
                 .collect(),
             network_mode: h.network_mode,
+            console_size: match h.console_size[..] {
+                [height, width] if height > 0 && width > 0 => Some([height, width]),
+                _ => None,
+            },
         };
         let config = Config {
             cmd: self.cmd.into_vec().unwrap_or_default(),
@@ -208,6 +214,9 @@ pub async fn create(
             options: defaults.log_opts.clone(),
         };
     }
+    let log = &req.config.host.log_config;
+    berth_logs::LogConfig::parse(&log.driver, &log.options)
+        .map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let c = d.with_engine(move |e| Ok(e.create(&req)?)).await?;
     Ok(json(
         StatusCode::CREATED,
@@ -217,10 +226,12 @@ pub async fn create(
 
 /// `GET /containers/{id}/json`.
 pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let me = d.clone();
     let doc = d
         .with_engine(move |e| {
             let c = e.find(&id)?;
-            container_json::inspect(e, &c)
+            let execs = me.execs.of_container(&c.id);
+            container_json::inspect(e, &c, &execs)
         })
         .await?;
     Ok(json(StatusCode::OK, &doc))
@@ -250,18 +261,43 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
     Ok(json(StatusCode::OK, &items))
 }
 
-/// `DELETE /containers/{id}?force=&v=`.
+/// `DELETE /containers/{id}?force=&v=`. A running container is refused without
+/// `force`; with it, it is killed and its exit awaited without the engine lock.
 pub async fn remove(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let force = Query::parse(q.as_deref()).bool("force");
-    d.with_engine(move |e| {
-        let c = e.find(&id)?;
-        Ok(e.remove(&c, force)?)
-    })
-    .await?;
+    let c = d.with_engine(move |e| Ok(e.find(&id)?)).await?;
+    if c.state.status == Status::Running {
+        if !force {
+            return Err(EngineError::Running { name: c.name }.into());
+        }
+        super::lifecycle::stop_container(&d, c.id.clone(), libc::SIGKILL, Some(Duration::ZERO))
+            .await?;
+    }
+    d.execs_ended(&c.id).await;
+    let mut tries = 0;
+    loop {
+        let cid = c.id.clone();
+        let r = d
+            .with_engine(move |e| match e.find(&cid) {
+                Ok(c) => Ok(e.remove(&c, force)?),
+                Err(EngineError::NoSuchContainer(_)) => Ok(()),
+                Err(err) => Err(err.into()),
+            })
+            .await;
+        match r {
+            // An exec's shim may still write its last file into the directory.
+            Err(ApiError::Engine(EngineError::Io { .. })) if tries < 5 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => break r?,
+        }
+    }
+    d.forget(&c.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

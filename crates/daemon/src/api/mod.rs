@@ -1,14 +1,20 @@
 //! The endpoints, one file per area: system (`/_ping`, `/version`, `/info`), images,
-//! image archives (load, save, import, commit), and containers. Handlers parse the
+//! image archives (load, save, import, commit), containers (records), their life
+//! (start, stop, kill, wait, pause), attach, logs, top and exec. Handlers parse the
 //! request into a typed operation, run it on a blocking thread and shape docker's JSON
 //! (the shapes are in `image_json` and `container_json`).
 
 pub mod archive;
+pub mod attach;
 pub mod container_json;
 pub mod containers;
+pub mod exec;
 pub mod image_json;
 pub mod images;
+pub mod lifecycle;
+pub mod logs;
 pub mod system;
+pub mod top;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;

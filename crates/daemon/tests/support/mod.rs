@@ -27,6 +27,22 @@ pub fn busybox_tar() -> PathBuf {
     images_dir().join("busybox-1.35.docker.tar")
 }
 
+/// The shim binary of this build: `$BERTH_SHIM`, else `berth-shim` in the target
+/// directory that holds this test (`cargo build -p berth-shim` puts it there; CI builds
+/// the workspace first).
+pub fn shim_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .map(|d| d.join("berth-shim"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("SHIM MISSING: no berth-shim above {exe:?}; run `cargo build -p berth-shim` or set BERTH_SHIM")
+        })
+}
+
 /// A running berthd; killed (and its directory removed) on drop.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
@@ -105,7 +121,8 @@ impl Daemon {
     pub fn command(&self, extra: &[&str]) -> Command {
         let p = self.dir.path();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
-        cmd.arg("--data-root")
+        cmd.env("BERTH_SHIM", shim_path())
+            .arg("--data-root")
             .arg(p.join("data"))
             .arg("--exec-root")
             .arg(p.join("exec"))
@@ -207,6 +224,74 @@ impl Daemon {
         assert_eq!(r.status, 200, "load: {}", r.text());
     }
 
+    /// Sends a request with an `Upgrade: tcp` header and reads the response head; returns
+    /// the status, the headers and the connection (with any bytes read past the head).
+    pub fn hijack(&self, path: &str, body: &[u8]) -> Hijacked {
+        let mut s = UnixStream::connect(self.socket()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                s.read(&mut byte).unwrap(),
+                1,
+                "eof in the response head: {raw:?}"
+            );
+            raw.push(byte[0]);
+        }
+        let r = parse_response(&raw);
+        Hijacked {
+            status: r.status,
+            headers: r.headers,
+            stream: s,
+        }
+    }
+
+    /// Creates a busybox container running `cmd` with extra create fields `extra` (JSON
+    /// object members, may be empty); returns its id.
+    pub fn create(&self, cmd: &[&str], extra: &str) -> String {
+        let cmd = serde_json::to_string(cmd).unwrap();
+        let sep = if extra.is_empty() { "" } else { "," };
+        let body = format!(r#"{{"Image":"busybox:1.35","Cmd":{cmd}{sep}{extra}}}"#);
+        let r = self.post("/containers/create", &body);
+        assert_eq!(r.status, 201, "create: {}", r.text());
+        r.json()["Id"].as_str().unwrap().to_string()
+    }
+
+    /// Inspects container `id`.
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let r = self.get(&format!("/containers/{id}/json"));
+        assert_eq!(r.status, 200, "inspect: {}", r.text());
+        r.json()
+    }
+
+    /// Waits until `f` holds of container `id`'s inspect document (up to 20 s).
+    pub fn wait_until(
+        &self,
+        id: &str,
+        what: &str,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let doc = self.inspect(id);
+            if f(&doc) {
+                return doc;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {id} never {what}: {doc}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends `sig` and waits for the exit status.
     pub fn signal_and_wait(&mut self, sig: i32) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
@@ -270,4 +355,64 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[end + 2..end + 2 + size]);
         b = &b[end + 2 + size + 2..];
     }
+}
+
+/// A hijacked connection.
+pub struct Hijacked {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub stream: UnixStream,
+}
+
+impl Hijacked {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Reads Docker frames until EOF: (stdout, stderr).
+    pub fn frames(&mut self) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        for (stream, data) in read_frames(&mut self.stream) {
+            match stream {
+                1 => out.extend(data),
+                2 => err.extend(data),
+                s => panic!("frame on stream {s}"),
+            }
+        }
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    /// Reads raw bytes until EOF.
+    pub fn raw(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.stream.read_to_end(&mut out).unwrap();
+        out
+    }
+}
+
+/// Splits a Docker multiplexed stream into (stream, payload) frames, to its EOF.
+pub fn read_frames(r: &mut impl Read) -> Vec<(u8, Vec<u8>)> {
+    let mut raw = Vec::new();
+    r.read_to_end(&mut raw).unwrap();
+    split_frames(&raw)
+}
+
+/// Splits bytes holding whole Docker frames.
+pub fn split_frames(mut raw: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while raw.len() >= 8 {
+        let len = u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]) as usize;
+        assert!(raw.len() >= 8 + len, "a cut frame: {raw:?}");
+        out.push((raw[0], raw[8..8 + len].to_vec()));
+        raw = &raw[8 + len..];
+    }
+    assert!(raw.is_empty(), "bytes after the last frame: {raw:?}");
+    out
 }
