@@ -103,8 +103,9 @@ fn a_killed_load_leaves_nothing_visible_and_the_next_load_works() {
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success(), "the load was still running when killed");
-    // The next command's open cleans up what the crash left half made.
+    // berthd drops what the broken upload left half made.
     assert!(root.image_ids().is_empty(), "no image from a killed load");
+    support::wait_until(10, || leftovers(&root).is_empty());
     assert_eq!(leftovers(&root), Vec::<PathBuf>::new());
     root.run(&["image", "prune", "-f"]).ok();
     assert_eq!(

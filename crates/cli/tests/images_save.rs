@@ -84,59 +84,6 @@ fn images_sharing_a_base_layer_store_it_once() {
     assert_eq!(root.snapshot_count(), 2);
 }
 
-/// Parses docker's human sizes (`6.67MB`).
-fn parse_size(s: &str) -> f64 {
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap();
-    let (n, unit) = s.split_at(split);
-    let mult = match unit {
-        "B" => 1.0,
-        "kB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        _ => panic!("unit {unit}"),
-    };
-    n.parse::<f64>().unwrap() * mult
-}
-
-#[test]
-fn system_df_counts_what_du_counts() {
-    let root = Root::new("df");
-    root.load(&docker_tar());
-    root.load(&oci_tar());
-    root.run_stdin(&["import", "-", "c:1"], &extra_layer("c"))
-        .ok();
-    let out = root.run(&["system", "df"]).ok();
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0],
-        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"
-    );
-    assert!(
-        lines[1].starts_with("Images          2         0         "),
-        "{out}"
-    );
-    assert!(lines[1].ends_with("(100%)"), "{out}");
-    assert_eq!(lines[2], "Containers      0         0         0B        0B");
-    assert_eq!(lines[3], "Local Volumes   0         0         0B        0B");
-    assert_eq!(lines[4], "Build Cache     0         0         0B        0B");
-    let size = root.run(&["system", "df", "--format", "{{.Size}}"]).ok();
-    let images = parse_size(size.lines().next().unwrap());
-    let du = root.du() as f64;
-    assert!(
-        (images - du).abs() / du < 0.03,
-        "system df {images} vs du -sb {du}"
-    );
-    let v = root.run(&["system", "df", "-v"]).ok();
-    assert!(
-        v.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED"),
-        "{v}"
-    );
-    assert!(
-        v.contains("\nbusybox      1.35      0ebe78266dec   "),
-        "{v}"
-    );
-}
-
 #[test]
 fn save_refuses_a_terminal() {
     let root = Root::new("save-tty");

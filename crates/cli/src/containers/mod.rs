@@ -234,7 +234,7 @@ fn wait_status(v: &serde_json::Value) -> anyhow::Result<u8> {
 /// docker's exit code for a container that could not start: 127 when the command is not
 /// there, 126 when it cannot be run, else 125.
 fn start_error_code(e: &ClientError) -> u8 {
-    let msg = e.to_string();
+    let msg = e.to_string().to_ascii_lowercase();
     if ["executable file not found", "no such file or directory"]
         .iter()
         .any(|s| msg.contains(s))
