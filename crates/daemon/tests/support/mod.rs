@@ -301,8 +301,28 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Removes every container (they outlive berthd by design), so that no shim, process
+    /// or mount is left behind.
+    fn remove_containers(&self) {
+        if self.child.is_none() || UnixStream::connect(self.socket()).is_err() {
+            return;
+        }
+        let list = self.get("/containers/json?all=1");
+        let Ok(list) = serde_json::from_slice::<serde_json::Value>(&list.body) else {
+            return;
+        };
+        for c in list.as_array().into_iter().flatten() {
+            if let Some(id) = c["Id"].as_str() {
+                self.request("DELETE", &format!("/containers/{id}?force=1"), b"");
+            }
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.remove_containers();
         if let Some(mut c) = self.child.take() {
             c.kill().ok();
             c.wait().ok();
