@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use gtmpl::{Context, Func, FuncError, Template, Value};
 
@@ -57,7 +57,19 @@ pub fn human_duration(d: Duration) -> String {
 /// Writes rows as a table with columns padded by at least three spaces, like docker's
 /// tabwriter settings (Go minwidth 10 counts the padding: 7 here, padding 3).
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
+    table_min(out, 7, header, rows)
+}
+
+/// [`table`] with another minimum cell width (Go's minwidth less the padding).
+pub fn table_min(
+    out: &mut impl Write,
+    minwidth: usize,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
+    let mut tw = tabwriter::TabWriter::new(Vec::new())
+        .minwidth(minwidth)
+        .padding(3);
     writeln!(tw, "{}", header.join("\t"))?;
     for row in rows {
         writeln!(tw, "{}", row.join("\t"))?;
@@ -251,6 +263,117 @@ fn add_docker_funcs(tmpl: &mut Template) {
     }
 }
 
+/// `2 hours ago`, as docker's CREATED columns print a time (`N/A` without one).
+pub fn ago(t: Option<SystemTime>, now: SystemTime) -> String {
+    let Some(t) = t else {
+        return "N/A".into();
+    };
+    let age = now.duration_since(t).unwrap_or(Duration::ZERO);
+    format!("{} ago", human_duration(age))
+}
+
+/// Go's `time.Time.String()` in UTC: `2026-11-22 09:20:22 +0000 UTC`.
+pub fn go_time(t: Option<SystemTime>) -> String {
+    let Some(t) = t else {
+        return String::new();
+    };
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    format!(
+        "{} +0000 UTC",
+        s.trim_end_matches('Z').replacen('T', " ", 1)
+    )
+}
+
+/// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Prints inspect documents (the daemon's JSON bytes) as docker does: a JSON array with
+/// the daemon's key order, or the template per document.
+pub fn inspect(docs: &[Vec<u8>], template: Option<&str>) -> anyhow::Result<()> {
+    let out = &mut std::io::stdout().lock();
+    match template.filter(|t| !t.is_empty()) {
+        Some(t) => {
+            for d in docs {
+                let v: serde_json::Value = serde_json::from_slice(d)?;
+                writeln!(out, "{}", render(t, &v)?)?;
+            }
+        }
+        None => {
+            let mut all = b"[".to_vec();
+            for (i, d) in docs.iter().enumerate() {
+                if i > 0 {
+                    all.push(b',');
+                }
+                all.extend_from_slice(d);
+            }
+            all.push(b']');
+            writeln!(out, "{}", reindent(&all)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// JSON re-printed with docker's four-space indent, keys in their order.
+pub fn reindent(json: &[u8]) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    serde_transcode::transcode(&mut de, &mut ser)?;
+    Ok(String::from_utf8(out)?)
+}
+
+/// Prints `items` as `--format` asks: the command's default table (`default` template),
+/// a `table` template, a plain template per item, or JSON lines.
+pub fn emit(
+    fmt: &Format,
+    items: &[serde_json::Value],
+    default: &str,
+    headers: &HashMap<&str, &str>,
+) -> anyhow::Result<()> {
+    let out = &mut std::io::stdout().lock();
+    match fmt {
+        Format::Default => template_table(out, default, items, headers),
+        Format::Table(t) => template_table(out, t, items, headers),
+        Format::Template(t) => {
+            for item in items {
+                writeln!(out, "{}", render(t, item)?)?;
+            }
+            Ok(())
+        }
+        Format::Json => {
+            for item in items {
+                writeln!(out, "{}", serde_json::to_string(item)?)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A table whose columns and headers come from a template.
+fn template_table(
+    out: &mut impl Write,
+    template: &str,
+    items: &[serde_json::Value],
+    headers: &HashMap<&str, &str>,
+) -> anyhow::Result<()> {
+    let header = table_header(template, headers);
+    let header: Vec<&str> = header.split('\t').collect();
+    let rows = items
+        .iter()
+        .map(|i| Ok(render(template, i)?.split('\t').map(String::from).collect()))
+        .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
+    table(out, &header, &rows)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +402,14 @@ mod tests {
         assert_eq!(human_duration(s(20 * 86400)), "2 weeks");
         assert_eq!(human_duration(s(100 * 86400)), "3 months");
         assert_eq!(human_duration(s(800 * 86400)), "2 years");
+    }
+
+    #[test]
+    fn reindent_keeps_key_order() {
+        assert_eq!(
+            reindent(br#"[{"b":1,"a":[],"c":{"z":null}}]"#).unwrap(),
+            "[\n    {\n        \"b\": 1,\n        \"a\": [],\n        \"c\": {\n            \"z\": null\n        }\n    }\n]"
+        );
     }
 
     #[test]

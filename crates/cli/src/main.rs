@@ -1,55 +1,132 @@
-//! berth: the command line. It takes docker's commands and flags; until the daemon exists
-//! the image and container commands call the libraries directly on a data root.
+//! berth: the command line, with docker's commands and flags. Like docker's CLI it is a
+//! client of the daemon: every command is one or a few Docker Engine API calls to berthd
+//! (or any daemon that speaks the API), printed as docker prints them.
 
+mod client;
 mod containers;
 mod format;
 mod images;
+mod stream;
+mod system;
+mod tty;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use client::{Client, ClientError, DEFAULT_HOST};
 
 /// berth's command line.
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
     version,
-    about = "A container engine with docker's commands"
+    about = "A container engine with docker's commands",
+    disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Where images, layers and containers are kept.
-    #[arg(
-        long = "data-root",
-        global = true,
-        env = "BERTH_DATA_ROOT",
-        default_value = "/var/lib/berth"
-    )]
-    pub data_root: PathBuf,
+    /// Daemon socket to connect to (unix:///path or tcp://host:port); else $BERTH_HOST,
+    /// $DOCKER_HOST, or unix:///run/berth/berth.sock.
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once per process: the size of the largest command's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     #[command(flatten)]
+    Containers(containers::Command),
+    #[command(flatten)]
     Images(images::Command),
     #[command(flatten)]
-    Containers(containers::Command),
+    System(system::Command),
+}
+
+impl Cli {
+    /// The daemon address: `-H`, `$BERTH_HOST`, `$DOCKER_HOST`, else the default socket.
+    pub fn host(&self) -> String {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        self.host
+            .clone()
+            .or_else(|| env("BERTH_HOST"))
+            .or_else(|| env("DOCKER_HOST"))
+            .unwrap_or_else(|| DEFAULT_HOST.to_string())
+    }
+
+    /// Connects to the daemon.
+    pub fn connect(&self) -> Result<Client, ClientError> {
+        Client::connect(&self.host())
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Images(c) => images::run(&cli, c),
-        Command::Containers(c) => containers::run(&cli, c),
+        Command::System(system::Command::Version(a)) => system::version::run(&cli, a),
+        _ => cli
+            .connect()
+            .map_err(anyhow::Error::from)
+            .and_then(|c| dispatch(&cli, &c)),
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // A reader that went away (`berth logs | head`) is not worth a message.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("Error: {e:#}");
-            // docker exits 125 when the engine itself fails.
-            ExitCode::from(125)
+            eprintln!("{}", message(&e));
+            ExitCode::from(1)
         }
+    }
+}
+
+fn dispatch(cli: &Cli, client: &Client) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Containers(c) => containers::run(client, c),
+        Command::Images(c) => images::run(client, c),
+        Command::System(c) => system::run(client, c),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error as docker prints it: the API's own words, or the cause chain.
+pub fn message(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<ClientError>() {
+        Some(c) => c.to_string(),
+        None => format!("{e:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from([
+            "berth",
+            "-H",
+            "unix:///x.sock",
+            "run",
+            "-h",
+            "h",
+            "-it",
+            "busybox",
+        ]);
+        assert_eq!(cli.host(), "unix:///x.sock");
+        Cli::parse_from(["berth", "history", "-H=false", "busybox"]);
+        Cli::parse_from(["berth", "container", "ls", "-a"]);
+        Cli::parse_from(["berth", "image", "ls"]);
+        Cli::parse_from(["berth", "system", "df"]);
     }
 }

@@ -1,11 +1,10 @@
-//! `diff`, `commit`, `export` against a real data root, with THE acceptance test of
-//! issue 3: changes made in a container survive a commit into a new image.
+//! `commit` through a real berthd, with THE acceptance test of issue 3: changes made in a
+//! container survive a commit into a new image. (`diff` and `export` wait for berthd's
+//! endpoints: tests/pending/daemon_gaps.rs.)
 
-mod containers_support;
+mod support;
 
-use std::io::Read;
-
-use containers_support::Root;
+use support::Root;
 
 /// Adds, changes and deletes files, and deletes and recreates a directory.
 const CHANGES: &str = "echo new > /added; echo more >> /etc/profile 2>/dev/null; \
@@ -15,36 +14,10 @@ const CHANGES: &str = "echo new > /added; echo more >> /etc/profile 2>/dev/null;
     echo y >> /root/.ash_history_new";
 
 #[test]
-fn committed_changes_are_in_the_new_image_and_diff_lists_them() {
+fn committed_changes_are_in_the_new_image() {
     let root = Root::with_busybox();
     let r = root.berth(&["run", "--name", "src", "busybox:1.35", "sh", "-c", CHANGES]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let diff = root.ok(&["diff", "src"]);
-    for want in [
-        "A /added",
-        "C /bin",
-        "D /bin/vi",
-        "C /etc",
-        "A /etc/new",
-        "D /etc/passwd",
-        "D /etc/group",
-        "C /home",
-        "A /home/dir",
-        "A /home/dir/link",
-        "A /home/hard",
-        "C /root",
-        "A /root/.ash_history_new",
-    ] {
-        assert!(
-            diff.lines().any(|l| l == want),
-            "{want:?} missing from:\n{diff}"
-        );
-    }
-    let paths: Vec<&str> = diff.lines().map(|l| &l[2..]).collect();
-    let mut sorted = paths.clone();
-    sorted.sort();
-    assert_eq!(paths, sorted, "diff is sorted by path");
-
     let id = root.ok(&["commit", "-m", "my changes", "-a", "me", "src", "mine:1"]);
     assert!(
         id.trim().starts_with("sha256:") && id.trim().len() == 71,
@@ -56,7 +29,7 @@ fn committed_changes_are_in_the_new_image_and_diff_lists_them() {
     let out = root.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
     assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
     // The committed layer is kept unpacked only; save makes its tar again, exactly.
-    let saved = root.path().join("mine.tar");
+    let saved = root.dir.path().join("mine.tar");
     root.ok(&["save", "-o", saved.to_str().unwrap(), "mine:1"]);
     let other = Root::with_busybox();
     other.ok(&["load", "-i", saved.to_str().unwrap()]);
@@ -97,7 +70,7 @@ fn commit_change_sets_the_default_command() {
         "hey\n"
     );
     let r = root.berth(&["commit", "--change", "ADD a b", "c1"]);
-    assert_eq!(r.code, 125);
+    assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("not a valid change command"),
         "{}",
@@ -119,7 +92,9 @@ fn commit_of_a_running_container_pauses_it() {
         "echo live > /state; exec sleep 100",
     ]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !root.ok(&["diff", "live"]).contains("A /state") && std::time::Instant::now() < deadline {
+    while root.run(&["exec", "live", "test", "-e", "/state"]).code != 0
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     root.ok(&["commit", "live", "live:snap"]);
@@ -134,65 +109,16 @@ fn commit_of_a_running_container_pauses_it() {
 }
 
 #[test]
-fn export_streams_the_merged_filesystem() {
-    let root = Root::with_busybox();
-    root.ok(&[
-        "run",
-        "--name",
-        "xp",
-        "busybox:1.35",
-        "sh",
-        "-c",
-        "echo hi > /hello; ln /hello /zlink; rm /bin/vi; mkfifo /fifo",
-    ]);
-    let out = root.path().join("x.tar");
-    root.ok(&["export", "-o", out.to_str().unwrap(), "xp"]);
-    let mut archive = tar::Archive::new(std::fs::File::open(&out).unwrap());
-    let mut names = Vec::new();
-    let (mut links, mut symlinks, mut fifo, mut hello) = (0, 0, false, String::new());
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = e.path().unwrap().to_string_lossy().into_owned();
-        match e.header().entry_type() {
-            tar::EntryType::Link => {
-                assert_eq!(name, "zlink");
-                assert_eq!(e.link_name().unwrap().unwrap().to_str(), Some("hello"));
-                links += 1;
-            }
-            tar::EntryType::Symlink => symlinks += 1,
-            tar::EntryType::Fifo => fifo = true,
-            _ => {}
-        }
-        if name == "hello" {
-            e.read_to_string(&mut hello).unwrap();
-        }
-        names.push(name);
-    }
-    for want in ["bin/busybox", "bin/sh", "etc/passwd", "hello"] {
-        assert!(
-            names.iter().any(|n| n.trim_end_matches('/') == want),
-            "{want} missing"
-        );
-    }
-    assert!(!names.iter().any(|n| n == "bin/vi"));
-    assert_eq!(hello, "hi\n");
-    assert!(fifo, "the fifo is kept");
-    assert_eq!(links, 1, "the hard link is kept as a link");
-    assert!(symlinks > 200, "busybox's applets are symlinks: {symlinks}");
-    assert!(!root.has_mounts(), "export unmounts what it mounted");
-}
-
-#[test]
 fn an_image_used_by_a_container_cannot_be_deleted() {
     let root = Root::with_busybox();
     root.ok(&["create", "--name", "user", "busybox:1.35", "true"]);
-    let engine = berth_engine::Engine::open(root.path()).unwrap();
-    let db = engine.images().db();
-    let id = db.resolve_id("busybox:1.35").unwrap();
-    let err = db.delete_image(&id, false).unwrap_err().to_string();
-    assert!(err.contains("image is being used"), "{err}");
-    drop(engine);
+    let r = root.berth(&["rmi", "busybox:1.35"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("Error response from daemon: conflict: unable to remove repository reference \"busybox:1.35\" (must force) - container "),
+        "{}",
+        r.stderr
+    );
     root.ok(&["rm", "user"]);
-    let engine = berth_engine::Engine::open(root.path()).unwrap();
-    engine.images().db().delete_image(&id, false).unwrap();
+    root.ok(&["rmi", "busybox:1.35"]);
 }

@@ -2,9 +2,9 @@
 //! refusals and their exit codes, images in use, and that removing everything and pruning
 //! leaves the data root nearly empty.
 
-mod images_support;
+mod support;
 
-use images_support::{busybox_layer, docker_tar, Root, BUSYBOX_ID};
+use support::{busybox_layer, docker_tar, Root, BUSYBOX_ID};
 
 const LAYER_CHAIN: &str = "sha256:7ed10a59b17002d12804f2e5227ffe0a181c4e1b8a160acfa1a636e6a0f899c8";
 
@@ -20,7 +20,7 @@ fn untag_versus_delete() {
     assert_eq!(refused.code, 1);
     assert_eq!(
         refused.stderr,
-        "Error: conflict: unable to delete 0ebe78266dec (must be forced) - image is referenced in multiple repositories\n"
+        "Error response from daemon: conflict: unable to delete 0ebe78266dec (must be forced) - image is referenced in multiple repositories\n"
     );
     // By name: only untags while other names remain.
     assert_eq!(
@@ -64,7 +64,7 @@ fn missing_images_and_bad_tags() {
     assert_eq!(r.code, 1);
     assert_eq!(
         r.stderr,
-        "Error: No such image: nosuch\nError: No such image: gone:2\n"
+        "Error response from daemon: No such image: nosuch:latest\nError response from daemon: No such image: gone:2\n"
     );
     assert!(
         r.stdout.starts_with("Untagged: busybox:1.35\n"),
@@ -74,14 +74,18 @@ fn missing_images_and_bad_tags() {
     let t = root.run(&["tag", "nosuch", "x:1"]);
     assert_eq!(
         (t.code, t.stderr.as_str()),
-        (1, "Error: No such image: nosuch\n")
+        (
+            1,
+            "Error response from daemon: No such image: nosuch:latest\n"
+        )
     );
     root.load(&docker_tar());
     let bad = root.run(&["tag", "busybox:1.35", "Upper:1"]);
     assert_eq!(bad.code, 1);
     assert!(
         bad.stderr
-            .starts_with("Error: Error parsing reference: \"Upper:1\""),
+            .starts_with("Error response from daemon: invalid reference format")
+            && bad.stderr.contains("must be lowercase"),
         "{}",
         bad.stderr
     );
@@ -99,7 +103,7 @@ fn image_in_use_is_refused_unless_forced() {
     assert_eq!(by_name.code, 1);
     assert_eq!(
         by_name.stderr,
-        "Error: conflict: unable to remove repository reference \"busybox:1.35\" (must force) - container c0ffee000000 is using its referenced image 0ebe78266dec\n"
+        "Error response from daemon: conflict: unable to remove repository reference \"busybox:1.35\" (must force) - container c0ffee000000 is using its referenced image 0ebe78266dec\n"
     );
     let by_id = root.run(&["rmi", "0ebe78266dec"]);
     assert_eq!(by_id.code, 1);
@@ -160,7 +164,7 @@ fn removing_everything_leaves_the_root_nearly_empty() {
         root.du()
     };
     root.load(&docker_tar());
-    root.load(&images_support::oci_tar());
+    root.load(&support::oci_tar());
     root.run_stdin(&["import", "-", "mine:1"], &busybox_layer())
         .ok();
     let full = root.du();

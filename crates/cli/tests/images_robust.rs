@@ -3,13 +3,13 @@
 //! `..` entries, symlink and hardlink escapes) that must fail cleanly and write nothing
 //! outside the data root.
 
-mod images_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use images_support::{busybox_layer, docker_archive, docker_tar, RawTar, Root};
+use support::{busybox_layer, docker_archive, docker_tar, RawTar, Root};
 
 fn layer_with(name: &str, size: usize) -> Vec<u8> {
     let data: Vec<u8> = (0..size).map(|i| (i * 7 + name.len()) as u8).collect();
@@ -103,8 +103,9 @@ fn a_killed_load_leaves_nothing_visible_and_the_next_load_works() {
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success(), "the load was still running when killed");
-    // The next command's open cleans up what the crash left half made.
+    // berthd drops what the broken upload left half made.
     assert!(root.image_ids().is_empty(), "no image from a killed load");
+    support::wait_until(10, || leftovers(&root).is_empty());
     assert_eq!(leftovers(&root), Vec::<PathBuf>::new());
     root.run(&["image", "prune", "-f"]).ok();
     assert_eq!(
@@ -147,7 +148,7 @@ impl Sandbox {
         let r = self.root.run(&["load", "-i", path.to_str().unwrap()]);
         assert_ne!(r.code, 0, "{name}: load succeeded");
         assert!(
-            r.stderr.starts_with("Error: ") && r.stderr.lines().count() == 1,
+            r.stderr.starts_with("Error response from daemon: ") && r.stderr.lines().count() == 1,
             "{name}: {}",
             r.stderr
         );
@@ -191,7 +192,14 @@ impl Sandbox {
         top.sort();
         assert_eq!(
             top,
-            ["canary", "input", "root"],
+            [
+                "berth.sock",
+                "berthd.log",
+                "canary",
+                "exec",
+                "input",
+                "root"
+            ],
             "{name}: files beside the data root"
         );
         assert!(!Path::new("/pwned-by-berth-test").exists(), "{name}");

@@ -1,10 +1,8 @@
 //! `berth save` round trips, layer sharing on disk, and `system df` against `du -sb`.
 
-mod images_support;
+mod support;
 
-use images_support::{
-    busybox_layer, docker_archive, docker_tar, oci_tar, RawTar, Root, BUSYBOX_ID,
-};
+use support::{busybox_layer, docker_archive, docker_tar, oci_tar, RawTar, Root, BUSYBOX_ID};
 
 #[test]
 fn save_then_load_gives_the_same_image() {
@@ -12,15 +10,10 @@ fn save_then_load_gives_the_same_image() {
     src.load(&oci_tar());
     src.run(&["tag", "busybox:1.35", "again:2"]).ok();
     let dir = src.dir.path();
-    for (name, extra) in [
-        ("x.tar", vec![]),
-        ("x.tar.gz", vec![]),
-        ("o.tar", vec!["--format", "oci"]),
-    ] {
+    for name in ["x.tar", "x.tar.gz"] {
         let out = dir.join(name);
-        let mut args = vec!["save", "-o", out.to_str().unwrap(), "busybox:1.35"];
-        args.extend(extra);
-        src.run(&args).ok();
+        src.run(&["save", "-o", out.to_str().unwrap(), "busybox:1.35"])
+            .ok();
         let head = std::fs::read(&out).unwrap();
         assert_eq!(
             head.starts_with(&[0x1f, 0x8b]),
@@ -53,7 +46,10 @@ fn save_to_stdout_and_errors() {
     let missing = src.run(&["save", "-o", "/var/tmp/never-written.tar", "nosuch"]);
     assert_eq!(
         (missing.code, missing.stderr.as_str()),
-        (1, "Error: No such image: nosuch\n")
+        (
+            1,
+            "Error response from daemon: No such image: nosuch:latest\n"
+        )
     );
     assert!(!std::path::Path::new("/var/tmp/never-written.tar").exists());
 }
@@ -88,59 +84,6 @@ fn images_sharing_a_base_layer_store_it_once() {
     assert_eq!(root.snapshot_count(), 2);
 }
 
-/// Parses docker's human sizes (`6.67MB`).
-fn parse_size(s: &str) -> f64 {
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap();
-    let (n, unit) = s.split_at(split);
-    let mult = match unit {
-        "B" => 1.0,
-        "kB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        _ => panic!("unit {unit}"),
-    };
-    n.parse::<f64>().unwrap() * mult
-}
-
-#[test]
-fn system_df_counts_what_du_counts() {
-    let root = Root::new("df");
-    root.load(&docker_tar());
-    root.load(&oci_tar());
-    root.run_stdin(&["import", "-", "c:1"], &extra_layer("c"))
-        .ok();
-    let out = root.run(&["system", "df"]).ok();
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0],
-        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"
-    );
-    assert!(
-        lines[1].starts_with("Images          2         0         "),
-        "{out}"
-    );
-    assert!(lines[1].ends_with("(100%)"), "{out}");
-    assert_eq!(lines[2], "Containers      0         0         0B        0B");
-    assert_eq!(lines[3], "Local Volumes   0         0         0B        0B");
-    assert_eq!(lines[4], "Build Cache     0         0         0B        0B");
-    let size = root.run(&["system", "df", "--format", "{{.Size}}"]).ok();
-    let images = parse_size(size.lines().next().unwrap());
-    let du = root.du() as f64;
-    assert!(
-        (images - du).abs() / du < 0.03,
-        "system df {images} vs du -sb {du}"
-    );
-    let v = root.run(&["system", "df", "-v"]).ok();
-    assert!(
-        v.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED"),
-        "{v}"
-    );
-    assert!(
-        v.contains("\nbusybox      1.35      0ebe78266dec   "),
-        "{v}"
-    );
-}
-
 #[test]
 fn save_refuses_a_terminal() {
     let root = Root::new("save-tty");
@@ -155,72 +98,6 @@ fn save_refuses_a_terminal() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "Error: cowardly refusing to save to a terminal. Use the -o flag or redirect\n"
+        "cowardly refusing to save to a terminal. Use the -o flag or redirect\n"
     );
-}
-
-/// Paths in a tar, sorted.
-fn tar_paths(bytes: &[u8]) -> Vec<String> {
-    let mut a = tar::Archive::new(bytes);
-    let mut out: Vec<String> = a
-        .entries()
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .trim_end_matches('/')
-                .to_string()
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-#[test]
-fn export_shows_the_merged_file_system() {
-    let root = Root::new("export");
-    let base = RawTar::default()
-        .file("a", b"a")
-        .file("b", b"b")
-        .dir("d/")
-        .file("d/x", b"x")
-        .finish();
-    let top = RawTar::default()
-        .file(".wh.a", b"")
-        .dir("d/")
-        .file("d/.wh..wh..opq", b"")
-        .file("d/y", b"y")
-        .file("e", b"e")
-        .hardlink("c", "e")
-        .finish();
-    let archive = root.dir.path().join("w.tar");
-    std::fs::write(&archive, docker_archive("w:1", &[base, top])).unwrap();
-    root.load(&archive);
-    let out = root.cmd(&["image", "export", "w:1"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(tar_paths(&out.stdout), ["b", "c", "d", "d/y", "e"]);
-    let mut a = tar::Archive::new(out.stdout.as_slice());
-    let link = a
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap())
-        .find(|e| e.header().entry_type() == tar::EntryType::Link)
-        .expect("the hardlink stays a hardlink");
-    // Entries are sorted: `c` comes first and carries the data, `e` links to it.
-    assert_eq!(link.path().unwrap().to_string_lossy(), "e");
-    assert_eq!(link.link_name().unwrap().unwrap().to_string_lossy(), "c");
-    assert!(root.run(&["images", "-q"]).ok().lines().count() == 1);
-    // Nothing stays mounted or registered after the export.
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(root.path().to_str().unwrap()),
-        "a mount was left"
-    );
-    assert_eq!(root.snapshot_count(), 2);
 }

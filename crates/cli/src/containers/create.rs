@@ -1,84 +1,358 @@
-//! `berth create`: make a container from an image, print its id.
+//! `berth create`: docker's ContainerCreate body from the flags `create` and `run`
+//! share; an image that is not there is pulled first, as docker does.
 
-use berth_engine::record::Config;
-use berth_engine::{CreateRequest, Engine};
+use serde_json::{json, Map, Value};
+
+use super::opts;
+use crate::client::{json_messages, Client, ClientError, Query};
 
 /// Flags shared by `create` and `run`.
 #[derive(clap::Args, Debug)]
 pub struct Flags {
-    /// Assign a name to the container.
+    /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
-    /// Set environment variables (KEY=value, or KEY to take it from here).
+    /// Set environment variables
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
-    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// Working directory inside the container.
+    /// Working directory inside the container
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
-    /// Overwrite the default ENTRYPOINT of the image.
+    /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Allocate a pseudo-TTY.
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Keep STDIN open (in the foreground stdin is always passed on).
+    /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// The image.
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Security Options
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Connect a container to a network (none or host)
+    #[arg(long = "network", visible_alias = "net")]
+    pub network: Option<String>,
+    /// The image
     pub image: String,
-    /// The command and its arguments.
+    /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cmd: Vec<String>,
 }
 
+/// How the container will be used: attached (run in the foreground) and removed at exit.
+#[derive(Clone, Copy, Default)]
+pub struct Use {
+    /// Attached to this terminal (stdout and stderr, stdin with `-i`).
+    pub attach: bool,
+    /// Removed when it exits.
+    pub auto_remove: bool,
+}
+
 impl Flags {
-    /// The engine's request for these flags.
-    pub fn request(&self, auto_remove: bool) -> CreateRequest {
-        CreateRequest {
-            image: self.image.clone(),
-            name: self.name.clone(),
-            config: Config {
-                cmd: self.cmd.clone(),
-                // docker: an empty --entrypoint resets it.
-                entrypoint: self.entrypoint.as_ref().map(|e| {
-                    if e.is_empty() {
-                        vec![]
-                    } else {
-                        vec![e.clone()]
-                    }
-                }),
-                env: self.env.iter().filter_map(|e| env_entry(e)).collect(),
-                user: self.user.clone(),
-                workdir: self.workdir.clone(),
-                tty: self.tty,
-                auto_remove,
-                ..Default::default()
-            },
+    /// docker's ContainerCreate body.
+    pub fn body(&self, u: Use) -> anyhow::Result<Value> {
+        let mut env: Vec<String> = Vec::new();
+        for f in &self.env_file {
+            env.extend(opts::env_file(f)?);
         }
+        env.extend(self.env.iter().filter_map(|e| opts::env_entry(e)));
+        let mut cfg = Map::new();
+        let mut put = |k: &str, v: Value| {
+            cfg.insert(k.into(), v);
+        };
+        put("Image", json!(self.image));
+        put("Env", json!(env));
+        put("Tty", json!(self.tty));
+        put("OpenStdin", json!(self.interactive));
+        put("AttachStdin", json!(u.attach && self.interactive));
+        put("StdinOnce", json!(u.attach && self.interactive));
+        put("AttachStdout", json!(u.attach));
+        put("AttachStderr", json!(u.attach));
+        put("Labels", json!(opts::labels(&self.label)));
+        if !self.cmd.is_empty() {
+            put("Cmd", json!(self.cmd));
+        }
+        if let Some(e) = &self.entrypoint {
+            // docker: an empty --entrypoint resets the image's.
+            let list: Vec<&str> = if e.is_empty() { vec![] } else { vec![e] };
+            put("Entrypoint", json!(list));
+        }
+        let text = [
+            ("User", &self.user),
+            ("WorkingDir", &self.workdir),
+            ("Hostname", &self.hostname),
+            ("StopSignal", &self.stop_signal),
+        ];
+        for (k, v) in text {
+            if let Some(v) = v {
+                put(k, json!(v));
+            }
+        }
+        if let Some(t) = self.stop_timeout {
+            put("StopTimeout", json!(t));
+        }
+        if self.tty {
+            if let Some((rows, cols)) = crate::tty::window_size() {
+                put("ConsoleSize", json!([rows, cols]));
+            }
+        }
+        put("HostConfig", self.host_config(u.auto_remove)?);
+        Ok(Value::Object(cfg))
+    }
+
+    fn host_config(&self, auto_remove: bool) -> anyhow::Result<Value> {
+        let ulimits = self
+            .ulimit
+            .iter()
+            .map(|u| opts::ulimit(u))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let log_opts = opts::labels(&self.log_opt);
+        let mut h = json!({
+            "AutoRemove": auto_remove,
+            "Memory": self.memory.as_deref().map(opts::memory).transpose()?.unwrap_or(0),
+            "NanoCpus": self.cpus.as_deref().map(opts::nano_cpus).transpose()?.unwrap_or(0),
+            "CapAdd": self.cap_add,
+            "CapDrop": self.cap_drop,
+            "Privileged": self.privileged,
+            "ReadonlyRootfs": self.read_only,
+            "SecurityOpt": self.security_opt,
+            "Ulimits": ulimits,
+            "NetworkMode": self.network.as_deref().unwrap_or("default"),
+            "LogConfig": {"Type": self.log_driver.as_deref().unwrap_or(""), "Config": log_opts},
+        });
+        if let Some(p) = self.pids_limit {
+            h["PidsLimit"] = json!(p);
+        }
+        if self.init {
+            h["Init"] = json!(true);
+        }
+        Ok(h)
     }
 }
 
-/// `KEY=value` as is; a bare `KEY` takes this process's value, or is dropped if unset.
-fn env_entry(e: &str) -> Option<String> {
-    if e.contains('=') {
-        return Some(e.to_string());
+/// `busybox` as docker names it when it looks for it: with `:latest` unless it has a
+/// tag or digest.
+pub fn tagged(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || image.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
     }
-    std::env::var(e).ok().map(|v| format!("{e}={v}"))
+}
+
+/// Creates the container; an image that is missing is pulled (when the daemon can) and
+/// the create tried again. Returns the container's ID.
+pub fn create(c: &Client, f: &Flags, u: Use) -> anyhow::Result<String> {
+    let body = f.body(u)?;
+    let query = || Query::new().opt("name", f.name.as_deref());
+    match c.post_json("/containers/create", query(), Some(&body)) {
+        Ok(v) => Ok(created_id(&v)),
+        Err(ClientError::Api { status: 404, .. }) => {
+            eprintln!("Unable to find image '{}' locally", tagged(&f.image));
+            pull(c, &tagged(&f.image))?;
+            let v = c.post_json("/containers/create", query(), Some(&body))?;
+            Ok(created_id(&v))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn created_id(v: &Value) -> String {
+    for w in v["Warnings"].as_array().into_iter().flatten() {
+        if let Some(w) = w.as_str() {
+            eprintln!("WARNING: {w}");
+        }
+    }
+    v["Id"].as_str().unwrap_or_default().to_string()
+}
+
+/// `POST /images/create?fromImage=`: progress lines go to stderr.
+fn pull(c: &Client, image: &str) -> Result<(), ClientError> {
+    let (name, tag) = match image.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, t),
+        _ => (image, "latest"),
+    };
+    let q = Query::new().add("fromImage", name).add("tag", tag);
+    let r = c.call("POST", "/images/create", q, crate::client::Payload::Empty)?;
+    json_messages(r.body, |m| {
+        if let Some(s) = m["status"].as_str() {
+            match m["id"].as_str() {
+                Some(id) => eprintln!("{id}: {s}"),
+                None => eprintln!("{s}"),
+            }
+        }
+    })
 }
 
 /// `create` arguments.
 #[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
 pub struct Args {
+    /// Print usage
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
     #[command(flatten)]
     flags: Flags,
 }
 
-/// `create`.
-pub fn run(engine: &Engine, a: &Args) -> anyhow::Result<u8> {
-    let c = engine.create(&a.flags.request(false))?;
-    println!("{}", c.id);
-    Ok(0)
+/// `create`: prints the new container's ID.
+pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
+    match create(c, &a.flags, Use::default()) {
+        Ok(id) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{}", crate::message(&e));
+            Ok(125)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    #[command(disable_help_flag = true)]
+    struct T {
+        #[command(flatten)]
+        f: Flags,
+    }
+
+    #[test]
+    fn flags_become_dockers_body() {
+        let t = T::parse_from([
+            "x",
+            "--name",
+            "n",
+            "-e",
+            "A=1",
+            "-w",
+            "/w",
+            "-u",
+            "1:2",
+            "-h",
+            "host",
+            "-m",
+            "8m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "20",
+            "--cap-add",
+            "NET_ADMIN",
+            "--read-only",
+            "--init",
+            "-l",
+            "k=v",
+            "--log-opt",
+            "max-size=1m",
+            "--ulimit",
+            "nofile=10:20",
+            "--network",
+            "none",
+            "--stop-signal",
+            "USR1",
+            "--stop-timeout",
+            "3",
+            "--entrypoint",
+            "",
+            "busybox",
+            "sh",
+            "-c",
+            "echo -n hi",
+        ]);
+        let b =
+            t.f.body(Use {
+                attach: true,
+                auto_remove: true,
+            })
+            .unwrap();
+        assert_eq!(b["Image"], "busybox");
+        assert_eq!(b["Cmd"], json!(["sh", "-c", "echo -n hi"]));
+        assert_eq!(b["Entrypoint"], json!([]));
+        assert_eq!(b["Env"], json!(["A=1"]));
+        assert_eq!(b["WorkingDir"], "/w");
+        assert_eq!(b["User"], "1:2");
+        assert_eq!(b["Hostname"], "host");
+        assert_eq!(b["StopSignal"], "USR1");
+        assert_eq!(b["StopTimeout"], 3);
+        assert_eq!(b["Labels"], json!({"k": "v"}));
+        assert_eq!(b["AttachStdout"], true);
+        assert_eq!(b["AttachStdin"], false);
+        let h = &b["HostConfig"];
+        assert_eq!(h["AutoRemove"], true);
+        assert_eq!(h["Memory"], 8 << 20);
+        assert_eq!(h["NanoCpus"], 500_000_000);
+        assert_eq!(h["PidsLimit"], 20);
+        assert_eq!(h["CapAdd"], json!(["NET_ADMIN"]));
+        assert_eq!(h["ReadonlyRootfs"], true);
+        assert_eq!(h["Init"], true);
+        assert_eq!(h["NetworkMode"], "none");
+        assert_eq!(h["LogConfig"]["Config"]["max-size"], "1m");
+        assert_eq!(h["Ulimits"][0]["Soft"], 10);
+    }
+
+    #[test]
+    fn images_are_looked_for_with_a_tag() {
+        assert_eq!(tagged("busybox"), "busybox:latest");
+        assert_eq!(tagged("busybox:1.35"), "busybox:1.35");
+        assert_eq!(tagged("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(tagged("a@sha256:00"), "a@sha256:00");
+    }
 }

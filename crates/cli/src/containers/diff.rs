@@ -1,19 +1,26 @@
 //! `berth diff`: the changes of a container's filesystem (`A`, `C`, `D` per path).
 
-use berth_engine::Engine;
+use super::path_part;
+use crate::client::{Client, Query};
 
 /// `diff` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The container.
+    /// The container
     container: String,
 }
 
 /// `diff`.
-pub fn run(engine: &Engine, a: &Args) -> anyhow::Result<u8> {
-    let c = engine.find(&a.container)?;
-    for change in engine.diff(&c)? {
-        println!("{} {}", change.kind.letter(), change.path);
+pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
+    let path = format!("/containers/{}/changes", path_part(&a.container));
+    let changes = c.get_json(&path, Query::new())?;
+    for ch in changes.as_array().into_iter().flatten() {
+        let kind = match ch["Kind"].as_i64() {
+            Some(1) => 'A',
+            Some(2) => 'D',
+            _ => 'C',
+        };
+        println!("{kind} {}", ch["Path"].as_str().unwrap_or_default());
     }
     Ok(0)
 }

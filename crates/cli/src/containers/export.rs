@@ -1,42 +1,27 @@
-//! `berth export`: a container's filesystem as a tar archive.
+//! `berth export`: a container's filesystem as a tar archive, to a file or STDOUT.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
-use berth_engine::Engine;
+use super::path_part;
+use crate::client::{Client, Payload, Query};
 
 /// `export` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Write to a file instead of STDOUT.
+    /// Write to a file, instead of STDOUT
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// The container.
+    /// The container
     container: String,
 }
 
 /// `export`.
-pub fn run(engine: &Engine, a: &Args) -> anyhow::Result<u8> {
-    let c = engine.find(&a.container)?;
-    match &a.output {
-        Some(path) => {
-            let f = std::fs::File::create(path)
-                .with_context(|| format!("create {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            engine.export(&c, &mut w)?;
-            w.flush()
-                .with_context(|| format!("write {}", path.display()))?;
-        }
-        None => {
-            let stdout = std::io::stdout().lock();
-            if std::io::IsTerminal::is_terminal(&stdout) {
-                anyhow::bail!(
-                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
-                );
-            }
-            engine.export(&c, std::io::BufWriter::new(stdout))?;
-        }
+pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
+    if a.output.is_none() {
+        crate::images::refuse_terminal()?;
     }
+    let path = format!("/containers/{}/export", path_part(&a.container));
+    let r = c.call("GET", &path, Query::new(), Payload::Empty)?;
+    crate::images::write_out(a.output.as_deref(), false, r.body)?;
     Ok(0)
 }

@@ -1,20 +1,22 @@
-//! `berth kill`: send a signal (SIGKILL by default) to a running container.
+//! `berth kill`: send a signal (SIGKILL by default) to running containers.
 
-use berth_engine::Engine;
+use super::each;
+use crate::client::{Client, Query};
 
 /// `kill` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Signal to send to the container.
-    #[arg(short, long, default_value = "KILL")]
-    signal: String,
-    /// Containers to signal.
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    /// The containers
     #[arg(required = true)]
     containers: Vec<String>,
 }
 
 /// `kill`.
-pub fn run(engine: &Engine, a: &Args) -> anyhow::Result<u8> {
-    let sig = berth_runtime::signal::parse(&a.signal).map_err(anyhow::Error::msg)?;
-    super::each(engine, &a.containers, |c| engine.kill(c, sig))
+pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
+    Ok(each(c, &a.containers, "kill", || {
+        Query::new().opt("signal", a.signal.as_deref())
+    }))
 }

@@ -1,178 +1,188 @@
-//! `berth ps`: list containers as docker does (running ones, or all with `-a`).
+//! `berth ps`: the daemon's container list as docker's table or `--format`.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_engine::record::{parse_time, Container, Status};
-use berth_engine::Engine;
+use serde_json::{json, Map, Value};
 
+use crate::client::{Client, Query};
 use crate::format::{self, Format};
 
 /// `ps` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Show all containers (default shows just running).
+    /// Show all containers (default shows just running)
     #[arg(short, long)]
     all: bool,
-    /// Only display container IDs.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Don't truncate output.
-    #[arg(long = "no-trunc")]
-    no_trunc: bool,
-    /// Format output using a Go template, `table`, `table TEMPLATE` or `json`.
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", default_value_t = -1, allow_hyphen_values = true)]
+    last: i64,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    latest: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
-const HEADER: [&str; 7] = [
-    "CONTAINER ID",
-    "IMAGE",
-    "COMMAND",
-    "CREATED",
-    "STATUS",
-    "PORTS",
-    "NAMES",
-];
+/// docker's `filters` JSON from `key=value` flags.
+pub fn filters_json(list: &[String]) -> Option<String> {
+    if list.is_empty() {
+        return None;
+    }
+    let mut m: Map<String, Value> = Map::new();
+    for f in list {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        let entry = m.entry(k.to_string()).or_insert_with(|| json!({}));
+        entry[v] = json!(true);
+    }
+    Some(Value::Object(m).to_string())
+}
 
 /// `ps`.
-pub fn run(engine: &Engine, a: &Args) -> anyhow::Result<u8> {
-    let shown: Vec<Container> = engine
-        .list()?
-        .into_iter()
-        .filter(|c| a.all || c.state.status == Status::Running)
-        .collect();
+pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
+    let limit = if a.latest { 1 } else { a.last };
+    let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    let q = Query::new()
+        .flag("all", a.all)
+        .flag("size", size)
+        .opt("limit", (limit > 0).then(|| limit.to_string()).as_deref())
+        .opt("filters", filters_json(&a.filter).as_deref());
+    let list = c.get_json("/containers/json", q)?;
     let now = SystemTime::now();
-    let items: Vec<serde_json::Value> = shown.iter().map(|c| item(c, now, a.no_trunc)).collect();
-    let mut out = std::io::stdout().lock();
-    if a.quiet {
-        for i in &items {
-            println!("{}", i["ID"].as_str().unwrap_or_default());
-        }
-        return Ok(0);
-    }
-    match Format::parse(a.format.as_deref()) {
-        Format::Default => format::table(
-            &mut out,
-            &HEADER,
-            &items.iter().map(row).collect::<Vec<_>>(),
-        )?,
-        Format::Json => {
-            for i in &items {
-                println!("{}", serde_json::to_string(i)?);
-            }
-        }
-        Format::Template(t) => {
-            for i in &items {
-                println!("{}", format::render(&t, i)?);
-            }
-        }
-        Format::Table(t) => table_template(&mut out, &t, &items)?,
-    }
-    Ok(0)
-}
-
-fn table_template(
-    out: &mut impl std::io::Write,
-    t: &str,
-    items: &[serde_json::Value],
-) -> anyhow::Result<()> {
-    let names = HashMap::from([
+    let items: Vec<Value> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| item(c, now, !a.no_trunc))
+        .collect();
+    let fmt = if a.quiet {
+        Format::Template("{{.ID}}".into())
+    } else {
+        Format::parse(a.format.as_deref())
+    };
+    let default = if a.size {
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    let headers = HashMap::from([
         ("ID", "CONTAINER ID"),
         ("RunningFor", "CREATED"),
         ("CreatedAt", "CREATED AT"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
     ]);
-    let header = format::table_header(t, &names);
-    let headers: Vec<&str> = header.split('\t').collect();
-    let rows = items
-        .iter()
-        .map(|i| {
-            Ok(format::render(t, i)?
-                .split('\t')
-                .map(String::from)
-                .collect())
-        })
-        .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
-    format::table(out, &headers, &rows)?;
-    Ok(())
-}
-
-fn row(i: &serde_json::Value) -> Vec<String> {
-    [
-        "ID",
-        "Image",
-        "Command",
-        "RunningFor",
-        "Status",
-        "Ports",
-        "Names",
-    ]
-    .iter()
-    .map(|k| i[*k].as_str().unwrap_or_default().to_string())
-    .collect()
+    format::emit(&fmt, &items, default, &headers)?;
+    Ok(0)
 }
 
 /// One container as docker's `ps` template fields.
-fn item(c: &Container, now: SystemTime, no_trunc: bool) -> serde_json::Value {
-    let id = if no_trunc { &c.id } else { c.short_id() };
-    serde_json::json!({
-        "ID": id,
-        "Image": c.image_name,
-        "Command": command(&c.command, no_trunc),
-        "CreatedAt": c.created,
-        "RunningFor": ago(&c.created, now),
+fn item(c: &Value, now: SystemTime, trunc: bool) -> Value {
+    let id = c["Id"].as_str().unwrap_or_default();
+    let created =
+        UNIX_EPOCH + Duration::from_secs(c["Created"].as_i64().unwrap_or(0).max(0) as u64);
+    let names: Vec<&str> = c["Names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|n| n.trim_start_matches('/'))
+        .filter(|n| !trunc || !n.contains('/'))
+        .collect();
+    let labels = c["Labels"].as_object().map(|m| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let networks: Vec<&String> = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    json!({
+        "ID": if trunc { &id[..id.len().min(12)] } else { id },
+        "Image": c["Image"],
+        "Command": command(c["Command"].as_str().unwrap_or_default(), trunc),
+        "CreatedAt": format::go_time(Some(created)),
+        "RunningFor": format::ago(Some(created), now),
         "Ports": "",
-        "Status": status(c, now),
-        "State": state_name(c.state.status),
-        "Names": c.name,
-        "Labels": "",
+        "State": c["State"],
+        "Status": c["Status"],
+        "Size": size(c),
+        "Names": names.join(","),
+        "Labels": labels.unwrap_or_default(),
         "Mounts": "",
-        "Networks": "",
-        "Size": "",
+        "Networks": networks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+        "LocalVolumes": "0",
     })
 }
 
-/// `"echo hello"`, cut to 20 characters with an ellipsis unless `no_trunc`.
-fn command(args: &[String], no_trunc: bool) -> String {
-    let full = args.join(" ");
-    let shown = if no_trunc || full.chars().count() <= 20 {
-        full
+/// `"echo hello"`, cut to 20 characters with an ellipsis unless not truncating.
+fn command(full: &str, trunc: bool) -> String {
+    let shown = if trunc {
+        format::ellipsis(full, 20)
     } else {
-        full.chars().take(19).collect::<String>() + "…"
+        full.to_string()
     };
     format!("{shown:?}")
 }
 
-fn since(t: &str, now: SystemTime) -> std::time::Duration {
-    parse_time(t)
-        .and_then(|t| now.duration_since(t).ok())
-        .unwrap_or_default()
-}
-
-fn ago(t: &str, now: SystemTime) -> String {
-    format!("{} ago", format::human_duration(since(t, now)))
-}
-
-fn state_name(s: Status) -> &'static str {
-    match s {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited => "exited",
+/// `0B (virtual 4.26MB)`.
+fn size(c: &Value) -> String {
+    let rw = c["SizeRw"].as_i64().unwrap_or(0).max(0) as u64;
+    let root = c["SizeRootFs"].as_i64().unwrap_or(0).max(0) as u64;
+    if c.get("SizeRw").is_none() && c.get("SizeRootFs").is_none() {
+        return String::new();
     }
+    format!(
+        "{} (virtual {})",
+        format::human_size(rw),
+        format::human_size(root)
+    )
 }
 
-/// `Up 3 seconds`, `Exited (0) 5 seconds ago`, `Created`.
-fn status(c: &Container, now: SystemTime) -> String {
-    match c.state.status {
-        Status::Created => "Created".into(),
-        Status::Running => {
-            let started = c.state.started_at.as_deref().unwrap_or(&c.created);
-            format!("Up {}", format::human_duration(since(started, now)))
-        }
-        Status::Exited => {
-            let finished = c.state.finished_at.as_deref().unwrap_or(&c.created);
-            let code = c.state.exit_code.unwrap_or(0);
-            format!("Exited ({code}) {}", ago(finished, now))
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_as_docker_sends_them() {
+        assert_eq!(filters_json(&[]), None);
+        let f = filters_json(&[
+            "status=exited".into(),
+            "label=a=b".into(),
+            "status=created".into(),
+        ]);
+        let v: Value = serde_json::from_str(&f.unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"status": {"exited": true, "created": true}, "label": {"a=b": true}})
+        );
+    }
+
+    #[test]
+    fn items_as_docker_shows_them() {
+        let c = json!({"Id": "0123456789abcdef", "Names": ["/web"], "Image": "busybox",
+            "Command": "sh -c 'echo hello world; sleep 1'", "Created": 0, "State": "running",
+            "Status": "Up 3 seconds", "Labels": {"a": "b"}, "SizeRw": 12, "SizeRootFs": 4_260_000});
+        let i = item(&c, UNIX_EPOCH + Duration::from_secs(30), true);
+        assert_eq!(i["ID"], "0123456789ab");
+        assert_eq!(i["Names"], "web");
+        assert_eq!(i["Command"], "\"sh -c 'echo hello w…\"");
+        assert_eq!(i["RunningFor"], "30 seconds ago");
+        assert_eq!(i["Size"], "12B (virtual 4.26MB)");
+        assert_eq!(i["Labels"], "a=b");
     }
 }

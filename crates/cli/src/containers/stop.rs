@@ -1,27 +1,33 @@
-//! `berth stop`: SIGTERM, then SIGKILL after the grace period.
+//! `berth stop` and `berth restart`: the stop signal, then SIGKILL after the grace period.
 
-use std::time::Duration;
+use super::each;
+use crate::client::{Client, Query};
 
-use berth_engine::Engine;
-
-/// `stop` arguments.
+/// `stop` / `restart` arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Seconds to wait before killing the container.
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    /// Seconds to wait before killing the container
     #[arg(
         short = 't',
         long = "time",
         visible_alias = "timeout",
-        default_value_t = 10
+        allow_hyphen_values = true
     )]
-    time: u64,
-    /// Containers to stop.
+    time: Option<i64>,
+    /// The containers
     #[arg(required = true)]
     containers: Vec<String>,
 }
 
-/// `stop`.
-pub fn run(engine: &Engine, a: &Args) -> anyhow::Result<u8> {
-    let grace = Duration::from_secs(a.time);
-    super::each(engine, &a.containers, |c| engine.stop(c, grace))
+/// `stop` or `restart` (`verb`).
+pub fn run(c: &Client, a: &Args, verb: &str) -> anyhow::Result<u8> {
+    let t = a.time.map(|t| t.to_string());
+    Ok(each(c, &a.containers, verb, || {
+        Query::new()
+            .opt("t", t.as_deref())
+            .opt("signal", a.signal.as_deref())
+    }))
 }

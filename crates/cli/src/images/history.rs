@@ -1,18 +1,17 @@
-//! `history`: an image's build steps from its config's history, newest first.
+//! `history`: an image's build steps, newest first.
 
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use super::inspect::config_of;
-use super::{emit, go_time, open, parse_time, short_id, since};
-use crate::format::{human_size, Format};
-use crate::Cli;
+use super::{image_path, short_id, since_unix, unix_time};
+use crate::client::{Client, Query};
+use crate::format::{self, ellipsis, human_size, Format};
 
 /// Flags of `history`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Pretty-print history using a Go template
+    /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
     /// Print sizes and dates in human readable format
@@ -32,29 +31,18 @@ pub struct Args {
 /// The CREATED BY column's width in docker's table.
 const CREATED_BY_WIDTH: usize = 45;
 
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let store = open(cli)?;
-    let id = store.db().resolve_id(&args.image)?;
-    let summary = store.summary(&id)?;
-    let cfg = config_of(&store, &summary)?;
-    let entries = history_entries(&cfg, summary.image.layers.len());
-    let mut sizes = summary
-        .image
-        .layers
-        .iter()
-        .map(|l| store.layer_size(&l.chain_id));
-    let mut items: Vec<Value> = entries
-        .iter()
-        .map(|h| {
-            let empty = h["empty_layer"].as_bool().unwrap_or(false);
-            let size = if empty { 0 } else { sizes.next().unwrap_or(0) };
-            item(h, size, args)
-        })
+/// `history`.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
+    let h = c.get_json(
+        &format!("/images/{}/history", image_path(&args.image)),
+        Query::new(),
+    )?;
+    let items: Vec<Value> = h
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| item(e, args))
         .collect();
-    items.reverse();
-    if let Some(top) = items.first_mut() {
-        top["ID"] = short_id(&id, args.no_trunc).into();
-    }
     let fmt = if args.quiet {
         Format::Template("{{.ID}}".into())
     } else {
@@ -67,49 +55,39 @@ pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         ("CreatedAt", "CREATED AT"),
         ("CreatedBy", "CREATED BY"),
     ]);
-    emit(&fmt, &items, default, &headers)?;
+    format::emit(&fmt, &items, default, &headers)?;
     Ok(0)
 }
 
-/// The config's history, or one anonymous entry per layer when it has none.
-fn history_entries(cfg: &Value, layers: usize) -> Vec<Value> {
-    match cfg["history"].as_array() {
-        Some(h) if !h.is_empty() => h.clone(),
-        _ => (0..layers).map(|_| json!({})).collect(),
-    }
-}
-
-fn item(h: &Value, size: u64, args: &Args) -> Value {
-    let t = parse_time(h["created"].as_str());
-    let mut created_by = h["created_by"]
+fn item(h: &Value, args: &Args) -> Value {
+    let created = h["Created"].as_i64().unwrap_or(0);
+    let t = unix_time(created);
+    let mut created_by = h["CreatedBy"]
         .as_str()
         .unwrap_or_default()
         .replace('\t', " ");
     if !args.no_trunc {
         created_by = ellipsis(&created_by, CREATED_BY_WIDTH);
     }
-    let (created, size) = if args.human {
-        (since(t), human_size(size))
+    let size = h["Size"].as_i64().unwrap_or(0).max(0) as u64;
+    let (since, size) = if args.human {
+        (since_unix(created), human_size(size))
     } else {
-        let at = t.map(|t| humantime::format_rfc3339_seconds(t).to_string());
-        (at.unwrap_or_default(), size.to_string())
+        (
+            humantime::format_rfc3339_seconds(t).to_string(),
+            size.to_string(),
+        )
+    };
+    let id = match h["Id"].as_str() {
+        Some(id) if id.starts_with("sha256:") => short_id(id, args.no_trunc),
+        _ => "<missing>".into(),
     };
     json!({
-        "Comment": h["comment"].as_str().unwrap_or_default(),
-        "CreatedAt": go_time(t),
+        "Comment": h["Comment"].as_str().unwrap_or_default(),
+        "CreatedAt": format::go_time(Some(t)),
         "CreatedBy": created_by,
-        "CreatedSince": created,
-        "ID": "<missing>",
+        "CreatedSince": since,
+        "ID": id,
         "Size": size,
     })
-}
-
-/// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }

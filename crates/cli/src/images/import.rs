@@ -1,10 +1,11 @@
 //! `import file|- [REPOSITORY[:TAG]]`: a root file system tar becomes an image.
 
-use berth_image::reference::Reference;
-use berth_image::store::ImportOptions;
+use std::io::Read;
 
-use super::open;
-use crate::Cli;
+use anyhow::Context;
+
+use crate::client::{json_messages, Client, Payload, Query};
+use crate::containers::split_reference;
 
 /// Flags of `import`.
 #[derive(clap::Args, Debug)]
@@ -24,29 +25,47 @@ pub struct Args {
     repository: Option<String>,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    if args.source.contains("://") {
-        anyhow::bail!("importing from a URL is not supported: {}", args.source);
+/// `import`: prints the new image's ID.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
+    let (repo, tag) = match args.repository.as_deref() {
+        Some(r) => split_reference(r),
+        None => (None, None),
+    };
+    let mut q = Query::new()
+        .add(
+            "fromSrc",
+            if args.source.contains("://") {
+                &args.source
+            } else {
+                "-"
+            },
+        )
+        .opt("repo", repo)
+        .opt("tag", tag)
+        .opt("message", args.message.as_deref())
+        .opt("platform", args.platform.as_deref());
+    for ch in &args.change {
+        q = q.add("changes", ch);
     }
-    let reference = args
-        .repository
-        .as_deref()
-        .map(Reference::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("invalid reference format: {e}"))?;
-    let opts = ImportOptions {
-        changes: args.change.clone(),
-        message: args.message.clone(),
-        reference,
-    };
-    let store = open(cli)?;
-    let id = if args.source == "-" {
-        store.import(std::io::stdin(), &opts)?
+    let mut input: Box<dyn Read> = if args.source == "-" {
+        Box::new(std::io::stdin().lock())
+    } else if args.source.contains("://") {
+        Box::new(std::io::empty())
     } else {
-        let file = std::fs::File::open(&args.source)
-            .map_err(|e| anyhow::anyhow!("open {}: {e}", args.source))?;
-        store.import(file, &opts)?
+        Box::new(
+            std::fs::File::open(&args.source).with_context(|| format!("open {}", args.source))?,
+        )
     };
-    println!("{id}");
+    let r = c.call(
+        "POST",
+        "/images/create",
+        q,
+        Payload::Stream(&mut *input, "application/x-tar"),
+    )?;
+    json_messages(r.body, |m| {
+        if let Some(s) = m["status"].as_str() {
+            println!("{s}");
+        }
+    })?;
     Ok(0)
 }

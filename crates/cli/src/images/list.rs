@@ -1,15 +1,15 @@
 //! `images` / `image ls`: one row per repository and tag (dangling images as `<none>`),
-//! newest first, with docker's filters and formats.
+//! newest first, with docker's filters and formats. The daemon filters; the rows are
+//! made here as docker's CLI makes them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::SystemTime;
 
-use berth_image::metadata::ImageSummary;
 use serde_json::{json, Value};
 
-use super::{emit, go_time, open, parse_time, short_id, since};
-use crate::format::{human_size, Format};
-use crate::Cli;
+use super::{short_id, since_unix, unix_time};
+use crate::client::{Client, Query};
+use crate::containers::filters_json;
+use crate::format::{self, human_size, Format};
 
 /// Flags of `images`.
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,7 @@ pub struct Args {
     /// Filter output based on conditions provided
     #[arg(short, long = "filter")]
     filter: Vec<String>,
-    /// Pretty-print images using a Go template
+    /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
     /// Don't truncate output
@@ -36,33 +36,25 @@ pub struct Args {
     repository: Option<String>,
 }
 
-/// The parsed `--filter` values.
-#[derive(Default)]
-struct Filters {
-    dangling: Option<bool>,
-    references: Vec<String>,
-    labels: Vec<String>,
-    before: Option<SystemTime>,
-    since: Option<SystemTime>,
-}
-
-/// One row: an image under one repository and tag.
-struct Row<'a> {
-    image: &'a ImageSummary,
-    repo: String,
-    tag: String,
-    digest: String,
-}
-
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let store = open(cli)?;
-    let mut list = store.db().list()?;
-    let filters = parse_filters(&store, args)?;
-    list.sort_by_key(|s| std::cmp::Reverse(created(s)));
+/// `images`.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
+    let mut filters = args.filter.clone();
+    if let Some(r) = &args.repository {
+        filters.push(format!("reference={r}"));
+    }
+    let patterns: Vec<&str> = filters
+        .iter()
+        .filter_map(|f| f.strip_prefix("reference="))
+        .collect();
+    let q = Query::new()
+        .flag("all", args.all)
+        .flag("digests", args.digests)
+        .opt("filters", filters_json(&filters).as_deref());
+    let list = c.get_json("/images/json", q)?;
     let mut items = Vec::new();
-    for img in &list {
-        for row in rows(img, &filters, args.digests) {
-            items.push(item(&row, args.no_trunc));
+    for img in list.as_array().into_iter().flatten() {
+        for (repo, tag, digest) in rows(img, &patterns, args.digests) {
+            items.push(item(img, &repo, &tag, &digest, args.no_trunc));
         }
     }
     let fmt = if args.quiet {
@@ -75,7 +67,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     } else {
         "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    emit(&fmt, &items, default, &headers())?;
+    format::emit(&fmt, &items, default, &headers())?;
     Ok(0)
 }
 
@@ -90,110 +82,67 @@ fn headers() -> HashMap<&'static str, &'static str> {
     ])
 }
 
-/// When the image was made (the config's time), else when it was stored.
-pub(super) fn created(s: &ImageSummary) -> SystemTime {
-    parse_time(s.image.created.as_deref()).unwrap_or_else(|| {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s.added.max(0) as u64)
-    })
-}
-
-fn item(row: &Row<'_>, no_trunc: bool) -> Value {
-    let t = Some(created(row.image));
-    let size = human_size(row.image.image.size);
+fn item(img: &Value, repo: &str, tag: &str, digest: &str, no_trunc: bool) -> Value {
+    let created = img["Created"].as_i64().unwrap_or(0);
+    let size = human_size(img["Size"].as_u64().unwrap_or(0));
+    let containers = match img["Containers"].as_i64() {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "N/A".into(),
+    };
     json!({
-        "Containers": "N/A",
-        "CreatedAt": go_time(t),
-        "CreatedSince": since(t),
-        "Digest": row.digest,
-        "ID": short_id(&row.image.image.id, no_trunc),
-        "Repository": row.repo,
+        "Containers": containers,
+        "CreatedAt": format::go_time(Some(unix_time(created))),
+        "CreatedSince": since_unix(created),
+        "Digest": digest,
+        "ID": short_id(img["Id"].as_str().unwrap_or_default(), no_trunc),
+        "Repository": repo,
         "SharedSize": "N/A",
         "Size": size,
-        "Tag": row.tag,
+        "Tag": tag,
         "UniqueSize": "N/A",
         "VirtualSize": size,
     })
 }
 
-fn parse_filters(store: &berth_image::store::ImageStore, args: &Args) -> anyhow::Result<Filters> {
-    let mut f = Filters::default();
-    if let Some(r) = &args.repository {
-        f.references.push(r.clone());
-    }
-    for spec in &args.filter {
-        let (key, value) = spec.split_once('=').unwrap_or((spec.as_str(), ""));
-        let time_of = |name: &str| -> anyhow::Result<SystemTime> {
-            let id = store.db().resolve_id(name)?;
-            Ok(created(&store.summary(&id)?))
-        };
-        match key {
-            "dangling" => f.dangling = Some(parse_bool(spec, value)?),
-            "reference" => f.references.push(value.into()),
-            "label" => f.labels.push(value.into()),
-            "before" => f.before = Some(time_of(value)?),
-            "since" => f.since = Some(time_of(value)?),
-            _ => anyhow::bail!("Invalid filter '{key}'"),
-        }
-    }
-    Ok(f)
-}
-
-fn parse_bool(spec: &str, value: &str) -> anyhow::Result<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => anyhow::bail!("Invalid filter '{spec}'"),
-    }
-}
-
-/// The rows of one image that pass the filters.
-fn rows<'a>(img: &'a ImageSummary, f: &Filters, digests: bool) -> Vec<Row<'a>> {
-    let dangling = img.tags.is_empty() && img.digests.is_empty();
-    let t = created(img);
-    let excluded = f.dangling.is_some_and(|d| d != dangling)
-        || f.before.is_some_and(|b| t >= b)
-        || f.since.is_some_and(|s| t <= s)
-        || !f.labels.iter().all(|l| has_label(img, l));
-    if excluded || (dangling && !f.references.is_empty()) {
-        return Vec::new();
-    }
-    if dangling {
-        return vec![row(img, "<none>", "<none>", "<none>")];
-    }
-    let rows = named_rows(img, &f.references, digests);
-    rows.into_iter()
-        .map(|(repo, tag, digest)| row(img, &repo, &tag, &digest))
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|s| *s != "<none>:<none>" && *s != "<none>@<none>")
         .collect()
 }
 
-fn row<'a>(image: &'a ImageSummary, repo: &str, tag: &str, digest: &str) -> Row<'a> {
-    Row {
-        image,
-        repo: repo.into(),
-        tag: tag.into(),
-        digest: digest.into(),
-    }
-}
-
-/// Docker's rows for a named image: each tag (with each digest of its repository when
-/// digests are shown), then repositories that have only digests.
-fn named_rows(
-    img: &ImageSummary,
-    patterns: &[String],
-    digests: bool,
-) -> Vec<(String, String, String)> {
-    let wanted = |r: &berth_image::reference::Reference| {
-        patterns.is_empty() || patterns.iter().any(|p| matches_ref(p, r))
+/// The rows of one image: each tag (with each digest of its repository when digests are
+/// shown), then repositories that have only digests; `<none>` for a dangling image.
+/// Names are kept to those a reference filter asked for, as dockerd does.
+fn rows(img: &Value, patterns: &[&str], digests: bool) -> Vec<(String, String, String)> {
+    let wanted = |name: &str, repo: &str| {
+        patterns.is_empty()
+            || patterns
+                .iter()
+                .any(|p| glob(p.as_bytes(), name.as_bytes()) || glob(p.as_bytes(), repo.as_bytes()))
     };
     let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut repo_digests: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in img.tags.iter().filter(|r| wanted(r)) {
-        let tag = r.tag.clone().unwrap_or_default();
-        tags.entry(r.familiar_name()).or_default().push(tag);
+    let (tag_list, digest_list) = (strings(&img["RepoTags"]), strings(&img["RepoDigests"]));
+    if tag_list.is_empty() && digest_list.is_empty() {
+        return vec![("<none>".into(), "<none>".into(), "<none>".into())];
     }
-    for r in img.digests.iter().filter(|r| wanted(r)) {
-        let d = r.digest.as_ref().map(|d| d.to_string()).unwrap_or_default();
-        repo_digests.entry(r.familiar_name()).or_default().push(d);
+    for t in tag_list {
+        let (repo, tag) = split_tag(t);
+        if wanted(t, repo) {
+            tags.entry(repo.into()).or_default().push(tag.into());
+        }
+    }
+    for d in digest_list {
+        let (repo, digest) = d.split_once('@').unwrap_or((d, ""));
+        if wanted(d, repo) {
+            repo_digests
+                .entry(repo.into())
+                .or_default()
+                .push(digest.into());
+        }
     }
     let mut out = Vec::new();
     for (repo, tag_list) in &tags {
@@ -213,27 +162,22 @@ fn named_rows(
     for (repo, ds) in repo_digests {
         match digests {
             true => out.extend(ds.into_iter().map(|d| (repo.clone(), "<none>".into(), d))),
-            false => out.push((repo, "<none>".into(), String::new())),
+            false => out.push((repo, "<none>".into(), "<none>".into())),
         }
     }
     out
 }
 
-fn has_label(img: &ImageSummary, spec: &str) -> bool {
-    match spec.split_once('=') {
-        Some((k, v)) => img.image.labels.get(k).is_some_and(|x| x == v),
-        None => img.image.labels.contains_key(spec),
+/// `repo:tag` into its parts (a registry's `host:port` is not a tag).
+fn split_tag(t: &str) -> (&str, &str) {
+    match t.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (t, ""),
     }
 }
 
-/// Docker's reference filter: the pattern matches `name:tag` or the bare name.
-fn matches_ref(pattern: &str, r: &berth_image::reference::Reference) -> bool {
-    glob(pattern.as_bytes(), r.familiar().as_bytes())
-        || glob(pattern.as_bytes(), r.familiar_name().as_bytes())
-}
-
 /// Go's `path.Match`: `*` (not across `/`), `?`, `[...]` classes, `\` escapes.
-pub(super) fn glob(p: &[u8], s: &[u8]) -> bool {
+fn glob(p: &[u8], s: &[u8]) -> bool {
     match p.split_first() {
         None => s.is_empty(),
         Some((b'*', rest)) => (0..=s.len())
@@ -279,7 +223,7 @@ fn class(p: &[u8], s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::*;
 
     #[test]
     fn go_path_match() {
@@ -291,5 +235,28 @@ mod tests {
         assert!(glob(b"[a-c]usybox", b"busybox"));
         assert!(!glob(b"[^a-c]usybox", b"busybox"));
         assert!(!glob(b"busy", b"busybox"));
+    }
+
+    #[test]
+    fn rows_per_tag_and_digest() {
+        let img = json!({"RepoTags": ["b:1", "a:2", "a:1", "localhost:5000/x:3"],
+            "RepoDigests": ["a@sha256:aa", "c@sha256:cc"]});
+        let r = rows(&img, &[], false);
+        assert_eq!(
+            r.iter()
+                .map(|(a, b, _)| format!("{a}:{b}"))
+                .collect::<Vec<_>>(),
+            ["a:2", "a:1", "b:1", "localhost:5000/x:3", "c:<none>"]
+        );
+        let d = rows(&img, &["a"], true);
+        assert_eq!(
+            d,
+            [
+                ("a".into(), "2".into(), "sha256:aa".into()),
+                ("a".into(), "1".into(), "sha256:aa".into())
+            ]
+        );
+        let none = rows(&json!({"RepoTags": [], "RepoDigests": null}), &[], false);
+        assert_eq!(none[0].0, "<none>");
     }
 }

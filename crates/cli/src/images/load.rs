@@ -1,11 +1,12 @@
-//! `load`: images from a `docker save` or OCI layout archive, file or STDIN.
+//! `load`: images from a `docker save` or OCI layout archive, file or STDIN, streamed to
+//! the daemon.
 
+use std::io::Read;
 use std::path::PathBuf;
 
-use berth_image::reference::Reference;
+use anyhow::Context;
 
-use super::open;
-use crate::Cli;
+use crate::client::{json_messages, Client, Payload, Query};
 
 /// Flags of `load`.
 #[derive(clap::Args, Debug)]
@@ -18,26 +19,31 @@ pub struct Args {
     quiet: bool,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let store = open(cli)?;
-    let loaded = match &args.input {
+/// `load`.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
+    let mut input: Box<dyn Read> = match &args.input {
         Some(p) => {
-            let file =
-                std::fs::File::open(p).map_err(|e| anyhow::anyhow!("open {}: {e}", p.display()))?;
-            store.load(file)?
+            Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?)
         }
-        None => store.load(std::io::stdin().lock())?,
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                anyhow::bail!("requested load from stdin, but stdin is empty");
+            }
+            Box::new(std::io::stdin().lock())
+        }
     };
-    for img in loaded {
-        if img.tags.is_empty() {
-            println!("Loaded image ID: {}", img.id);
+    let q = Query::new().flag("quiet", true);
+    let r = c.call(
+        "POST",
+        "/images/load",
+        q,
+        Payload::Stream(&mut *input, "application/x-tar"),
+    )?;
+    let quiet = args.quiet;
+    json_messages(r.body, |m| {
+        if let Some(s) = m["stream"].as_str().filter(|_| !quiet) {
+            print!("{s}");
         }
-        for tag in &img.tags {
-            let name = Reference::parse(tag)
-                .map(|r| r.familiar())
-                .unwrap_or_else(|_| tag.clone());
-            println!("Loaded image: {name}");
-        }
-    }
+    })?;
     Ok(0)
 }

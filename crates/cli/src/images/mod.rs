@@ -1,9 +1,6 @@
-//! Image commands: load, save, images, inspect, history, tag, rmi, prune, import, export,
-//! system df. Each file parses one command's flags, calls the image store and prints as
-//! docker prints.
+//! Image commands: load, save, images, inspect, history, tag, rmi, prune, import. Each
+//! file parses one command's flags, calls the daemon and prints as docker prints.
 
-mod df;
-mod export;
 mod history;
 mod import;
 mod inspect;
@@ -14,15 +11,13 @@ mod rmi;
 mod save;
 mod tag;
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::time::{Duration, SystemTime};
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
 
-use berth_image::store::ImageStore;
+use anyhow::Context;
 use clap::Subcommand;
 
-use crate::format::{self, Format};
-use crate::Cli;
+use crate::client::Client;
 
 /// The image commands.
 #[derive(Subcommand, Debug)]
@@ -33,8 +28,6 @@ pub enum Command {
     Save(save::Args),
     /// List images.
     Images(list::Args),
-    /// Return low-level information on images.
-    Inspect(inspect::Args),
     /// Show the history of an image.
     History(history::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
@@ -46,9 +39,6 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Manage berth.
-    #[command(subcommand)]
-    System(SystemCommand),
 }
 
 /// `image ...`.
@@ -74,155 +64,109 @@ pub enum ImageCommand {
     Load(load::Args),
     /// Save one or more images to a tar archive.
     Save(save::Args),
-    /// Write an image's file system as a tar archive (a berth extension).
-    #[command(hide = true)]
-    Export(export::Args),
 }
 
-/// `system ...`.
-#[derive(Subcommand, Debug)]
-pub enum SystemCommand {
-    /// Show disk usage.
-    Df(df::Args),
-}
-
-/// Runs an image command; returns the exit code. Failures print `Error: ...` and exit 1,
-/// as docker's image commands do.
-pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
-    match dispatch(cli, cmd) {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            eprintln!("Error: {e}");
-            Ok(1)
-        }
-    }
-}
-
-fn dispatch(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
+/// Runs an image command; returns the exit code.
+pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Load(a) => load::run(cli, a),
-        Command::Save(a) => save::run(cli, a),
-        Command::Images(a) => list::run(cli, a),
-        Command::Inspect(a) => inspect::run(cli, a),
-        Command::History(a) => history::run(cli, a),
-        Command::Tag(a) => tag::run(cli, a),
-        Command::Rmi(a) => rmi::run(cli, a),
-        Command::Import(a) => import::run(cli, a),
-        Command::Image(c) => dispatch_image(cli, c),
-        Command::System(SystemCommand::Df(a)) => df::run(cli, a),
+        Command::Load(a) => load::run(c, a),
+        Command::Save(a) => save::run(c, a),
+        Command::Images(a) => list::run(c, a),
+        Command::History(a) => history::run(c, a),
+        Command::Tag(a) => tag::run(c, a),
+        Command::Rmi(a) => rmi::run(c, a),
+        Command::Import(a) => import::run(c, a),
+        Command::Image(sub) => run_image(c, sub),
     }
 }
 
-fn dispatch_image(cli: &Cli, cmd: &ImageCommand) -> anyhow::Result<u8> {
+fn run_image(c: &Client, cmd: &ImageCommand) -> anyhow::Result<u8> {
     match cmd {
-        ImageCommand::Ls(a) => list::run(cli, a),
-        ImageCommand::Inspect(a) => inspect::run(cli, a),
-        ImageCommand::History(a) => history::run(cli, a),
-        ImageCommand::Tag(a) => tag::run(cli, a),
-        ImageCommand::Rm(a) => rmi::run(cli, a),
-        ImageCommand::Prune(a) => prune::run(cli, a),
-        ImageCommand::Import(a) => import::run(cli, a),
-        ImageCommand::Load(a) => load::run(cli, a),
-        ImageCommand::Save(a) => save::run(cli, a),
-        ImageCommand::Export(a) => export::run(cli, a),
+        ImageCommand::Ls(a) => list::run(c, a),
+        ImageCommand::Inspect(a) => inspect::run(c, a),
+        ImageCommand::History(a) => history::run(c, a),
+        ImageCommand::Tag(a) => tag::run(c, a),
+        ImageCommand::Rm(a) => rmi::run(c, a),
+        ImageCommand::Prune(a) => prune::run(c, a),
+        ImageCommand::Import(a) => import::run(c, a),
+        ImageCommand::Load(a) => load::run(c, a),
+        ImageCommand::Save(a) => save::run(c, a),
     }
 }
 
-/// Opens the image store under the data root.
-fn open(cli: &Cli) -> anyhow::Result<ImageStore> {
-    Ok(ImageStore::open(&cli.data_root)?)
+/// An image name in a path: names keep their `/`, `:` and `@`; anything else unusual is
+/// escaped.
+pub fn image_path(name: &str) -> String {
+    name.split('/')
+        .map(|seg| {
+            form_urlencoded::byte_serialize(seg.as_bytes())
+                .collect::<String>()
+                .replace("%3A", ":")
+                .replace("%40", "@")
+                .replace('+', "%20")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// An image ID as tables show it: 12 hex digits, or the full `sha256:...` with `no_trunc`.
-fn short_id(id: &berth_image::digest::Digest, no_trunc: bool) -> String {
+pub fn short_id(id: &str, no_trunc: bool) -> String {
     if no_trunc {
         id.to_string()
     } else {
-        id.hex().chars().take(12).collect()
+        id.trim_start_matches("sha256:").chars().take(12).collect()
     }
-}
-
-/// A config's `created` time.
-fn parse_time(created: Option<&str>) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(created?).ok()
-}
-
-/// `2 hours ago`, as docker's CREATED columns print a time.
-fn since(t: Option<SystemTime>) -> String {
-    let Some(t) = t else {
-        return "N/A".into();
-    };
-    let age = SystemTime::now()
-        .duration_since(t)
-        .unwrap_or(Duration::ZERO);
-    format!("{} ago", format::human_duration(age))
-}
-
-/// Go's `time.Time.String()` in UTC: `2026-11-22 09:20:22 +0000 UTC`.
-fn go_time(t: Option<SystemTime>) -> String {
-    let Some(t) = t else {
-        return String::new();
-    };
-    let s = humantime::format_rfc3339_seconds(t).to_string();
-    format!(
-        "{} +0000 UTC",
-        s.trim_end_matches('Z').replacen('T', " ", 1)
-    )
-}
-
-/// Prints `items` as `--format` asks: the command's default table (`default` template),
-/// a `table` template, a plain template per item, or JSON lines.
-fn emit(
-    fmt: &Format,
-    items: &[serde_json::Value],
-    default: &str,
-    headers: &HashMap<&str, &str>,
-) -> anyhow::Result<()> {
-    let out = &mut std::io::stdout().lock();
-    match fmt {
-        Format::Default => table(out, default, items, headers),
-        Format::Table(t) => table(out, t, items, headers),
-        Format::Template(t) => {
-            for item in items {
-                writeln!(out, "{}", format::render(t, item)?)?;
-            }
-            Ok(())
-        }
-        Format::Json => {
-            for item in items {
-                writeln!(out, "{}", serde_json::to_string(item)?)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-fn table(
-    out: &mut impl Write,
-    template: &str,
-    items: &[serde_json::Value],
-    headers: &HashMap<&str, &str>,
-) -> anyhow::Result<()> {
-    let header = format::table_header(template, headers);
-    let header: Vec<&str> = header.split('\t').collect();
-    let rows = items
-        .iter()
-        .map(|i| {
-            Ok(format::render(template, i)?
-                .split('\t')
-                .map(String::from)
-                .collect())
-        })
-        .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
-    format::table(out, &header, &rows)?;
-    Ok(())
 }
 
 /// Refuses to write binary data to a terminal, as `docker save` does.
-fn refuse_terminal() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
+pub fn refuse_terminal() -> anyhow::Result<()> {
     if std::io::stdout().is_terminal() {
         anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
     Ok(())
+}
+
+/// Copies `body` to `path` (through a temporary file renamed into place when complete;
+/// gzipped when `gzip`) or to STDOUT.
+pub fn write_out(path: Option<&Path>, gzip: bool, mut body: impl Read) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        let mut out = std::io::stdout().lock();
+        std::io::copy(&mut body, &mut out).context("write to stdout")?;
+        return out.flush().context("write to stdout");
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("create a file in {}", dir.display()))?;
+    let file = std::io::BufWriter::new(tmp.reopen()?);
+    let write = |e| anyhow::Error::new(e).context(format!("write {}", path.display()));
+    let file = if gzip {
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        std::io::copy(&mut body, &mut gz).map_err(write)?;
+        gz.finish().map_err(write)?
+    } else {
+        let mut file = file;
+        std::io::copy(&mut body, &mut file).map_err(write)?;
+        file
+    };
+    let file = file.into_inner().map_err(|e| write(e.into_error()))?;
+    file.sync_all().map_err(write)?;
+    let file = tmp
+        .persist(path)
+        .map_err(|e| anyhow::anyhow!("write {}: {}", path.display(), e.error))?;
+    // As docker creates it (0666 less the usual umask), not a temporary file's 0600.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    Ok(())
+}
+
+/// `2 hours ago` for Unix seconds.
+pub fn since_unix(secs: i64) -> String {
+    crate::format::ago(Some(unix_time(secs)), std::time::SystemTime::now())
+}
+
+/// Unix seconds as a time.
+pub fn unix_time(secs: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64)
 }

@@ -1,12 +1,11 @@
-//! `image prune`: dangling images (all unused ones with `-a`), then every blob and layer
-//! nothing references.
+//! `image prune`: dangling images (all unused ones with `-a`).
 
 use std::io::{BufRead, Write};
 
-use super::open;
-use super::rmi::line;
+use super::rmi::print_lines;
+use crate::client::{Client, Query};
+use crate::containers::filters_json;
 use crate::format::human_size;
-use crate::Cli;
 
 /// Flags of `image prune`.
 #[derive(clap::Args, Debug)]
@@ -14,25 +13,33 @@ pub struct Args {
     /// Remove all unused images, not just dangling ones
     #[arg(short, long)]
     all: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+/// `image prune`.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
     if !args.force && !confirm(args.all)? {
         println!("Total reclaimed space: 0B");
         return Ok(0);
     }
-    let pruned = open(cli)?.prune(args.all)?;
-    if !pruned.removals.is_empty() {
+    let mut filters = args.filter.clone();
+    if args.all {
+        filters.push("dangling=false".into());
+    }
+    let q = Query::new().opt("filters", filters_json(&filters).as_deref());
+    let v = c.post_json("/images/prune", q, None)?;
+    if v["ImagesDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
         println!("Deleted Images:");
-        for r in &pruned.removals {
-            println!("{}", line(r, "untagged", "deleted"));
-        }
+        print_lines(&v["ImagesDeleted"], "untagged", "deleted");
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(pruned.reclaimed));
+    let reclaimed = v["SpaceReclaimed"].as_u64().unwrap_or(0);
+    println!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(0)
 }
 

@@ -1,9 +1,9 @@
 //! `rmi` / `image rm`: untag or delete, with docker's `Untagged:` / `Deleted:` lines.
 
-use berth_image::store::Removal;
+use serde_json::Value;
 
-use super::open;
-use crate::Cli;
+use super::image_path;
+use crate::client::{Client, Query};
 
 /// Flags of `rmi`.
 #[derive(clap::Args, Debug)]
@@ -19,16 +19,17 @@ pub struct Args {
     images: Vec<String>,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let store = open(cli)?;
+/// `rmi`.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
     let mut failed = false;
     for name in &args.images {
-        match store.remove_image(name, args.force) {
-            Ok(lines) => lines
-                .iter()
-                .for_each(|l| println!("{}", line(l, "Untagged", "Deleted"))),
+        let q = Query::new()
+            .flag("force", args.force)
+            .flag("noprune", args.no_prune);
+        match c.delete(&format!("/images/{}", image_path(name)), q) {
+            Ok(lines) => print_lines(&lines, "Untagged", "Deleted"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("{e}");
                 failed = true;
             }
         }
@@ -36,10 +37,14 @@ pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     Ok(u8::from(failed))
 }
 
-/// A report line with the given words for untag and delete.
-pub(super) fn line(r: &Removal, untagged: &str, deleted: &str) -> String {
-    match r {
-        Removal::Untagged(r) => format!("{untagged}: {}", r.familiar()),
-        Removal::Deleted(d) => format!("{deleted}: {d}"),
+/// Prints `[{"Untagged": ...}, {"Deleted": ...}]` with the given words.
+pub fn print_lines(lines: &Value, untagged: &str, deleted: &str) {
+    for l in lines.as_array().into_iter().flatten() {
+        if let Some(u) = l["Untagged"].as_str() {
+            println!("{untagged}: {u}");
+        }
+        if let Some(d) = l["Deleted"].as_str() {
+            println!("{deleted}: {d}");
+        }
     }
 }

@@ -1,9 +1,8 @@
 //! `tag SOURCE TARGET`.
 
-use berth_image::reference::Reference;
-
-use super::open;
-use crate::Cli;
+use super::image_path;
+use crate::client::{Client, Query};
+use crate::containers::split_reference;
 
 /// Arguments of `tag`.
 #[derive(clap::Args, Debug)]
@@ -14,18 +13,10 @@ pub struct Args {
     target: String,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let target = Reference::parse(&args.target).map_err(|e| {
-        anyhow::anyhow!(
-            "Error parsing reference: {:?} is not a valid repository/tag: {e}",
-            args.target
-        )
-    })?;
-    if target.digest.is_some() {
-        anyhow::bail!("refusing to create a tag with a digest reference");
-    }
-    let store = open(cli)?;
-    let id = store.db().resolve_id(&args.source)?;
-    store.db().tag(&id, &target)?;
+/// `tag`.
+pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
+    let (repo, tag) = split_reference(&args.target);
+    let q = Query::new().opt("repo", repo).opt("tag", tag);
+    c.post(&format!("/images/{}/tag", image_path(&args.source)), q)?;
     Ok(0)
 }

@@ -1,10 +1,13 @@
-//! Helpers for the image command tests: the real `berth` binary on a temporary data root,
-//! the busybox test archives, raw tar and archive building, disk measurements.
+//! Helpers of the `berth` tests: a real berthd on a temporary data root and socket, the
+//! real `berth` binary run against it, the busybox test archives, raw tar and archive
+//! building, disk measurements.
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use berth_image::digest::Digest;
 
@@ -36,9 +39,33 @@ pub fn oci_tar() -> PathBuf {
     images_dir().join("busybox-1.35.oci.tar")
 }
 
-/// A data root in a fresh temporary directory on the real disk (overlay works there).
+/// The berthd binary: `$BERTH_TEST_BERTHD`, else `berthd` beside the test's target
+/// directory (built by `cargo build --workspace`).
+pub fn berthd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_TEST_BERTHD").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    // target/debug/deps/<test> -> target/debug/berthd
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("berthd"))
+        .expect("target directory");
+    assert!(
+        bin.is_file(),
+        "BERTHD MISSING: {} not found; run `cargo build --workspace` (or set BERTH_TEST_BERTHD)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running berthd on a fresh temporary directory on the real disk (overlay works
+/// there): data root `root/`, exec root `exec/`, socket `berth.sock`, log `berthd.log`.
+/// On drop its containers are removed and it is stopped.
 pub struct Root {
     pub dir: tempfile::TempDir,
+    child: Option<Child>,
 }
 
 /// What a `berth` run gave.
@@ -49,7 +76,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -65,12 +92,68 @@ impl Run {
 }
 
 impl Root {
+    /// A new berthd on an empty data root.
     pub fn new(what: &str) -> Root {
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-cli-{what}-{}-", std::process::id()))
             .tempdir_in("/var/tmp")
             .expect("tempdir");
-        Root { dir }
+        let mut root = Root { dir, child: None };
+        root.start();
+        root
+    }
+
+    /// A new berthd with busybox:1.35 loaded.
+    pub fn with_busybox() -> Root {
+        let root = Root::new("ctr");
+        root.load(&docker_tar());
+        root
+    }
+
+    /// Starts berthd (again) on this directory and waits until it answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "berthd already runs");
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("berthd.log"))
+            .expect("berthd log");
+        let child = Command::new(berthd_bin())
+            .arg("--data-root")
+            .arg(self.path())
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("-H")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("berthd exited ({st}) before serving:\n{}", self.log());
+            }
+            if UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("berthd did not listen within 20s:\n{}", self.log());
+    }
+
+    /// Stops berthd with `sig` and waits for it.
+    pub fn stop(&mut self, sig: i32) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+            unsafe { libc::kill(c.id() as i32, sig) };
+            c.wait().ok();
+        }
     }
 
     /// The data root.
@@ -78,11 +161,26 @@ impl Root {
         self.dir.path().join("root")
     }
 
-    /// A `berth` command on this root.
+    /// The socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+
+    /// `unix://<socket>`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    /// berthd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// A `berth` command talking to this berthd.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--data-root").arg(self.path()).args(args);
-        c.env_remove("BERTH_DATA_ROOT");
+        c.arg("-H").arg(self.host()).args(args);
+        c.env_remove("BERTH_HOST").env_remove("DOCKER_HOST");
         c
     }
 
@@ -96,6 +194,25 @@ impl Root {
         Run::from(out)
     }
 
+    /// Same as [`Root::run`].
+    pub fn berth(&self, args: &[&str]) -> Run {
+        self.run(args)
+    }
+
+    /// Runs `berth args...`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code,
+            0,
+            "berth {args:?}: {}{}\n--- berthd log ---\n{}",
+            r.stdout,
+            r.stderr,
+            self.log()
+        );
+        r.stdout
+    }
+
     /// Runs `berth args...` with `input` on stdin.
     pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Run {
         let mut child = self
@@ -106,16 +223,19 @@ impl Root {
             .spawn()
             .expect("spawn berth");
         let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
         // A command that fails early may close its stdin: a write error is then expected.
-        let _ = stdin.write_all(input);
-        drop(stdin);
-        Run::from(child.wait_with_output().expect("wait berth"))
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("wait berth");
+        writer.join().ok();
+        Run::from(out)
     }
 
     /// Loads the archive at `path`.
     pub fn load(&self, path: &Path) -> String {
-        self.run(&["load", "-i", path.to_str().expect("utf-8 path")])
-            .ok()
+        self.ok(&["load", "-i", path.to_str().expect("utf-8 path")])
     }
 
     /// The committed layer snapshots.
@@ -142,6 +262,37 @@ impl Root {
             .map(String::from)
             .collect()
     }
+
+    /// Whether anything under the data root is mounted.
+    pub fn has_mounts(&self) -> bool {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = self.dir.path().to_str().unwrap().to_string();
+        info.lines().any(|l| l.contains(&root))
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = self.run(&["ps", "-aq", "--no-trunc"]).stdout;
+            for id in ids.lines() {
+                self.run(&["rm", "-f", id]);
+            }
+        }
+        self.stop(libc::SIGTERM);
+    }
+}
+
+/// Waits until `cond` holds (checked every 20 ms), for at most `secs` seconds.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
 }
 
 /// `du -sb PATH` in bytes.
@@ -260,4 +411,62 @@ pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
         &serde_json::to_vec(&manifest).expect("manifest"),
     );
     b.into_inner().expect("finish archive")
+}
+
+/// What a command run on a pseudo-terminal printed, and its exit code.
+pub struct PtyRun {
+    pub output: String,
+    pub code: i32,
+}
+
+/// Runs `cmd` with a pseudo-terminal (33 rows, 101 columns) as its stdin, stdout and
+/// stderr; each step waits, then types its bytes. Gives up after `secs` seconds.
+pub fn run_pty(mut cmd: Command, steps: &[(u64, &[u8])], secs: u64) -> PtyRun {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    let ws = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 101,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+    let slave: OwnedFd = pty.slave;
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    let mut child = cmd.spawn().expect("spawn on the pty");
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    for (ms, bytes) in steps {
+        std::thread::sleep(Duration::from_millis(*ms));
+        master.write_all(bytes).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let output = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+    PtyRun { output, code }
 }

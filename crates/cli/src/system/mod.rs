@@ -1,0 +1,39 @@
+//! System commands: info, version, system df.
+
+mod df;
+mod info;
+pub mod version;
+
+use clap::Subcommand;
+
+use crate::client::Client;
+
+/// The system commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Display system-wide information.
+    Info(info::Args),
+    /// Show the berth version information.
+    Version(version::Args),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `system ...`.
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show disk usage.
+    Df(df::Args),
+    /// Display system-wide information.
+    Info(info::Args),
+}
+
+/// Runs a system command (not `version`, which runs without a daemon too).
+pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::run(c, a),
+        Command::System(SystemCommand::Df(a)) => df::run(c, a),
+        Command::Version(_) => anyhow::bail!("version runs before connecting"),
+    }
+}
