@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-use crate::api::{archive, attach, containers, exec, images, lifecycle, logs, system, top};
+use crate::api::{
+    archive, attach, containers, exec, filesystem, images, lifecycle, logs, system, top,
+};
 use crate::error::ApiError;
 use crate::state::Daemon;
 
@@ -41,6 +43,9 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/top", get(top::top))
+        .route("/containers/{id}/changes", get(filesystem::changes))
+        .route("/containers/{id}/export", get(filesystem::export))
+        .route("/system/df", get(filesystem::df))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))

@@ -37,6 +37,12 @@ pub struct Config {
     /// The container's labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The signal `stop` sends first (`--stop-signal`; none: the image's, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`; none: 10).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
     /// Keep stdin open (`-i`).
     #[serde(default)]
     pub open_stdin: bool,

@@ -33,7 +33,7 @@ const DEPTH: usize = 8;
 
 /// A blocking `Write` whose bytes become a response body; the first chunk (or the end
 /// of an empty stream) tells the handler the operation started well.
-struct BodyWriter {
+pub struct BodyWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     started: Arc<Mutex<Option<oneshot::Sender<ApiResult<()>>>>>,
     buf: Vec<u8>,
@@ -91,26 +91,41 @@ pub async fn get_many(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> Ap
 /// Streams `docker save` of `names`. An error before the first byte is an HTTP error;
 /// later, the stream is cut (the client sees a truncated archive and fails).
 pub async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Response> {
+    let d = d.clone();
+    stream_tar(format!("save {names:?}"), move |w| {
+        d.own_store()?
+            .save(&names, ArchiveForm::Docker, false, w)
+            .map(drop)
+            .map_err(Into::into)
+    })
+    .await
+}
+
+/// A tar that `produce` writes on a blocking thread, as the response body. An error
+/// before the first byte is the HTTP error; a later one cuts the stream (the client sees
+/// a truncated archive), and `what` names it in the daemon's log.
+pub async fn stream_tar<F>(what: String, produce: F) -> ApiResult<Response>
+where
+    F: FnOnce(&mut BodyWriter) -> ApiResult<()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(DEPTH);
     let (start_tx, start_rx) = oneshot::channel();
     let started = Arc::new(Mutex::new(Some(start_tx)));
-    let writer = BodyWriter {
+    let mut writer = BodyWriter {
         tx: tx.clone(),
         started: started.clone(),
         buf: Vec::with_capacity(CHUNK),
     };
-    let d = d.clone();
     tokio::task::spawn_blocking(move || {
-        let result = d.own_store().and_then(|s| {
-            let mut w = s.save(&names, ArchiveForm::Docker, false, writer)?;
-            w.flush().map_err(|e| ApiError::Body(e.to_string()))?;
-            signal(&w.started, Ok(()));
+        let result = produce(&mut writer).and_then(|()| {
+            writer.flush().map_err(|e| ApiError::Body(e.to_string()))?;
+            signal(&writer.started, Ok(()));
             Ok(())
         });
         if let Err(e) = result {
-            tracing::warn!("save {names:?}: {e}");
+            tracing::warn!("{what}: {e}");
             if !signal(&started, Err(e)) {
-                tx.blocking_send(Err(std::io::Error::other("save failed")))
+                tx.blocking_send(Err(std::io::Error::other(format!("{what} failed"))))
                     .ok();
             }
         }

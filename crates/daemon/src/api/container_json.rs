@@ -210,7 +210,11 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     let image_str = |f: fn(&oci_spec::image::Config) -> &Option<String>| {
         image.and_then(|i| f(i).clone()).unwrap_or_default()
     };
-    json!({
+    let stop_signal = cfg
+        .stop_signal
+        .clone()
+        .or_else(|| image.and_then(|i| i.stop_signal().clone()));
+    let mut out = json!({
         "Hostname": cfg.hostname.clone().unwrap_or_else(|| c.short_id().to_string()),
         "Domainname": "",
         "User": cfg.user.clone().unwrap_or_else(|| image_str(|i| i.user())),
@@ -228,7 +232,15 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
         "Entrypoint": entrypoint,
         "OnBuild": null,
         "Labels": labels,
-    })
+    });
+    // dockerd leaves these two out when they are not set.
+    if let Some(sig) = stop_signal {
+        out["StopSignal"] = json!(sig);
+    }
+    if let Some(t) = cfg.stop_timeout {
+        out["StopTimeout"] = json!(t);
+    }
+    out
 }
 
 fn network_settings(c: &Container) -> Value {

@@ -72,6 +72,10 @@ pub struct CreateBody {
     #[serde(deserialize_with = "nd")]
     stdin_once: bool,
     #[serde(deserialize_with = "nd")]
+    stop_signal: String,
+    #[serde(deserialize_with = "nd")]
+    stop_timeout: Option<i64>,
+    #[serde(deserialize_with = "nd")]
     host_config: HostConfigBody,
 }
 
@@ -175,6 +179,9 @@ impl CreateBody {
                 _ => None,
             },
         };
+        if !self.stop_signal.is_empty() {
+            super::lifecycle::parse_signal(&self.stop_signal)?;
+        }
         let config = Config {
             cmd: self.cmd.into_vec().unwrap_or_default(),
             entrypoint: self.entrypoint.into_vec(),
@@ -187,6 +194,8 @@ impl CreateBody {
             labels: self.labels,
             open_stdin: self.open_stdin,
             stdin_once: self.stdin_once,
+            stop_signal: empty(self.stop_signal),
+            stop_timeout: self.stop_timeout,
             host,
         };
         Ok(CreateRequest {

@@ -117,18 +117,41 @@ pub async fn stop_container(
     }
 }
 
-/// The stop parameters: the timeout `t` (negative: none) and the signal.
-fn stop_params(q: &Query) -> ApiResult<(i32, Option<Duration>)> {
-    let sig = match q.get("signal").filter(|s| !s.is_empty()) {
+/// The stop parameters: the signal and the timeout `t` (negative: none), each from the
+/// query, else the container's own (`--stop-signal`, `--stop-timeout`, the image's
+/// StopSignal), else SIGTERM and 10 s.
+async fn stop_params(d: &Arc<Daemon>, id: &str, q: &Query) -> ApiResult<(i32, Option<Duration>)> {
+    let (own_signal, own_timeout) = stop_defaults(d, id.to_string()).await?;
+    let sig = match q
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .or(own_signal.as_deref())
+    {
         Some(s) => parse_signal(s)?,
         None => libc::SIGTERM,
     };
-    let timeout = match q.int("t")? {
+    let timeout = match q.int("t")?.or(own_timeout) {
         None => Some(STOP_TIMEOUT),
         Some(t) if t < 0 => None,
         Some(t) => Some(Duration::from_secs(t as u64)),
     };
     Ok((sig, timeout))
+}
+
+/// Container `id`'s stop signal (its own, else its image's) and stop timeout.
+async fn stop_defaults(d: &Arc<Daemon>, id: String) -> ApiResult<(Option<String>, Option<i64>)> {
+    d.with_engine(move |e| {
+        let c = e.find(&id)?;
+        let image_signal = berth_image::digest::Digest::parse(&c.image_id)
+            .ok()
+            .and_then(|digest| e.image_config(&digest).ok())
+            .and_then(|cfg| cfg.config().as_ref().and_then(|c| c.stop_signal().clone()));
+        Ok((
+            c.config.stop_signal.clone().or(image_signal),
+            c.config.stop_timeout,
+        ))
+    })
+    .await
 }
 
 /// `POST /containers/{id}/start`.
@@ -147,7 +170,7 @@ pub async fn stop(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let (sig, timeout) = stop_params(&Query::parse(q.as_deref()))?;
+    let (sig, timeout) = stop_params(&d, &id, &Query::parse(q.as_deref())).await?;
     Ok(match stop_container(&d, id, sig, timeout).await? {
         true => StatusCode::NO_CONTENT,
         false => StatusCode::NOT_MODIFIED,
@@ -161,7 +184,7 @@ pub async fn restart(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let (sig, timeout) = stop_params(&Query::parse(q.as_deref()))?;
+    let (sig, timeout) = stop_params(&d, &id, &Query::parse(q.as_deref())).await?;
     stop_container(&d, id.clone(), sig, timeout).await?;
     let c = d.with_engine(move |e| Ok(e.find(&id)?)).await?;
     d.start_container(c).await?;

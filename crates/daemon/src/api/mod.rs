@@ -9,6 +9,7 @@ pub mod attach;
 pub mod container_json;
 pub mod containers;
 pub mod exec;
+pub mod filesystem;
 pub mod image_json;
 pub mod images;
 pub mod lifecycle;

@@ -1,10 +1,7 @@
-//! Tests that wait for berthd: each one passes once berthd serves what it uses, and then
-//! belongs back in crates/cli/tests (move this file there). Today berthd has no
-//! `GET /containers/{id}/changes` (diff), `GET /containers/{id}/export` (export) or
-//! `GET /system/df` (system df), and its create ignores `Hostname`, `ReadonlyRootfs` and
-//! `StopSignal`. (cargo does not build files under tests/pending/.)
+//! A container's files and the daemon's disk use through berthd: `diff`, `export`,
+//! `system df` (which must agree with `du`), and the create settings that reach the
+//! container (hostname, read-only root, stop signal).
 
-#[path = "../support/mod.rs"]
 mod support;
 
 use std::io::Read;
@@ -164,7 +161,14 @@ fn system_df_counts_what_du_counts() {
 fn hostname_and_read_only_reach_the_container() {
     let root = Root::with_busybox();
     let out = root.ok(&[
-        "run", "--rm", "-h", "myhost", "--read-only", "busybox:1.35", "sh", "-c",
+        "run",
+        "--rm",
+        "-h",
+        "myhost",
+        "--read-only",
+        "busybox:1.35",
+        "sh",
+        "-c",
         "hostname; touch /x 2>/dev/null || echo ro",
     ]);
     assert_eq!(out, "myhost\nro\n");
@@ -174,7 +178,15 @@ fn hostname_and_read_only_reach_the_container() {
 fn stop_sends_the_containers_stop_signal() {
     let root = Root::with_busybox();
     root.ok(&[
-        "run", "-d", "--name", "sig", "--stop-signal", "USR1", "busybox:1.35", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--stop-signal",
+        "USR1",
+        "busybox:1.35",
+        "sh",
+        "-c",
         "trap 'exit 11' USR1; trap 'exit 12' TERM; while true; do sleep 0.1; done",
     ]);
     std::thread::sleep(std::time::Duration::from_millis(300));

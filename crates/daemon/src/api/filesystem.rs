@@ -1,0 +1,130 @@
+//! A container's files and the daemon's disk use: `GET /containers/{id}/changes`
+//! (`docker diff`), `GET /containers/{id}/export` (a tar of its merged file system) and
+//! `GET /system/df`, in dockerd's JSON shapes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use berth_engine::record::{Container, Status};
+use berth_engine::Engine;
+use berth_image::layer::ChangeKind;
+use serde_json::{json, Value};
+
+use super::archive::stream_tar;
+use super::{container_json, image_json, json};
+use crate::error::ApiResult;
+use crate::state::{long, Daemon};
+use crate::version::ApiVersion;
+
+/// `GET /containers/{id}/changes`: `[{"Path": "/x", "Kind": 0|1|2}]` (modified, added,
+/// deleted), sorted by path.
+pub async fn changes(
+    State(d): State<Arc<Daemon>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Response> {
+    let list = long(move || {
+        let e = d.own_engine()?;
+        let c = e.find(&id)?;
+        Ok(e.diff(&c)?)
+    })
+    .await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|c| json!({"Path": c.path, "Kind": kind_number(c.kind)}))
+        .collect();
+    Ok(json(StatusCode::OK, &items))
+}
+
+fn kind_number(k: ChangeKind) -> u8 {
+    match k {
+        ChangeKind::Modified => 0,
+        ChangeKind::Added => 1,
+        ChangeKind::Deleted => 2,
+    }
+}
+
+/// `GET /containers/{id}/export`: the container's merged file system as a tar.
+pub async fn export(
+    State(d): State<Arc<Daemon>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Response> {
+    let (engine, c) = long(move || {
+        let e = d.own_engine()?;
+        let c = e.find(&id)?;
+        Ok((e, c))
+    })
+    .await?;
+    let what = format!("export {}", c.id);
+    stream_tar(what, move |w| Ok(engine.export(&c, w)?)).await
+}
+
+/// `GET /system/df`: images (with shared and unique sizes), containers (their writable
+/// layers and own files), no volumes or build cache yet. `LayersSize` is every byte
+/// under the data root that no container holds, so the totals agree with `du`.
+pub async fn df(
+    State(d): State<Arc<Daemon>>,
+    Extension(v): Extension<ApiVersion>,
+) -> ApiResult<Response> {
+    let body = long(move || {
+        let e = d.own_engine()?;
+        let usage = e.images().disk_usage()?;
+        let containers: Vec<Value> = e.list()?.iter().map(|c| container_usage(&e, c)).collect();
+        let held: i64 = containers
+            .iter()
+            .map(|c| c["SizeRw"].as_i64().unwrap_or(0))
+            .sum();
+        let images: Vec<Value> = usage
+            .images
+            .iter()
+            .map(|i| {
+                let mut s = image_json::summary(&i.summary, i.containers as i64, &v);
+                s["Size"] = json!(i.size);
+                s["SharedSize"] = json!(i.shared);
+                s
+            })
+            .collect();
+        Ok(json!({
+            "LayersSize": (usage.root_bytes as i64 - held).max(0),
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }))
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// A container's list entry with `SizeRw`: its writable layer plus its own directory
+/// (state, logs, bundle), not following its mounted root.
+fn container_usage(e: &Engine, c: &Container) -> Value {
+    let layer = e
+        .images()
+        .snapshotter()
+        .usage(&c.snapshot_key)
+        .map(|u| u.bytes)
+        .unwrap_or(0);
+    let own = own_dir_bytes(&e.containers().dir(&c.id));
+    let mut s = container_json::summary(c);
+    s["SizeRw"] = json!(layer + own);
+    s["SizeRootFs"] = json!(layer + own);
+    if c.state.status == Status::Running {
+        s["State"] = json!("running");
+    }
+    s
+}
+
+fn own_dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name() != "rootfs")
+        .map(|e| berth_image::store::tree_bytes(&e.path()))
+        .sum()
+}
