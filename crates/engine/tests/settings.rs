@@ -429,3 +429,49 @@ fn impossible_settings_fail_at_create_and_leave_nothing() {
         Err(EngineError::Spec(SpecError::Memory { bytes: 1 }))
     ));
 }
+
+/// The median of `runs` timings of `f`.
+fn median(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    times.sort();
+    times[runs / 2]
+}
+
+#[test]
+fn the_cost_of_the_default_seccomp_profile_on_start_is_printed() {
+    let (_dir, engine) = engine();
+    let time_start = |security_opt: &[&str]| {
+        let host = HostOptions {
+            security_opt: security_opt.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let id = create(&engine, "true", host).unwrap();
+        let c = engine.find(&id).unwrap();
+        let begin = Instant::now();
+        engine.start_detached(&c).unwrap();
+        let took = begin.elapsed();
+        assert_eq!(run_rest(&engine, &id), 0);
+        took
+    };
+    // The first start compiles the filter into the runtime's cache.
+    time_start(&[]);
+    let filtered = median(11, || time_start(&[]));
+    let unconfined = median(11, || time_start(&["seccomp=unconfined"]));
+    println!(
+        "start_detached (shim, create + start) median of 11: default seccomp profile {filtered:?}, unconfined {unconfined:?}"
+    );
+}
+
+/// Waits for a started container `id` to end and removes it; returns its exit code.
+fn run_rest(engine: &Engine, id: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = engine.find(id).unwrap();
+        if c.state.status != Status::Running {
+            engine.remove(&c, false).unwrap();
+            return c.state.exit_code.unwrap();
+        }
+        assert!(Instant::now() < deadline, "still running: {c:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
