@@ -122,21 +122,12 @@ impl Engine {
 
     /// The spec options a container's record gives.
     pub(crate) fn spec_options(c: &Container) -> Options {
-        Options {
-            id: c.id.clone(),
-            cmd: c.config.cmd.clone(),
-            entrypoint: c.config.entrypoint.clone(),
-            env: c.config.env.clone(),
-            user: c.config.user.clone(),
-            workdir: c.config.workdir.clone(),
-            tty: c.config.tty,
-            seccomp: None,
-            cgroupns: false,
-        }
+        Options::from_record(c)
     }
 
     /// Creates a container: a writable snapshot keyed by its id over the image's layers,
-    /// the image marked as used by it, and its record. Nothing is left if a step fails.
+    /// the image marked as used by it, and its record. Settings dockerd would refuse are
+    /// refused first ([`spec::check`]). Nothing is left if a step fails.
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
         let image = self.images.db().resolve(&req.image)?;
         let config = self.image_config(&image.id)?;
@@ -153,6 +144,7 @@ impl Engine {
             config: req.config.clone(),
             state: State::created(),
         };
+        spec::check(&mut c.config.host, &spec::SystemHost)?;
         c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
         c.name = self.containers.reserve_name(req.name.as_deref(), &id)?;
         if let Err(e) = self.make(&c, &image) {

@@ -47,6 +47,7 @@ const COMMANDS: &[(&str, &str, Handler)] = &[
     ("sched", "", sys::sched),
     ("ioprio", "", sys::ioprio),
     ("personality", "", sys::personality),
+    ("signals", "", sys::signals),
     ("sleep", "<seconds>", sys::sleep),
     ("exit", "<code>", sys::exit),
 ];

@@ -247,3 +247,37 @@ pub fn exit(args: &[String]) -> Report {
     let _ = writeln!(out, "{}", json!({ "exit": code })).and_then(|()| out.flush());
     std::process::exit(code)
 }
+
+/// `signals`: the blocked (`SigBlk`) and ignored (`SigIgn`) signal masks of every process
+/// this one can see, from /proc/<pid>/status, keyed by pid, with each one's name, and
+/// which pid is the probe itself. The probe's own SigIgn is not its caller's: the Rust
+/// runtime ignores SIGPIPE at start-up. Ask about a process it runs beside instead.
+pub fn signals(_: &[String]) -> Report {
+    let mut out = Map::new();
+    let entries = std::fs::read_dir("/proc").map_err(|e| Usage(format!("signals: /proc: {e}")))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        // A process that exits meanwhile is simply not listed.
+        if let Ok(status) = std::fs::read_to_string(entry.path().join("status")) {
+            out.insert(pid.into(), signal_fields(&status));
+        }
+    }
+    Ok(json!({ "self": std::process::id(), "processes": out }))
+}
+
+/// `Name`, `SigBlk` and `SigIgn` of one /proc/<pid>/status.
+fn signal_fields(status: &str) -> Value {
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_string())
+    };
+    json!({ "name": field("Name:"), "blocked": field("SigBlk:"), "ignored": field("SigIgn:") })
+}

@@ -213,6 +213,8 @@ fn exec_steps(job: &Job) -> std::result::Result<std::convert::Infallible, String
         terminal(job)?;
     }
     process::apply_process_settings(p).map_err(s)?;
+    // Before any seccomp filter, which might refuse sigaction.
+    process::reset_signals().map_err(s)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {
         load_filter(job)?;

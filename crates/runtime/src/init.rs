@@ -73,6 +73,9 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
     init.channel.expect(Msg::Go)?;
     enter_namespaces(init)?;
+    if init.plan.creates(LinuxNamespaceType::Network) {
+        loopback_up()?;
+    }
     if init.new_keyring.is_some() {
         join_session_keyring()?;
     }
@@ -105,6 +108,8 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
     }
     rootfs::finalize(&opts).map_err(|e| e.to_string())?;
     prepare_process(spec, process)?;
+    // Before any seccomp filter, which might refuse sigaction.
+    process::reset_signals().map_err(|e| e.to_string())?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
         load_seccomp(init, &state)?;
@@ -153,6 +158,35 @@ fn enter_namespaces(init: &Init) -> Step<()> {
     if plan.creates(LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(fail("unshare cgroup namespace"))?;
     }
+    Ok(())
+}
+
+/// Brings up the loopback interface of the network namespace the container got, as runc
+/// does: a new namespace has `lo` down, and `localhost` would not answer.
+fn loopback_up() -> Step<()> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(fail("loopback: socket"))?;
+    // SAFETY: an all-zero ifreq is valid (empty name, zero flags).
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    let fd = sock.as_raw_fd();
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into `req`, which is
+    // a valid, exclusive ifreq for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };
+    nix::errno::Errno::result(rc).map_err(fail("loopback: get flags of lo"))?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the name and flags from `req`, valid for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) };
+    nix::errno::Errno::result(rc).map_err(fail("loopback: set lo up"))?;
     Ok(())
 }
 

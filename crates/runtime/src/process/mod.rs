@@ -1,6 +1,6 @@
 //! The last steps before the container process runs: user and groups, capabilities,
-//! rlimits, no_new_privs, scheduler, I/O priority, personality, sysctls, labels and file
-//! descriptors.
+//! rlimits, no_new_privs, scheduler, I/O priority, personality, sysctls, labels, file
+//! descriptors and signal state.
 //!
 //! Every function here changes the calling process (or thread) and is meant to run in the
 //! container init process (after it joined its namespaces and pivoted into its root) or
@@ -18,7 +18,7 @@
 //!    `switch_user` keeps with `PR_SET_KEEPCAPS`, and on `CAP_SETPCAP` still being in it).
 //! 7. [`chdir_in_root`] (as the container user, so its permissions apply).
 //! 8. [`set_no_new_privs`], then the seccomp filter (not in this module).
-//! 9. [`find_executable`], then [`exec`].
+//! 9. [`find_executable`], then [`reset_signals`] and [`exec`].
 
 mod capabilities;
 mod exec;
@@ -26,6 +26,7 @@ mod fds;
 mod label;
 mod limits;
 mod sched;
+mod signals;
 mod sysctl;
 mod user;
 
@@ -42,6 +43,7 @@ pub use self::fds::close_range_cloexec;
 pub use self::label::{apply_labels, check_labels, LsmHost};
 pub use self::limits::{set_oom_score_adj, set_rlimits};
 pub use self::sched::{set_io_priority, set_personality, set_scheduler};
+pub use self::signals::reset_signals;
 pub use self::sysctl::apply_sysctls;
 pub use self::user::switch_user;
 
