@@ -10,7 +10,7 @@ use support::Root;
 const CHANGES: &str = "echo new > /added; echo more >> /etc/profile 2>/dev/null; \
     echo changed >> /etc/hostname; rm /bin/vi; mkdir -p /home/dir; \
     ln -s /added /home/dir/link; ln /added /home/hard; \
-    rm -rf /etc && mkdir /etc && echo x > /etc/new; \
+    rm -rf /usr/sbin && mkdir /usr/sbin && echo x > /usr/sbin/new; \
     echo y >> /root/.ash_history_new";
 
 #[test]
@@ -23,11 +23,11 @@ fn committed_changes_are_in_the_new_image() {
         id.trim().starts_with("sha256:") && id.trim().len() == 71,
         "{id}"
     );
-    let check = "cat /added; ls -A /etc; test -e /bin/vi || echo no-vi; \
+    let check = "cat /added; ls -A /usr/sbin; test -e /bin/vi || echo no-vi; \
         readlink /home/dir/link; stat -c %i /added /home/hard | uniq | wc -l; \
-        test -e /etc/passwd || echo no-passwd; cat /root/.ash_history_new";
+        test -e /usr/sbin/chroot || echo no-chroot; cat /root/.ash_history_new";
     let out = root.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
-    assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
+    assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-chroot\ny\n");
     // The committed layer is kept unpacked only; save makes its tar again, exactly.
     let saved = root.dir.path().join("mine.tar");
     root.ok(&["save", "-o", saved.to_str().unwrap(), "mine:1"]);
@@ -36,9 +36,9 @@ fn committed_changes_are_in_the_new_image() {
     let ids = |r: &Root| r.ok(&["images", "-q", "--no-trunc", "mine:1"]);
     assert_eq!(ids(&other), ids(&root), "same image after save and load");
     let out = other.ok(&["run", "--rm", "mine:1", "sh", "-c", check]);
-    assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-passwd\ny\n");
+    assert_eq!(out, "new\nnew\nno-vi\n/added\n1\nno-chroot\ny\n");
     // The new image's id resolves as a prefix too; its parent still runs untouched.
-    let out = root.ok(&["run", "--rm", &id.trim()[7..19], "cat", "/etc/new"]);
+    let out = root.ok(&["run", "--rm", &id.trim()[7..19], "cat", "/usr/sbin/new"]);
     assert_eq!(out, "x\n");
     let out = root.ok(&[
         "run",

@@ -12,7 +12,7 @@ use support::{docker_tar, oci_tar, Root};
 const CHANGES: &str = "echo new > /added; echo more >> /etc/profile 2>/dev/null; \
     echo changed >> /etc/hostname; rm /bin/vi; mkdir -p /home/dir; \
     ln -s /added /home/dir/link; ln /added /home/hard; \
-    rm -rf /etc && mkdir /etc && echo x > /etc/new; \
+    rm -rf /usr/sbin && mkdir /usr/sbin && echo x > /usr/sbin/new; \
     echo y >> /root/.ash_history_new";
 
 #[test]
@@ -25,10 +25,10 @@ fn diff_lists_a_containers_changes() {
         "A /added",
         "C /bin",
         "D /bin/vi",
-        "C /etc",
-        "A /etc/new",
-        "D /etc/passwd",
-        "D /etc/group",
+        "C /usr/sbin",
+        "A /usr/sbin/new",
+        "D /usr/sbin/chroot",
+        "D /usr/sbin/brctl",
         "C /home",
         "A /home/dir",
         "A /home/dir/link",

@@ -109,6 +109,7 @@ impl Engine {
             top,
             std::io::sink(),
             Compression::None,
+            &crate::export::is_mount_file,
         )?)
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use berth_image::layer::{self, Change};
+use berth_image::layer::{self, Change, ChangeKind};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -29,11 +29,29 @@ impl Engine {
         written
     }
 
-    /// The changes of container `c`'s writable layer, sorted by path (`docker diff`).
+    /// The changes of container `c`'s writable layer, sorted by path (`docker diff`),
+    /// without the files that are there only as mount points (see [`is_mount_file`]), nor
+    /// the `/etc` they made changed when nothing else in it changed.
     pub fn diff(&self, c: &Container) -> Result<Vec<Change>> {
         let dirs = self.images().snapshotter().layer_dirs(&c.snapshot_key)?;
-        Ok(layer::changes(&dirs)?)
+        let mut list = layer::changes(&dirs)?;
+        list.retain(|ch| !is_mount_file(Path::new(ch.path.trim_start_matches('/'))));
+        let etc_changed = list.iter().any(|ch| ch.path.starts_with("/etc/"));
+        list.retain(|ch| etc_changed || ch.path != "/etc" || ch.kind != ChangeKind::Modified);
+        Ok(list)
     }
+}
+
+/// The files a container's layer holds only as mount points for the engine's per-container
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf. docker keeps them in a separate init
+/// layer; berth leaves them out of `diff` and `commit` (paths relative to the root).
+pub fn is_mount_file(rel: &Path) -> bool {
+    [
+        Path::new("etc/hostname"),
+        Path::new("etc/hosts"),
+        Path::new("etc/resolv.conf"),
+    ]
+    .contains(&rel)
 }
 
 /// A tar of the tree under `root` into `out`: entries in path order, symlinks stored as

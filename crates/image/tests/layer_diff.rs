@@ -329,7 +329,9 @@ fn diff_and_unpack_one_pass() {
             });
             let dirs = s.layer_dirs("ctr").unwrap();
             let mut blob = Vec::new();
-            let made = layer::diff_and_unpack(s.as_ref(), &dirs, Some(&d1), &mut blob, c).unwrap();
+            let made =
+                layer::diff_and_unpack(s.as_ref(), &dirs, Some(&d1), &mut blob, c, &|_| false)
+                    .unwrap();
             assert_eq!(made.created.digest, sha(&blob), "{name} {c:?}: blob digest");
             if c == Compression::None {
                 assert_eq!(
@@ -351,7 +353,8 @@ fn diff_and_unpack_one_pass() {
                 assert_eq!(Some(v), after.get(k), "{name} {c:?}: {k}");
             }
             let again =
-                layer::diff_and_unpack(s.as_ref(), &dirs, Some(&d1), Vec::new(), c).unwrap();
+                layer::diff_and_unpack(s.as_ref(), &dirs, Some(&d1), Vec::new(), c, &|_| false)
+                    .unwrap();
             assert_eq!(again.chain_id, made.chain_id, "{name} {c:?}: reused");
             let extracts = s.list().unwrap();
             assert!(

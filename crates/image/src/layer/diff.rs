@@ -41,6 +41,17 @@ type Sink<W> = BufWriter<HashWriter<Encoder<HashWriter<BufWriter<W>>>>>;
 /// deletions become `.wh.<name>`. Entries are in path order, times in whole seconds and
 /// owner names empty, so the same tree always gives the same digest. Sockets are skipped.
 pub fn diff<W: Write>(dirs: &LayerDirs, out: W, compression: Compression) -> Result<Created> {
+    diff_skipping(dirs, out, compression, &|_| false)
+}
+
+/// [`diff`] leaving out the paths (relative to the layer's root) `skip` names: files the
+/// engine put in a container's layer only as mount points.
+pub fn diff_skipping<W: Write>(
+    dirs: &LayerDirs,
+    out: W,
+    compression: Compression,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<Created> {
     let out = BufWriter::with_capacity(BUF, out);
     // Uncompressed, the blob is the tar: its digest is the diffID, hashed once.
     let blob = match compression {
@@ -53,7 +64,10 @@ pub fn diff<W: Write>(dirs: &LayerDirs, out: W, compression: Compression) -> Res
         links: HashMap::new(),
         buf: vec![0; COPY_BUF],
     };
-    walk(dirs, &mut |ev| tw.event(ev))?;
+    walk(dirs, &mut |ev| match ev {
+        Event::Present { rel, .. } if skip(rel) => Ok(()),
+        ev => tw.event(ev),
+    })?;
     tw.w.write_all(&[0; 1024]).map_err(Error::Write)?;
     let tar_hash =
         tw.w.into_inner()

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use apply::{apply, apply_layer, Applied, Whiteouts};
 pub use changes::{changes, Change, ChangeKind};
 pub use compress::{decompress, detect, Compression, Encoder, Peeked};
-pub use diff::{diff, Created};
+pub use diff::{diff, diff_skipping, Created};
 pub use tee::{diff_and_unpack, Committed};
 pub use unpack::{chain_id, unpack, unpack_new, Unpacked};
 

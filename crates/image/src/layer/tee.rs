@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use super::{decompress, diff, unpack_new, Compression, Created, Result};
+use super::{decompress, diff_skipping, unpack_new, Compression, Created, Result};
 use crate::digest::Digest;
 use crate::snapshot::{LayerDirs, Snapshotter};
 
@@ -21,15 +21,17 @@ pub struct Committed {
     pub chain_id: Digest,
 }
 
-/// Writes the changes of the writable layer `dirs` as a layer tar into `blob` and, in the
-/// same pass, unpacks them into a committed snapshot over `parent_chain`. On error no
-/// snapshot is left; the caller discards `blob`.
+/// Writes the changes of the writable layer `dirs` (less the paths `skip` names, see
+/// [`super::diff_skipping`]) as a layer tar into `blob` and, in the same pass, unpacks them
+/// into a committed snapshot over `parent_chain`. On error no snapshot is left; the
+/// caller discards `blob`.
 pub fn diff_and_unpack<W: Write>(
     snap: &dyn Snapshotter,
     dirs: &LayerDirs,
     parent_chain: Option<&Digest>,
     blob: W,
     compression: Compression,
+    skip: &dyn Fn(&std::path::Path) -> bool,
 ) -> Result<Committed> {
     let (tx, rx) = sync_channel(DEPTH);
     std::thread::scope(|s| {
@@ -37,7 +39,7 @@ pub fn diff_and_unpack<W: Write>(
             let tar = decompress(ChunkReader::new(rx)).map_err(super::Error::Read)?;
             unpack_new(snap, parent_chain, tar)
         });
-        let made = diff(dirs, Tee { blob, copy: tx }, compression);
+        let made = diff_skipping(dirs, Tee { blob, copy: tx }, compression, skip);
         let unpacked = unpacker
             .join()
             .unwrap_or_else(|_| Err(super::Error::Read(io::Error::other("unpacker panicked"))));
