@@ -6,10 +6,11 @@
 #  2. docker builds a multi-layer image whose later layers delete files, replace a
 #     directory (an opaque dir), and add hardlinks and symlinks; `docker save` it,
 #     `berth load` it, and the file listings (path, type, mode, owner, size, link target,
-#     hardlink group) of `docker export` and `berth image export` are identical.
+#     hardlink group) of `docker export` and `berth export` of a container are identical.
 #  3. An image `berth commit` made (its layer kept only unpacked) saves, loads in docker with
 #     the same ID, and runs there with the container's changes.
-# Usage: tests/interop-images.sh   (needs root, dockerd, docker, skopeo, target/debug/berth)
+# berth goes through a berthd of its own on a temporary data root.
+# Usage: tests/interop-images.sh   (needs root, dockerd, docker, skopeo, target/debug/{berth,berthd})
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -20,12 +21,12 @@ command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install do
 command -v docker >/dev/null || fail "docker CLI not installed"
 command -v skopeo >/dev/null || fail "skopeo not installed (apt-get install skopeo)"
 WORK=$(mktemp -d /tmp/berth-img.XXXXXX)
-export BERTH_DATA_ROOT=$WORK/berth
 CGROUP_PARENT=berth-interop-img-$$
 BUSYBOX_ID=sha256:0ebe78266dec858d1daf51807eac28e2d90220e2f14088001a597919ab02955b
 
 cleanup() {
     local rc=$?
+    stop_berthd "$WORK" "$rc"
     stop_dockerd "$WORK" "$rc"
     remove_cgroup_dirs "$CGROUP_PARENT"
     unmount_under "$WORK"
@@ -37,6 +38,7 @@ trap cleanup EXIT
 
 log "starting containerd and dockerd in $WORK"
 start_dockerd "$WORK" --cgroup-parent "/$CGROUP_PARENT"
+start_berthd "$WORK"
 
 log "1. berth save -> docker load, skopeo inspect"
 "$BERTH" load -q -i "$(images_dir)/busybox-1.35.oci.tar" >/dev/null
@@ -54,7 +56,8 @@ PY
 
 log "1b. docker's and berth's image inspect agree"
 docker image inspect busybox:1.35 >"$WORK/docker-inspect.json"
-"$BERTH" image inspect busybox:1.35 >"$WORK/berth-inspect.json"
+# berthd's JSON at the API version the docker CLI asks dockerd for (DOCKER_API_VERSION).
+DOCKER_HOST=$BERTH_HOST docker image inspect busybox:1.35 >"$WORK/berth-inspect.json"
 python3 - "$WORK/docker-inspect.json" "$WORK/berth-inspect.json" <<'PY'
 import json, sys
 d, b = (json.load(open(p))[0] for p in sys.argv[1:3])
@@ -89,7 +92,8 @@ fmt='{{.CreatedBy}} {{.Size}}'
     fail "history differs: $("$BERTH" history berth-interop:multi) vs $(docker history berth-interop:multi)"
 cid=$(docker create berth-interop:multi)
 docker export "$cid" -o "$WORK/docker-fs.tar"
-"$BERTH" image export berth-interop:multi -o "$WORK/berth-fs.tar"
+bcid=$("$BERTH" create berth-interop:multi)
+"$BERTH" export "$bcid" -o "$WORK/berth-fs.tar"
 
 cat >"$WORK/listing.py" <<'PY'
 """Lists a file system tar: path, type, mode, uid, gid, size, link target, hardlink group.

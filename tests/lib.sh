@@ -162,3 +162,31 @@ stop_dockerd() {
         tail -n 30 "$1/dockerd.log" >&2
     fi
 }
+
+# start_berthd WORK: a berthd (target/debug, or $BERTHD) on WORK/berth-data with its socket
+# at WORK/berth.sock; exports BERTH_HOST for `berth`. stop_berthd WORK [STATUS] ends it and
+# every container it has, and prints its log's tail on a failing status.
+start_berthd() {
+    local work=$1 berthd=${BERTHD:-$REPO_ROOT/target/debug/berthd}
+    [[ -x $berthd ]] || fail "berthd not found at $berthd (cargo build --workspace)"
+    echo '{}' >"$work/berthd.json"
+    "$berthd" --data-root "$work/berth-data" --exec-root "$work/berth-exec" \
+        --config-file "$work/berthd.json" -H "unix://$work/berth.sock" >"$work/berthd.log" 2>&1 &
+    BERTHD_PID=$!
+    export BERTH_HOST=unix://$work/berth.sock
+    wait_for "berthd on $work/berth.sock" 20 test -S "$work/berth.sock"
+}
+
+stop_berthd() {
+    local rc=${2:-0} berth=${BERTH:-$REPO_ROOT/target/debug/berth} ids
+    [[ -n ${BERTHD_PID:-} ]] || return 0
+    ids=$("$berth" ps -aq 2>/dev/null || true)
+    [[ -z $ids ]] || "$berth" rm -f $ids >/dev/null 2>&1 || true
+    stop_pid "$BERTHD_PID" 20
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    if ((rc != 0)) && [[ -f $1/berthd.log ]]; then
+        echo "--- berthd log (tail) ---" >&2
+        tail -n 30 "$1/berthd.log" >&2
+    fi
+}
