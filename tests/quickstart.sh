@@ -1,38 +1,35 @@
 #!/usr/bin/env bash
-# Builds berth-runtime (release), unpacks the busybox test image into a bundle under /tmp
-# and runs one container in it. Needs root.
-# Usage: sudo ./tests/quickstart.sh [RUNTIME]   (a RUNTIME path skips the build, e.g. /usr/sbin/runc)
+# Builds berth (berthd, the berth CLI, berth-shim, berth-runtime), starts a berthd on a
+# temporary data root and socket, loads the busybox test image and runs one container
+# through it, then stops berthd and removes everything. Needs root.
+# Usage: sudo ./tests/quickstart.sh
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 ((EUID == 0)) || fail "run me as root (sudo ./tests/quickstart.sh)"
-if [[ -z ${1:-} ]]; then
-    if ! pkg-config --exists libseccomp 2>/dev/null; then
-        log "installing libseccomp-dev and pkg-config (needed to build berth-runtime)"
-        DEBIAN_FRONTEND=noninteractive apt-get -qq update
-        DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends libseccomp-dev pkg-config >/dev/null
-    fi
-    log "building berth-runtime (release)"
-    (cd "$REPO_ROOT" && cargo runtime-release)
-    RUNTIME=$REPO_ROOT/target/x86_64-unknown-linux-gnu/runtime/berth-runtime
-else
-    RUNTIME=$(resolve_runtime "$1")
+if ! pkg-config --exists libseccomp 2>/dev/null; then
+    log "installing libseccomp-dev and pkg-config (needed to build berth)"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends libseccomp-dev pkg-config >/dev/null
 fi
-BUNDLE=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
-trap 'rm -rf "$BUNDLE"' EXIT
+log "building berthd, berth, berth-shim and berth-init (release)"
+(cd "$REPO_ROOT" && cargo build --release -p berth-daemon -p berth-cli -p berth-shim -p berth-init)
+export BERTHD=$REPO_ROOT/target/release/berthd BERTH=$REPO_ROOT/target/release/berth
+WORK=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
+cleanup() {
+    local rc=$?
+    stop_berthd "$WORK" "$rc"
+    unmount_under "$WORK"
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
 
-log "unpacking busybox into $BUNDLE/rootfs"
-unpack_busybox "$BUNDLE/rootfs"
-(cd "$BUNDLE" && "$RUNTIME" spec)
-python3 - "$BUNDLE/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-spec = json.load(open(path))
-spec["process"]["terminal"] = False
-spec["process"]["args"] = ["sh", "-c", 'echo "hello from a container: host $(hostname), pid $$, $(id)"']
-spec["hostname"] = "berth"
-json.dump(spec, open(path, "w"), indent=2)
-PY
-log "$RUNTIME run"
-"$RUNTIME" --root "$BUNDLE/state" run --bundle "$BUNDLE" "quickstart-$$"
+log "starting berthd on $WORK/berth.sock"
+start_berthd "$WORK"
+log "berth load -i busybox-1.35.docker.tar"
+"$BERTH" load -i "$(images_dir)/busybox-1.35.docker.tar"
+log "berth run --rm busybox:1.35 ..."
+"$BERTH" run --rm --name quickstart busybox:1.35 \
+    sh -c 'echo "hello from a container: host $(hostname), pid $$, $(id)"'

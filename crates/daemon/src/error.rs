@@ -128,7 +128,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | E::NotPaused(_) => StatusCode::CONFLICT,
         // A command that cannot be run is the request's fault, as dockerd has it.
         E::Start { kind, .. } if *kind != berth_engine::StartKind::Other => StatusCode::BAD_REQUEST,
-        E::Spec(berth_engine::spec::SpecError::NoCommand) => StatusCode::BAD_REQUEST,
+        E::Spec(s) if s.is_bad_input() => StatusCode::BAD_REQUEST,
         E::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         E::Store(s) => store_status(s),
         E::Db(d) => db_status(d),
