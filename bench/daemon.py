@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Engine benchmark, berthd against dockerd (and podman where it runs), in one run:
+
+- run: `run --rm busybox true`, end to end (client start to exit), --runs times for each of
+  the berth CLI on berthd, the docker CLI on berthd, the docker CLI on dockerd
+  (`--network none`) and podman (`--network none`), in rotating order;
+- many: --many `sleep` containers started detached one after the other and left running:
+  the total time, the private memory (Private_Clean + Private_Dirty of smaps_rollup) of each
+  per-container monitor (berth-shim, containerd-shim-runc-v2) as a median, and the time of
+  `ps` with all of them running.
+
+berthd runs on its own data root with the release binaries; dockerd is the private
+instance bench/daemon.sh starts. Results go to docs/bench-daemon.{md,png,json}.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGE = "busybox:1.35"
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--many", type=int, default=500)
+    p.add_argument("--ps-runs", type=int, default=20)
+    p.add_argument("--work", required=True)
+    p.add_argument("--docker-host", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
+    p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
+    p.add_argument("--shim", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-shim"))
+    p.add_argument("--out", default=str(REPO / "docs"))
+    return p.parse_args()
+
+
+class Berthd:
+    def __init__(self, args, work):
+        self.args, self.work = args, work
+        self.sock = work / "berth.sock"
+        self.host = f"unix://{self.sock}"
+
+    def __enter__(self):
+        (self.work / "berthd.json").write_text("{}")
+        env = dict(os.environ, BERTH_SHIM=self.args.shim)
+        self.log = open(self.work / "berthd.log", "ab")
+        self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
+                                      "--exec-root", str(self.work / "berth-exec"), "--config-file",
+                                      str(self.work / "berthd.json"), "-H", self.host],
+                                     stdout=self.log, stderr=self.log, env=env)
+        for _ in range(200):
+            if self.sock.exists() and self.berth("version", check=False).returncode == 0:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("berthd did not start; see berthd.log")
+
+    def berth(self, *a, check=True, **kw):
+        return subprocess.run([self.args.berth, "-H", self.host, *a], check=check, capture_output=True, text=True, **kw)
+
+    def __exit__(self, *exc):
+        ids = self.berth("ps", "-aq", check=False).stdout.split()
+        if ids:
+            self.berth("rm", "-f", *ids, check=False)
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def timed(argv, env=None):
+    start = time.perf_counter()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - start
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
+    return elapsed
+
+
+def podman_base(work):
+    # env -u: DOCKER_CONFIG (set for the private dockerd's CLI) would be podman's auth file.
+    return ["env", "-u", "DOCKER_CONFIG", "podman", "--root", str(work / "podman"), "--runroot", str(work / "podman-run"),
+            "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+
+
+def podman_ready(work, images):
+    """Loads busybox into a private podman store; the reason if podman cannot run here."""
+    if not shutil.which("podman"):  # noqa: the env wrapper needs podman itself
+        return "podman is not installed"
+    base = podman_base(work)
+    r = subprocess.run(base + ["load", "-i", str(Path(images) / "busybox-1.35.docker.tar")], capture_output=True, text=True)
+    if r.returncode != 0:
+        return r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "podman load failed"
+    r = subprocess.run(base + ["run", "--rm", "--network", "none", IMAGE, "true"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return (r.stderr.strip().splitlines() or ["podman run failed"])[-1]
+    return None
+
+
+def private_kib(pid):
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    except OSError:
+        return None
+    return total
+
+
+def pids_named(name):
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if Path(p, "comm").read_text().strip() == name[:15]:
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
+def run_bench(args, work, b, docker_env):
+    tools = {
+        "berth": [args.berth, "-H", b.host, "run", "--rm", IMAGE, "true"],
+        "docker CLI on berthd": ["docker", "-H", b.host, "run", "--rm", IMAGE, "true"],
+        "docker": ["docker", "run", "--rm", "--network", "none", IMAGE, "true"],
+    }
+    skipped = {}
+    why = podman_ready(work, args.images)
+    if why is None:
+        tools["podman"] = podman_base(work) + ["run", "--rm", "--network", "none", IMAGE, "true"]
+    else:
+        skipped["podman"] = why
+    samples = {n: [] for n in tools}
+    names = list(tools)
+    for i in range(args.runs):
+        for n in names[i % len(names):] + names[:i % len(names)]:
+            env = docker_env if n == "docker" else None
+            samples[n].append(timed(tools[n], env) * 1e3)
+    return samples, skipped
+
+
+def many_bench(args, b, docker_env):
+    res = {}
+    start = time.perf_counter()
+    for _ in range(args.many):
+        b.berth("run", "-d", IMAGE, "sleep", "100000")
+    res["berth"] = {"start_all_s": time.perf_counter() - start}
+    time.sleep(3)  # monitors of earlier, finished runs linger up to 2 s for their clients
+    mem = [m for m in (private_kib(p) for p in pids_named("berth-shim")) if m is not None]
+    res["berth"]["monitor_private_kib"] = statistics.median(mem) if mem else None
+    res["berth"]["monitors"] = len(mem)
+    res["berth"]["ps_ms"] = [timed([args.berth, "-H", b.host, "ps"]) * 1e3 for _ in range(args.ps_runs)]
+    ids = b.berth("ps", "-q").stdout.split()
+    b.berth("rm", "-f", *ids, check=False)
+
+    start = time.perf_counter()
+    for _ in range(args.many):
+        subprocess.run(["docker", "run", "-d", "--network", "none", IMAGE, "sleep", "100000"], env=docker_env, check=True, capture_output=True)
+    res["docker"] = {"start_all_s": time.perf_counter() - start}
+    mem = [m for m in (private_kib(p) for p in pids_named("containerd-shim-runc-v2")) if m is not None]
+    res["docker"]["monitor_private_kib"] = statistics.median(mem) if mem else None
+    res["docker"]["monitors"] = len(mem)
+    res["docker"]["ps_ms"] = [timed(["docker", "ps"], docker_env) * 1e3 for _ in range(args.ps_runs)]
+    ids = subprocess.run(["docker", "ps", "-q"], env=docker_env, capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], env=docker_env, capture_output=True)
+    return res
+
+
+def plot(samples, many, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(samples)
+    axes[0].boxplot([samples[n] for n in names], tick_labels=[n.replace(" on ", "\non ") for n in names])
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("ms, log scale (lower is better)")
+    axes[0].set_title("run --rm busybox true, end to end")
+    tools = list(many)
+    axes[1].bar(tools, [many[t]["monitor_private_kib"] or 0 for t in tools])
+    axes[1].set_ylabel("KiB private per container monitor")
+    axes[1].set_title(f"{list(many.values())[0].get('count', '')} running containers")
+    fig.tight_layout()
+    fig.savefig(out / "bench-daemon.png", dpi=110)
+
+
+def version(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def report(args, samples, skipped, many, out):
+    med = {n: statistics.median(v) for n, v in samples.items()}
+    lines = [
+        "# Engine benchmark: run end to end, many containers",
+        "",
+        f"Generated by `bench/daemon.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}. Peers: Debian's dockerd 20.10 with containerd and runc; podman where it runs.",
+        "",
+        "## `run --rm busybox true`, end to end (milliseconds)",
+        "",
+        f"{args.runs} runs each, in rotating order; wall clock from the client's start to its exit.",
+        "",
+        "| client → engine | median | p90 | docker / this |",
+        "|---|---|---|---|",
+    ]
+    for n, v in samples.items():
+        p90 = statistics.quantiles(v, n=10)[-1]
+        lines.append(f"| {n} | {med[n]:.1f} | {p90:.1f} | {med['docker'] / med[n]:.1f}x |")
+    for n, why in skipped.items():
+        lines.append(f"| {n} | did not run: {why} | | |")
+    lines += ["", f"## {args.many} running `sleep` containers", "",
+              "| engine | start all (s) | monitor private memory, median (KiB) | monitors | `ps` median (ms) |",
+              "|---|---|---|---|---|"]
+    for n, r in many.items():
+        lines.append(f"| {n} | {r['start_all_s']:.1f} | {r['monitor_private_kib']} | {r['monitors']} | {statistics.median(r['ps_ms']):.1f} |")
+    lines += ["", "![results](bench-daemon.png)", "",
+              "Versions: " + ", ".join(f"{k}: {version(c)}" for k, c in (("berth", [args.berth, "--version"]), ("docker", ["dockerd", "--version"]), ("podman", ["podman", "--version"]))), ""]
+    (out / "bench-daemon.md").write_text("\n".join(lines))
+    (out / "bench-daemon.json").write_text(json.dumps({"run_ms": samples, "skipped": skipped, "many": many}, indent=1))
+    print("\n".join(lines))
+
+
+def main():
+    args = parse_args()
+    work = Path(args.work)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    docker_env = dict(os.environ, DOCKER_HOST=args.docker_host)
+    busybox = str(Path(args.images) / "busybox-1.35.docker.tar")
+    subprocess.run(["docker", "load", "-i", busybox], env=docker_env, check=True, capture_output=True)
+    with Berthd(args, work) as b:
+        b.berth("load", "-i", busybox)
+        samples, skipped = run_bench(args, work, b, docker_env)
+        many = many_bench(args, b, docker_env)
+    for r in many.values():
+        r["count"] = args.many
+    report(args, samples, skipped, many, out)
+    plot(samples, many, out)
+
+
+if __name__ == "__main__":
+    main()
