@@ -1,5 +1,11 @@
 //! A container's root filesystem: its snapshot's mounts put on `<container dir>/rootfs`
 //! while it runs (or while it is exported), and taken off again.
+//!
+//! Like docker's "init layer", a read-only layer of empty mount points sits between the
+//! image and the container's writable layer (`<container dir>/init`, for overlay
+//! snapshots): the files the container's /etc/hostname, /etc/hosts and /etc/resolv.conf
+//! are bound onto, and the /dev, /proc and /sys directories. So they are there in any
+//! image, and never show up in the container's changes (`diff`, `commit`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,9 +38,54 @@ pub fn mount(snap: &dyn Snapshotter, key: &str, target: &Path) -> Result<Duratio
         return Ok(Duration::ZERO);
     }
     let begin = Instant::now();
-    let mounts: Vec<Mount> = snap.mounts(key)?;
+    let mut mounts: Vec<Mount> = snap.mounts(key)?;
+    if let Some(dir) = target.parent() {
+        add_init_layer(&mut mounts, &dir.join(INIT_LAYER))?;
+    }
     Mount::mount_at(&mounts, target)?;
     Ok(begin.elapsed())
+}
+
+/// The init layer's directory, beside the rootfs mount point.
+pub const INIT_LAYER: &str = "init";
+
+/// The init layer's directories and (empty) files.
+const INIT_DIRS: [&str; 4] = ["dev", "proc", "sys", "etc"];
+const INIT_FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
+/// Puts the init layer `dir` (made if missing) on top of the lower layers of an overlay
+/// mount; other mounts (a copying snapshotter's bind) are left as they are.
+fn add_init_layer(mounts: &mut [Mount], dir: &Path) -> Result<()> {
+    let lower = mounts
+        .iter_mut()
+        .filter(|m| m.typ == "overlay")
+        .flat_map(|m| m.options.iter_mut())
+        .find(|o| o.starts_with("lowerdir="));
+    let Some(lower) = lower else {
+        return Ok(());
+    };
+    make_init_layer(dir)?;
+    *lower = format!("lowerdir={}:{}", dir.display(), &lower["lowerdir=".len()..]);
+    Ok(())
+}
+
+fn make_init_layer(dir: &Path) -> Result<()> {
+    if dir.join(INIT_FILES[INIT_FILES.len() - 1]).exists() {
+        return Ok(());
+    }
+    for name in INIT_DIRS {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path).map_err(EngineError::io("create directory", &path))?;
+    }
+    for name in INIT_FILES {
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(EngineError::io("create", &path))?;
+    }
+    Ok(())
 }
 
 /// Takes every mount off `target` (none is fine).

@@ -475,3 +475,38 @@ fn run_rest(engine: &Engine, id: &str) -> i32 {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[test]
+fn the_etc_mount_points_are_not_the_containers_changes() {
+    let (_dir, engine) = engine();
+    let id = create(
+        &engine,
+        "echo new > /added; echo 1.2.3.4 x >> /etc/hosts",
+        HostOptions::default(),
+    )
+    .unwrap();
+    let c = engine.find(&id).unwrap();
+    engine.start_detached(&c).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let c = engine.find(&id).unwrap();
+        if c.state.status != Status::Running {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "still running: {c:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(done.state.exit_code, Some(0));
+    let changes: Vec<String> = engine
+        .diff(&done)
+        .unwrap()
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].contains("added"), "{changes:?}");
+    // The write to /etc/hosts went to the container's own file.
+    let hosts = std::fs::read_to_string(engine.containers().dir(&id).join("hosts")).unwrap();
+    assert!(hosts.ends_with("1.2.3.4 x\n"), "{hosts}");
+    engine.remove(&done, false).unwrap();
+}
