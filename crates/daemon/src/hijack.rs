@@ -10,6 +10,7 @@
 //! stripped. Detach keys are looked for in a terminal's input only, as docker does.
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -64,9 +65,27 @@ pub struct Early {
     pub eof: bool,
 }
 
+/// How long after its `101` a client is sent no stream bytes. docker-py reads the
+/// upgrade response through a buffered reader and then reads the raw socket, so bytes that
+/// arrive together with the response headers are lost to it; dockerd is slow enough to
+/// start a process that this never shows, berthd is not. Other clients (the docker CLI,
+/// berth) keep what they buffered and get no delay.
+pub fn settle_time(headers: &HeaderMap) -> Option<Duration> {
+    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    agent
+        .starts_with("docker-sdk-python")
+        .then_some(Duration::from_millis(20))
+}
+
 /// Answers an attach: `101` and `serve` on the raw connection when the client asked for
-/// an upgrade, else `200` with `serve` writing into the body.
-pub fn respond<F, Fut>(upgrade: Option<OnUpgrade>, tty: bool, serve: F) -> Response
+/// an upgrade (after `settle`, see [`settle_time`]), else `200` with `serve` writing into
+/// the body.
+pub fn respond<F, Fut>(
+    upgrade: Option<OnUpgrade>,
+    settle: Option<Duration>,
+    tty: bool,
+    serve: F,
+) -> Response
 where
     F: FnOnce(Box<dyn Client>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -76,7 +95,12 @@ where
         Some(on) => {
             tokio::spawn(async move {
                 match on.await {
-                    Ok(up) => serve(Box::new(TokioIo::new(up))).await,
+                    Ok(up) => {
+                        if let Some(d) = settle {
+                            tokio::time::sleep(d).await;
+                        }
+                        serve(Box::new(TokioIo::new(up))).await
+                    }
                     Err(e) => tracing::debug!("attach upgrade: {e}"),
                 }
             });

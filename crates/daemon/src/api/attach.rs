@@ -97,6 +97,7 @@ pub async fn attach(
         Vec::new()
     };
     let upgrade = hijack::wants_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let settle = hijack::settle_time(req.headers());
     let session_of = move |shim: UnixStream, buffered: Vec<u8>| Session {
         shim,
         buffered,
@@ -107,6 +108,7 @@ pub async fn attach(
     };
     Ok(hijack::respond(
         upgrade,
+        settle,
         tty,
         move |mut client| async move {
             let (attached, early) = match source {

@@ -198,6 +198,7 @@ pub async fn start(
     mut req: Request,
 ) -> ApiResult<Response> {
     let upgrade = hijack::wants_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let settle = hijack::settle_time(req.headers());
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
         .map_err(|e| ApiError::Body(e.to_string()))?;
@@ -224,6 +225,7 @@ pub async fn start(
     }
     Ok(hijack::respond(
         upgrade,
+        settle,
         e.tty,
         move |mut client| async move {
             let (shim, buffered) = match launched {
