@@ -219,10 +219,11 @@ pub fn find(state_dir: &Path) -> Result<Found, ClientError> {
         Err(ClientError::Connect { .. }) => {}
         Err(e) => return Err(e),
     }
-    Ok(match await_exit(state_dir) {
-        Ok(status) => Found::Exited(status),
-        Err(ClientError::NoExit(_)) => Found::Lost,
-        Err(e) => return Err(e),
+    // No grace here (unlike `wait`): after a reboot every shim is gone without a status,
+    // and a restarting daemon must not wait for each.
+    Ok(match ExitStatus::read(state_dir)? {
+        Some(status) => Found::Exited(status),
+        None => Found::Lost,
     })
 }
 
