@@ -111,13 +111,30 @@ impl Format {
 
 /// Renders `template` with `item` (a JSON object whose keys are the template's fields).
 pub fn render(template: &str, item: &serde_json::Value) -> anyhow::Result<String> {
-    let mut tmpl = Template::default();
-    add_docker_funcs(&mut tmpl);
-    tmpl.parse(unescape(template))
-        .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
-    let ctx = Context::from(to_gtmpl(item));
-    tmpl.render(&ctx)
-        .map_err(|e| anyhow::anyhow!("template: {e}"))
+    Compiled::new(template)?.render(item)
+}
+
+/// A `--format` template parsed once, for rendering many items (parsing is the costly
+/// part: gtmpl's lexer runs on a thread of its own).
+pub struct Compiled(Template);
+
+impl Compiled {
+    /// Parses `template` with docker's functions.
+    pub fn new(template: &str) -> anyhow::Result<Compiled> {
+        let mut tmpl = Template::default();
+        add_docker_funcs(&mut tmpl);
+        tmpl.parse(unescape(template))
+            .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
+        Ok(Compiled(tmpl))
+    }
+
+    /// Renders the template with `item` (a JSON object whose keys are its fields).
+    pub fn render(&self, item: &serde_json::Value) -> anyhow::Result<String> {
+        let ctx = Context::from(to_gtmpl(item));
+        self.0
+            .render(&ctx)
+            .map_err(|e| anyhow::anyhow!("template: {e}"))
+    }
 }
 
 /// Docker accepts `\t` and `\n` written as two characters in --format.
@@ -300,9 +317,10 @@ pub fn inspect(docs: &[Vec<u8>], template: Option<&str>) -> anyhow::Result<()> {
     let out = &mut std::io::stdout().lock();
     match template.filter(|t| !t.is_empty()) {
         Some(t) => {
+            let tmpl = Compiled::new(t)?;
             for d in docs {
                 let v: serde_json::Value = serde_json::from_slice(d)?;
-                writeln!(out, "{}", render(t, &v)?)?;
+                writeln!(out, "{}", tmpl.render(&v)?)?;
             }
         }
         None => {
@@ -343,8 +361,9 @@ pub fn emit(
         Format::Default => template_table(out, default, items, headers),
         Format::Table(t) => template_table(out, t, items, headers),
         Format::Template(t) => {
+            let tmpl = Compiled::new(t)?;
             for item in items {
-                writeln!(out, "{}", render(t, item)?)?;
+                writeln!(out, "{}", tmpl.render(item)?)?;
             }
             Ok(())
         }
@@ -366,9 +385,10 @@ fn template_table(
 ) -> anyhow::Result<()> {
     let header = table_header(template, headers);
     let header: Vec<&str> = header.split('\t').collect();
+    let tmpl = Compiled::new(template)?;
     let rows = items
         .iter()
-        .map(|i| Ok(render(template, i)?.split('\t').map(String::from).collect()))
+        .map(|i| Ok(tmpl.render(i)?.split('\t').map(String::from).collect()))
         .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
     table(out, &header, &rows)?;
     Ok(())
