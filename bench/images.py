@@ -3,7 +3,7 @@
 
 - load: one generated `docker save` archive (uncompressed layers, as docker writes them:
   several layers of many small files and one of a few large files, about --size-mb in
-  all), `berth load -i` versus `docker load -i`;
+  all), `berth load -i` (through a berthd) versus `docker load -i`;
 - commit: the same files (about --size-mb) written into a busybox container's writable
   layer, `berth commit` versus `docker commit`;
 - root: preparing a container root (writable snapshot + overlay mount) over a generated
@@ -40,6 +40,7 @@ def parse_args():
     p.add_argument("--root-rounds", type=int, default=300)
     p.add_argument("--size-mb", type=int, default=1024, help="approximate archive size")
     p.add_argument("--berth", default=str(REPO / "target/release/berth"))
+    p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
     p.add_argument("--rootfs-bench", default=str(REPO / "target/release/examples/rootfs_bench"))
     p.add_argument("--work", required=True)
     p.add_argument("--containerd", required=True, help="containerd socket for dockerd")
@@ -218,9 +219,38 @@ def copy_tree(src, dst):
     run(["sync"])
 
 
+class Berthd:
+    """A berthd with its data root on `root` (a fresh file system); `cli` is berth's argv."""
+
+    def __init__(self, args, work, root):
+        self.args, self.work, self.root = args, work, root
+        self.sock = work / "berth.sock"
+        self.cli = [args.berth, "-H", f"unix://{self.sock}"]
+
+    def __enter__(self):
+        (self.work / "berthd.json").write_text("{}")
+        self.log = open(self.work / "berthd.log", "ab")
+        self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.root), "--exec-root",
+                                      str(self.work / "berth-exec"), "--config-file", str(self.work / "berthd.json"),
+                                      "-H", f"unix://{self.sock}"], stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            if self.sock.exists() and subprocess.run(self.cli + ["version"], capture_output=True).returncode == 0:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("berthd did not start; see berthd.log")
+
+    def __exit__(self, *exc):
+        ids = subprocess.run(self.cli + ["ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(self.cli + ["rm", "-f", *ids], capture_output=True)
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
 def berth_load(args, work, archive):
-    with FreshFs(work, "fs") as mnt:
-        return time_cmd([args.berth, "--data-root", str(mnt / "berth"), "load", "-i", str(archive)])
+    with FreshFs(work, "fs") as mnt, Berthd(args, work, mnt / "berth") as b:
+        return time_cmd(b.cli + ["load", "-i", str(archive)])
 
 
 def docker_load(args, work, archive):
@@ -229,8 +259,8 @@ def docker_load(args, work, archive):
 
 
 def berth_commit(args, work, changes):
-    with FreshFs(work, "fs") as mnt:
-        b = [args.berth, "--data-root", str(mnt / "berth")]
+    with FreshFs(work, "fs") as mnt, Berthd(args, work, mnt / "berth") as d:
+        b = d.cli
         run(b + ["load", "-i", str(Path(args.images) / "busybox-1.35.docker.tar")], stdout=subprocess.DEVNULL)
         cid = run(b + ["create", "--name", "bench", "busybox:1.35", "true"], capture_output=True, text=True).stdout.strip()
         upper = mnt / "berth/snapshots/overlay/snapshots" / cid / "fs"
@@ -278,7 +308,8 @@ def root_prep(args, work):
     archive = six_layer_archive(work)
     with FreshFs(work, "fs") as mnt:
         root = mnt / "berth"
-        run([args.berth, "--data-root", str(root), "load", "-i", str(archive)], stdout=subprocess.DEVNULL)
+        with Berthd(args, work, root) as b:
+            run(b.cli + ["load", "-i", str(archive)], stdout=subprocess.DEVNULL)
         out = run([args.rootfs_bench, str(root), "bench/six:1", str(args.root_rounds)], capture_output=True, text=True).stdout
     return json.loads(out)
 

@@ -20,8 +20,8 @@ VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
 [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q -r bench/requirements.txt
 if ((build)); then
-    log "cargo build --release -p berth-cli, --example rootfs_bench"
-    cargo build --release -p berth-cli
+    log "cargo build --release -p berth-daemon -p berth-cli -p berth-shim, --example rootfs_bench"
+    cargo build --release -p berth-daemon -p berth-cli -p berth-shim
     cargo build --release -p berth-image --example rootfs_bench
 fi
 
