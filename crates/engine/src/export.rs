@@ -42,16 +42,12 @@ impl Engine {
     }
 }
 
-/// The files a container's layer holds only as mount points for the engine's per-container
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf. docker keeps them in a separate init
-/// layer; berth leaves them out of `diff` and `commit` (paths relative to the root).
+/// Whether `rel` (relative to the root) is one of the mount points of the container's
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf. On overlay they live in the init layer
+/// ([`rootfs::INIT_FILES`]); a copying snapshotter has no init layer and makes them in the
+/// container's own layer, so `diff` and `commit` leave them out.
 pub fn is_mount_file(rel: &Path) -> bool {
-    [
-        Path::new("etc/hostname"),
-        Path::new("etc/hosts"),
-        Path::new("etc/resolv.conf"),
-    ]
-    .contains(&rel)
+    rootfs::INIT_FILES.iter().any(|f| rel == Path::new(f))
 }
 
 /// A tar of the tree under `root` into `out`: entries in path order, symlinks stored as

@@ -51,7 +51,8 @@ pub const INIT_LAYER: &str = "init";
 
 /// The init layer's directories and (empty) files.
 const INIT_DIRS: [&str; 4] = ["dev", "proc", "sys", "etc"];
-const INIT_FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+/// The files the container's per-run /etc files are bound onto.
+pub(crate) const INIT_FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
 /// Puts the init layer `dir` (made if missing) on top of the lower layers of an overlay
 /// mount; other mounts (a copying snapshotter's bind) are left as they are.
