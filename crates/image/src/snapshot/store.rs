@@ -351,10 +351,7 @@ fn read_record(dir: &Path) -> Result<Option<Record>> {
 /// Writes `dir/info.json` atomically: temp file, fsync, rename, fsync of the directory.
 fn write_record(dir: &Path, rec: &Record) -> Result<()> {
     let path = dir.join(INFO);
-    let data = serde_json::to_vec(rec).map_err(|source| Error::Metadata {
-        path: path.clone(),
-        source,
-    })?;
+    let data = record_bytes(&path, rec)?;
     let tmp = dir.join(".info.json.tmp");
     let mut f = File::create(&tmp).map_err(Error::io("create", &tmp))?;
     f.write_all(&data).map_err(Error::io("write", &tmp))?;
@@ -367,11 +364,16 @@ fn write_record(dir: &Path, rec: &Record) -> Result<()> {
 /// partial file), without fsync.
 fn write_record_unsynced(dir: &Path, rec: &Record) -> Result<()> {
     let path = dir.join(INFO);
-    let data = serde_json::to_vec(rec).map_err(|source| Error::Metadata {
-        path: path.clone(),
-        source,
-    })?;
+    let data = record_bytes(&path, rec)?;
     fs::write(&path, data).map_err(Error::io("write", &path))
+}
+
+/// `rec` as the JSON written at `path`.
+fn record_bytes(path: &Path, rec: &Record) -> Result<Vec<u8>> {
+    serde_json::to_vec(rec).map_err(|source| Error::Metadata {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn rename_noreplace(from: &Path, to: &Path, key: &str) -> Result<()> {
