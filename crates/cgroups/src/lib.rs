@@ -10,6 +10,7 @@
 
 mod devices;
 mod error;
+mod favor;
 mod fs;
 mod plan;
 mod stats;
@@ -24,6 +25,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 pub use error::{Error, Result};
+pub use favor::{held_by_berth, FavorDynMods, FavorError, HIERARCHY_NAME};
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
 };

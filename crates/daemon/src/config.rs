@@ -58,6 +58,10 @@ pub struct Flags {
     /// Group for the unix socket
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// On cgroup v1 hosts, hold a `favordynmods` cgroup hierarchy so that placing a
+    /// container's process into its cgroups skips an RCU grace period (berth only)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub cgroup_favor_dynmods: Option<bool>,
 }
 
 /// A default ulimit as daemon.json writes it.
@@ -95,6 +99,8 @@ pub struct Settings {
     pub default_ulimits: BTreeMap<String, UlimitSpec>,
     /// The unix socket's group (used if it exists).
     pub group: String,
+    /// Hold a `favordynmods` hierarchy on cgroup v1 hosts (see `berth_cgroups::FavorDynMods`).
+    pub cgroup_favor_dynmods: bool,
 }
 
 /// Settings that cannot be made.
@@ -145,7 +151,7 @@ pub enum ConfigError {
 }
 
 /// The keys daemon.json may hold.
-const KNOWN_KEYS: [&str; 10] = [
+const KNOWN_KEYS: [&str; 11] = [
     "data-root",
     "exec-root",
     "hosts",
@@ -156,6 +162,7 @@ const KNOWN_KEYS: [&str; 10] = [
     "log-opts",
     "default-ulimits",
     "group",
+    "cgroup-favor-dynmods",
 ];
 
 /// daemon.json, typed.
@@ -172,6 +179,7 @@ struct File {
     log_opts: Option<BTreeMap<String, String>>,
     default_ulimits: Option<BTreeMap<String, UlimitSpec>>,
     group: Option<String>,
+    cgroup_favor_dynmods: Option<bool>,
 }
 
 impl Settings {
@@ -221,6 +229,7 @@ impl Settings {
             log_opts,
             default_ulimits,
             group: pick(flags.group.clone(), file.group, "berth".into()),
+            cgroup_favor_dynmods: pick(flags.cgroup_favor_dynmods, file.cgroup_favor_dynmods, true),
         })
     }
 
@@ -337,6 +346,11 @@ fn check_conflicts(flags: &Flags, file: &File, path: &Path) -> Result<(), Config
             .map(|m| format!("{:?}", m.keys().collect::<Vec<_>>())),
     );
     both("group", flags.group.clone(), file.group.clone());
+    both(
+        "cgroup-favor-dynmods",
+        flags.cgroup_favor_dynmods.map(|b| b.to_string()),
+        file.cgroup_favor_dynmods.map(|b| b.to_string()),
+    );
     if out.is_empty() {
         return Ok(());
     }
@@ -416,6 +430,26 @@ mod tests {
         assert_eq!(s.default_ulimits["nofile"].hard, 20);
         let e = Settings::load(&flags_with(&f, &["--data-root", "/other"])).unwrap_err();
         assert!(e.to_string().contains("specified both as a flag and in the configuration file: data-root: (from flag: /other, from file: /d)"), "{e}");
+    }
+
+    #[test]
+    fn favor_dynmods_defaults_on_and_can_be_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = dir.path().join("none.json");
+        assert!(
+            Settings::load(&flags_with(&none, &[]))
+                .unwrap()
+                .cgroup_favor_dynmods
+        );
+        let off = flags_with(&none, &["--cgroup-favor-dynmods=false"]);
+        assert!(!Settings::load(&off).unwrap().cgroup_favor_dynmods);
+        let f = dir.path().join("daemon.json");
+        std::fs::write(&f, r#"{"cgroup-favor-dynmods":false}"#).unwrap();
+        assert!(
+            !Settings::load(&flags_with(&f, &[]))
+                .unwrap()
+                .cgroup_favor_dynmods
+        );
     }
 
     #[test]

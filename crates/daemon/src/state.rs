@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use berth_cgroups::FavorDynMods;
 use berth_engine::store::ContainerStore;
 use berth_engine::Engine;
 use berth_image::store::ImageStore;
@@ -39,12 +40,17 @@ pub struct Daemon {
     pub pending: Pending,
     /// Exec instances.
     pub execs: Execs,
+    /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
+    _favor: Option<FavorDynMods>,
 }
 
 impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let engine = Engine::open(&settings.data_root)?;
+        let settings_favor = settings
+            .cgroup_favor_dynmods
+            .then(|| settings.exec_root.clone());
         let containers = engine.containers().clone();
         let id = daemon_id(&settings.data_root)?;
         let hostname = nix::unistd::gethostname()
@@ -59,6 +65,7 @@ impl Daemon {
             monitor: Monitor::default(),
             pending: Pending::default(),
             execs: Execs::default(),
+            _favor: favor_dynmods(&settings_favor),
         })
     }
 
@@ -133,6 +140,26 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Task(e.to_string()))?
+}
+
+/// On a cgroup v1 host, holds a `favordynmods` hierarchy mounted (privately) on
+/// `mountpoint` (the exec root) when the settings ask for it. Without it, the first move
+/// of a process into a cgroup waits for an RCU grace period, the largest part of a
+/// container's start on such a host. A kernel that refuses the option only costs speed,
+/// so failure is logged, not fatal.
+fn favor_dynmods(mountpoint: &Option<PathBuf>) -> Option<FavorDynMods> {
+    let at = mountpoint.as_ref()?;
+    match berth_cgroups::detect(Path::new("/sys/fs/cgroup")) {
+        Ok(berth_cgroups::Version::V1) => {}
+        _ => return None,
+    }
+    match FavorDynMods::enable(at) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!("{e}; containers start more slowly");
+            None
+        }
+    }
 }
 
 /// Why the daemon's state could not be opened.
