@@ -118,6 +118,26 @@ impl Manager {
         }
     }
 
+    /// The cgroup's directory in the unified (cgroup2) tree, if it has one: a process can
+    /// be created there directly (clone3's `CLONE_INTO_CGROUP` with this directory open),
+    /// which costs no migration; then [`Manager::add_process_beside_unified`] places it
+    /// in the rest.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::V1(b) => b.unified_dir(),
+            Backend::V2(b) => Some(b.dir()),
+        }
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy except the unified one (where it
+    /// was created).
+    pub fn add_process_beside_unified(&self, pid: i32) -> Result<()> {
+        match &self.backend {
+            Backend::V1(b) => b.add_process_v1_only(pid),
+            Backend::V2(_) => Ok(()),
+        }
+    }
+
     /// Applies `res` (also used for `update`). Validates first; nothing is written when a
     /// value is out of range or unsupported here.
     pub fn apply(&self, res: &LinuxResources) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Creating and starting a container: the parent side of the init's setup, from reading the
 //! bundle to the state file, with everything undone if any step fails.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -422,32 +422,46 @@ struct Spawn<'a> {
     new_keyring: bool,
 }
 
+/// The container's cgroup2 directory, open for clone3's `CLONE_INTO_CGROUP` (None if it
+/// cannot be opened: the init is then moved there after the fork instead).
+fn open_cgroup_dir(dir: &Path) -> Option<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    open(dir, flags, Mode::empty()).ok()
+}
+
 /// Forks the init and walks it through setup; returns its pid once it waits for `start`.
 fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Result<Pid> {
     let (parent, child) = sync::pair().map_err(io_err("socketpair", Path::new("sync")))?;
     join_for_children(sp.spec, sp.plan)?;
-    let pid = match namespaces::fork_into(sp.plan.clone_flags())? {
-        Forked::Child => {
-            drop(parent);
-            init::run(Init {
-                spec: sp.spec,
-                bundle: sp.bundle,
-                rootfs: sp.rootfs,
-                plan: sp.plan,
-                channel: child,
-                state_dir: sp.state_dir,
-                console: sp.console,
-                no_pivot: sp.no_pivot,
-                seccomp: sp.seccomp,
-                preserve_fds: sp.preserve_fds,
-                new_keyring: sp.new_keyring.then_some(sp.spec),
-            })
-        }
-        Forked::Parent(pid) => pid,
-    };
+    let unified = cg.unified_dir().and_then(open_cgroup_dir);
+    let placed =
+        match namespaces::fork_into(sp.plan.clone_flags(), unified.as_ref().map(|f| f.as_fd()))? {
+            Forked::Child => {
+                drop(parent);
+                init::run(Init {
+                    spec: sp.spec,
+                    bundle: sp.bundle,
+                    rootfs: sp.rootfs,
+                    plan: sp.plan,
+                    channel: child,
+                    state_dir: sp.state_dir,
+                    console: sp.console,
+                    no_pivot: sp.no_pivot,
+                    seccomp: sp.seccomp,
+                    preserve_fds: sp.preserve_fds,
+                    new_keyring: sp.new_keyring.then_some(sp.spec),
+                })
+            }
+            Forked::Parent(pid, placed) => (pid, placed),
+        };
+    let (pid, in_unified) = placed;
     drop(child);
     undo.child = Some(pid);
-    cg.add_process(pid.as_raw())?;
+    if in_unified {
+        cg.add_process_beside_unified(pid.as_raw())?;
+    } else {
+        cg.add_process(pid.as_raw())?;
+    }
     if sp.plan.creates(LinuxNamespaceType::User) {
         let linux = sp.spec.linux().as_ref();
         let uid = linux

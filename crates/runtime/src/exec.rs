@@ -132,7 +132,7 @@ impl Runtime {
         joined
             .join(|t| matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))
             .map_err(Error::Init)?;
-        let pid = match namespaces::fork_into(nix::sched::CloneFlags::empty())? {
+        let pid = match namespaces::fork_into(nix::sched::CloneFlags::empty(), None)? {
             Forked::Child => {
                 drop(parent);
                 let job = Job {
@@ -145,7 +145,7 @@ impl Runtime {
                 };
                 run_child(job)
             }
-            Forked::Parent(pid) => pid,
+            Forked::Parent(pid, _) => pid,
         };
         drop(child);
         let undo = |e: Error| {

@@ -91,6 +91,20 @@ impl V1 {
         Ok(())
     }
 
+    /// Moves `pid` into the cgroup in every v1 hierarchy (not the unified tree).
+    pub fn add_process_v1_only(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for h in &self.hierarchies {
+            fs::write_op("add process", &h.dir.join("cgroup.procs"), &pid)?;
+        }
+        Ok(())
+    }
+
+    /// The container's directory in the unified tree, when there is one.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.unified.as_deref()
+    }
+
     /// Writes the limits in `res`, after checking that every needed controller is mounted.
     pub fn apply(&self, res: &LinuxResources) -> Result<()> {
         let plan = apply::plan(self, res)?;
