@@ -81,7 +81,8 @@ impl Engine {
             ));
         }
         let rootfs = self.containers().rootfs(&c.id);
-        rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)?;
+        let upper = rootfs::Upper::of(c.config.auto_remove);
+        rootfs::mount_with(self.images().snapshotter(), &c.snapshot_key, &rootfs, upper)?;
         match self.run_container(c, &rootfs) {
             Ok(pid) => Ok(pid),
             Err(e) => {
@@ -150,7 +151,7 @@ impl Engine {
         c.state.finished_at = None;
         c.state.error.clear();
         c.state.paused = false;
-        self.containers().save(c)
+        self.containers().save_state(c)
     }
 
     /// Starts container `c` and waits for it in the foreground (signals to this process
@@ -201,8 +202,10 @@ impl Engine {
         }
         let rootfs = self.containers().rootfs(&c.id);
         let before = c.state.clone();
-        let started = rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &rootfs)
-            .and_then(|_| self.start_shim(&mut c, &rootfs, attach));
+        let upper = rootfs::Upper::of(c.config.auto_remove);
+        let started =
+            rootfs::mount_with(self.images().snapshotter(), &c.snapshot_key, &rootfs, upper)
+                .and_then(|_| self.start_shim(&mut c, &rootfs, attach));
         match started {
             Ok(s) => Ok(Some(s)),
             Err(e) => {
@@ -213,7 +216,7 @@ impl Engine {
                 c.state = before;
                 c.state.error = e.to_string();
                 c.state.exit_code = Some(start_exit_code(&e));
-                self.containers().save(&c).ok();
+                self.containers().save_state(&c).ok();
                 Err(e)
             }
         }
@@ -327,7 +330,7 @@ impl Engine {
             &c.id,
         ))?;
         c.state.paused = paused;
-        self.containers().save(&c)
+        self.containers().save_state(&c)
     }
 
     /// Sends `signal` to every process of a running container (a paused one is thawed
@@ -361,7 +364,7 @@ impl Engine {
         c.state.paused = false;
         c.state.exit_code = Some(code);
         c.state.finished_at = Some(finished_at.unwrap_or_else(now));
-        self.containers().save(&c)?;
+        self.containers().save_state(&c)?;
         if c.config.auto_remove {
             self.dismantle(&c)?;
         }

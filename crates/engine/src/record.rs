@@ -163,7 +163,7 @@ impl Container {
     }
 
     /// Writes the record to `path` atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub fn save(&self, path: &Path, sync: bool) -> Result<()> {
         let data = serde_json::to_vec_pretty(self).map_err(|source| EngineError::Record {
             path: path.into(),
             source,
@@ -171,7 +171,9 @@ impl Container {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut f = std::fs::File::create(&tmp).map_err(EngineError::io("create", &tmp))?;
         f.write_all(&data).map_err(EngineError::io("write", &tmp))?;
-        f.sync_all().map_err(EngineError::io("sync", &tmp))?;
+        if sync {
+            f.sync_all().map_err(EngineError::io("sync", &tmp))?;
+        }
         std::fs::rename(&tmp, path).map_err(EngineError::io("rename", path))
     }
 

@@ -25,9 +25,44 @@ pub fn is_mounted(path: &Path) -> Result<bool> {
     }
 }
 
+/// How a container's writable layer is mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upper {
+    /// Ordinary: the layer's data reaches the disk as the file system decides, and
+    /// unmounting syncs it.
+    Durable,
+    /// overlayfs's `volatile`: no sync ever reaches the upper file system, so unmounting
+    /// does not sync the whole file system under the data root (tens of milliseconds when
+    /// other work writes there). For containers removed when they exit (`--rm`), whose
+    /// writable layer is thrown away anyway. After a crash such a layer cannot be mounted
+    /// again as it is; berth only ever mounts it volatile again, or removes it.
+    Volatile,
+}
+
+impl Upper {
+    /// Volatile for a container that is removed when it exits.
+    pub fn of(auto_remove: bool) -> Upper {
+        if auto_remove {
+            Upper::Volatile
+        } else {
+            Upper::Durable
+        }
+    }
+}
+
 /// Mounts snapshot `key` on `target` (made if missing) unless something is mounted there
 /// already; returns how long the mount took (zero if it was mounted).
 pub fn mount(snap: &dyn Snapshotter, key: &str, target: &Path) -> Result<Duration> {
+    mount_with(snap, key, target, Upper::Durable)
+}
+
+/// [`mount`], with the writable layer mounted as `upper` says.
+pub fn mount_with(
+    snap: &dyn Snapshotter,
+    key: &str,
+    target: &Path,
+    upper: Upper,
+) -> Result<Duration> {
     match std::fs::create_dir(target) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             return Err(EngineError::io("create directory", target)(e));
@@ -42,8 +77,31 @@ pub fn mount(snap: &dyn Snapshotter, key: &str, target: &Path) -> Result<Duratio
     if let Some(dir) = target.parent() {
         add_init_layer(&mut mounts, &dir.join(INIT_LAYER))?;
     }
+    if upper == Upper::Volatile {
+        make_volatile(&mut mounts)?;
+    }
     Mount::mount_at(&mounts, target)?;
     Ok(begin.elapsed())
+}
+
+/// Adds `volatile` to every overlay mount with a writable layer, removing the marker an
+/// earlier volatile mount of the same layer left (overlayfs refuses to mount over it:
+/// the layer may be inconsistent after a crash, which does not matter for a layer that
+/// is thrown away).
+fn make_volatile(mounts: &mut [Mount]) -> Result<()> {
+    for m in mounts.iter_mut().filter(|m| m.typ == "overlay") {
+        let work = m.options.iter().find_map(|o| o.strip_prefix("workdir="));
+        let Some(work) = work else { continue };
+        let marker = Path::new(work).join("work/incompat/volatile");
+        match std::fs::remove_dir_all(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(EngineError::io("remove", &marker)(e));
+            }
+            _ => {}
+        }
+        m.options.push("volatile".into());
+    }
+    Ok(())
 }
 
 /// The init layer's directory, beside the rootfs mount point.

@@ -109,9 +109,18 @@ impl ContainerStore {
         self.save(c)
     }
 
-    /// Writes a container's record (atomically).
+    /// Writes a container's record (atomically) and syncs it: for what a user asked for
+    /// (its creation, a rename, new settings), which must survive a power loss.
     pub fn save(&self, c: &Container) -> Result<()> {
-        c.save(&self.record_path(&c.id))
+        c.save(&self.record_path(&c.id), true)
+    }
+
+    /// Writes a container's record (atomically) without syncing it: for changes of its
+    /// run state (running, paused, exited), which a power loss ends anyway and which
+    /// berthd reconciles with what it finds when it starts. A sync on a busy file system
+    /// can take tens of milliseconds, on every start and exit.
+    pub fn save_state(&self, c: &Container) -> Result<()> {
+        c.save(&self.record_path(&c.id), false)
     }
 
     /// Reads container `id`'s record (a full id).

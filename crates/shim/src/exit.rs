@@ -73,7 +73,10 @@ impl ExitStatus {
             .map_err(|source| ExitError::Parse { path, source })
     }
 
-    /// Writes the status to `state_dir` atomically (temporary file, fsync, rename).
+    /// Writes the status to `state_dir` atomically (temporary file, rename). Not synced:
+    /// the file tells a restarted berthd how a run ended, which a power loss makes moot
+    /// (every run ends with it), and a sync on a busy file system can hold up the exit
+    /// for tens of milliseconds.
     pub fn write(&self, state_dir: &Path) -> Result<(), ExitError> {
         let path = state_dir.join(EXIT_FILE);
         let tmp = state_dir.join(".exit.json.tmp");
@@ -85,7 +88,6 @@ impl ExitStatus {
         let data = serde_json::to_vec(self).unwrap_or_default();
         let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(&data).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("sync", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io("rename", &path))
     }
 

@@ -213,29 +213,41 @@ impl Store {
     }
 
     /// Removes `key` unless it has children: unregisters it by renaming its directory
-    /// into `tmp/`, then deletes the files.
+    /// into `tmp/`, then deletes the files. An active snapshot or a view (a container's) can
+    /// have no children, and, as it was registered, is unregistered without waiting for
+    /// the disk; a crash that loses the rename leaves a snapshot no container names.
     pub fn remove(&self, key: &str) -> Result<()> {
         let _lock = self.lock_registry()?;
-        self.get(key)?;
-        let children = self
-            .records()?
-            .iter()
-            .filter(|r| r.parent.as_deref() == Some(key))
-            .count();
-        if children > 0 {
-            return Err(Error::HasChildren {
-                key: key.into(),
-                children,
-            });
+        let rec = self.get(key)?;
+        let layer = rec.kind == Kind::Committed;
+        if layer {
+            let children = self
+                .records()?
+                .iter()
+                .filter(|r| r.parent.as_deref() == Some(key))
+                .count();
+            if children > 0 {
+                return Err(Error::HasChildren {
+                    key: key.into(),
+                    children,
+                });
+            }
         }
-        self.discard(&self.dir(key))
+        self.discard_with(&self.dir(key), layer)
     }
 
     /// Moves a snapshot directory out of the registry and deletes it.
     fn discard(&self, dir: &Path) -> Result<()> {
+        self.discard_with(dir, true)
+    }
+
+    /// [`Self::discard`], syncing the registry after the move if `sync`.
+    fn discard_with(&self, dir: &Path, sync: bool) -> Result<()> {
         let grave = self.tmp.join(format!("rm-{:016x}", fastrand::u64(..)));
         fs::rename(dir, &grave).map_err(Error::io("rename", dir))?;
-        fsutil::sync_dir(&self.snaps)?;
+        if sync {
+            fsutil::sync_dir(&self.snaps)?;
+        }
         fsutil::remove_all(&grave)
     }
 
