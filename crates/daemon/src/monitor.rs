@@ -63,6 +63,11 @@ impl Monitor {
         lock(&self.armed).insert(id.to_string(), shim_pid) != Some(shim_pid)
     }
 
+    /// Whether a task waits for the run of `id` (and so records its end).
+    pub fn is_armed(&self, id: &str) -> bool {
+        lock(&self.armed).contains_key(id)
+    }
+
     /// Notes that the task for the run of `id` whose shim was `shim_pid` has ended.
     pub fn disarm(&self, id: &str, shim_pid: i32) {
         let mut armed = lock(&self.armed);

@@ -46,6 +46,22 @@ impl Daemon {
         Ok(started)
     }
 
+    /// Every container as recorded, newest first. A record says "running" until the
+    /// task that waits for its run records the end, so only a running container no task
+    /// watches (none, normally: live restore arms them all) is checked, under the engine.
+    pub fn current_containers(&self) -> ApiResult<Vec<Container>> {
+        let list = self.containers.list()?;
+        list.into_iter()
+            .map(|c| {
+                if c.state.status == Status::Running && !self.monitor.is_armed(&c.id) {
+                    self.engine_now(|e| Ok(e.refresh(c)?))
+                } else {
+                    Ok(c)
+                }
+            })
+            .collect()
+    }
+
     /// Makes sure a task waits for the run of `c`, if it runs.
     pub fn ensure_armed(self: &Arc<Self>, c: &Container) {
         if c.state.status == Status::Running && c.state.monitor_pid > 0 {

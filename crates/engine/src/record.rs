@@ -146,7 +146,14 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
 impl Container {
     /// Reads the record at `path`.
     pub fn load(path: &Path) -> Result<Container> {
-        let raw = std::fs::read(path).map_err(EngineError::io("read", path))?;
+        let file = std::fs::File::open(path).map_err(EngineError::io("open", path))?;
+        Self::read_from(file, path)
+    }
+
+    /// Reads a record from `file` (opened at `path`).
+    pub fn read_from(mut file: std::fs::File, path: &Path) -> Result<Container> {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut raw).map_err(EngineError::io("read", path))?;
         let record: Container =
             serde_json::from_slice(&raw).map_err(|source| EngineError::Record {
                 path: path.into(),

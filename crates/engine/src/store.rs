@@ -3,9 +3,12 @@
 //! log of a detached container), and name reservations under `names/` (one file per name,
 //! made with `O_EXCL`, so two creates can never take the same name).
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{EngineError, Result};
 use crate::names;
@@ -15,9 +18,33 @@ use crate::record::Container;
 pub const RECORD_FILE: &str = "container.json";
 
 /// Containers on disk.
+///
+/// Records are kept parsed in memory too, shared by every clone of the store, each with
+/// the identity of the file it was read from (inode, modification time, size). A record
+/// is read again only when its file changed (every save replaces the file, so a save by
+/// another process is seen too), which makes listing many containers a `stat` each.
 #[derive(Debug, Clone)]
 pub struct ContainerStore {
     root: PathBuf,
+    cache: Arc<Mutex<HashMap<String, (Stamp, Container)>>>,
+}
+
+/// The identity of a record file's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    mtime_ns: i64,
+    size: u64,
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            ino: m.ino(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec(),
+            size: m.size(),
+        }
+    }
 }
 
 impl ContainerStore {
@@ -25,7 +52,10 @@ impl ContainerStore {
     pub fn open(root: &Path) -> Result<ContainerStore> {
         let names = root.join("names");
         fs::create_dir_all(&names).map_err(EngineError::io("create directory", &names))?;
-        Ok(ContainerStore { root: root.into() })
+        Ok(ContainerStore {
+            root: root.into(),
+            cache: Arc::default(),
+        })
     }
 
     /// The directory of container `id`.
@@ -123,19 +153,55 @@ impl ContainerStore {
         c.save(&self.record_path(&c.id), false)
     }
 
-    /// Reads container `id`'s record (a full id).
+    /// Reads container `id`'s record (a full id): from memory when its file is the one
+    /// read last time.
     pub fn load(&self, id: &str) -> Result<Container> {
         let path = self.record_path(id);
-        match Container::load(&path) {
-            Err(EngineError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                Err(EngineError::NoSuchContainer(id.into()))
+        let stamp = match fs::metadata(&path) {
+            Ok(m) => Stamp::of(&m),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.forget(id);
+                return Err(EngineError::NoSuchContainer(id.into()));
             }
-            other => other,
+            Err(e) => return Err(EngineError::io("stat", &path)(e)),
+        };
+        if let Some((s, c)) = self.cached().get(id) {
+            if *s == stamp {
+                return Ok(c.clone());
+            }
         }
+        self.read_record(id, &path)
+    }
+
+    /// Reads a record from its file and remembers it under the stamp of the file read.
+    fn read_record(&self, id: &str, path: &Path) -> Result<Container> {
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.forget(id);
+                return Err(EngineError::NoSuchContainer(id.into()));
+            }
+            Err(e) => return Err(EngineError::io("open", path)(e)),
+        };
+        let meta = file.metadata().map_err(EngineError::io("stat", path))?;
+        let c = Container::read_from(file, path)?;
+        self.cached()
+            .insert(id.to_string(), (Stamp::of(&meta), c.clone()));
+        Ok(c)
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Stamp, Container)>> {
+        // The map holds only copies of what is on disk: a poisoned one is still right.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget(&self, id: &str) {
+        self.cached().remove(id);
     }
 
     /// Removes container `id`'s directory (it must hold no mount any more).
     pub fn remove_dir(&self, id: &str) -> Result<()> {
+        self.forget(id);
         let dir = self.dir(id);
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(EngineError::io("remove", &dir)(e)),
@@ -204,4 +270,47 @@ impl ContainerStore {
 /// Whether `s` is a full container id.
 fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{now, Config, State, Status, RECORD_VERSION};
+
+    fn record(id: &str) -> Container {
+        Container {
+            version: RECORD_VERSION,
+            id: id.into(),
+            name: "n".into(),
+            image_id: "sha256:00".into(),
+            image_name: "busybox".into(),
+            created: now(),
+            snapshot_key: id.into(),
+            command: vec!["true".into()],
+            config: Config::default(),
+            state: State::created(),
+        }
+    }
+
+    #[test]
+    fn records_are_read_again_only_when_their_file_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ContainerStore::open(dir.path()).unwrap();
+        let b = ContainerStore::open(dir.path()).unwrap();
+        let id = "a".repeat(64);
+        let mut c = record(&id);
+        a.insert(&c).unwrap();
+        assert_eq!(b.load(&id).unwrap(), c);
+        c.state.status = Status::Running;
+        a.save_state(&c).unwrap();
+        assert_eq!(
+            b.load(&id).unwrap().state.status,
+            Status::Running,
+            "another store's save is seen"
+        );
+        assert_eq!(b.list().unwrap(), vec![c.clone()]);
+        a.remove_dir(&id).unwrap();
+        assert!(matches!(b.load(&id), Err(EngineError::NoSuchContainer(_))));
+        assert!(b.list().unwrap().is_empty());
+    }
 }

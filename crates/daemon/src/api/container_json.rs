@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use berth_engine::record::{parse_time, Container, Status};
+use berth_engine::store::ContainerStore;
 use berth_engine::Engine;
 use berth_image::digest::Digest;
 use serde_json::{json, Map, Value};
@@ -331,6 +332,15 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// The ids of the images `names` name (names that resolve to none are left out).
+pub fn resolve_images(e: &Engine, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|a| e.images().db().resolve_id(a).ok())
+        .map(|d| d.to_string())
+        .collect()
+}
+
 /// The list filters, resolved against the containers.
 pub struct ListFilter<'a> {
     filters: &'a Filters,
@@ -340,23 +350,23 @@ pub struct ListFilter<'a> {
 }
 
 impl<'a> ListFilter<'a> {
-    /// Resolves `before`/`since` (containers) and `ancestor` (images).
-    pub fn new(filters: &'a Filters, all: &[Container], e: &Engine) -> ApiResult<Self> {
+    /// Resolves `before`/`since` (containers in `store`); `ancestors` are the image ids
+    /// the `ancestor` filter names ([`resolve_images`]).
+    pub fn new(
+        filters: &'a Filters,
+        all: &[Container],
+        store: &ContainerStore,
+        ancestors: Vec<String>,
+    ) -> ApiResult<Self> {
         let created_of = |key: &str| -> ApiResult<Option<String>> {
             match filters.values(key).first() {
                 None => Ok(None),
                 Some(n) => {
-                    let c = e.containers().find(n)?;
+                    let c = store.find(n)?;
                     Ok(all.iter().find(|x| x.id == c.id).map(|x| x.created.clone()))
                 }
             }
         };
-        let ancestors = filters
-            .values("ancestor")
-            .iter()
-            .filter_map(|a| e.images().db().resolve_id(a).ok())
-            .map(|d| d.to_string())
-            .collect();
         Ok(ListFilter {
             filters,
             before: created_of("before")?,

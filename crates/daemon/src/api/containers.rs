@@ -18,7 +18,7 @@ use serde_json::json;
 use super::{container_json, json, parse_body};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-use crate::state::Daemon;
+use crate::state::{blocking, Daemon};
 
 /// `null` as the type's default (docker clients send `null` for empty lists and maps).
 fn nd<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
@@ -246,27 +246,38 @@ pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Ap
     Ok(json(StatusCode::OK, &doc))
 }
 
-/// `GET /containers/json?all=&limit=&size=&filters=`.
+/// `GET /containers/json?all=&limit=&size=&filters=`. Answered from the container
+/// store without the engine's lock (so a slow create or stop elsewhere does not hold up
+/// `ps`); the engine is asked only to resolve `ancestor` images and to check a running
+/// container no task watches.
 pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let filters = q.filters()?;
     filters.accept(&container_json::LIST_FILTERS)?;
     let limit = q.int("limit")?.filter(|n| *n > 0);
     let all = q.bool("all") || limit.is_some();
-    let items = d
-        .with_engine(move |e| {
-            let list = e.list()?;
-            let f = container_json::ListFilter::new(&filters, &list, e)?;
-            let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
-            if let Some(n) = limit {
-                out.truncate(n as usize);
-            }
-            Ok(out
-                .iter()
-                .map(|c| container_json::summary(c))
-                .collect::<Vec<_>>())
-        })
-        .await?;
+    let wanted: Vec<String> = filters.values("ancestor").to_vec();
+    let ancestors = match wanted.is_empty() {
+        true => Vec::new(),
+        false => {
+            d.with_engine(move |e| Ok(container_json::resolve_images(e, &wanted)))
+                .await?
+        }
+    };
+    let me = d.clone();
+    let items = blocking(move || {
+        let list = me.current_containers()?;
+        let f = container_json::ListFilter::new(&filters, &list, &me.containers, ancestors)?;
+        let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
+        if let Some(n) = limit {
+            out.truncate(n as usize);
+        }
+        Ok(out
+            .iter()
+            .map(|c| container_json::summary(c))
+            .collect::<Vec<_>>())
+    })
+    .await?;
     Ok(json(StatusCode::OK, &items))
 }
 
