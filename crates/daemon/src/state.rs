@@ -47,7 +47,10 @@ pub struct Daemon {
 impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
-        let engine = Engine::open(&settings.data_root)?;
+        let mut engine = Engine::open(&settings.data_root)?;
+        if let Err(e) = engine.protect_shim() {
+            tracing::warn!("shims start from their path (each re-executes itself): {e}");
+        }
         let settings_favor = settings
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());

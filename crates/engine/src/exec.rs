@@ -121,7 +121,7 @@ impl Engine {
             id: c.id.clone(),
             source,
         };
-        berth_shim::launch::spawn(self.shim_path(), &cmd).map_err(shim_err)?;
+        berth_shim::launch::spawn(&self.shim_exec(), &cmd).map_err(shim_err)?;
         ShimClient::connect(&dir).map_err(|source| EngineError::Shim {
             id: c.id.clone(),
             source,

@@ -232,7 +232,7 @@ impl Engine {
     ) -> Result<Started> {
         let dir = self.write_bundle(c, rootfs)?;
         let cmd = self.shim_command(c, &dir);
-        let report = berth_shim::launch::spawn(self.shim_path(), &cmd).map_err(|e| match e {
+        let report = berth_shim::launch::spawn(&self.shim_exec(), &cmd).map_err(|e| match e {
             berth_shim::launch::LaunchError::Failed(message) => start_error(c, message),
             source => EngineError::ShimLaunch {
                 id: c.id.clone(),

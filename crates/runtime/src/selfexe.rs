@@ -174,6 +174,38 @@ pub fn protected_view(method: Method, exe: BorrowedFd<'_>) -> Result<OwnedFd, Er
 /// binary's directory and an empty private tmpfs (overlayfs needs two lower layers to
 /// run without an upper one).
 fn overlay_view(exe: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
+    let target = rustix::fs::readlink(SELF_EXE, Vec::new()).map_err(|source| Error::SelfExe {
+        op: "readlink",
+        source,
+    })?;
+    let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+    overlay_view_of(exe, target)
+}
+
+/// A protected view (see [`Method::Overlay`]) of the binary at `path`, for a process
+/// that starts it many times (berthd and the shim): started from the view (by its path
+/// `/proc/self/fd/<fd>`), the binary finds itself protected and needs no re-execution.
+/// The view lasts as long as the descriptor.
+pub fn protected_binary(path: &Path) -> Result<OwnedFd, Error> {
+    // The view holds the binary's directory: links are followed to the real file first.
+    let path = std::fs::canonicalize(path).map_err(|e| Error::SelfExe {
+        op: "resolve",
+        source: Errno::from_io_error(&e).unwrap_or(Errno::NOENT),
+    })?;
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let exe = rustix::fs::open(&path, flags, Mode::empty())
+        .map_err(|source| Error::SelfExe { op: "open", source })?;
+    let view = overlay_view_of(exe.as_fd(), &path)?;
+    if !is_protected(&view) {
+        return Err(Error::NotProtected {
+            method: Method::Overlay,
+        });
+    }
+    Ok(view)
+}
+
+/// The overlay view of `exe`, found at `target`.
+fn overlay_view_of(exe: BorrowedFd<'_>, target: &Path) -> Result<OwnedFd, Error> {
     let err = |op| {
         move |source| Error::Protect {
             method: Method::Overlay,
@@ -181,11 +213,6 @@ fn overlay_view(exe: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
             source,
         }
     };
-    let target = rustix::fs::readlink(SELF_EXE, Vec::new()).map_err(|source| Error::SelfExe {
-        op: "readlink",
-        source,
-    })?;
-    let target = Path::new(OsStr::from_bytes(target.as_bytes()));
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
         return Err(err("split the binary's path")(Errno::NOENT));
     };
@@ -477,5 +504,22 @@ mod tests {
         assert!(is_protected(&memfd));
         let size = fstat(&memfd).unwrap().st_size;
         assert_eq!(size, fstat(&exe).unwrap().st_size);
+    }
+
+    #[test]
+    fn a_protected_binary_runs_from_its_descriptor_and_is_protected_there() {
+        let view = protected_binary(Path::new("/bin/sh")).expect("protected view of /bin/sh");
+        assert!(is_protected(&view));
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&view));
+        let out = Command::new(&path)
+            .args(["-c", "readlink /proc/$$/exe; stat -f -c %T /proc/$$/exe"])
+            .output()
+            .expect("run the view");
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("/sh\n") || text.starts_with("/dash\n"),
+            "{text}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! process it started as (the real shim has detached from it by then).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -63,7 +64,9 @@ struct RawReport {
 
 /// Runs the shim at `shim` with `cmd` and waits for its report.
 pub fn spawn(shim: &Path, cmd: &ShimCommand) -> Result<Report, LaunchError> {
+    // argv[0] is the shim's name even when it is started from a descriptor's path.
     let mut child = Command::new(shim)
+        .arg0("berth-shim")
         .args(cmd.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -38,6 +38,9 @@ fn main() -> ExitCode {
     if let Err(e) = berth_runtime::selfexe::ensure_protected_exe() {
         return fail_early(&e.to_string());
     }
+    // Started from a protected view by descriptor (`/proc/self/fd/N`), the kernel names
+    // the process after the descriptor: give it its own name back.
+    nix::sys::prctl::set_name(c"berth-shim").ok();
     // Descriptors the caller leaked to us (a test harness's jobserver pipe, say) would
     // stay open as long as the container runs.
     // SAFETY: close_range takes plain integers; nothing in this process uses a
