@@ -9,6 +9,7 @@ mod images;
 mod stream;
 mod system;
 mod tty;
+mod volumes;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,8 @@ enum Command {
     Images(images::Command),
     #[command(flatten)]
     System(system::Command),
+    #[command(flatten)]
+    Volumes(volumes::Command),
 }
 
 impl Cli {
@@ -87,6 +90,7 @@ fn dispatch(cli: &Cli, client: &Client) -> anyhow::Result<u8> {
         Command::Containers(c) => containers::run(client, c),
         Command::Images(c) => images::run(client, c),
         Command::System(c) => system::run(client, c),
+        Command::Volumes(c) => volumes::run(client, c),
     }
 }
 

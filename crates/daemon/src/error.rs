@@ -4,6 +4,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_engine::mounts::MountError;
+use berth_engine::volumes::VolumeError;
 use berth_engine::EngineError;
 use berth_image::archive::ArchiveError;
 use berth_image::metadata::DbError;
@@ -52,6 +54,12 @@ pub enum ApiError {
     /// Reading the request body failed.
     #[error("read request body: {0}")]
     Body(String),
+}
+
+impl From<VolumeError> for ApiError {
+    fn from(e: VolumeError) -> Self {
+        ApiError::Engine(EngineError::Volume(e))
+    }
 }
 
 impl From<DbError> for ApiError {
@@ -132,7 +140,27 @@ fn engine_status(e: &EngineError) -> StatusCode {
         E::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         E::Store(s) => store_status(s),
         E::Db(d) => db_status(d),
+        E::Mount(m) => mount_status(m),
+        E::Volume(v) => volume_status(v),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn mount_status(e: &MountError) -> StatusCode {
+    match e {
+        MountError::Invalid(_) => StatusCode::BAD_REQUEST,
+        MountError::NoSuchContainer(_) => StatusCode::NOT_FOUND,
+        MountError::Volume(v) => volume_status(v),
+    }
+}
+
+/// A volume's errors as dockerd answers them.
+pub fn volume_status(e: &VolumeError) -> StatusCode {
+    match e {
+        VolumeError::NotFound(_) => StatusCode::NOT_FOUND,
+        VolumeError::BadName(_) | VolumeError::Unsupported { .. } => StatusCode::BAD_REQUEST,
+        VolumeError::InUse { .. } => StatusCode::CONFLICT,
+        VolumeError::Io { .. } | VolumeError::Record { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

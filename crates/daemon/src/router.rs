@@ -7,7 +7,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, exec, filesystem, images, lifecycle, logs, system, top,
+    archive, attach, containers, exec, filesystem, images, lifecycle, logs, system, top, volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;
@@ -51,6 +51,13 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}", delete(containers::remove))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::NoRoute })
         .with_state(state)

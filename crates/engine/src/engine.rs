@@ -14,10 +14,12 @@ use berth_runtime::container::Runtime;
 use oci_spec::image::ImageConfiguration;
 
 use crate::error::{EngineError, Result};
+use crate::mounts::{self, MountError, MountPoint};
 use crate::record::{now, Config, Container, State, RECORD_VERSION};
 use crate::rootfs;
 use crate::spec::{self, Options};
 use crate::store::ContainerStore;
+use crate::volumes::VolumeStore;
 
 /// The largest image config blob read.
 const CONFIG_LIMIT: u64 = 16 << 20;
@@ -38,6 +40,7 @@ pub struct Engine {
     root: PathBuf,
     images: ImageStore,
     containers: ContainerStore,
+    volumes: VolumeStore,
     runtime: Runtime,
     shim: PathBuf,
     shim_view: Option<std::os::fd::OwnedFd>,
@@ -63,6 +66,7 @@ impl Engine {
             root: data_root.into(),
             images: ImageStore::open(data_root)?,
             containers: ContainerStore::open(&data_root.join("containers"))?,
+            volumes: VolumeStore::open(&data_root.join("volumes"))?,
             runtime: Runtime::new(&data_root.join("runtime")),
             shim: default_shim_path(),
             shim_view: None,
@@ -129,6 +133,11 @@ impl Engine {
         &self.containers
     }
 
+    /// The volume store.
+    pub fn volumes(&self) -> &VolumeStore {
+        &self.volumes
+    }
+
     /// The runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
@@ -166,15 +175,68 @@ impl Engine {
             command: Vec::new(),
             config: req.config.clone(),
             state: State::created(),
+            mounts: Vec::new(),
         };
         spec::check(&mut c.config.host, &spec::SystemHost)?;
         c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
-        c.name = self.containers.reserve_name(req.name.as_deref(), &id)?;
+        let mut made = Vec::new();
+        c.mounts = match self.resolve_mounts(&c, &config, &mut made) {
+            Ok(m) => m,
+            Err(e) => {
+                self.remove_volumes(&made);
+                return Err(e);
+            }
+        };
+        c.name = match self.containers.reserve_name(req.name.as_deref(), &id) {
+            Ok(n) => n,
+            Err(e) => {
+                self.remove_volumes(&made);
+                return Err(e);
+            }
+        };
         if let Err(e) = self.make(&c, &image) {
             self.dismantle(&c).ok();
+            self.remove_volumes(&made);
             return Err(e);
         }
         Ok(c)
+    }
+
+    /// The mount points container `c` asks for (volumes made as needed, their names in
+    /// `made`), with the image's `VOLUME`s as anonymous volumes.
+    fn resolve_mounts(
+        &self,
+        c: &Container,
+        image: &ImageConfiguration,
+        made: &mut Vec<String>,
+    ) -> Result<Vec<MountPoint>> {
+        let image_volumes = image
+            .config()
+            .as_ref()
+            .and_then(|cfg| cfg.volumes().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let from = |who: &str| -> std::result::Result<Vec<MountPoint>, MountError> {
+            match self.containers.find(who) {
+                Ok(other) => Ok(other.mounts),
+                Err(_) => Err(MountError::NoSuchContainer(who.into())),
+            }
+        };
+        Ok(mounts::resolve(
+            &c.config.mounts,
+            &image_volumes,
+            &from,
+            &self.volumes,
+            made,
+        )?)
+    }
+
+    /// Removes the volumes a failed create made (the first error was reported).
+    fn remove_volumes(&self, names: &[String]) {
+        for n in names {
+            self.volumes.remove(n).ok();
+        }
     }
 
     fn make(&self, c: &Container, image: &ImageRecord) -> Result<()> {

@@ -142,6 +142,12 @@ pub enum EngineError {
     /// The runtime spec cannot be made.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A mount that cannot be made as asked.
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
+    /// The volume store refused or failed.
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
     /// The image's config blob does not parse.
     #[error("image {image}: config: {source}")]
     ImageConfig {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod export;
 pub mod lifecycle;
+pub mod mounts;
 pub mod names;
 pub mod options;
 pub mod record;
@@ -20,6 +21,7 @@ pub mod rootfs;
 pub mod spec;
 pub mod store;
 pub mod user;
+pub mod volumes;
 
 pub use commit::CommitRequest;
 pub use engine::{CreateRequest, Engine};

@@ -100,6 +100,9 @@ impl Engine {
         let image = berth_image::digest::Digest::parse(&c.image_id)
             .map_err(|_| EngineError::NoSuchContainer(c.image_id.clone()))?;
         let config = self.image_config(&image)?;
+        for m in &c.mounts {
+            crate::mounts::copy_up(rootfs, m, self.volumes())?;
+        }
         let mut spec =
             spec::container_spec(config.config().as_ref(), rootfs, &Self::spec_options(c))?;
         set_console_size(&mut spec, c);
@@ -367,6 +370,8 @@ impl Engine {
         self.containers().save_state(&c)?;
         if c.config.auto_remove {
             self.dismantle(&c)?;
+            // `--rm` takes the container's anonymous volumes with it, as docker's does.
+            self.remove_anonymous_volumes(&c)?;
         }
         Ok(())
     }
@@ -487,6 +492,48 @@ impl Engine {
             Err(EngineError::NoSuchContainer(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Removes the anonymous volumes container `c` (removed already) had, unless
+    /// another container uses them too (`rm -v`, and `--rm`). Named volumes stay.
+    pub fn remove_anonymous_volumes(&self, c: &Container) -> Result<()> {
+        for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+            let anonymous = self.volumes().get(&m.name).is_ok_and(|v| v.anonymous);
+            if anonymous && self.volume_users(&m.name)?.is_empty() {
+                self.volumes().remove(&m.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids of the containers that mount volume `name`.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .containers()
+            .list()?
+            .into_iter()
+            .filter(|c| {
+                c.mounts
+                    .iter()
+                    .any(|m| m.kind == "volume" && m.name == name)
+            })
+            .map(|c| c.id)
+            .collect())
+    }
+
+    /// Removes volume `name` unless a container uses it (`force` does not change that,
+    /// as in docker).
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        self.volumes().get(name)?;
+        let users = self.volume_users(name)?;
+        if !users.is_empty() {
+            return Err(crate::volumes::VolumeError::InUse {
+                name: name.into(),
+                users: users.join(", "),
+            }
+            .into());
+        }
+        Ok(self.volumes().remove(name)?)
     }
 }
 

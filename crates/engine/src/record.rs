@@ -52,6 +52,9 @@ pub struct Config {
     /// Resources, security, logging and network settings.
     #[serde(default)]
     pub host: HostOptions,
+    /// Volumes, binds and tmpfs mounts as asked for.
+    #[serde(default)]
+    pub mounts: crate::mounts::MountRequests,
 }
 
 /// A container's life stage.
@@ -114,6 +117,9 @@ pub struct Container {
     pub config: Config,
     /// Its running state.
     pub state: State,
+    /// Its mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<crate::mounts::MountPoint>,
 }
 
 impl State {

@@ -77,6 +77,8 @@ pub struct Options {
     pub settings: HostOptions,
     /// Give the container a cgroup namespace (docker does on cgroup v2 hosts).
     pub cgroupns: bool,
+    /// Volumes, binds and tmpfs mounts (resolved).
+    pub mounts: Vec<crate::mounts::MountPoint>,
 }
 
 impl Options {
@@ -93,6 +95,7 @@ impl Options {
             hostname: c.config.hostname.clone(),
             settings: c.config.host.clone(),
             cgroupns: false,
+            mounts: c.mounts.clone(),
         }
     }
 }
@@ -318,6 +321,7 @@ pub fn container_spec_on(
         args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
     }
     mounts.extend(network::mounts(dir, s.readonly_rootfs));
+    add_user_mounts(&mut mounts, &opts.mounts);
     let security = security::parse(&s.security_opt)?;
     let caps = security::capabilities(&s.cap_add, &s.cap_drop, s.privileged, host)?;
     let process = process(config, rootfs, opts, &hostname, args, &caps, &security)?;
@@ -331,6 +335,28 @@ pub fn container_spec_on(
         "linux": linux
     });
     Ok(serde_json::from_value(strip_nulls(spec))?)
+}
+
+/// Adds the container's own mounts after the default ones; a default mount at a
+/// destination the user mounts something on (`/dev/shm`, `/etc/hosts`) gives way, as
+/// in docker. Then, as docker orders them, shallower destinations first (a volume on
+/// `/etc` before the bind on `/etc/hosts`), the order among equals kept.
+fn add_user_mounts(mounts: &mut Vec<Value>, user: &[crate::mounts::MountPoint]) {
+    if user.is_empty() {
+        return;
+    }
+    mounts.retain(|m| {
+        !user
+            .iter()
+            .any(|u| m["destination"].as_str() == Some(u.destination.as_str()))
+    });
+    mounts.extend(crate::mounts::oci_mounts(user));
+    let depth = |m: &Value| {
+        m["destination"]
+            .as_str()
+            .map_or(0, |d| d.trim_end_matches('/').matches('/').count())
+    };
+    mounts.sort_by_key(depth);
 }
 
 /// `process`: what runs, as whom, with which capabilities and limits.

@@ -289,6 +289,7 @@ mod tests {
             command: vec!["true".into()],
             config: Config::default(),
             state: State::created(),
+            mounts: Vec::new(),
         }
     }
 

@@ -81,6 +81,18 @@ pub struct Flags {
     /// Ulimit options
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Connect a container to a network (none or host)
     #[arg(long = "network", visible_alias = "net")]
     pub network: Option<String>,
@@ -175,10 +187,49 @@ impl Flags {
         if let Some(p) = self.pids_limit {
             h["PidsLimit"] = json!(p);
         }
+        self.add_mounts(&mut h)?;
         if self.init {
             h["Init"] = json!(true);
         }
         Ok(h)
+    }
+}
+
+impl Flags {
+    /// `Binds`, `Mounts`, `Tmpfs` and `VolumesFrom` from `-v`, `--mount`, `--tmpfs` and
+    /// `--volumes-from`.
+    fn add_mounts(&self, h: &mut Value) -> anyhow::Result<()> {
+        if !self.volume.is_empty() {
+            let binds = self
+                .volume
+                .iter()
+                .map(|v| opts::volume(v))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            h["Binds"] = json!(binds);
+        }
+        if !self.mount.is_empty() {
+            let mounts = self
+                .mount
+                .iter()
+                .map(|m| opts::mount(m))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            h["Mounts"] = json!(mounts);
+        }
+        if !self.tmpfs.is_empty() {
+            let map: Map<String, Value> = self
+                .tmpfs
+                .iter()
+                .map(|t| {
+                    let (path, opts) = opts::tmpfs(t);
+                    (path, json!(opts))
+                })
+                .collect();
+            h["Tmpfs"] = Value::Object(map);
+        }
+        if !self.volumes_from.is_empty() {
+            h["VolumesFrom"] = json!(self.volumes_from);
+        }
+        Ok(())
     }
 }
 

@@ -186,7 +186,7 @@ fn each(c: &Client, names: &[String], verb: &str, query: impl Fn() -> Query) -> 
 }
 
 /// Runs `op` for each name as docker's multi-container commands do.
-fn each_with(names: &[String], op: impl Fn(&str) -> Result<(), ClientError>) -> u8 {
+pub fn each_with(names: &[String], op: impl Fn(&str) -> Result<(), ClientError>) -> u8 {
     let mut code = 0;
     for name in names {
         match op(name) {

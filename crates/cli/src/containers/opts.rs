@@ -1,12 +1,12 @@
 //! Parsers for docker's option values: memory sizes (`512m`), CPU counts (`1.5`),
 //! ulimits (`nofile=1024:2048`), environment files, labels and times (`10m`, RFC 3339,
-//! Unix seconds).
+//! Unix seconds), volumes (`-v`, `--mount`, `--tmpfs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// `512m`, `1g`, `1024` (bytes), as docker's `RAMInBytes` (binary units).
 pub fn memory(s: &str) -> anyhow::Result<i64> {
@@ -27,6 +27,111 @@ pub fn memory(s: &str) -> anyhow::Result<i64> {
         _ => return Err(bad()),
     };
     Ok((n * (1u64 << shift) as f64) as i64)
+}
+
+/// A `-v` value as docker's CLI sends it: a relative host path (`./dir`, `../x`, `.`)
+/// made absolute against the working directory.
+pub fn volume(spec: &str) -> anyhow::Result<String> {
+    let relative = spec.starts_with("./") || spec.starts_with("../") || spec.starts_with(".:");
+    if !relative {
+        return Ok(spec.to_string());
+    }
+    let (src, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let cwd = std::env::current_dir()?;
+    let abs = cwd.join(src);
+    let mut clean = std::path::PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            std::path::Component::Normal(n) => clean.push(n),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(match rest {
+        "" => clean.display().to_string(),
+        r => format!("{}:{r}", clean.display()),
+    })
+}
+
+/// A `--mount` value (`type=bind,source=/a,target=/b,readonly`) as a `Mounts[]` entry.
+pub fn mount(spec: &str) -> anyhow::Result<Value> {
+    let bad = |why: &str| anyhow::anyhow!("invalid argument {spec:?} for \"--mount\" flag: {why}");
+    let mut m = serde_json::Map::new();
+    let mut kind = "volume".to_string();
+    let (mut bind, mut vol, mut tmpfs) = (Map::new(), Map::new(), Map::new());
+    let mut labels = Map::new();
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        let flag = |v: &str| -> anyhow::Result<bool> {
+            match v {
+                "" | "1" | "true" => Ok(true),
+                "0" | "false" => Ok(false),
+                _ => Err(bad(&format!("invalid value for {k}: {v}"))),
+            }
+        };
+        match k.to_ascii_lowercase().as_str() {
+            "type" => kind = v.to_string(),
+            "source" | "src" => {
+                m.insert("Source".into(), json!(v));
+            }
+            "target" | "destination" | "dst" => {
+                m.insert("Target".into(), json!(v));
+            }
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), json!(flag(v)?));
+            }
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(v));
+            }
+            "bind-nonrecursive" => {
+                bind.insert("NonRecursive".into(), json!(flag(v)?));
+            }
+            "bind-create-mountpoint" => {
+                bind.insert("CreateMountpoint".into(), json!(flag(v)?));
+            }
+            "volume-nocopy" => {
+                vol.insert("NoCopy".into(), json!(flag(v)?));
+            }
+            "volume-label" => {
+                let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
+                labels.insert(lk.into(), json!(lv));
+            }
+            "tmpfs-size" => {
+                tmpfs.insert("SizeBytes".into(), json!(memory(v)?));
+            }
+            "tmpfs-mode" => {
+                let mode = u32::from_str_radix(v, 8).map_err(|_| bad("tmpfs-mode is octal"))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            "consistency" => {}
+            other => return Err(bad(&format!("unexpected key '{other}'"))),
+        }
+    }
+    if !m.contains_key("Target") {
+        return Err(bad("target is required"));
+    }
+    if !labels.is_empty() {
+        vol.insert("Labels".into(), Value::Object(labels));
+    }
+    m.insert("Type".into(), json!(kind));
+    for (key, opts) in [
+        ("BindOptions", bind),
+        ("VolumeOptions", vol),
+        ("TmpfsOptions", tmpfs),
+    ] {
+        if !opts.is_empty() {
+            m.insert(key.into(), Value::Object(opts));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// `--tmpfs /run:size=64m` as a `Tmpfs` entry.
+pub fn tmpfs(spec: &str) -> (String, String) {
+    let (path, opts) = spec.split_once(':').unwrap_or((spec, ""));
+    (path.to_string(), opts.to_string())
 }
 
 /// `--cpus 1.5` as nano CPUs.

@@ -71,6 +71,13 @@ fn summary(v: &Value) -> Vec<Value> {
         .iter()
         .map(|x| int(&x["UsageData"]["Size"]).max(0))
         .sum();
+    let in_use = |x: &&Value| int(&x["UsageData"]["RefCount"]) > 0;
+    let vactive = volumes.iter().filter(in_use).count();
+    let vfree: i64 = volumes
+        .iter()
+        .filter(|x| !in_use(x))
+        .map(|x| int(&x["UsageData"]["Size"]).max(0))
+        .sum();
     let cache = list(&v["BuildCache"]);
     let bsize: i64 = cache.iter().map(|x| int(&x["Size"]).max(0)).sum();
     vec![
@@ -82,7 +89,7 @@ fn summary(v: &Value) -> Vec<Value> {
             csize,
             cfree,
         ),
-        row("Local Volumes", volumes.len(), 0, vsize, vsize),
+        row("Local Volumes", volumes.len(), vactive, vsize, vfree),
         row("Build Cache", cache.len(), 0, bsize, bsize),
     ]
 }

@@ -78,10 +78,34 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     m.insert("ExecIDs".into(), execs);
     m.insert("HostConfig".into(), host_config(c));
     m.insert("GraphDriver".into(), graph_driver(e, c));
-    m.insert("Mounts".into(), json!([]));
+    m.insert("Mounts".into(), mounts(c));
     m.insert("Config".into(), config(c, image_cfg.as_ref()));
     m.insert("NetworkSettings".into(), network_settings(c));
     Ok(Value::Object(m))
+}
+
+/// `Mounts` as inspect and the list show them.
+pub fn mounts(c: &Container) -> Value {
+    let out: Vec<Value> = c
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut v = json!({
+                "Type": m.kind,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": m.mode,
+                "RW": m.rw,
+                "Propagation": m.propagation,
+            });
+            if m.kind == "volume" {
+                v["Name"] = json!(m.name);
+                v["Driver"] = json!(berth_engine::volumes::LOCAL);
+            }
+            v
+        })
+        .collect();
+    json!(out)
 }
 
 fn state(c: &Container) -> Value {
@@ -114,8 +138,9 @@ fn host_config(c: &Container) -> Value {
         .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
         .collect();
     let list = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
+    let mounts = &c.config.mounts;
     let mut m = json!({
-        "Binds": null,
+        "Binds": list(&mounts.binds),
         "ContainerIDFile": "",
         "LogConfig": {"Type": h.log_config.driver, "Config": h.log_config.options},
         "NetworkMode": network,
@@ -123,7 +148,7 @@ fn host_config(c: &Container) -> Value {
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": c.config.auto_remove,
         "VolumeDriver": "",
-        "VolumesFrom": null,
+        "VolumesFrom": list(&mounts.volumes_from),
         "ConsoleSize": [0, 0],
         "CapAdd": list(&h.cap_add),
         "CapDrop": list(&h.cap_drop),
@@ -157,6 +182,13 @@ fn host_config(c: &Container) -> Value {
     });
     if let (Value::Object(a), Value::Object(b)) = (&mut m, resources) {
         a.extend(b);
+    }
+    // dockerd leaves these out when they are not set.
+    if !mounts.mounts.is_empty() {
+        m["Mounts"] = json!(mounts.mounts);
+    }
+    if !mounts.tmpfs.is_empty() {
+        m["Tmpfs"] = json!(mounts.tmpfs);
     }
     m
 }
@@ -228,7 +260,7 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
         "Env": if env.is_empty() { Value::Null } else { json!(env) },
         "Cmd": cmd,
         "Image": c.image_name,
-        "Volumes": null,
+        "Volumes": volumes(c, image),
         "WorkingDir": cfg.workdir.clone().unwrap_or_else(|| image_str(|i| i.working_dir())),
         "Entrypoint": entrypoint,
         "OnBuild": null,
@@ -269,6 +301,20 @@ fn endpoint() -> Value {
     })
 }
 
+/// `Config.Volumes`: the container's and the image's, as a set (`{"/path": {}}`).
+fn volumes(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
+    let mut all: Map<String, Value> = Map::new();
+    let from_image = image.and_then(|i| i.volumes().clone()).unwrap_or_default();
+    for p in c.config.mounts.volumes.iter().chain(from_image.iter()) {
+        all.insert(p.clone(), json!({}));
+    }
+    if all.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(all)
+    }
+}
+
 /// One `/containers/json` entry.
 pub fn summary(c: &Container) -> Value {
     let mode = c.config.host.network_mode.as_str();
@@ -289,7 +335,7 @@ pub fn summary(c: &Container) -> Value {
         "Status": status_text(c, SystemTime::now()),
         "HostConfig": {"NetworkMode": if mode.is_empty() { "default" } else { mode }},
         "NetworkSettings": {"Networks": networks},
-        "Mounts": [],
+        "Mounts": mounts(c),
     })
 }
 

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_engine::mounts::{MountRequest, MountRequests};
 use berth_engine::options::{HostOptions, LogConfig, Ulimit};
 use berth_engine::record::{Config, Container, Status};
 use berth_engine::{CreateRequest, EngineError};
@@ -76,6 +77,8 @@ pub struct CreateBody {
     #[serde(deserialize_with = "nd")]
     stop_timeout: Option<i64>,
     #[serde(deserialize_with = "nd")]
+    volumes: BTreeMap<String, serde_json::Value>,
+    #[serde(deserialize_with = "nd")]
     host_config: HostConfigBody,
 }
 
@@ -109,6 +112,14 @@ struct HostConfigBody {
     network_mode: String,
     #[serde(deserialize_with = "nd")]
     console_size: Vec<u16>,
+    #[serde(deserialize_with = "nd")]
+    binds: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    mounts: Vec<MountRequest>,
+    #[serde(deserialize_with = "nd")]
+    tmpfs: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nd")]
+    volumes_from: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +161,13 @@ impl CreateBody {
             )));
         }
         let empty = |s: String| (!s.is_empty()).then_some(s);
+        let mounts = MountRequests {
+            binds: h.binds,
+            mounts: h.mounts,
+            tmpfs: h.tmpfs,
+            volumes_from: h.volumes_from,
+            volumes: self.volumes.into_keys().collect(),
+        };
         let host = HostOptions {
             memory: h.memory,
             nano_cpus: h.nano_cpus,
@@ -197,6 +215,7 @@ impl CreateBody {
             stop_signal: empty(self.stop_signal),
             stop_timeout: self.stop_timeout,
             host,
+            mounts,
         };
         Ok(CreateRequest {
             image: self.image,
@@ -282,13 +301,15 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
 }
 
 /// `DELETE /containers/{id}?force=&v=`. A running container is refused without
-/// `force`; with it, it is killed and its exit awaited without the engine lock.
+/// `force`; with it, it is killed and its exit awaited without the engine lock. `v`
+/// removes its anonymous volumes too.
 pub async fn remove(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let force = Query::parse(q.as_deref()).bool("force");
+    let q = Query::parse(q.as_deref());
+    let (force, volumes) = (q.bool("force"), q.bool("v"));
     let c = d.with_engine(move |e| Ok(e.find(&id)?)).await?;
     if c.state.status == Status::Running {
         if !force {
@@ -318,6 +339,10 @@ pub async fn remove(
         }
     }
     d.forget(&c.id);
+    if volumes {
+        d.with_engine(move |e| Ok(e.remove_anonymous_volumes(&c)?))
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

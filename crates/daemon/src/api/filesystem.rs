@@ -63,8 +63,8 @@ pub async fn export(
 }
 
 /// `GET /system/df`: images (with shared and unique sizes), containers (their writable
-/// layers and own files), no volumes or build cache yet. `LayersSize` is every byte
-/// under the data root that no container holds, so the totals agree with `du`.
+/// layers and own files), volumes, no build cache yet. `LayersSize` is every byte under
+/// the data root that no container or volume holds, so the totals agree with `du`.
 pub async fn df(
     State(d): State<Arc<Daemon>>,
     Extension(v): Extension<ApiVersion>,
@@ -87,16 +87,33 @@ pub async fn df(
                 s
             })
             .collect();
+        let (volumes, in_volumes) = volume_usage(&e)?;
         Ok(json!({
-            "LayersSize": (usage.root_bytes as i64 - held).max(0),
+            "LayersSize": (usage.root_bytes as i64 - held - in_volumes).max(0),
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         }))
     })
     .await?;
     Ok(json(StatusCode::OK, &body))
+}
+
+/// The volumes with their `UsageData` (size and number of containers using them), and
+/// the bytes they hold together.
+fn volume_usage(e: &Engine) -> ApiResult<(Vec<Value>, i64)> {
+    let mut out = Vec::new();
+    let mut total = 0;
+    for v in e.volumes().list()? {
+        let size = e.volumes().size(&v.name).unwrap_or(0) as i64;
+        let refs = e.volume_users(&v.name)?.len();
+        let mut j = super::volumes::volume_json(e.volumes(), &v);
+        j["UsageData"] = json!({"Size": size, "RefCount": refs});
+        out.push(j);
+        total += size;
+    }
+    Ok((out, total))
 }
 
 /// A container's list entry with `SizeRw`: its writable layer plus its own directory

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod system;
 pub mod top;
+pub mod volumes;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
