@@ -426,3 +426,83 @@ fn terminals_exec_attach_and_signals() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(c.ok(&["ps", "-aq"]).trim(), "");
 }
+
+#[test]
+fn volumes_and_mounts() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let c = cli(&d);
+    assert_eq!(
+        c.ok(&["volume", "create", "--label", "a=b", "vol1"]).trim(),
+        "vol1"
+    );
+    let ls = c.ok(&["volume", "ls"]);
+    assert!(
+        ls.starts_with("DRIVER") && ls.contains("local     vol1"),
+        "{ls}"
+    );
+    let f = c.ok(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Labels.a}} {{.Scope}}",
+        "vol1",
+    ]);
+    assert_eq!(f.trim(), "local b local");
+    c.ok(&[
+        "run",
+        "--name",
+        "vw",
+        "-v",
+        "vol1:/data",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "echo hi > /data/f",
+    ]);
+    let m = c.ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}",
+        "vw",
+    ]);
+    assert_eq!(m.trim(), "volume vol1 /data");
+    let e = c.fails(&["volume", "rm", "vol1"]);
+    assert!(e.contains("volume is in use"), "{e}");
+    c.ok(&["rm", "vw"]);
+    let out = c.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "source=vol1,target=/v",
+        "busybox:1.35",
+        "cat",
+        "/v/f",
+    ]);
+    assert_eq!(out, "hi\n");
+    let out = c.ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/t",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "grep -c ' /t tmpfs' /proc/mounts",
+    ]);
+    assert_eq!(out.trim(), "1");
+    let e = c.fails(&["run", "--rm", "-v", "bad/name:/x", "busybox:1.35", "true"]);
+    assert!(
+        e.contains("invalid characters for a local volume name"),
+        "{e}"
+    );
+    c.ok(&["volume", "rm", "vol1"]);
+    let e = c.fails(&["volume", "inspect", "vol1"]);
+    assert!(e.contains("no such volume"), "{e}");
+    c.ok(&["create", "-v", "/anon", "--name", "an", "busybox:1.35"]);
+    assert_eq!(c.ok(&["volume", "ls", "-q"]).lines().count(), 1);
+    c.ok(&["rm", "-v", "an"]);
+    assert!(c.ok(&["volume", "ls", "-q"]).trim().is_empty());
+    let df = c.ok(&["system", "df"]);
+    assert!(df.contains("Local Volumes"), "{df}");
+}
