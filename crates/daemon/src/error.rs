@@ -124,7 +124,14 @@ fn image_name(name: &str) -> String {
 fn engine_status(e: &EngineError) -> StatusCode {
     use EngineError as E;
     match e {
-        E::NoSuchContainer(_) => StatusCode::NOT_FOUND,
+        E::NoSuchContainer(_) | E::NoSuchPath(_) => StatusCode::NOT_FOUND,
+        E::NotADirectory(_) => StatusCode::BAD_REQUEST,
+        // A tar entry that would land outside its directory, or cannot be read.
+        E::Layer(
+            berth_image::layer::Error::Refused { .. }
+            | berth_image::layer::Error::Unsupported { .. }
+            | berth_image::layer::Error::Read(_),
+        ) => StatusCode::BAD_REQUEST,
         E::Ambiguous(_) | E::BadName(_) | E::EmptyName | E::SameName(_) | E::Change { .. } => {
             StatusCode::BAD_REQUEST
         }

@@ -45,6 +45,12 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/containers/{id}/top", get(top::top))
         .route("/containers/{id}/changes", get(filesystem::changes))
         .route("/containers/{id}/export", get(filesystem::export))
+        .route(
+            "/containers/{id}/archive",
+            get(filesystem::archive_get)
+                .head(filesystem::archive_head)
+                .put(filesystem::archive_put),
+        )
         .route("/system/df", get(filesystem::df))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))

@@ -506,3 +506,33 @@ fn volumes_and_mounts() {
     let df = c.ok(&["system", "df"]);
     assert!(df.contains("Local Volumes"), "{df}");
 }
+
+#[test]
+fn cp_both_ways() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let c = cli(&d);
+    c.ok(&[
+        "run",
+        "--name",
+        "cpbox",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "mkdir /d && echo one > /d/f",
+    ]);
+    let host = d.dir.path().join("out");
+    std::fs::create_dir(&host).unwrap();
+    c.ok(&["cp", "cpbox:/d", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("d/f")).unwrap(), "one\n");
+    c.ok(&["cp", "cpbox:/d/f", host.join("g").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("g")).unwrap(), "one\n");
+    std::fs::write(host.join("up"), "up\n").unwrap();
+    c.ok(&["cp", host.join("up").to_str().unwrap(), "cpbox:/d/"]);
+    c.ok(&["cp", host.join("up").to_str().unwrap(), "cpbox:/renamed"]);
+    let back = d.dir.path().join("back");
+    c.ok(&["cp", "cpbox:/renamed", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "up\n");
+    let e = c.fails(&["cp", "cpbox:/missing", host.to_str().unwrap()]);
+    assert!(e.contains("Could not find the file /missing"), "{e}");
+}

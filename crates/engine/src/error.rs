@@ -55,6 +55,12 @@ pub enum EngineError {
     /// No container by this id, prefix or name.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// A path that is not in the container.
+    #[error("Could not find the file {0} in container")]
+    NoSuchPath(String),
+    /// An extraction point that is not a directory.
+    #[error("extraction point is not a directory: {0}")]
+    NotADirectory(String),
     /// A prefix that matches more than one container.
     #[error("multiple containers match {0:?}")]
     Ambiguous(String),

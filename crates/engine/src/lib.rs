@@ -5,6 +5,7 @@
 //! snapshots, rootfs mounts), runs them through the runtime library, and exports, diffs
 //! and commits them. The CLI uses it now and berthd later.
 
+pub mod archive;
 pub mod change;
 pub mod commit;
 pub mod engine;

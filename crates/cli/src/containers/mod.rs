@@ -3,6 +3,7 @@
 
 mod attach;
 mod commit;
+mod cp;
 mod create;
 mod diff;
 mod exec;
@@ -66,6 +67,8 @@ pub enum Command {
     Pause(pause::Args),
     /// Unpause all processes within one or more containers.
     Unpause(pause::Args),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(cp::Args),
     /// Export a container's filesystem as a tar archive.
     Export(export::Args),
     /// Inspect changes to files or directories on a container's filesystem.
@@ -116,6 +119,8 @@ pub enum ContainerCommand {
     Pause(pause::Args),
     /// Unpause all processes within one or more containers.
     Unpause(pause::Args),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(cp::Args),
     /// Export a container's filesystem as a tar archive.
     Export(export::Args),
     /// Inspect changes on a container's filesystem.
@@ -144,6 +149,7 @@ pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
         Command::Rename(a) => rename::run(c, a),
         Command::Pause(a) => pause::run(c, a, "pause"),
         Command::Unpause(a) => pause::run(c, a, "unpause"),
+        Command::Cp(a) => cp::run(c, a),
         Command::Export(a) => export::run(c, a),
         Command::Diff(a) => diff::run(c, a),
         Command::Commit(a) => commit::run(c, a),
@@ -171,6 +177,7 @@ fn run_container(c: &Client, cmd: &ContainerCommand) -> anyhow::Result<u8> {
         C::Rename(a) => rename::run(c, a),
         C::Pause(a) => pause::run(c, a, "pause"),
         C::Unpause(a) => pause::run(c, a, "unpause"),
+        C::Cp(a) => cp::run(c, a),
         C::Export(a) => export::run(c, a),
         C::Diff(a) => diff::run(c, a),
         C::Commit(a) => commit::run(c, a),

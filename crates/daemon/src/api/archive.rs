@@ -151,7 +151,7 @@ fn tokio_stream<T: Send + 'static>(
 }
 
 /// The request body as a blocking reader (use it on a blocking thread).
-fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+pub fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     SyncIoBridge::new(StreamReader::new(stream))
 }

@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use berth_engine::archive::PathStat;
 use berth_engine::record::{Container, Status};
 use berth_engine::Engine;
 use berth_image::layer::ChangeKind;
@@ -16,7 +17,8 @@ use serde_json::{json, Value};
 
 use super::archive::stream_tar;
 use super::{container_json, image_json, json};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
 use crate::state::{long, Daemon};
 use crate::version::ApiVersion;
 
@@ -45,6 +47,85 @@ fn kind_number(k: ChangeKind) -> u8 {
         ChangeKind::Added => 1,
         ChangeKind::Deleted => 2,
     }
+}
+
+/// The header docker's archive endpoints describe the path with.
+const PATH_STAT: &str = "X-Docker-Container-Path-Stat";
+
+fn stat_header(stat: &PathStat) -> String {
+    use base64::Engine as _;
+    let raw = serde_json::to_vec(stat).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// The `path` query parameter, required.
+fn path_param(q: Option<&str>) -> ApiResult<String> {
+    match Query::parse(q).get("path") {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(ApiError::BadParameter("path is required".into())),
+    }
+}
+
+/// `HEAD /containers/{id}/archive?path=`: what the path is, in a header.
+pub async fn archive_head(
+    State(d): State<Arc<Daemon>>,
+    UrlPath(id): UrlPath<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let path = path_param(q.as_deref())?;
+    let stat = long(move || {
+        let e = d.own_engine()?;
+        let c = e.find(&id)?;
+        Ok(e.stat_path(&c, &path)?)
+    })
+    .await?;
+    Ok((StatusCode::OK, [(PATH_STAT, stat_header(&stat))]).into_response())
+}
+
+/// `GET /containers/{id}/archive?path=`: a tar of the path (what it is in a header).
+pub async fn archive_get(
+    State(d): State<Arc<Daemon>>,
+    UrlPath(id): UrlPath<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let path = path_param(q.as_deref())?;
+    let p = path.clone();
+    let (engine, c, stat) = long(move || {
+        let e = d.own_engine()?;
+        let c = e.find(&id)?;
+        let stat = e.stat_path(&c, &p)?;
+        Ok((e, c, stat))
+    })
+    .await?;
+    let what = format!("archive {path} of {}", c.id);
+    let mut resp = super::archive::stream_tar(what, move |w| {
+        engine.archive_path(&c, &path, &mut |_| {}, w)?;
+        Ok(())
+    })
+    .await?;
+    if let Ok(v) = stat_header(&stat).parse() {
+        resp.headers_mut().insert(PATH_STAT, v);
+    }
+    Ok(resp)
+}
+
+/// `PUT /containers/{id}/archive?path=`: extracts the body (a tar) into the directory
+/// `path` of the container.
+pub async fn archive_put(
+    State(d): State<Arc<Daemon>>,
+    UrlPath(id): UrlPath<String>,
+    RawQuery(q): RawQuery,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let path = path_param(q.as_deref())?;
+    let reader = super::archive::body_reader(body);
+    long(move || {
+        let e = d.own_engine()?;
+        let c = e.find(&id)?;
+        Ok(e.extract_into(&c, &path, reader)?)
+    })
+    .await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /containers/{id}/export`: the container's merged file system as a tar.
