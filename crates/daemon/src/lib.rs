@@ -16,6 +16,7 @@ pub mod lock;
 pub mod monitor;
 pub mod pending;
 pub mod query;
+pub mod restarts;
 pub mod router;
 pub mod runs;
 pub mod shimio;

@@ -105,13 +105,15 @@ impl Daemon {
         self.monitor.exited(id, code);
         if gone? {
             self.forget(id);
+            return Ok(());
         }
-        Ok(())
+        self.consider_restart(id, false).await
     }
 
     /// Forgets container `id` (it was removed): watchers are told, parked attaches
     /// and execs dropped.
     pub fn forget(&self, id: &str) {
+        self.backoff.forget(id);
         self.monitor.removed(id);
         self.pending.forget(id);
         self.execs.forget_container(id);
@@ -119,7 +121,9 @@ impl Daemon {
 
     /// Live restore: every running container's shim is found again and waited for;
     /// a run that ended while berthd was away is finished with the exit code its shim
-    /// recorded (255 when the shim was killed and recorded none). Execs likewise.
+    /// recorded (255 when the shim was killed and recorded none). Execs likewise. Then
+    /// containers whose restart policy asks for it are started (`always`, and
+    /// `unless-stopped` unless the user stopped them, as dockerd does when it starts).
     pub async fn restore(self: &Arc<Self>) -> ApiResult<()> {
         let records = self.with_engine(|e| Ok(e.containers().list()?)).await?;
         let mut live = 0;
@@ -148,6 +152,19 @@ impl Daemon {
             self.arm_exec(e.id, dir);
         }
         tracing::info!("live restore: {live} running containers found again");
+        for c in records.iter().filter(|c| c.state.status == Status::Exited) {
+            let policy = &c.config.host.restart_policy;
+            let daemon_start = matches!(policy.name.as_str(), "always" | "unless-stopped");
+            if policy.name == "always" && c.state.manually_stopped {
+                // A daemon start ends a user's stop of an `always` container.
+                let id = c.id.clone();
+                self.with_engine(move |e| Ok(e.update_state(&id, |s| s.manually_stopped = false)?))
+                    .await?;
+            } else if !(c.state.restarting || (daemon_start && !c.state.manually_stopped)) {
+                continue;
+            }
+            self.consider_restart(&c.id, true).await?;
+        }
         Ok(())
     }
 

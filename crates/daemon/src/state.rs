@@ -40,6 +40,8 @@ pub struct Daemon {
     pub pending: Pending,
     /// Exec instances.
     pub execs: Execs,
+    /// Restart policies' delays.
+    pub backoff: crate::restarts::Backoff,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
     _favor: Option<FavorDynMods>,
 }
@@ -68,6 +70,7 @@ impl Daemon {
             monitor: Monitor::default(),
             pending: Pending::default(),
             execs: Execs::default(),
+            backoff: Default::default(),
             _favor: favor_dynmods(&settings_favor),
         })
     }

@@ -494,6 +494,26 @@ impl Engine {
         }
     }
 
+    /// Changes container `id`'s run state with `f` under its lock (a container that is
+    /// gone is no error); returns the record as saved.
+    pub fn update_state(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut crate::record::State),
+    ) -> Result<Option<Container>> {
+        let _lock = match self.lock(id) {
+            Err(EngineError::NoSuchContainer(_)) => return Ok(None),
+            r => r?,
+        };
+        let mut c = match self.containers().load(id) {
+            Err(EngineError::NoSuchContainer(_)) => return Ok(None),
+            r => r?,
+        };
+        f(&mut c.state);
+        self.containers().save_state(&c)?;
+        Ok(Some(c))
+    }
+
     /// Removes the anonymous volumes container `c` (removed already) had, unless
     /// another container uses them too (`rm -v`, and `--rm`). Named volumes stay.
     pub fn remove_anonymous_volumes(&self, c: &Container) -> Result<()> {

@@ -29,6 +29,44 @@ pub struct Ulimit {
     pub hard: i64,
 }
 
+/// When a container is started again after it exits (`--restart`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestartPolicy {
+    /// `no` (or empty), `always`, `unless-stopped` or `on-failure`.
+    pub name: String,
+    /// Most restarts for `on-failure` (0: no limit).
+    pub maximum_retry_count: i64,
+}
+
+impl RestartPolicy {
+    /// The names docker knows.
+    pub const NAMES: [&'static str; 5] = ["", "no", "always", "unless-stopped", "on-failure"];
+
+    /// Whether a container that ended with `exit_code`, after `restarts` restarts by
+    /// this policy, is started again. A container stopped by the user
+    /// (`manually_stopped`) never is.
+    pub fn wants_restart(&self, exit_code: i32, restarts: u32, manually_stopped: bool) -> bool {
+        if manually_stopped {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                exit_code != 0
+                    && (self.maximum_retry_count <= 0
+                        || i64::from(restarts) < self.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the policy restarts at all.
+    pub fn is_set(&self) -> bool {
+        !matches!(self.name.as_str(), "" | "no")
+    }
+}
+
 /// docker's HostConfig settings that berth records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -60,4 +98,6 @@ pub struct HostOptions {
     /// The terminal's first size, `[height, width]` (docker's `ConsoleSize`), so that
     /// the process sees it from its first instruction.
     pub console_size: Option<[u16; 2]>,
+    /// When it is started again after it exits.
+    pub restart_policy: RestartPolicy,
 }

@@ -92,6 +92,15 @@ pub struct State {
     /// Its processes are frozen (`pause`).
     #[serde(default)]
     pub paused: bool,
+    /// Restarts by its restart policy since the user last started it.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// The user stopped or killed it: its restart policy waits for a start by the user.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// It exited and waits to be restarted by its policy.
+    #[serde(default)]
+    pub restarting: bool,
 }
 
 /// A container.
@@ -135,6 +144,9 @@ impl State {
             finished_at: None,
             error: String::new(),
             paused: false,
+            restart_count: 0,
+            manually_stopped: false,
+            restarting: false,
         }
     }
 }

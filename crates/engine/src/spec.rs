@@ -107,6 +107,9 @@ pub enum SpecError {
     /// Neither the image nor the caller gives a command.
     #[error("no command specified")]
     NoCommand,
+    /// A restart policy docker would refuse.
+    #[error("{0}")]
+    Restart(String),
     /// The user is not known in the container.
     #[error(transparent)]
     User(#[from] UserError),
@@ -208,6 +211,27 @@ pub fn check(settings: &mut HostOptions, host: &dyn Host) -> Result<(), SpecErro
     }
     if s.init == Some(true) && host.init_binary().is_none() {
         return Err(SpecError::NoInit);
+    }
+    check_restart(&s.restart_policy)
+}
+
+fn check_restart(p: &crate::options::RestartPolicy) -> Result<(), SpecError> {
+    if !crate::options::RestartPolicy::NAMES.contains(&p.name.as_str()) {
+        return Err(SpecError::Restart(format!(
+            "invalid restart policy '{}'",
+            p.name
+        )));
+    }
+    if p.maximum_retry_count < 0 {
+        return Err(SpecError::Restart(
+            "invalid restart policy: maximum retry count can't be negative".into(),
+        ));
+    }
+    if p.maximum_retry_count > 0 && p.name != "on-failure" {
+        return Err(SpecError::Restart(format!(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure' (policy '{}')",
+            p.name
+        )));
     }
     Ok(())
 }

@@ -81,6 +81,9 @@ pub struct Flags {
     /// Ulimit options
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
@@ -188,6 +191,18 @@ impl Flags {
             h["PidsLimit"] = json!(p);
         }
         self.add_mounts(&mut h)?;
+        let (name, count) = match self.restart.split_once(':') {
+            Some((n, c)) => {
+                let count: i64 = c.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "invalid restart policy: maximum retry count must be an integer: {c}"
+                    )
+                })?;
+                (n, count)
+            }
+            None => (self.restart.as_str(), 0),
+        };
+        h["RestartPolicy"] = json!({"Name": name, "MaximumRetryCount": count});
         if self.init {
             h["Init"] = json!(true);
         }

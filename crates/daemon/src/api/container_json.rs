@@ -23,6 +23,9 @@ pub const LIST_FILTERS: [&str; 9] = [
 ];
 
 fn status_word(c: &Container) -> &'static str {
+    if c.state.restarting {
+        return "restarting";
+    }
     match c.state.status {
         Status::Created => "created",
         Status::Running if c.state.paused => "paused",
@@ -61,7 +64,7 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     };
     m.insert("LogPath".into(), json!(log));
     m.insert("Name".into(), json!(format!("/{}", c.name)));
-    m.insert("RestartCount".into(), json!(0));
+    m.insert("RestartCount".into(), json!(c.state.restart_count));
     m.insert(
         "Driver".into(),
         json!(e.images().snapshotter().driver_name()),
@@ -114,7 +117,7 @@ fn state(c: &Container) -> Value {
         "Status": status_word(c),
         "Running": s.status == Status::Running,
         "Paused": s.paused,
-        "Restarting": false,
+        "Restarting": s.restarting,
         "OOMKilled": false,
         "Dead": false,
         "Pid": s.pid,
@@ -145,7 +148,10 @@ fn host_config(c: &Container) -> Value {
         "LogConfig": {"Type": h.log_config.driver, "Config": h.log_config.options},
         "NetworkMode": network,
         "PortBindings": {},
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "RestartPolicy": {
+            "Name": if h.restart_policy.name.is_empty() { "no" } else { h.restart_policy.name.as_str() },
+            "MaximumRetryCount": h.restart_policy.maximum_retry_count,
+        },
         "AutoRemove": c.config.auto_remove,
         "VolumeDriver": "",
         "VolumesFrom": list(&mounts.volumes_from),
@@ -351,6 +357,11 @@ pub fn status_text(c: &Container, now: SystemTime) -> String {
             format!("Up {} (Paused)", since(c.state.started_at.as_ref()))
         }
         Status::Running => format!("Up {}", since(c.state.started_at.as_ref())),
+        Status::Exited if c.state.restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            since(c.state.finished_at.as_ref())
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code.unwrap_or(0),

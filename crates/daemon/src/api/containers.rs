@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_engine::mounts::{MountRequest, MountRequests};
-use berth_engine::options::{HostOptions, LogConfig, Ulimit};
+use berth_engine::options::{HostOptions, LogConfig, RestartPolicy, Ulimit};
 use berth_engine::record::{Config, Container, Status};
 use berth_engine::{CreateRequest, EngineError};
 use serde::{Deserialize, Deserializer};
@@ -120,6 +120,17 @@ struct HostConfigBody {
     tmpfs: BTreeMap<String, String>,
     #[serde(deserialize_with = "nd")]
     volumes_from: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    restart_policy: RestartPolicyBody,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct RestartPolicyBody {
+    #[serde(deserialize_with = "nd")]
+    name: String,
+    #[serde(deserialize_with = "nd")]
+    maximum_retry_count: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +172,15 @@ impl CreateBody {
             )));
         }
         let empty = |s: String| (!s.is_empty()).then_some(s);
+        let restart = RestartPolicy {
+            name: h.restart_policy.name,
+            maximum_retry_count: h.restart_policy.maximum_retry_count,
+        };
+        if h.auto_remove && restart.is_set() {
+            return Err(ApiError::BadParameter(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
         let mounts = MountRequests {
             binds: h.binds,
             mounts: h.mounts,
@@ -196,6 +216,7 @@ impl CreateBody {
                 [height, width] if height > 0 && width > 0 => Some([height, width]),
                 _ => None,
             },
+            restart_policy: restart,
         };
         if !self.stop_signal.is_empty() {
             super::lifecycle::parse_signal(&self.stop_signal)?;

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_engine::record::Status;
+use berth_engine::record::{Container, Status};
 use berth_engine::EngineError;
 use nix::sys::signal::Signal;
 use serde_json::json;
@@ -157,6 +157,7 @@ async fn stop_defaults(d: &Arc<Daemon>, id: String) -> ApiResult<(Option<String>
 /// `POST /containers/{id}/start`.
 pub async fn start(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
     let c = d.with_engine(move |e| Ok(e.find(&id)?)).await?;
+    let c = user_started(&d, c).await?;
     Ok(match d.start_container(c).await? {
         Some(_) => StatusCode::NO_CONTENT,
         None => StatusCode::NOT_MODIFIED,
@@ -171,6 +172,7 @@ pub async fn stop(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let (sig, timeout) = stop_params(&d, &id, &Query::parse(q.as_deref())).await?;
+    user_stopped(&d, &id).await?;
     Ok(match stop_container(&d, id, sig, timeout).await? {
         true => StatusCode::NO_CONTENT,
         false => StatusCode::NOT_MODIFIED,
@@ -185,8 +187,10 @@ pub async fn restart(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let (sig, timeout) = stop_params(&d, &id, &Query::parse(q.as_deref())).await?;
+    user_stopped(&d, &id).await?;
     stop_container(&d, id.clone(), sig, timeout).await?;
     let c = d.with_engine(move |e| Ok(e.find(&id)?)).await?;
+    let c = user_started(&d, c).await?;
     d.start_container(c).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -203,6 +207,9 @@ pub async fn kill(
         Some(s) => parse_signal(s)?,
         None => libc::SIGKILL,
     };
+    if sig == libc::SIGKILL {
+        user_stopped(&d, &id).await?;
+    }
     let mut w = signal(&d, id, sig, false).await?;
     if !w.running {
         return Err(EngineError::NotRunning(w.id).into());
@@ -211,6 +218,38 @@ pub async fn kill(
         monitor::next_exit(&mut w.rx, w.before, Some(KILL_EXIT_WAIT)).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Notes that the user stopped (or killed) container `name`: its restart policy waits
+/// for a start by the user, and a pending restart is called off.
+async fn user_stopped(d: &Arc<Daemon>, name: &str) -> ApiResult<()> {
+    let name = name.to_string();
+    d.with_engine(move |e| {
+        let c = e.find(&name)?;
+        e.update_state(&c.id, |s| {
+            s.manually_stopped = true;
+            s.restarting = false;
+        })?;
+        Ok(())
+    })
+    .await
+}
+
+/// Notes that the user starts container `c`: its restart policy applies again, from a
+/// count of zero.
+async fn user_started(d: &Arc<Daemon>, c: Container) -> ApiResult<Container> {
+    d.backoff.forget(&c.id);
+    let id = c.id.clone();
+    let updated = d
+        .with_engine(move |e| {
+            Ok(e.update_state(&id, |s| {
+                s.manually_stopped = false;
+                s.restarting = false;
+                s.restart_count = 0;
+            })?)
+        })
+        .await?;
+    Ok(updated.unwrap_or(c))
 }
 
 /// `POST /containers/{id}/pause`.
