@@ -50,6 +50,7 @@ impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let mut engine = Engine::open(&settings.data_root)?;
+        engine.reconcile_users()?;
         if let Err(e) = engine.protect_shim() {
             tracing::warn!("shims start from their path (each re-executes itself): {e}");
         }

@@ -232,6 +232,30 @@ impl Engine {
         )?)
     }
 
+    /// Makes the image database's record of which container uses which image agree
+    /// with the containers there are (those records are written without waiting for
+    /// the disk, so a power failure can lose the last few): users without a container
+    /// go (with layers only they still held), containers without their use get it.
+    pub fn reconcile_users(&self) -> Result<()> {
+        let containers = self.containers.list()?;
+        let ids: std::collections::HashSet<&str> =
+            containers.iter().map(|c| c.id.as_str()).collect();
+        let users = self.images.db().all_users()?;
+        for (user, _) in users.iter().filter(|(u, _)| !ids.contains(u.as_str())) {
+            let freed = self.images.db().remove_user(user)?;
+            self.remove_layers(&freed)?;
+        }
+        let known: std::collections::HashSet<&str> =
+            users.iter().map(|(u, _)| u.as_str()).collect();
+        for c in containers.iter().filter(|c| !known.contains(c.id.as_str())) {
+            if let Ok(image) = Digest::parse(&c.image_id) {
+                // An image deleted meanwhile cannot be held any more.
+                self.images.db().add_user(&image, &c.id).ok();
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the volumes a failed create made (the first error was reported).
     fn remove_volumes(&self, names: &[String]) {
         for n in names {

@@ -132,11 +132,16 @@ impl ContainerStore {
         }
     }
 
-    /// Makes the directory of a new container and writes its record.
+    /// Makes the directory of a new container and writes its record: synced, unless the
+    /// container is removed when it exits (a power failure ends it anyway).
     pub fn insert(&self, c: &Container) -> Result<()> {
         let dir = self.dir(&c.id);
         fs::create_dir(&dir).map_err(EngineError::io("create directory", &dir))?;
-        self.save(c)
+        if c.config.auto_remove {
+            self.save_state(c)
+        } else {
+            self.save(c)
+        }
     }
 
     /// Writes a container's record (atomically) and syncs it: for what a user asked for
@@ -184,6 +189,11 @@ impl ContainerStore {
             Err(e) => return Err(EngineError::io("open", path)(e)),
         };
         let meta = file.metadata().map_err(EngineError::io("stat", path))?;
+        if meta.len() == 0 {
+            // The first write of a record that a crash cut short (records of containers
+            // removed at exit are not synced): the create never finished.
+            return Err(EngineError::NoSuchContainer(id.into()));
+        }
         let c = Container::read_from(file, path)?;
         self.cached()
             .insert(id.to_string(), (Stamp::of(&meta), c.clone()));

@@ -245,3 +245,19 @@ fn a_run_whose_shim_vanished_is_finished_from_its_exit_file_or_as_lost() {
     assert_eq!(wait_exited(&engine, &c.id).state.exit_code, Some(42));
     engine.remove(&c, true).unwrap();
 }
+
+#[test]
+fn image_users_are_reconciled_with_the_containers() {
+    let (_dir, engine) = engine_with_busybox();
+    let c = engine.create(&request(Some("held"))).unwrap();
+    let image = berth_image::digest::Digest::parse(&c.image_id).unwrap();
+    let db = engine.images().db();
+    assert_eq!(db.users(&image).unwrap(), vec![c.id.clone()]);
+    // A lost add (power failure) and a lost remove of a container that is gone.
+    db.remove_user(&c.id).unwrap();
+    db.add_user(&image, &"f".repeat(64)).unwrap();
+    engine.reconcile_users().unwrap();
+    assert_eq!(db.users(&image).unwrap(), vec![c.id.clone()]);
+    engine.remove(&c, false).unwrap();
+    assert!(db.users(&image).unwrap().is_empty());
+}

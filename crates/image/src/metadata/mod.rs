@@ -235,6 +235,33 @@ impl Db {
         Ok(out)
     }
 
+    /// [`Db::write`] without waiting for the disk: the commit is in the log (atomic, and
+    /// ordered before every later commit, which syncs it) but may be lost to a power
+    /// failure. For records that can be made again from elsewhere (which container uses
+    /// which image: the container records say it, see `Engine::reconcile_users`); a sync
+    /// on a busy file system can take tens of milliseconds on every container start.
+    fn write_lazy<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.lock();
+        let sql = |source| self.sql_err(op, source);
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        let done = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            let out = f(&tx).map_err(sql)?;
+            tx.commit().map_err(sql)?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        done
+    }
+
     /// Runs `f` in a read transaction (a consistent snapshot).
     fn read<T>(
         &self,

@@ -89,7 +89,7 @@ impl Db {
 
     /// Records that `user_id` (a container) uses image `id`.
     pub fn add_user(&self, id: &Digest, user_id: &str) -> Result<(), DbError> {
-        self.write("add image user", |tx| {
+        self.write_lazy("add image user", |tx| {
             if !exists(tx, id)? {
                 return Ok(Err(DbError::NotFound(id.to_string())));
             }
@@ -104,7 +104,7 @@ impl Db {
     /// Forgets `user_id` everywhere; returns the layers that nothing references any more
     /// (those it held after its image was deleted by force).
     pub fn remove_user(&self, user_id: &str) -> Result<Vec<Digest>, DbError> {
-        let chains: Vec<String> = self.write("remove image user", |tx| {
+        let chains: Vec<String> = self.write_lazy("remove image user", |tx| {
             tx.execute("DELETE FROM image_users WHERE user_id = ?1", [user_id])?;
             let held = column(
                 tx,
@@ -129,6 +129,19 @@ impl Db {
     /// The users of image `id`.
     pub fn users(&self, id: &Digest) -> Result<Vec<String>, DbError> {
         self.read("list image users", |tx| users_of(tx, &id.to_string()))
+    }
+
+    /// Every user of any image, with the image it uses.
+    pub fn all_users(&self) -> Result<Vec<(String, Digest)>, DbError> {
+        let rows: Vec<(String, String)> = self.read("list image users", |tx| {
+            let mut st =
+                tx.prepare("SELECT user_id, image_id FROM image_users ORDER BY user_id")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(u, i)| Ok((u, self.digest("image_users.image_id", &i)?)))
+            .collect()
     }
 }
 
