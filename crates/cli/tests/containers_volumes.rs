@@ -285,3 +285,59 @@ fn system_df_counts_volumes() {
     assert_eq!(ls, "big k=v\n");
     root.ok(&["volume", "rm", "big"]);
 }
+
+#[test]
+fn pruning_everything_leaves_the_data_root_nearly_empty() {
+    let root = Root::with_busybox();
+    let empty = root.du();
+    root.ok(&[
+        "run",
+        "--name",
+        "p1",
+        "-v",
+        "/anon",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1024 count=1024",
+    ]);
+    root.ok(&[
+        "create",
+        "--name",
+        "p2",
+        "-v",
+        "named:/n",
+        "busybox:1.35",
+        "true",
+    ]);
+    root.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "named:/n",
+        "busybox:1.35",
+        "dd",
+        "if=/dev/zero",
+        "of=/n/f",
+        "bs=1024",
+        "count=512",
+    ]);
+    let out = root.ok(&["system", "prune", "-a", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains("Deleted Images:"), "{out}");
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+    assert!(root.ok(&["ps", "-aq"]).is_empty());
+    assert!(root.ok(&["images", "-q"]).is_empty());
+    assert_eq!(
+        volumes(&root),
+        ["named"],
+        "named volumes stay without volume prune -a"
+    );
+    root.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(volumes(&root).is_empty());
+    let left = root.du();
+    assert!(
+        left < 512 * 1024,
+        "{left} bytes left under the data root (busybox loaded: {empty})"
+    );
+}

@@ -30,6 +30,7 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/commit", post(archive::commit))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/start", post(lifecycle::start))

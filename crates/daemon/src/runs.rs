@@ -62,6 +62,12 @@ impl Daemon {
             .collect()
     }
 
+    /// [`Daemon::current_containers`] on the blocking pool.
+    pub async fn current_containers_async(self: &Arc<Self>) -> ApiResult<Vec<Container>> {
+        let me = self.clone();
+        blocking(move || me.current_containers()).await
+    }
+
     /// Makes sure a task waits for the run of `c`, if it runs.
     pub fn ensure_armed(self: &Arc<Self>, c: &Container) {
         if c.state.status == Status::Running && c.state.monitor_pid > 0 {

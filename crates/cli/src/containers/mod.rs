@@ -13,6 +13,7 @@ mod kill;
 mod logs;
 mod opts;
 mod pause;
+pub mod prune;
 mod ps;
 mod rename;
 mod rm;
@@ -127,6 +128,8 @@ pub enum ContainerCommand {
     Diff(diff::Args),
     /// Create a new image from a container's changes.
     Commit(commit::Args),
+    /// Remove all stopped containers.
+    Prune(prune::Args),
 }
 
 /// Runs a container command; returns the exit code.
@@ -181,6 +184,7 @@ fn run_container(c: &Client, cmd: &ContainerCommand) -> anyhow::Result<u8> {
         C::Export(a) => export::run(c, a),
         C::Diff(a) => diff::run(c, a),
         C::Commit(a) => commit::run(c, a),
+        C::Prune(a) => prune::run(c, a),
     }
 }
 

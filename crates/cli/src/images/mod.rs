@@ -8,6 +8,7 @@ mod list;
 mod load;
 mod prune;
 mod rmi;
+pub use rmi::print_lines;
 mod save;
 mod tag;
 

@@ -2,6 +2,7 @@
 
 mod df;
 mod info;
+mod prune;
 pub mod version;
 
 use clap::Subcommand;
@@ -27,6 +28,8 @@ pub enum SystemCommand {
     Df(df::Args),
     /// Display system-wide information.
     Info(info::Args),
+    /// Remove unused data.
+    Prune(prune::Args),
 }
 
 /// Runs a system command (not `version`, which runs without a daemon too).
@@ -34,6 +37,7 @@ pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::run(c, a),
         Command::System(SystemCommand::Df(a)) => df::run(c, a),
+        Command::System(SystemCommand::Prune(a)) => prune::run(c, a),
         Command::Version(_) => anyhow::bail!("version runs before connecting"),
     }
 }

@@ -321,6 +321,22 @@ fn volumes(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     }
 }
 
+/// An `until` filter value: a Go duration before now (`24h`), Unix seconds, or an RFC
+/// 3339 time.
+pub fn parse_until(s: &str) -> ApiResult<SystemTime> {
+    let now = SystemTime::now();
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH));
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs >= 0.0 {
+            return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|_| crate::error::ApiError::BadParameter(format!("invalid filter 'until={s}'")))
+}
+
 /// One `/containers/json` entry.
 pub fn summary(c: &Container) -> Value {
     let mode = c.config.host.network_mode.as_str();

@@ -367,6 +367,57 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /containers/prune?filters=`: every container that does not run (labels and
+/// `until` filter which), with its writable layer and directory.
+pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let filters = Query::parse(q.as_deref()).filters()?;
+    filters.accept(&["label", "until"])?;
+    let until = match filters.values("until").first() {
+        Some(u) => Some(container_json::parse_until(u)?),
+        None => None,
+    };
+    let list = d.current_containers_async().await?;
+    let mut deleted = Vec::new();
+    let mut reclaimed: u64 = 0;
+    for c in list {
+        let old_enough = until.is_none_or(|t| {
+            berth_engine::record::parse_time(&c.created).is_some_and(|created| created < t)
+        });
+        if c.state.status == Status::Running
+            || !old_enough
+            || !filters.labels_match(&c.config.labels)
+        {
+            continue;
+        }
+        let cid = c.id.clone();
+        let size = d
+            .with_engine(move |e| {
+                let size = e
+                    .images()
+                    .snapshotter()
+                    .usage(&c.snapshot_key)
+                    .map(|u| u.bytes)
+                    .unwrap_or(0);
+                match e.remove(&c, false) {
+                    Ok(()) => Ok(Some(size)),
+                    Err(EngineError::Running { .. }) => Ok(None),
+                    Err(err) => Err(err.into()),
+                }
+            })
+            .await?;
+        if let Some(size) = size {
+            d.forget(&cid);
+            reclaimed += size;
+            deleted.push(cid);
+        }
+    }
+    let body = json!({
+        "ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
+    });
+    Ok(json(StatusCode::OK, &body))
+}
+
 /// `POST /containers/{id}/rename?name=`.
 pub async fn rename(
     State(d): State<Arc<Daemon>>,
