@@ -7,7 +7,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, exec, filesystem, images, lifecycle, logs, system, top, volumes,
+    archive, attach, containers, exec, filesystem, images, lifecycle, logs, stats, system, top,
+    volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;
@@ -44,6 +45,7 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/top", get(top::top))
+        .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/changes", get(filesystem::changes))
         .route("/containers/{id}/export", get(filesystem::export))
         .route(

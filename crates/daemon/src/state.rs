@@ -42,6 +42,10 @@ pub struct Daemon {
     pub execs: Execs,
     /// Restart policies' delays.
     pub backoff: crate::restarts::Backoff,
+    /// The runtime, for reading containers' cgroups without the engine.
+    pub runtime: berth_runtime::container::Runtime,
+    /// The CPU figures each container's last stats answer gave.
+    pub last_samples: crate::api::stats::LastSamples,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
     _favor: Option<FavorDynMods>,
 }
@@ -58,6 +62,7 @@ impl Daemon {
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());
         let containers = engine.containers().clone();
+        let settings_root = settings.data_root.clone();
         let id = daemon_id(&settings.data_root)?;
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -72,6 +77,8 @@ impl Daemon {
             pending: Pending::default(),
             execs: Execs::default(),
             backoff: Default::default(),
+            runtime: berth_runtime::container::Runtime::new(&settings_root.join("runtime")),
+            last_samples: Default::default(),
             _favor: favor_dynmods(&settings_favor),
         })
     }

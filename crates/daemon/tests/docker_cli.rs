@@ -536,3 +536,32 @@ fn cp_both_ways() {
     let e = c.fails(&["cp", "cpbox:/missing", host.to_str().unwrap()]);
     assert!(e.contains("Could not find the file /missing"), "{e}");
 }
+
+#[test]
+fn stats_and_restart_policy() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let c = cli(&d);
+    c.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "st",
+        "--restart",
+        "unless-stopped",
+        "busybox:1.35",
+        "sleep",
+        "100",
+    ]);
+    let table = c.ok(&["stats", "--no-stream"]);
+    assert!(
+        table.lines().next().unwrap().starts_with("CONTAINER ID"),
+        "{table}"
+    );
+    assert!(table.contains(" st "), "{table}");
+    let f = c.ok(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "st"]);
+    assert_eq!(f.trim(), "unless-stopped");
+    c.ok(&["rm", "-f", "st"]);
+    let e = c.fails(&["run", "--rm", "--restart", "always", "busybox:1.35", "true"]);
+    assert!(e.contains("restart"), "{e}");
+}

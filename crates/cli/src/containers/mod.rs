@@ -20,6 +20,7 @@ mod rm;
 mod run;
 mod session;
 mod start;
+mod stats;
 mod stop;
 mod top;
 mod wait;
@@ -60,6 +61,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Display the running processes of a container.
     Top(top::Args),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::Args),
     /// Block until one or more containers stop, then print their exit codes.
     Wait(wait::Args),
     /// Rename a container.
@@ -112,6 +115,8 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerArgs),
     /// Display the running processes of a container.
     Top(top::Args),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::Args),
     /// Block until one or more containers stop.
     Wait(wait::Args),
     /// Rename a container.
@@ -148,6 +153,7 @@ pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
         Command::Rm(a) => rm::run(c, a),
         Command::Inspect(a) => inspect::run(c, a),
         Command::Top(a) => top::run(c, a),
+        Command::Stats(a) => stats::run(c, a),
         Command::Wait(a) => wait::run(c, a),
         Command::Rename(a) => rename::run(c, a),
         Command::Pause(a) => pause::run(c, a, "pause"),
@@ -176,6 +182,7 @@ fn run_container(c: &Client, cmd: &ContainerCommand) -> anyhow::Result<u8> {
         C::Rm(a) => rm::run(c, a),
         C::Inspect(a) => inspect::run_containers(c, a),
         C::Top(a) => top::run(c, a),
+        C::Stats(a) => stats::run(c, a),
         C::Wait(a) => wait::run(c, a),
         C::Rename(a) => rename::run(c, a),
         C::Pause(a) => pause::run(c, a, "pause"),

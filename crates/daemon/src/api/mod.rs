@@ -14,6 +14,7 @@ pub mod image_json;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod stats;
 pub mod system;
 pub mod top;
 pub mod volumes;
