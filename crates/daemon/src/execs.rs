@@ -181,7 +181,11 @@ fn save(e: &Exec, dir: &Path) -> Result<(), ExecIoError> {
     };
     std::fs::create_dir_all(dir).map_err(err("create directory", dir))?;
     let path = dir.join(EXEC_FILE);
-    let tmp = dir.join(".exec.json.tmp");
+    // Two tasks may save one exec at once (its start and its end, on two threads):
+    // each writes its own file.
+    let thread = format!("{:?}", std::thread::current().id());
+    let n: String = thread.chars().filter(char::is_ascii_digit).collect();
+    let tmp = dir.join(format!(".exec.json.{n}.tmp"));
     // Plain data: serializing cannot fail.
     let raw = serde_json::to_vec(e).unwrap_or_default();
     std::fs::write(&tmp, raw).map_err(err("write", &tmp))?;

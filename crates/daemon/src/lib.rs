@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod detach;
 pub mod error;
+pub mod events;
 pub mod execs;
 pub mod hijack;
 pub mod listen;

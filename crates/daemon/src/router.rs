@@ -7,8 +7,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, exec, filesystem, images, lifecycle, logs, stats, system, top,
-    volumes,
+    archive, attach, containers, events, exec, filesystem, images, lifecycle, logs, stats, system,
+    top, volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;
@@ -19,6 +19,7 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/images/json", get(images::list))
         .route("/images/load", post(archive::load))
         .route("/images/create", post(archive::create))

@@ -34,6 +34,9 @@ impl Daemon {
         let started = self
             .with_engine(move |e| {
                 let r = e.start_with(&c, &mut |shim| me.pending.connect_all(&c.id, shim));
+                if matches!(r, Ok(Some(_))) {
+                    me.container_event(&c, "start", &[]);
+                }
                 if r.is_err() && c.config.auto_remove && e.remove(&c, true).is_ok() {
                     me.forget(&c.id);
                 }
@@ -99,18 +102,26 @@ impl Daemon {
         };
         let code = status.exit_code;
         let cid = id.to_string();
-        let gone = self
+        let ended = self
             .with_engine(move |e| {
+                let before = e.containers().load(&cid).ok();
                 e.finish_run(&cid, shim_pid, &status)?;
                 match e.containers().load(&cid) {
-                    Err(EngineError::NoSuchContainer(_)) => Ok(true),
-                    r => r.map(|_| false).map_err(Into::into),
+                    Err(EngineError::NoSuchContainer(_)) => Ok((before, true)),
+                    r => r.map(|c| (Some(c), false)).map_err(Into::into),
                 }
             })
             .await;
         self.monitor.exited(id, code);
-        if gone? {
+        let (record, gone) = ended?;
+        if let Some(c) = &record {
+            self.container_event(c, "die", &[("exitCode", code.to_string())]);
+        }
+        if gone {
             self.forget(id);
+            if let Some(c) = &record {
+                self.container_event(c, "destroy", &[]);
+            }
             return Ok(());
         }
         self.consider_restart(id, false).await

@@ -42,6 +42,8 @@ pub struct Daemon {
     pub execs: Execs,
     /// Restart policies' delays.
     pub backoff: crate::restarts::Backoff,
+    /// What happened, for `/events`.
+    pub events: crate::events::Events,
     /// The runtime, for reading containers' cgroups without the engine.
     pub runtime: berth_runtime::container::Runtime,
     /// The CPU figures each container's last stats answer gave.
@@ -77,6 +79,7 @@ impl Daemon {
             pending: Pending::default(),
             execs: Execs::default(),
             backoff: Default::default(),
+            events: Default::default(),
             runtime: berth_runtime::container::Runtime::new(&settings_root.join("runtime")),
             last_samples: Default::default(),
             _favor: favor_dynmods(&settings_favor),

@@ -565,3 +565,32 @@ fn stats_and_restart_policy() {
     let e = c.fails(&["run", "--rm", "--restart", "always", "busybox:1.35", "true"]);
     assert!(e.contains("restart"), "{e}");
 }
+
+#[test]
+fn events_of_a_run() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let c = cli(&d);
+    c.ok(&["run", "--rm", "--name", "evd", "busybox:1.35", "true"]);
+    let out = c.ok(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        "container=evd",
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "container create",
+            "container start",
+            "container die",
+            "container destroy"
+        ],
+        "{out}"
+    );
+}

@@ -11,7 +11,7 @@ mod export;
 mod inspect;
 mod kill;
 mod logs;
-mod opts;
+pub mod opts;
 mod pause;
 pub mod prune;
 mod ps;

@@ -174,7 +174,12 @@ fn lines(items: &[Value]) -> Response {
 /// `POST /images/load?quiet=`: the body is a `docker save` or OCI archive.
 pub async fn load(State(d): State<Arc<Daemon>>, body: Body) -> ApiResult<Response> {
     let reader = body_reader(body);
-    let loaded = long(move || Ok(d.own_store()?.load(reader)?)).await?;
+    let me = d.clone();
+    let loaded = long(move || Ok(me.own_store()?.load(reader)?)).await?;
+    for img in &loaded {
+        let name = img.tags.first().map(String::as_str);
+        d.object_event("image", "load", &img.id.to_string(), name);
+    }
     let mut items = Vec::new();
     for img in &loaded {
         if img.tags.is_empty() {

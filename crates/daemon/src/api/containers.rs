@@ -267,6 +267,7 @@ pub async fn create(
     berth_logs::LogConfig::parse(&log.driver, &log.options)
         .map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let c = d.with_engine(move |e| Ok(e.create(&req)?)).await?;
+    d.container_event(&c, "create", &[]);
     Ok(json(
         StatusCode::CREATED,
         &json!({"Id": c.id, "Warnings": []}),
@@ -360,6 +361,7 @@ pub async fn remove(
         }
     }
     d.forget(&c.id);
+    d.container_event(&c, "destroy", &[]);
     if volumes {
         d.with_engine(move |e| Ok(e.remove_anonymous_volumes(&c)?))
             .await?;

@@ -124,12 +124,15 @@ async fn tag(d: &Arc<Daemon>, name: String, q: &Query) -> ApiResult<Response> {
         ));
     }
     let target = reference(repo, q.str("tag"))?;
-    d.with_engine(move |e| {
-        let id = e.images().db().resolve_id(&name)?;
-        e.images().db().tag(&id, &target)?;
-        Ok(())
-    })
-    .await?;
+    let shown = target.familiar();
+    let id = d
+        .with_engine(move |e| {
+            let id = e.images().db().resolve_id(&name)?;
+            e.images().db().tag(&id, &target)?;
+            Ok(id)
+        })
+        .await?;
+    d.object_event("image", "tag", &id.to_string(), Some(&shown));
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -153,6 +156,14 @@ pub async fn remove(
     let out = d
         .with_engine(move |e| Ok(e.images().remove_image(&name, force)?))
         .await?;
+    for r in &out {
+        match r {
+            Removal::Untagged(r) => {
+                d.object_event("image", "untag", &r.to_string(), Some(&r.familiar()))
+            }
+            Removal::Deleted(id) => d.object_event("image", "delete", &id.to_string(), None),
+        }
+    }
     Ok(json(StatusCode::OK, &removals(&out)))
 }
 

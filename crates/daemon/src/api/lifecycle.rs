@@ -73,6 +73,7 @@ async fn signal(d: &Arc<Daemon>, name: String, signal: i32, all: bool) -> ApiRes
                 Ok(()) | Err(EngineError::NotRunning(_)) => {}
                 Err(err) => return Err(err.into()),
             }
+            me.container_event(&c, "kill", &[("signal", signal.to_string())]);
         }
         Ok(Watched {
             id: c.id,
@@ -173,7 +174,13 @@ pub async fn stop(
 ) -> ApiResult<Response> {
     let (sig, timeout) = stop_params(&d, &id, &Query::parse(q.as_deref())).await?;
     user_stopped(&d, &id).await?;
-    Ok(match stop_container(&d, id, sig, timeout).await? {
+    let stopped = stop_container(&d, id.clone(), sig, timeout).await?;
+    if stopped {
+        if let Ok(c) = d.containers.find(&id) {
+            d.container_event(&c, "stop", &[]);
+        }
+    }
+    Ok(match stopped {
         true => StatusCode::NO_CONTENT,
         false => StatusCode::NOT_MODIFIED,
     }
@@ -254,14 +261,27 @@ async fn user_started(d: &Arc<Daemon>, c: Container) -> ApiResult<Container> {
 
 /// `POST /containers/{id}/pause`.
 pub async fn pause(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
-    d.with_engine(move |e| Ok(e.pause(&e.find(&id)?)?)).await?;
+    let me = d.clone();
+    d.with_engine(move |e| {
+        let c = e.find(&id)?;
+        e.pause(&c)?;
+        me.container_event(&c, "pause", &[]);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /containers/{id}/unpause`.
 pub async fn unpause(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
-    d.with_engine(move |e| Ok(e.unpause(&e.find(&id)?)?))
-        .await?;
+    let me = d.clone();
+    d.with_engine(move |e| {
+        let c = e.find(&id)?;
+        e.unpause(&c)?;
+        me.container_event(&c, "unpause", &[]);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

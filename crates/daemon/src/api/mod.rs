@@ -8,6 +8,7 @@ pub mod archive;
 pub mod attach;
 pub mod container_json;
 pub mod containers;
+pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod image_json;

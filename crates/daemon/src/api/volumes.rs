@@ -95,6 +95,9 @@ pub async fn create(State(d): State<Arc<Daemon>>, body: Bytes) -> ApiResult<Resp
             Ok(volume_json(e.volumes(), &v))
         })
         .await?;
+    if let Some(name) = v["Name"].as_str() {
+        d.object_event("volume", "create", name, None);
+    }
     Ok(json(StatusCode::CREATED, &v))
 }
 
@@ -120,11 +123,16 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let force = Query::parse(q.as_deref()).bool("force");
-    d.with_engine(move |e| match e.remove_volume(&name) {
-        Err(EngineError::Volume(VolumeError::NotFound(_))) if force => Ok(()),
-        r => Ok(r?),
-    })
-    .await?;
+    let n = name.clone();
+    let removed = d
+        .with_engine(move |e| match e.remove_volume(&n) {
+            Err(EngineError::Volume(VolumeError::NotFound(_))) if force => Ok(false),
+            r => Ok(r.map(|()| true)?),
+        })
+        .await?;
+    if removed {
+        d.object_event("volume", "destroy", &name, None);
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -140,6 +148,9 @@ pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRe
             Ok(json!({"VolumesDeleted": deleted, "SpaceReclaimed": space}))
         })
         .await?;
+    for name in body["VolumesDeleted"].as_array().into_iter().flatten() {
+        d.object_event("volume", "destroy", name.as_str().unwrap_or_default(), None);
+    }
     Ok(json(StatusCode::OK, &body))
 }
 
