@@ -100,3 +100,46 @@ fn a_stream_ends_with_its_container() {
         "the last line is the stopped container's"
     );
 }
+
+#[test]
+fn update_changes_a_running_containers_limits() {
+    let root = Root::with_busybox();
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "upd",
+        "-m",
+        "64m",
+        "busybox:1.35",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        root.ok(&[
+            "update",
+            "-m",
+            "96m",
+            "--pids-limit",
+            "20",
+            "--restart",
+            "on-failure:3",
+            "upd"
+        ]),
+        "upd\n"
+    );
+    let s = curl_json(&root, "/containers/upd/stats?stream=false");
+    assert_eq!(s["memory_stats"]["limit"], 96 * 1024 * 1024);
+    assert_eq!(s["pids_stats"]["limit"], 20);
+    let f = root.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}",
+        "upd",
+    ]);
+    assert_eq!(f.trim(), format!("{} 20 on-failure", 96 * 1024 * 1024));
+    let r = root.run(&["update", "-m", "1k", "upd"]);
+    assert_eq!(r.code, 1, "an impossible limit is refused");
+    assert!(r.stderr.contains("Minimum memory limit"), "{}", r.stderr);
+    root.ok(&["rm", "-f", "upd"]);
+}

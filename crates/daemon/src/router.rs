@@ -35,6 +35,7 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/start", post(lifecycle::start))
         .route("/containers/{id}/stop", post(lifecycle::stop))
         .route("/containers/{id}/restart", post(lifecycle::restart))

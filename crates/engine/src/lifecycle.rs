@@ -494,6 +494,48 @@ impl Engine {
         }
     }
 
+    /// Changes container `c`'s limits and restart policy (`docker update`): checked as
+    /// at create, applied to its cgroup if it runs, then recorded.
+    pub fn update(&self, c: &Container, u: &Update) -> Result<()> {
+        let _lock = self.lock(&c.id)?;
+        let mut c = self.containers().load(&c.id)?;
+        let h = &mut c.config.host;
+        if let Some(m) = u.memory {
+            h.memory = m;
+        }
+        if let Some(n) = u.nano_cpus {
+            h.nano_cpus = n;
+        }
+        if let Some(p) = u.pids_limit {
+            h.pids_limit = Some(p);
+        }
+        if let Some(r) = &u.restart_policy {
+            if c.config.auto_remove && r.is_set() {
+                return Err(crate::spec::SpecError::Restart(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                )
+                .into());
+            }
+            h.restart_policy = r.clone();
+        }
+        spec::check(h, &spec::SystemHost)?;
+        if c.state.status == Status::Running {
+            let mut res = spec::resources::resources(h, &spec::SystemHost);
+            if let Some(o) = res.as_object_mut() {
+                o.remove("devices");
+            }
+            if h.pids_limit.is_some_and(|p| p <= 0) {
+                res["pids"] = serde_json::json!({"limit": -1});
+            }
+            let res: oci_spec::runtime::LinuxResources =
+                serde_json::from_value(res).map_err(spec::SpecError::Assemble)?;
+            self.runtime()
+                .update(&c.id, &res)
+                .map_err(EngineError::runtime("update", &c.id))?;
+        }
+        self.containers().save(&c)
+    }
+
     /// Changes container `id`'s run state with `f` under its lock (a container that is
     /// gone is no error); returns the record as saved.
     pub fn update_state(
@@ -617,4 +659,17 @@ fn set_console_size(spec: &mut oci_spec::runtime::Spec, c: &Container) {
         .ok();
     p.set_console_size(size);
     spec.set_process(Some(p));
+}
+
+/// What `docker update` changes (None: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    /// Memory limit in bytes (0: none).
+    pub memory: Option<i64>,
+    /// CPUs in units of 10^-9.
+    pub nano_cpus: Option<i64>,
+    /// Most processes (0 or -1: none).
+    pub pids_limit: Option<i64>,
+    /// The restart policy.
+    pub restart_policy: Option<crate::options::RestartPolicy>,
 }

@@ -23,6 +23,7 @@ mod start;
 mod stats;
 mod stop;
 mod top;
+mod update;
 mod wait;
 
 use clap::Subcommand;
@@ -63,6 +64,8 @@ pub enum Command {
     Top(top::Args),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(stats::Args),
+    /// Update configuration of one or more containers.
+    Update(update::Args),
     /// Block until one or more containers stop, then print their exit codes.
     Wait(wait::Args),
     /// Rename a container.
@@ -117,6 +120,8 @@ pub enum ContainerCommand {
     Top(top::Args),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(stats::Args),
+    /// Update configuration of one or more containers.
+    Update(update::Args),
     /// Block until one or more containers stop.
     Wait(wait::Args),
     /// Rename a container.
@@ -154,6 +159,7 @@ pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
         Command::Inspect(a) => inspect::run(c, a),
         Command::Top(a) => top::run(c, a),
         Command::Stats(a) => stats::run(c, a),
+        Command::Update(a) => update::run(c, a),
         Command::Wait(a) => wait::run(c, a),
         Command::Rename(a) => rename::run(c, a),
         Command::Pause(a) => pause::run(c, a, "pause"),
@@ -183,6 +189,7 @@ fn run_container(c: &Client, cmd: &ContainerCommand) -> anyhow::Result<u8> {
         C::Inspect(a) => inspect::run_containers(c, a),
         C::Top(a) => top::run(c, a),
         C::Stats(a) => stats::run(c, a),
+        C::Update(a) => update::run(c, a),
         C::Wait(a) => wait::run(c, a),
         C::Rename(a) => rename::run(c, a),
         C::Pause(a) => pause::run(c, a, "pause"),

@@ -369,6 +369,41 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /containers/{id}/update` body (the fields berth can change).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct UpdateBody {
+    memory: Option<i64>,
+    nano_cpus: Option<i64>,
+    pids_limit: Option<i64>,
+    restart_policy: Option<RestartPolicyBody>,
+}
+
+/// `POST /containers/{id}/update`: new limits (applied at once to a running container)
+/// and restart policy.
+pub async fn update(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: UpdateBody = parse_body(&body)?;
+    let u = berth_engine::lifecycle::Update {
+        memory: b.memory.filter(|m| *m != 0),
+        nano_cpus: b.nano_cpus.filter(|n| *n != 0),
+        pids_limit: b.pids_limit.filter(|p| *p != 0),
+        restart_policy: b
+            .restart_policy
+            .filter(|r| !r.name.is_empty())
+            .map(|r| RestartPolicy {
+                name: r.name,
+                maximum_retry_count: r.maximum_retry_count,
+            }),
+    };
+    d.with_engine(move |e| Ok(e.update(&e.find(&id)?, &u)?))
+        .await?;
+    Ok(json(StatusCode::OK, &json!({"Warnings": []})))
+}
+
 /// `POST /containers/prune?filters=`: every container that does not run (labels and
 /// `until` filter which), with its writable layer and directory.
 pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
