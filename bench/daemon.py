@@ -6,8 +6,11 @@
   (`--network none`) and podman (`--network none`), in rotating order;
 - many: --many `sleep` containers started detached one after the other and left running:
   the total time, the private memory (Private_Clean + Private_Dirty of smaps_rollup) of each
-  per-container monitor (berth-shim, containerd-shim-runc-v2) as a median, and the time of
-  `ps` with all of them running.
+  per-container monitor (berth-shim, containerd-shim-runc-v2) as a median, the time of
+  `ps` with all of them running, and of `stats --no-stream` for --stats of them;
+- busy ps: the latency of the container list API (`GET /containers/json?all=1`, what `ps -a`
+  asks) while --clients clients create and remove containers as fast as they can, for
+  --busy-seconds; median and p99.
 
 berthd runs on its own data root with the release binaries; dockerd is the private
 instance bench/daemon.sh starts. Results go to docs/bench-daemon.{md,png,json}.
@@ -20,7 +23,10 @@ import os
 import platform
 import shutil
 import statistics
+import http.client
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +39,10 @@ def parse_args():
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--many", type=int, default=500)
     p.add_argument("--ps-runs", type=int, default=20)
+    p.add_argument("--stats", type=int, default=100)
+    p.add_argument("--stats-runs", type=int, default=5)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--busy-seconds", type=float, default=20)
     p.add_argument("--work", required=True)
     p.add_argument("--docker-host", required=True)
     p.add_argument("--images", required=True)
@@ -148,6 +158,59 @@ def run_bench(args, work, b, docker_env):
     return samples, skipped
 
 
+class UnixHTTP(http.client.HTTPConnection):
+    """HTTP over a unix socket (the engines' API)."""
+
+    def __init__(self, path):
+        super().__init__("localhost", timeout=120)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def api(path, method, url, body=None):
+    c = UnixHTTP(path)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    c.request(method, url, body=json.dumps(body) if body is not None else None, headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def busy_ps(sock, seconds, clients):
+    """List latencies (ms) while `clients` threads create and remove containers."""
+    stop = time.monotonic() + seconds
+    churned = [0]
+
+    def churn():
+        while time.monotonic() < stop:
+            st, data = api(sock, "POST", "/v1.41/containers/create", {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+            if st == 201:
+                cid = json.loads(data)["Id"]
+                api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+                churned[0] += 1
+
+    threads = [threading.Thread(target=churn) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    lat = []
+    while time.monotonic() < stop:
+        t0 = time.perf_counter()
+        api(sock, "GET", "/v1.41/containers/json?all=1")
+        lat.append((time.perf_counter() - t0) * 1e3)
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    return {"ps_ms": lat, "churned": churned[0]}
+
+
+def p99(v):
+    return statistics.quantiles(v, n=100)[-1] if len(v) >= 2 else (v[0] if v else float("nan"))
+
+
 def many_bench(args, b, docker_env):
     res = {}
     start = time.perf_counter()
@@ -160,6 +223,8 @@ def many_bench(args, b, docker_env):
     res["berth"]["monitors"] = len(mem)
     res["berth"]["ps_ms"] = [timed([args.berth, "-H", b.host, "ps"]) * 1e3 for _ in range(args.ps_runs)]
     ids = b.berth("ps", "-q").stdout.split()
+    some = ids[: args.stats]
+    res["berth"]["stats_ms"] = [timed([args.berth, "-H", b.host, "stats", "--no-stream", *some]) * 1e3 for _ in range(args.stats_runs)]
     b.berth("rm", "-f", *ids, check=False)
 
     start = time.perf_counter()
@@ -171,6 +236,8 @@ def many_bench(args, b, docker_env):
     res["docker"]["monitors"] = len(mem)
     res["docker"]["ps_ms"] = [timed(["docker", "ps"], docker_env) * 1e3 for _ in range(args.ps_runs)]
     ids = subprocess.run(["docker", "ps", "-q"], env=docker_env, capture_output=True, text=True).stdout.split()
+    some = ids[: args.stats]
+    res["docker"]["stats_ms"] = [timed(["docker", "stats", "--no-stream", *some], docker_env) * 1e3 for _ in range(args.stats_runs)]
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], env=docker_env, capture_output=True)
     return res
@@ -203,7 +270,7 @@ def version(argv):
         return "unknown"
 
 
-def report(args, samples, skipped, many, out):
+def report(args, samples, skipped, many, busy, out):
     med = {n: statistics.median(v) for n, v in samples.items()}
     lines = [
         "# Engine benchmark: run end to end, many containers",
@@ -225,14 +292,24 @@ def report(args, samples, skipped, many, out):
     for n, why in skipped.items():
         lines.append(f"| {n} | did not run: {why} | | |")
     lines += ["", f"## {args.many} running `sleep` containers", "",
-              "| engine | start all (s) | monitor private memory, median (KiB) | monitors | `ps` median (ms) |",
-              "|---|---|---|---|---|"]
+              f"`stats --no-stream` names {args.stats} of them ({args.stats_runs} runs, median).", "",
+              "| engine | start all (s) | monitor private memory, median (KiB) | monitors | `ps` median (ms) | `stats --no-stream` (ms) |",
+              "|---|---|---|---|---|---|"]
     for n, r in many.items():
-        lines.append(f"| {n} | {r['start_all_s']:.1f} | {r['monitor_private_kib']} | {r['monitors']} | {statistics.median(r['ps_ms']):.1f} |")
+        lines.append(f"| {n} | {r['start_all_s']:.1f} | {r['monitor_private_kib']} | {r['monitors']} | {statistics.median(r['ps_ms']):.1f} | {statistics.median(r['stats_ms']):.1f} |")
+    if "berth" in many and "docker" in many:
+        ratio = statistics.median(many["docker"]["stats_ms"]) / statistics.median(many["berth"]["stats_ms"])
+        lines += ["", f"`stats --no-stream`: docker / berth = {ratio:.1f}x."]
+    if busy:
+        lines += ["", f"## The container list while {args.clients} clients create and remove containers", "",
+                  f"`GET /containers/json?all=1` every 50 ms for {args.busy_seconds:.0f} s while {args.clients} threads loop create + remove (force) through the API.", "",
+                  "| engine | list median (ms) | list p99 (ms) | lists | containers churned |", "|---|---|---|---|---|"]
+        for n, r in busy.items():
+            lines.append(f"| {n} | {statistics.median(r['ps_ms']):.1f} | {p99(r['ps_ms']):.1f} | {len(r['ps_ms'])} | {r['churned']} |")
     lines += ["", "![results](bench-daemon.png)", "",
               "Versions: " + ", ".join(f"{k}: {version(c)}" for k, c in (("berth", [args.berth, "--version"]), ("docker", ["dockerd", "--version"]), ("podman", ["podman", "--version"]))), ""]
     (out / "bench-daemon.md").write_text("\n".join(lines))
-    (out / "bench-daemon.json").write_text(json.dumps({"run_ms": samples, "skipped": skipped, "many": many}, indent=1))
+    (out / "bench-daemon.json").write_text(json.dumps({"run_ms": samples, "skipped": skipped, "many": many, "busy": busy}, indent=1))
     print("\n".join(lines))
 
 
@@ -248,9 +325,13 @@ def main():
         b.berth("load", "-i", busybox)
         samples, skipped = run_bench(args, work, b, docker_env)
         many = many_bench(args, b, docker_env)
+        busy = {}
+        if args.busy_seconds > 0:
+            busy["berth"] = busy_ps(str(b.sock), args.busy_seconds, args.clients)
+            busy["docker"] = busy_ps(args.docker_host.removeprefix("unix://"), args.busy_seconds, args.clients)
     for r in many.values():
         r["count"] = args.many
-    report(args, samples, skipped, many, out)
+    report(args, samples, skipped, many, busy, out)
     plot(samples, many, out)
 
 

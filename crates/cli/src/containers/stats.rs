@@ -34,12 +34,10 @@ pub struct Args {
 pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     loop {
         let names = targets(c, a)?;
-        let mut items = Vec::new();
-        for n in &names {
-            let q = Query::new().add("stream", "false");
-            let v = c.get_json(&format!("/containers/{}/stats", path_part(n)), q)?;
-            items.push(row(&v, a.no_trunc));
-        }
+        let items = fetch_all(c, &names)?
+            .iter()
+            .map(|v| row(v, a.no_trunc))
+            .collect::<Vec<_>>();
         if !a.no_stream {
             // Clear the screen and go home, as docker's live table does.
             print!("\x1b[2J\x1b[H");
@@ -52,6 +50,37 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
+}
+
+/// Requests in flight at once.
+const PARALLEL: usize = 8;
+
+/// Every container's stats, asked for a few at a time (in order).
+fn fetch_all(c: &Client, names: &[String]) -> anyhow::Result<Vec<Value>> {
+    let chunk = names.len().div_ceil(PARALLEL).max(1);
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|n| {
+                            let q = Query::new().add("stream", "false");
+                            c.get_json(&format!("/containers/{}/stats", path_part(n)), q)
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(names.len());
+        for j in jobs {
+            let part = j
+                .join()
+                .map_err(|_| anyhow::anyhow!("a stats request panicked"))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
 }
 
 const DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
