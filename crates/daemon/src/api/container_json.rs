@@ -147,7 +147,7 @@ fn host_config(c: &Container) -> Value {
         "ContainerIDFile": "",
         "LogConfig": {"Type": h.log_config.driver, "Config": h.log_config.options},
         "NetworkMode": network,
-        "PortBindings": {},
+        "PortBindings": null,
         "RestartPolicy": {
             "Name": if h.restart_policy.name.is_empty() { "no" } else { h.restart_policy.name.as_str() },
             "MaximumRetryCount": h.restart_policy.maximum_retry_count,
@@ -159,7 +159,7 @@ fn host_config(c: &Container) -> Value {
         "CapAdd": list(&h.cap_add),
         "CapDrop": list(&h.cap_drop),
         "CgroupnsMode": "host",
-        "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "Dns": null, "DnsOptions": null, "DnsSearch": null,
         "ExtraHosts": null, "GroupAdd": null,
         "IpcMode": "private", "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "",
         "Privileged": h.privileged,
@@ -172,17 +172,16 @@ fn host_config(c: &Container) -> Value {
         "CpuShares": 0,
         "Memory": h.memory,
         "NanoCpus": h.nano_cpus,
-        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
-        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": null,
+        "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,
+        "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null,
         "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
-        "CpusetCpus": "", "CpusetMems": "", "Devices": [], "DeviceCgroupRules": null,
+        "CpusetCpus": "", "CpusetMems": "", "Devices": null, "DeviceCgroupRules": null,
         "DeviceRequests": null, "MemoryReservation": 0, "MemorySwap": 0,
-        "MemorySwappiness": null, "OomKillDisable": null,
+        "MemorySwappiness": null, "OomKillDisable": false,
         "PidsLimit": h.pids_limit.filter(|p| *p > 0),
-        "Ulimits": ulimits,
+        "Ulimits": if ulimits.is_empty() { Value::Null } else { json!(ulimits) },
         "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
-        "Init": h.init,
         "MaskedPaths": berth_engine::spec::MASKED,
         "ReadonlyPaths": berth_engine::spec::READONLY,
     });
@@ -195,6 +194,10 @@ fn host_config(c: &Container) -> Value {
     }
     if !mounts.tmpfs.is_empty() {
         m["Tmpfs"] = json!(mounts.tmpfs);
+    }
+    // Set only when asked for (a pointer in dockerd).
+    if let (Some(init), Value::Object(o)) = (h.init, &mut m) {
+        o.insert("Init".into(), json!(init));
     }
     m
 }

@@ -275,15 +275,29 @@ pub async fn create(
 }
 
 /// `GET /containers/{id}/json`.
-pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    axum::Extension(v): axum::Extension<crate::version::ApiVersion>,
+) -> ApiResult<Response> {
     let me = d.clone();
-    let doc = d
+    let mut doc = d
         .with_engine(move |e| {
             let c = e.find(&id)?;
-            let execs = me.execs.of_container(&c.id);
+            // Like dockerd, the execs that still run.
+            let execs: Vec<String> = me
+                .execs
+                .of_container(&c.id)
+                .into_iter()
+                .filter(|x| me.execs.get(x).is_some_and(|e| e.running))
+                .collect();
             container_json::inspect(e, &c, &execs)
         })
         .await?;
+    if !v.at_least(1, 42) {
+        doc["HostConfig"]["KernelMemory"] = json!(0);
+        doc["HostConfig"]["KernelMemoryTCP"] = json!(0);
+    }
     Ok(json(StatusCode::OK, &doc))
 }
 

@@ -313,7 +313,7 @@ pub fn inspect_json(e: &Exec) -> serde_json::Value {
         .cmd
         .split_first()
         .map_or(("", &[][..]), |(a, b)| (a.as_str(), b));
-    json!({
+    let mut doc = json!({
         "CanRemove": false,
         "ContainerID": e.container_id,
         "DetachKeys": e.detach_keys,
@@ -327,9 +327,13 @@ pub fn inspect_json(e: &Exec) -> serde_json::Value {
             "entrypoint": entrypoint,
             "privileged": e.privileged,
             "tty": e.tty,
-            "user": e.user,
         },
         "Running": e.running,
         "Pid": e.pid,
-    })
+    });
+    // dockerd leaves the user out when none was asked for.
+    if !e.user.is_empty() {
+        doc["ProcessConfig"]["user"] = json!(e.user);
+    }
+    doc
 }

@@ -57,7 +57,7 @@ pub fn summary(s: &ImageSummary, containers: i64, v: &ApiVersion) -> Value {
         "Id": s.image.id.to_string(),
         "Labels": labels,
         "ParentId": "",
-        "RepoDigests": digests,
+        "RepoDigests": if digests.is_empty() { Value::Null } else { json!(digests) },
         "RepoTags": tags,
         "SharedSize": -1,
         "Size": s.image.size,

@@ -85,7 +85,10 @@ struct Counts {
 }
 
 /// `GET /info`.
-pub async fn info(State(d): State<Arc<Daemon>>) -> ApiResult<Response> {
+pub async fn info(
+    State(d): State<Arc<Daemon>>,
+    axum::Extension(v): axum::Extension<crate::version::ApiVersion>,
+) -> ApiResult<Response> {
     let counts = d
         .with_engine(|e| {
             let list = e.list()?;
@@ -104,6 +107,14 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> ApiResult<Response> {
     counts_part(&mut m, &counts);
     host_part(&mut m, &d);
     daemon_part(&mut m, &d);
+    // Fields that came and went with API versions, as dockerd answers each version.
+    if !v.at_least(1, 42) {
+        m.insert("KernelMemory".into(), json!(false));
+        m.insert("KernelMemoryTCP".into(), json!(false));
+    }
+    if !v.at_least(1, 44) {
+        m.remove("CDISpecDirs");
+    }
     Ok(json(StatusCode::OK, &Value::Object(m)))
 }
 
@@ -164,6 +175,8 @@ fn daemon_part(m: &mut Map<String, Value>, d: &Daemon) {
         "RegistryConfig": {
             "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
             "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [],
             "Mirrors": [],
         },
         "GenericResources": null,

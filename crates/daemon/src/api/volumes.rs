@@ -27,10 +27,10 @@ pub fn volume_json(store: &VolumeStore, v: &Volume) -> Value {
     json!({
         "CreatedAt": v.created_at,
         "Driver": v.driver,
-        "Labels": v.labels,
+        "Labels": if v.labels.is_empty() { Value::Null } else { json!(v.labels) },
         "Mountpoint": store.data_dir(&v.name),
         "Name": v.name,
-        "Options": {},
+        "Options": Value::Null,
         "Scope": "local",
     })
 }
