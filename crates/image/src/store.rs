@@ -8,6 +8,7 @@
 
 mod blobs;
 pub mod changes;
+mod early;
 mod export;
 mod gc;
 mod import;
@@ -30,6 +31,7 @@ use crate::formats::Platform;
 use crate::layer::{self, Unpacked};
 use crate::metadata::{Db, DbError};
 use crate::snapshot::{self, Snapshotter};
+use early::EarlyLayers;
 
 /// Errors of store-wide operations.
 #[derive(Debug, thiserror::Error)]
@@ -168,35 +170,43 @@ impl ImageStore {
     /// Loads a `docker save` or OCI layout archive (gzipped or not): blobs are verified
     /// into the content store, layers unpacked once each, then the images and their tags
     /// recorded in one transaction per image.
+    ///
+    /// With a snapshotter that takes detached layers (overlay), each layer blob is also
+    /// unpacked on a worker thread while the archive is read, and committed over its
+    /// parent once the manifests are known; anything that early unpack cannot do is done
+    /// the ordinary way afterwards.
     pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
         let _gc = self.gc_lock(false)?;
-        let images = archive::read_archive(input, &self.content, &Platform::host())?;
-        images.iter().map(|img| self.register(img)).collect()
+        let mut early = EarlyLayers::new(self.snap.as_ref());
+        let images =
+            archive::read_archive_with(input, &self.content, &Platform::host(), &mut early)?;
+        images
+            .iter()
+            .map(|img| self.register(img, &mut early))
+            .collect()
     }
 
-    fn register(&self, img: &LoadedImage) -> Result<Loaded> {
+    fn register(&self, img: &LoadedImage, early: &mut EarlyLayers<'_>) -> Result<Loaded> {
         let mut record = img
             .to_record()
             .map_err(|e| StoreError::from(ArchiveError::from(e)))?;
         let mut parent: Option<Digest> = None;
         let mut unpacked_layers = 0;
         for (layer, rec) in img.layers.iter().zip(&record.layers) {
-            let blob = self.content.open(&layer.blob)?;
-            let tar = layer::decompress(blob).map_err(|e| StoreError::Unpack {
+            let unpack_err = |e: layer::Error| StoreError::Unpack {
                 blob: layer.blob.clone(),
                 source: Box::new(e),
-            })?;
-            let done = layer::unpack(
-                self.snap.as_ref(),
-                &rec.chain_id,
-                parent.as_ref(),
-                tar,
-                &rec.diff_id,
-            )
-            .map_err(|e| StoreError::Unpack {
-                blob: layer.blob.clone(),
-                source: Box::new(e),
-            })?;
+            };
+            let done = match early.take(&layer.blob, &rec.diff_id) {
+                Some(unpacked) => {
+                    let snap = self.snap.as_ref();
+                    layer::commit_early(snap, &rec.chain_id, parent.as_ref(), unpacked)
+                        .map_err(unpack_err)?
+                }
+                None => {
+                    self.unpack_blob(&layer.blob, &rec.chain_id, parent.as_ref(), &rec.diff_id)?
+                }
+            };
             if matches!(done, Unpacked::Applied(_)) {
                 unpacked_layers += 1;
             }
@@ -213,6 +223,28 @@ impl ImageStore {
             tags: img.tags.iter().map(|t| t.to_string()).collect(),
             unpacked_layers,
         })
+    }
+}
+
+impl ImageStore {
+    /// Unpacks the layer blob `blob` (compressed or not) as the snapshot `chain` over
+    /// `parent`, unless that exists.
+    fn unpack_blob(
+        &self,
+        blob: &Digest,
+        chain: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<Unpacked> {
+        let unpack_err = |e: layer::Error| StoreError::Unpack {
+            blob: blob.clone(),
+            source: Box::new(e),
+        };
+        let reader = self.content.open(blob)?;
+        let tar = layer::decompress(reader)
+            .map_err(layer::Error::Read)
+            .map_err(unpack_err)?;
+        layer::unpack(self.snap.as_ref(), chain, parent, tar, diff_id).map_err(unpack_err)
     }
 }
 

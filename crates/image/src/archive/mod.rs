@@ -194,6 +194,30 @@ pub enum ArchiveError {
     NotAnArchive,
 }
 
+/// Sees the file entries of an archive while they are staged, e.g. to unpack layers as
+/// they arrive. Every entry it takes ([`StageHook::begin`] true) gets all its bytes
+/// ([`StageHook::feed`]), then [`StageHook::end`] once the blob is committed; an entry
+/// that fails leaves the hook without `end` (the whole read fails).
+pub trait StageHook {
+    /// A file entry that goes to the content store starts: `path` in the archive, its
+    /// first bytes `head` (at least 512 unless the entry is shorter; they are fed again).
+    /// Returns whether the hook wants the entry's bytes.
+    fn begin(&mut self, path: &str, head: &[u8]) -> bool;
+    /// The next bytes of the entry taken.
+    fn feed(&mut self, bytes: &[u8]);
+    /// The entry taken is committed as blob `digest`.
+    fn end(&mut self, digest: &Digest);
+}
+
+/// The hook that takes nothing.
+impl StageHook for () {
+    fn begin(&mut self, _: &str, _: &[u8]) -> bool {
+        false
+    }
+    fn feed(&mut self, _: &[u8]) {}
+    fn end(&mut self, _: &Digest) {}
+}
+
 /// Reads an archive (either form, gzipped or not) from `input`, staging its blobs into
 /// `store`. Indexes resolve to the manifest for `platform`.
 pub fn read_archive<S, R>(
@@ -205,7 +229,21 @@ where
     S: Provider + Ingester,
     R: Read,
 {
-    let staged = stage::stage(decompressed(input)?, store)?;
+    read_archive_with(input, store, platform, &mut ())
+}
+
+/// [`read_archive`], showing every staged file entry to `hook` as it passes.
+pub fn read_archive_with<S, R>(
+    input: R,
+    store: &S,
+    platform: &Platform,
+    hook: &mut dyn StageHook,
+) -> Result<Vec<LoadedImage>, ArchiveError>
+where
+    S: Provider + Ingester,
+    R: Read,
+{
+    let staged = stage::stage(decompressed(input)?, store, hook)?;
     if staged.file("manifest.json").is_some() {
         docker::interpret(&staged, store, platform)
     } else if staged.file("index.json").is_some() {

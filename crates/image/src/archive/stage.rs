@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 
 use tar::EntryType;
 
-use super::{ArchiveError, JSON_LIMIT};
+use super::{ArchiveError, StageHook, JSON_LIMIT};
 use crate::content::{ContentWriter, Expected, Ingester};
 use crate::digest::Digest;
 
@@ -16,6 +16,8 @@ const METADATA: [&str; 4] = ["manifest.json", "repositories", "index.json", "oci
 const MAX_LINKS: usize = 16;
 /// Copy buffer size.
 const CHUNK: usize = 256 * 1024;
+/// Bytes read before a [`StageHook`] is asked about an entry (a tar header block).
+const HEAD: usize = 512;
 
 /// What the pass found.
 #[derive(Debug, Default)]
@@ -44,8 +46,13 @@ impl Staged {
     }
 }
 
-/// Reads the tar `input` once, staging file entries into `store`.
-pub(super) fn stage<S: Ingester>(input: impl Read, store: &S) -> Result<Staged, ArchiveError> {
+/// Reads the tar `input` once, staging file entries into `store` and showing them to
+/// `hook` on the way.
+pub(super) fn stage<S: Ingester>(
+    input: impl Read,
+    store: &S,
+    hook: &mut dyn StageHook,
+) -> Result<Staged, ArchiveError> {
     let mut staged = Staged::default();
     let mut archive = tar::Archive::new(input);
     let entries = archive.entries().map_err(|e| read_err("archive", e))?;
@@ -55,7 +62,7 @@ pub(super) fn stage<S: Ingester>(input: impl Read, store: &S) -> Result<Staged, 
         match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous => {
                 let size = entry.size();
-                stage_file(&mut staged, &path, &mut entry, size, store)?
+                stage_file(&mut staged, &path, &mut entry, size, store, hook)?
             }
             EntryType::Symlink => {
                 let target = link_target(&entry, &path)?;
@@ -78,6 +85,7 @@ fn stage_file<S: Ingester>(
     entry: &mut impl Read,
     size: u64,
     store: &S,
+    hook: &mut dyn StageHook,
 ) -> Result<(), ArchiveError> {
     if METADATA.contains(&path) {
         if size > JSON_LIMIT {
@@ -108,7 +116,7 @@ fn stage_file<S: Ingester>(
     if path.starts_with("blobs/") && expected.digest.is_none() {
         return Ok(()); // another algorithm: berth addresses sha256 only
     }
-    let committed = copy_into(store, expected, entry, size, path)?;
+    let committed = copy_into(store, expected, entry, size, path, hook)?;
     staged
         .blobs
         .insert(path.into(), (committed.digest, committed.size));
@@ -121,6 +129,7 @@ fn copy_into<S: Ingester>(
     entry: &mut impl Read,
     size: u64,
     path: &str,
+    hook: &mut dyn StageHook,
 ) -> Result<crate::content::Committed, ArchiveError> {
     let content = |source| ArchiveError::Content {
         what: format!("archive entry {path}"),
@@ -128,20 +137,43 @@ fn copy_into<S: Ingester>(
     };
     let mut w = store.writer(expected).map_err(content)?;
     let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match entry.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(path, e)),
-        };
+    let mut n = read_some(entry, &mut buf, HEAD, path)?;
+    let hooked = hook.begin(path, &buf[..n]);
+    while n > 0 {
         w.write_all(&buf[..n]).map_err(|e| ArchiveError::Write {
             entry: format!("content store (staging {path})"),
             source: e,
         })?;
+        if hooked {
+            hook.feed(&buf[..n]);
+        }
+        n = read_some(entry, &mut buf, 1, path)?;
     }
     check_complete(path, w.written(), size)?;
-    w.commit().map_err(content)
+    let committed = w.commit().map_err(content)?;
+    if hooked {
+        hook.end(&committed.digest);
+    }
+    Ok(committed)
+}
+
+/// Reads into `buf` until it holds at least `min` bytes or the entry ends; 0 at its end.
+fn read_some(
+    entry: &mut impl Read,
+    buf: &mut [u8],
+    min: usize,
+    path: &str,
+) -> Result<usize, ArchiveError> {
+    let mut n = 0;
+    while n < min {
+        match entry.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(path, e)),
+        }
+    }
+    Ok(n)
 }
 
 /// A tar entry that ends before its header's size: the archive is truncated.

@@ -140,6 +140,13 @@ pub enum Error {
         /// How many snapshots have it as parent.
         children: usize,
     },
+    /// `commit_over` on a snapshot that cannot be re-parented (it has a parent already, or
+    /// the snapshotter copies its parents' files).
+    #[error("snapshot {key:?}: cannot be committed over another parent")]
+    NotDetachable {
+        /// The key.
+        key: String,
+    },
     /// A key that cannot be used.
     #[error("snapshot key {key:?}: {reason}")]
     BadKey {
@@ -259,6 +266,22 @@ pub trait Snapshotter: Send + Sync {
             });
         }
         Ok(self.layer_dirs(key)?.upper)
+    }
+
+    /// Whether a layer can be applied into a parentless active snapshot and committed over
+    /// its parent afterwards ([`Snapshotter::commit_over`]): true when a snapshot's own
+    /// directory does not depend on its parents' files (overlay), false when it holds
+    /// a full copy of them (vfs).
+    fn detached_layers(&self) -> bool {
+        false
+    }
+
+    /// Turns the parentless active snapshot `key` into the committed snapshot `name` over
+    /// the committed snapshot `parent`, for snapshotters with
+    /// [`Snapshotter::detached_layers`]. Fails if `name` exists.
+    fn commit_over(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        let _ = (name, parent);
+        Err(Error::NotDetachable { key: key.into() })
     }
 
     /// Takes the exclusive lock named `name` (a file under `<root>/locks`), waiting for it.

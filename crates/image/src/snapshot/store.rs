@@ -188,6 +188,29 @@ impl Store {
 
     /// Commits the active `key` as `name`: rewrites its record, then renames its directory.
     pub fn commit(&self, name: &str, key: &str) -> Result<()> {
+        self.commit_with(name, key, |_, _| Ok(()))
+    }
+
+    /// Commits the parentless active `key` as `name` over the committed `parent` (see
+    /// [`super::Snapshotter::commit_over`]).
+    pub fn commit_over(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        self.commit_with(name, key, |store, rec| {
+            if rec.parent.is_some() {
+                return Err(Error::NotDetachable { key: key.into() });
+            }
+            rec.ancestors = store.ancestors_of(parent)?;
+            rec.parent = parent.map(Into::into);
+            Ok(())
+        })
+    }
+
+    /// Commits `key` as `name` after `change` edits its record (under the registry lock).
+    fn commit_with(
+        &self,
+        name: &str,
+        key: &str,
+        change: impl FnOnce(&Self, &mut Record) -> Result<()>,
+    ) -> Result<()> {
         check_key(name)?;
         let _lock = self.lock_registry()?;
         let mut rec = self.get(key)?;
@@ -203,6 +226,7 @@ impl Store {
         if target.exists() {
             return Err(Error::Exists { key: name.into() });
         }
+        change(self, &mut rec)?;
         rec.key = name.into();
         rec.kind = Kind::Committed;
         rec.created = SystemTime::now();

@@ -1,0 +1,249 @@
+//! Unpacking a layer on a worker thread while its bytes arrive (as an archive is read),
+//! before anyone knows which image layer it is: into a parentless `extract-*` active
+//! snapshot, committed over its parent later, once the archive's manifest has said where
+//! the layer goes ([`commit_early`]). Only for snapshotters whose layers do not depend on
+//! their parents' files ([`Snapshotter::detached_layers`]).
+//!
+//! An early unpack is only a head start: if it fails for any reason its snapshot is
+//! removed and the layer is unpacked the ordinary way, which reports the error.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use super::apply::{adopt_parents, apply_detached, Applied, Detached};
+use super::compress::decompress;
+use super::unpack::chain_id;
+use super::{Error, Result, Unpacked};
+use crate::digest::Digest;
+use crate::snapshot::{Kind, NameLock, Snapshotter, EXTRACT_PREFIX};
+
+/// Chunks in flight between the archive reader and the unpacker.
+const DEPTH: usize = 8;
+/// Bytes of the tar header block that carry the `ustar` magic.
+const USTAR: std::ops::Range<usize> = 257..262;
+
+/// What the reader sends the unpacker.
+enum Msg {
+    Data(Vec<u8>),
+    End,
+}
+
+/// How the stream starts: a plain tar, a compressed one, or no layer at all.
+fn sniff(head: &[u8]) -> Option<bool> {
+    let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    if compressed {
+        return Some(true);
+    }
+    (head.get(USTAR) == Some(b"ustar")).then_some(false)
+}
+
+/// A layer being unpacked on a worker thread from the bytes [`EarlyUnpack::feed`] gives.
+pub struct EarlyUnpack<'a> {
+    snap: &'a dyn Snapshotter,
+    key: String,
+    lock: Option<NameLock>,
+    tx: Option<SyncSender<Msg>>,
+    back: Receiver<Vec<u8>>,
+    worker: Option<JoinHandle<Result<Detached>>>,
+}
+
+impl<'a> EarlyUnpack<'a> {
+    /// Starts unpacking a stream whose first bytes are `head` (at least 512 unless the
+    /// stream is shorter), if it looks like a layer (a tar, or gzip or zstd data) and the
+    /// snapshotter takes detached layers. `Ok(None)`: not a candidate.
+    pub fn start(snap: &'a dyn Snapshotter, head: &[u8]) -> Result<Option<Self>> {
+        let Some(compressed) = sniff(head).filter(|_| snap.detached_layers()) else {
+            return Ok(None);
+        };
+        // The name locked while extracting tells `cleanup` the snapshot is alive.
+        let working = format!("early-{:016x}", fastrand::u64(..));
+        let lock = snap.lock(&working)?;
+        let key = format!("{EXTRACT_PREFIX}{:016x}-{working}", fastrand::u64(..));
+        snap.prepare(&key, None)?;
+        let dir = match snap.writable_dir(&key) {
+            Ok(dir) => dir,
+            Err(e) => {
+                snap.remove(&key).ok();
+                return Err(e.into());
+            }
+        };
+        let (tx, rx) = sync_channel(DEPTH);
+        let (back_tx, back) = sync_channel(DEPTH + 2);
+        let worker = std::thread::spawn(move || unpack_stream(dir, rx, back_tx, compressed));
+        Ok(Some(Self {
+            snap,
+            key,
+            lock: Some(lock),
+            tx: Some(tx),
+            back,
+            worker: Some(worker),
+        }))
+    }
+
+    /// Passes the next bytes of the stream on. If the unpacker has stopped (it met
+    /// something it will not apply), the bytes are dropped: [`EarlyUnpack::finish`] says.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let Some(tx) = &self.tx else { return };
+        let mut buf = self.back.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        if tx.send(Msg::Data(buf)).is_err() {
+            self.tx = None;
+        }
+    }
+
+    /// Ends the stream (whose sha256 is `digest`) and waits for the unpacker: the layer,
+    /// ready for [`commit_early`], or `None` if it could not be unpacked (its snapshot
+    /// is then removed).
+    pub fn finish(mut self, digest: &Digest) -> Option<EarlyLayer<'a>> {
+        if let Some(tx) = self.tx.take() {
+            tx.send(Msg::End).ok();
+        }
+        let done = self.join()?;
+        Some(EarlyLayer {
+            snap: self.snap,
+            key: std::mem::take(&mut self.key),
+            _lock: self.lock.take(),
+            diff_id: done.diff_id.clone().unwrap_or_else(|| digest.clone()),
+            detached: done,
+        })
+    }
+
+    fn join(&mut self) -> Option<Detached> {
+        let worker = self.worker.take()?;
+        worker.join().ok()?.ok()
+    }
+}
+
+impl Drop for EarlyUnpack<'_> {
+    /// Abandons the unpack: the unpacker sees the stream break and stops; its snapshot
+    /// goes.
+    fn drop(&mut self) {
+        self.tx = None;
+        self.join();
+        if !self.key.is_empty() {
+            self.snap.remove(&self.key).ok();
+        }
+    }
+}
+
+/// The worker: applies the stream (decompressed if need be, hashed only then: a plain
+/// tar's digest is the blob's).
+fn unpack_stream(
+    dir: PathBuf,
+    rx: Receiver<Msg>,
+    back: SyncSender<Vec<u8>>,
+    compressed: bool,
+) -> Result<Detached> {
+    let reader = ChunkReader {
+        rx,
+        back,
+        chunk: Vec::new(),
+        pos: 0,
+    };
+    if compressed {
+        let tar = decompress(reader).map_err(Error::Read)?;
+        apply_detached(&dir, tar, true)
+    } else {
+        apply_detached(&dir, reader, false)
+    }
+}
+
+/// Reads what [`EarlyUnpack::feed`] sends; returns spent buffers for reuse. A sender gone
+/// without [`Msg::End`] is a broken stream.
+struct ChunkReader {
+    rx: Receiver<Msg>,
+    back: SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Msg::Data(chunk)) => {
+                    let spent = std::mem::replace(&mut self.chunk, chunk);
+                    self.pos = 0;
+                    self.back.try_send(spent).ok();
+                }
+                Ok(Msg::End) => return Ok(0),
+                Err(_) => return Err(io::Error::other("the layer stream broke off")),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A layer unpacked by [`EarlyUnpack`], not committed yet. Dropping it removes its
+/// snapshot.
+pub struct EarlyLayer<'a> {
+    snap: &'a dyn Snapshotter,
+    key: String,
+    _lock: Option<NameLock>,
+    diff_id: Digest,
+    detached: Detached,
+}
+
+impl EarlyLayer<'_> {
+    /// The diffID of the layer unpacked (sha256 of its uncompressed tar).
+    pub fn diff_id(&self) -> &Digest {
+        &self.diff_id
+    }
+}
+
+impl Drop for EarlyLayer<'_> {
+    fn drop(&mut self) {
+        if !self.key.is_empty() {
+            self.snap.remove(&self.key).ok();
+        }
+    }
+}
+
+/// Commits an early-unpacked layer as the snapshot `chain` over the committed snapshot
+/// `parent_chain`, unless that chain exists already ([`Unpacked::Skipped`]; the early
+/// copy is dropped). Like [`super::unpack`], holds the chain ID's lock throughout, so
+/// concurrent loads commit each layer once. The directories the layer made for missing
+/// parents get their parents' metadata first.
+pub fn commit_early(
+    snap: &dyn Snapshotter,
+    chain: &Digest,
+    parent_chain: Option<&Digest>,
+    mut layer: EarlyLayer<'_>,
+) -> Result<Unpacked> {
+    let computed = chain_id(parent_chain, &layer.diff_id);
+    if computed != *chain {
+        return Err(Error::ChainIdMismatch {
+            given: chain.clone(),
+            computed,
+        });
+    }
+    let name = chain.to_string();
+    let _lock = snap.lock(&name)?;
+    match snap.stat(&name) {
+        Ok(info) if info.kind == Kind::Committed => return Ok(Unpacked::Skipped),
+        Ok(_) => return Err(crate::snapshot::Error::Exists { key: name }.into()),
+        Err(crate::snapshot::Error::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let parent = parent_chain.map(Digest::to_string);
+    if let Some(parent) = &parent {
+        let dirs = snap.layer_dirs(parent)?;
+        let mut lowers = Vec::with_capacity(dirs.lowers.len() + 1);
+        lowers.push(dirs.upper);
+        lowers.extend(dirs.lowers);
+        let upper = snap.writable_dir(&layer.key)?;
+        adopt_parents(&upper, &lowers, &layer.detached.implicit_dirs)?;
+    }
+    snap.commit_over(&name, &layer.key, parent.as_deref())?;
+    layer.key.clear();
+    Ok(Unpacked::Applied(Applied {
+        diff_id: layer.diff_id.clone(),
+        size: layer.detached.size,
+    }))
+}
