@@ -196,8 +196,9 @@ pub enum ArchiveError {
 
 /// Sees the file entries of an archive while they are staged, e.g. to unpack layers as
 /// they arrive. Every entry it takes ([`StageHook::begin`] true) gets all its bytes
-/// ([`StageHook::feed`]), then [`StageHook::end`] once the blob is committed; an entry
-/// that fails leaves the hook without `end` (the whole read fails).
+/// ([`StageHook::feed`]), then [`StageHook::end`]; [`StageHook::committed`] says later
+/// which blob it became. An entry that fails midway leaves the hook without `end` (the
+/// whole read fails).
 pub trait StageHook {
     /// A file entry that goes to the content store starts: `path` in the archive, its
     /// first bytes `head` (at least 512 unless the entry is shorter; they are fed again).
@@ -205,8 +206,10 @@ pub trait StageHook {
     fn begin(&mut self, path: &str, head: &[u8]) -> bool;
     /// The next bytes of the entry taken.
     fn feed(&mut self, bytes: &[u8]);
-    /// The entry taken is committed as blob `digest`.
-    fn end(&mut self, digest: &Digest);
+    /// The entry taken at `path` has given all its bytes.
+    fn end(&mut self, path: &str);
+    /// The entry at `path` (taken or not) is committed as blob `digest`.
+    fn committed(&mut self, path: &str, digest: &Digest);
 }
 
 /// The hook that takes nothing.
@@ -215,7 +218,8 @@ impl StageHook for () {
         false
     }
     fn feed(&mut self, _: &[u8]) {}
-    fn end(&mut self, _: &Digest) {}
+    fn end(&mut self, _: &str) {}
+    fn committed(&mut self, _: &str, _: &Digest) {}
 }
 
 /// Reads an archive (either form, gzipped or not) from `input`, staging its blobs into
@@ -226,7 +230,8 @@ pub fn read_archive<S, R>(
     platform: &Platform,
 ) -> Result<Vec<LoadedImage>, ArchiveError>
 where
-    S: Provider + Ingester,
+    S: Provider + Ingester + Sync,
+    S::Writer: Send,
     R: Read,
 {
     read_archive_with(input, store, platform, &mut ())
@@ -240,7 +245,8 @@ pub fn read_archive_with<S, R>(
     hook: &mut dyn StageHook,
 ) -> Result<Vec<LoadedImage>, ArchiveError>
 where
-    S: Provider + Ingester,
+    S: Provider + Ingester + Sync,
+    S::Writer: Send,
     R: Read,
 {
     let staged = stage::stage(decompressed(input)?, store, hook)?;

@@ -94,10 +94,9 @@ impl<'a> EarlyUnpack<'a> {
         }
     }
 
-    /// Ends the stream (whose sha256 is `digest`) and waits for the unpacker: the layer,
-    /// ready for [`commit_early`], or `None` if it could not be unpacked (its snapshot
-    /// is then removed).
-    pub fn finish(mut self, digest: &Digest) -> Option<EarlyLayer<'a>> {
+    /// Ends the stream and waits for the unpacker: the layer, or `None` if it could not
+    /// be unpacked (its snapshot is then removed).
+    pub fn finish(mut self) -> Option<EarlyLayer<'a>> {
         if let Some(tx) = self.tx.take() {
             tx.send(Msg::End).ok();
         }
@@ -106,7 +105,7 @@ impl<'a> EarlyUnpack<'a> {
             snap: self.snap,
             key: std::mem::take(&mut self.key),
             _lock: self.lock.take(),
-            diff_id: done.diff_id.clone().unwrap_or_else(|| digest.clone()),
+            diff_id: done.diff_id.clone(),
             detached: done,
         })
     }
@@ -186,14 +185,22 @@ pub struct EarlyLayer<'a> {
     snap: &'a dyn Snapshotter,
     key: String,
     _lock: Option<NameLock>,
-    diff_id: Digest,
+    /// Known once the stream was hashed: by the unpacker for a compressed stream, else
+    /// by whoever stored the blob ([`EarlyLayer::plain_blob`]).
+    diff_id: Option<Digest>,
     detached: Detached,
 }
 
 impl EarlyLayer<'_> {
-    /// The diffID of the layer unpacked (sha256 of its uncompressed tar).
-    pub fn diff_id(&self) -> &Digest {
-        &self.diff_id
+    /// The diffID of the layer unpacked (sha256 of its uncompressed tar), once known.
+    pub fn diff_id(&self) -> Option<&Digest> {
+        self.diff_id.as_ref()
+    }
+
+    /// Tells the layer the sha256 of the stream it was fed: its diffID, unless the stream
+    /// was compressed (the unpacker hashed the uncompressed tar then).
+    pub fn plain_blob(&mut self, digest: &Digest) {
+        self.diff_id.get_or_insert_with(|| digest.clone());
     }
 }
 
@@ -216,7 +223,11 @@ pub fn commit_early(
     parent_chain: Option<&Digest>,
     mut layer: EarlyLayer<'_>,
 ) -> Result<Unpacked> {
-    let computed = chain_id(parent_chain, &layer.diff_id);
+    let diff_id = layer
+        .diff_id
+        .clone()
+        .ok_or_else(|| Error::Read(io::Error::other("early layer without a digest")))?;
+    let computed = chain_id(parent_chain, &diff_id);
     if computed != *chain {
         return Err(Error::ChainIdMismatch {
             given: chain.clone(),
@@ -243,7 +254,7 @@ pub fn commit_early(
     snap.commit_over(&name, &layer.key, parent.as_deref())?;
     layer.key.clear();
     Ok(Unpacked::Applied(Applied {
-        diff_id: layer.diff_id.clone(),
+        diff_id,
         size: layer.detached.size,
     }))
 }

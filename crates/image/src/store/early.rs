@@ -13,6 +13,9 @@ use crate::snapshot::Snapshotter;
 pub(super) struct EarlyLayers<'a> {
     snap: &'a dyn Snapshotter,
     current: Option<EarlyUnpack<'a>>,
+    /// Unpacked, by archive path, until the blob is committed.
+    finished: HashMap<String, EarlyLayer<'a>>,
+    /// Unpacked, by blob digest.
     done: HashMap<Digest, EarlyLayer<'a>>,
 }
 
@@ -22,6 +25,7 @@ impl<'a> EarlyLayers<'a> {
         Self {
             snap,
             current: None,
+            finished: HashMap::new(),
             done: HashMap::new(),
         }
     }
@@ -31,7 +35,7 @@ impl<'a> EarlyLayers<'a> {
     pub(super) fn take(&mut self, blob: &Digest, diff_id: &Digest) -> Option<EarlyLayer<'a>> {
         self.done
             .remove(blob)
-            .filter(|layer| layer.diff_id() == diff_id)
+            .filter(|layer| layer.diff_id() == Some(diff_id))
     }
 }
 
@@ -52,10 +56,17 @@ impl StageHook for EarlyLayers<'_> {
         }
     }
 
-    fn end(&mut self, digest: &Digest) {
-        let Some(layer) = self.current.take().and_then(|c| c.finish(digest)) else {
+    fn end(&mut self, path: &str) {
+        if let Some(layer) = self.current.take().and_then(EarlyUnpack::finish) {
+            self.finished.insert(path.into(), layer);
+        }
+    }
+
+    fn committed(&mut self, path: &str, digest: &Digest) {
+        let Some(mut layer) = self.finished.remove(path) else {
             return;
         };
+        layer.plain_blob(digest);
         // The same blob twice in one archive: the first copy serves.
         self.done.entry(digest.clone()).or_insert(layer);
     }
