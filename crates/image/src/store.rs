@@ -21,6 +21,7 @@ pub use import::ImportOptions;
 pub use remove::Removal;
 pub use usage::{DiskUsage, ImageUsage};
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -190,18 +191,22 @@ impl ImageStore {
         let mut record = img
             .to_record()
             .map_err(|e| StoreError::from(ArchiveError::from(e)))?;
+        let mut plan = self.plan(img, &record, early)?;
         let mut parent: Option<Digest> = None;
         let mut unpacked_layers = 0;
-        for (layer, rec) in img.layers.iter().zip(&record.layers) {
-            let unpack_err = |e: layer::Error| StoreError::Unpack {
-                blob: layer.blob.clone(),
-                source: Box::new(e),
-            };
-            let done = match early.take(&layer.blob, &rec.diff_id) {
+        // Sizes of the layers committed early, measured while unpacking.
+        let mut sizes = HashMap::new();
+        for ((layer, rec), unpacked) in img.layers.iter().zip(&record.layers).zip(&mut plan) {
+            let done = match unpacked.take() {
                 Some(unpacked) => {
+                    sizes.insert(&rec.chain_id, unpacked.content_bytes());
                     let snap = self.snap.as_ref();
-                    layer::commit_early(snap, &rec.chain_id, parent.as_ref(), unpacked)
-                        .map_err(unpack_err)?
+                    layer::commit_early(snap, &rec.chain_id, parent.as_ref(), unpacked).map_err(
+                        |e| StoreError::Unpack {
+                            blob: layer.blob.clone(),
+                            source: Box::new(e),
+                        },
+                    )?
                 }
                 None => {
                     self.unpack_blob(&layer.blob, &rec.chain_id, parent.as_ref(), &rec.diff_id)?
@@ -215,7 +220,10 @@ impl ImageStore {
         record.size = record
             .layers
             .iter()
-            .map(|l| self.layer_size(&l.chain_id))
+            .map(|l| match sizes.get(&l.chain_id) {
+                Some(&size) => size,
+                None => self.layer_size(&l.chain_id),
+            })
             .sum();
         self.db.put_image(&record, &img.tags)?;
         Ok(Loaded {
@@ -227,6 +235,50 @@ impl ImageStore {
 }
 
 impl ImageStore {
+    /// The layers of `img` unpacked early (`None` where a layer must be unpacked from its
+    /// blob), checked before anything is committed: a layer refused early fails the load
+    /// here, and so does one whose parents the ordinary unpack would refuse to write
+    /// through, as far as the layers below it are known (committed or unpacked early).
+    fn plan<'a>(
+        &self,
+        img: &LoadedImage,
+        record: &crate::metadata::ImageRecord,
+        early: &mut EarlyLayers<'a>,
+    ) -> Result<Vec<Option<layer::EarlyLayer<'a>>>> {
+        let unpack_err = |blob: &Digest| {
+            let blob = blob.clone();
+            move |e| StoreError::Unpack {
+                blob,
+                source: Box::new(e),
+            }
+        };
+        for layer in &img.layers {
+            if let Some(e) = early.refusal(&layer.blob) {
+                return Err(unpack_err(&layer.blob)(e));
+            }
+        }
+        let plan: Vec<_> = img
+            .layers
+            .iter()
+            .zip(&record.layers)
+            .map(|(l, rec)| early.take(&l.blob, &rec.diff_id))
+            .collect();
+        // The layer directories below the next layer, top first, while all are known.
+        let mut lowers: Vec<PathBuf> = Vec::new();
+        for ((layer, rec), unpacked) in img.layers.iter().zip(&record.layers).zip(&plan) {
+            let upper = match (unpacked, self.snap.layer_dirs(&rec.chain_id.to_string())) {
+                (_, Ok(dirs)) => dirs.upper,
+                (Some(unpacked), Err(_)) => {
+                    unpacked.adopt(&lowers).map_err(unpack_err(&layer.blob))?;
+                    unpacked.upper().map_err(unpack_err(&layer.blob))?
+                }
+                (None, Err(_)) => break,
+            };
+            lowers.insert(0, upper);
+        }
+        Ok(plan)
+    }
+
     /// Unpacks the layer blob `blob` (compressed or not) as the snapshot `chain` over
     /// `parent`, unless that exists.
     fn unpack_blob(

@@ -75,6 +75,8 @@ pub struct Detached {
     /// (cleaned relative paths): they take their metadata from the parents, which
     /// [`adopt_parents`] gives them.
     pub implicit_dirs: Vec<Vec<u8>>,
+    /// Bytes of the layer's files, when the caller measured them (0 otherwise).
+    pub content_bytes: u64,
 }
 
 /// Applies the uncompressed layer tar `tar` into the empty overlay upper dir `dir` without
@@ -87,6 +89,7 @@ pub fn apply_detached(dir: &Path, tar: impl Read, hash: bool) -> Result<Detached
         diff_id,
         size,
         implicit_dirs: implicit.into_iter().collect(),
+        content_bytes: 0,
     })
 }
 

@@ -94,26 +94,41 @@ impl<'a> EarlyUnpack<'a> {
         }
     }
 
-    /// Ends the stream and waits for the unpacker: the layer, or `None` if it could not
-    /// be unpacked (its snapshot is then removed).
-    pub fn finish(mut self) -> Option<EarlyLayer<'a>> {
+    /// Ends the stream and waits for the unpacker: the layer, the refusal that will
+    /// stop any unpack of it, or nothing (the snapshot is removed in both latter cases).
+    pub fn finish(mut self) -> Finished<'a> {
         if let Some(tx) = self.tx.take() {
             tx.send(Msg::End).ok();
         }
-        let done = self.join()?;
-        Some(EarlyLayer {
-            snap: self.snap,
-            key: std::mem::take(&mut self.key),
-            _lock: self.lock.take(),
-            diff_id: done.diff_id.clone(),
-            detached: done,
-        })
+        match self.join() {
+            Some(Ok(done)) => Finished::Layer(EarlyLayer {
+                snap: self.snap,
+                key: std::mem::take(&mut self.key),
+                _lock: self.lock.take(),
+                diff_id: done.diff_id.clone(),
+                detached: done,
+            }),
+            Some(Err(e @ (Error::Refused { .. } | Error::Unsupported { .. }))) => {
+                Finished::Refused(e)
+            }
+            _ => Finished::Failed,
+        }
     }
 
-    fn join(&mut self) -> Option<Detached> {
-        let worker = self.worker.take()?;
-        worker.join().ok()?.ok()
+    fn join(&mut self) -> Option<Result<Detached>> {
+        self.worker.take()?.join().ok()
     }
+}
+
+/// How an early unpack ended.
+pub enum Finished<'a> {
+    /// The layer is unpacked.
+    Layer(EarlyLayer<'a>),
+    /// An entry of the layer was refused: its own content, which no parent changes, so
+    /// any unpack of this layer fails with this error.
+    Refused(Error),
+    /// Anything else (the stream broke off, an OS error): the ordinary unpack will tell.
+    Failed,
 }
 
 impl Drop for EarlyUnpack<'_> {
@@ -142,12 +157,14 @@ fn unpack_stream(
         chunk: Vec::new(),
         pos: 0,
     };
-    if compressed {
+    let mut done = if compressed {
         let tar = decompress(reader).map_err(Error::Read)?;
-        apply_detached(&dir, tar, true)
+        apply_detached(&dir, tar, true)?
     } else {
-        apply_detached(&dir, reader, false)
-    }
+        apply_detached(&dir, reader, false)?
+    };
+    done.content_bytes = crate::store::content_bytes(&dir);
+    Ok(done)
 }
 
 /// Reads what [`EarlyUnpack::feed`] sends; returns spent buffers for reuse. A sender gone
@@ -195,6 +212,26 @@ impl EarlyLayer<'_> {
     /// The diffID of the layer unpacked (sha256 of its uncompressed tar), once known.
     pub fn diff_id(&self) -> Option<&Digest> {
         self.diff_id.as_ref()
+    }
+
+    /// The bytes of the files the layer holds (as [`crate::store::content_bytes`] counts
+    /// them), measured on the worker thread.
+    pub fn content_bytes(&self) -> u64 {
+        self.detached.content_bytes
+    }
+
+    /// The layer's directory (an overlay upper dir).
+    pub fn upper(&self) -> Result<PathBuf> {
+        Ok(self.snap.writable_dir(&self.key)?)
+    }
+
+    /// Gives the directories the layer made for missing parents the metadata they have in
+    /// `lowers` (the layer directories below it, top first), or fails as the ordinary
+    /// unpack would over them (see [`adopt_parents`]). [`commit_early`] does it again over
+    /// the committed parent; doing it before lets a caller check every layer of an image
+    /// before committing any.
+    pub fn adopt(&self, lowers: &[PathBuf]) -> Result<()> {
+        adopt_parents(&self.upper()?, lowers, &self.detached.implicit_dirs)
     }
 
     /// Tells the layer the sha256 of the stream it was fed: its diffID, unless the stream
@@ -248,8 +285,7 @@ pub fn commit_early(
         let mut lowers = Vec::with_capacity(dirs.lowers.len() + 1);
         lowers.push(dirs.upper);
         lowers.extend(dirs.lowers);
-        let upper = snap.writable_dir(&layer.key)?;
-        adopt_parents(&upper, &lowers, &layer.detached.implicit_dirs)?;
+        layer.adopt(&lowers)?;
     }
     snap.commit_over(&name, &layer.key, parent.as_deref())?;
     layer.key.clear();

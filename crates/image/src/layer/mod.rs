@@ -20,7 +20,7 @@ pub use apply::{adopt_parents, apply, apply_detached, apply_layer, Applied, Deta
 pub use changes::{changes, Change, ChangeKind};
 pub use compress::{decompress, detect, Compression, Encoder, Peeked};
 pub use diff::{diff, diff_skipping, Created};
-pub use early::{commit_early, EarlyLayer, EarlyUnpack};
+pub use early::{commit_early, EarlyLayer, EarlyUnpack, Finished};
 pub use tee::{diff_and_unpack, Committed};
 pub use unpack::{chain_id, unpack, unpack_new, Unpacked};
 

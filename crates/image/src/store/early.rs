@@ -6,18 +6,21 @@ use std::collections::HashMap;
 
 use crate::archive::StageHook;
 use crate::digest::Digest;
-use crate::layer::{EarlyLayer, EarlyUnpack};
+use crate::layer::{self, EarlyLayer, EarlyUnpack, Finished};
 use crate::snapshot::Snapshotter;
 
 /// Layers unpacked during the pass, by blob digest; dropping it removes the unused ones.
 pub(super) struct EarlyLayers<'a> {
     snap: &'a dyn Snapshotter,
     current: Option<EarlyUnpack<'a>>,
-    /// Unpacked, by archive path, until the blob is committed.
-    finished: HashMap<String, EarlyLayer<'a>>,
-    /// Unpacked, by blob digest.
-    done: HashMap<Digest, EarlyLayer<'a>>,
+    /// Unpacked or refused, by archive path, until the blob is committed.
+    finished: HashMap<String, Early<'a>>,
+    /// Unpacked or refused, by blob digest.
+    done: HashMap<Digest, Early<'a>>,
 }
+
+/// A layer unpacked early, or the refusal of one of its entries.
+type Early<'a> = std::result::Result<EarlyLayer<'a>, layer::Error>;
 
 impl<'a> EarlyLayers<'a> {
     /// Unpacks early into `snap` if it takes detached layers (else the hook takes nothing).
@@ -33,9 +36,25 @@ impl<'a> EarlyLayers<'a> {
     /// The layer unpacked from blob `blob`, if it was and its diffID is `diff_id`. Each is
     /// handed out once (a layer used twice in an image is unpacked again for the second).
     pub(super) fn take(&mut self, blob: &Digest, diff_id: &Digest) -> Option<EarlyLayer<'a>> {
-        self.done
-            .remove(blob)
-            .filter(|layer| layer.diff_id() == Some(diff_id))
+        match self.done.remove(blob)? {
+            Ok(layer) if layer.diff_id() == Some(diff_id) => Some(layer),
+            Ok(_) => None,
+            Err(e) => {
+                self.done.insert(blob.clone(), Err(e));
+                None
+            }
+        }
+    }
+
+    /// The refusal met unpacking blob `blob` early, if any: any unpack of it fails so.
+    pub(super) fn refusal(&mut self, blob: &Digest) -> Option<layer::Error> {
+        match self.done.remove(blob)? {
+            Err(e) => Some(e),
+            Ok(layer) => {
+                self.done.insert(blob.clone(), Ok(layer));
+                None
+            }
+        }
     }
 }
 
@@ -57,17 +76,22 @@ impl StageHook for EarlyLayers<'_> {
     }
 
     fn end(&mut self, path: &str) {
-        if let Some(layer) = self.current.take().and_then(EarlyUnpack::finish) {
-            self.finished.insert(path.into(), layer);
-        }
+        let early = match self.current.take().map(EarlyUnpack::finish) {
+            Some(Finished::Layer(layer)) => Ok(layer),
+            Some(Finished::Refused(e)) => Err(e),
+            Some(Finished::Failed) | None => return,
+        };
+        self.finished.insert(path.into(), early);
     }
 
     fn committed(&mut self, path: &str, digest: &Digest) {
-        let Some(mut layer) = self.finished.remove(path) else {
+        let Some(mut early) = self.finished.remove(path) else {
             return;
         };
-        layer.plain_blob(digest);
+        if let Ok(layer) = &mut early {
+            layer.plain_blob(digest);
+        }
         // The same blob twice in one archive: the first copy serves.
-        self.done.entry(digest.clone()).or_insert(layer);
+        self.done.entry(digest.clone()).or_insert(early);
     }
 }
