@@ -209,10 +209,16 @@ fn chains(layers: &[Vec<u8>]) -> Vec<Digest> {
     out
 }
 
-/// Everything a failed load may leave: extract snapshots, temporary directories,
-/// temporary blobs.
+/// Everything a load may leave that it should not: extract snapshots, temporary
+/// directories, temporary blobs, lock files of working names.
 fn leftovers(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
+    for e in std::fs::read_dir(root.join("snapshots/overlay/locks")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with("early-") {
+            out.push(format!("locks/{name}"));
+        }
+    }
     for d in [
         "snapshots/overlay/snapshots",
         "snapshots/overlay/tmp",

@@ -104,7 +104,7 @@ impl<'a> EarlyUnpack<'a> {
             Some(Ok(done)) => Finished::Layer(EarlyLayer {
                 snap: self.snap,
                 key: std::mem::take(&mut self.key),
-                _lock: self.lock.take(),
+                lock: self.lock.take(),
                 diff_id: done.diff_id.clone(),
                 detached: done,
             }),
@@ -138,7 +138,17 @@ impl Drop for EarlyUnpack<'_> {
         self.tx = None;
         self.join();
         if !self.key.is_empty() {
-            self.snap.remove(&self.key).ok();
+            release(self.snap, &self.key, self.lock.take());
+        }
+    }
+}
+
+/// Removes the snapshot `key`, then its working name's lock file (kept if the snapshot
+/// stays: `cleanup` needs the name to tell it is abandoned).
+fn release(snap: &dyn Snapshotter, key: &str, lock: Option<NameLock>) {
+    if snap.remove(key).is_ok() {
+        if let Some(lock) = lock {
+            lock.release();
         }
     }
 }
@@ -201,7 +211,7 @@ impl Read for ChunkReader {
 pub struct EarlyLayer<'a> {
     snap: &'a dyn Snapshotter,
     key: String,
-    _lock: Option<NameLock>,
+    lock: Option<NameLock>,
     /// Known once the stream was hashed: by the unpacker for a compressed stream, else
     /// by whoever stored the blob ([`EarlyLayer::plain_blob`]).
     diff_id: Option<Digest>,
@@ -242,9 +252,12 @@ impl EarlyLayer<'_> {
 }
 
 impl Drop for EarlyLayer<'_> {
+    /// Removes the snapshot unless it was committed; releases the working name.
     fn drop(&mut self) {
         if !self.key.is_empty() {
-            self.snap.remove(&self.key).ok();
+            release(self.snap, &self.key, self.lock.take());
+        } else if let Some(lock) = self.lock.take() {
+            lock.release();
         }
     }
 }

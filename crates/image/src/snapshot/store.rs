@@ -44,6 +44,16 @@ impl Record {
 #[derive(Debug)]
 pub struct NameLock {
     _file: File,
+    path: PathBuf,
+}
+
+impl NameLock {
+    /// Removes the lock file, then releases the lock: for a name used once (a working
+    /// name), after the snapshot it guards is committed or removed, so that no process can
+    /// still want the name. A failed removal only leaves the file.
+    pub fn release(self) {
+        fs::remove_file(&self.path).ok();
+    }
 }
 
 /// The shared registry.
@@ -423,7 +433,10 @@ fn lock_path(path: &Path, wait: bool) -> Result<Option<NameLock>> {
     };
     loop {
         match flock(file.as_fd(), op) {
-            Ok(()) => return Ok(Some(NameLock { _file: file })),
+            Ok(()) => {
+                let path = path.to_path_buf();
+                return Ok(Some(NameLock { _file: file, path }));
+            }
             Err(rustix::io::Errno::INTR) => continue,
             Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
             Err(e) => return Err(Error::io("lock", path)(e.into())),
