@@ -204,8 +204,9 @@ pub trait StageHook {
     /// first bytes `head` (at least 512 unless the entry is shorter; they are fed again).
     /// Returns whether the hook wants the entry's bytes.
     fn begin(&mut self, path: &str, head: &[u8]) -> bool;
-    /// The next bytes of the entry taken.
-    fn feed(&mut self, bytes: &[u8]);
+    /// The next bytes of the entry taken: `buf[..len]`. The hook may keep `buf` and
+    /// leave another vector of the same length in its place (saving a copy).
+    fn feed(&mut self, buf: &mut Vec<u8>, len: usize);
     /// The entry taken at `path` has given all its bytes.
     fn end(&mut self, path: &str);
     /// The entry at `path` (taken or not) is committed as blob `digest`.
@@ -217,7 +218,7 @@ impl StageHook for () {
     fn begin(&mut self, _: &str, _: &[u8]) -> bool {
         false
     }
-    fn feed(&mut self, _: &[u8]) {}
+    fn feed(&mut self, _: &mut Vec<u8>, _: usize) {}
     fn end(&mut self, _: &str) {}
     fn committed(&mut self, _: &str, _: &Digest) {}
 }

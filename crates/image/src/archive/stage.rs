@@ -221,7 +221,7 @@ impl<W: ContentWriter> Pass<'_, W> {
                 source: e,
             })?;
             if hooked {
-                self.hook.feed(&buf[..n]);
+                self.hook.feed(&mut buf, n);
             }
             n = read_some(entry, &mut buf, 1, path)?;
         }

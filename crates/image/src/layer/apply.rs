@@ -84,6 +84,7 @@ pub struct Detached {
 /// [`Detached::implicit_dirs`]). Hashes the stream only if `hash`. The same checks as
 /// [`apply`] hold.
 pub fn apply_detached(dir: &Path, tar: impl Read, hash: bool) -> Result<Detached> {
+    // The stream comes in large chunks already: no buffer (and copy) in between.
     let (diff_id, size, implicit) = apply_inner(dir, &[], tar, Whiteouts::Overlay, hash)?;
     Ok(Detached {
         diff_id,
@@ -115,7 +116,8 @@ pub fn adopt_parents(upper: &Path, lowers: &[PathBuf], implicit: &[Vec<u8>]) -> 
 }
 
 fn apply_with(dir: &Path, lowers: &[PathBuf], tar: impl Read, style: Whiteouts) -> Result<Applied> {
-    let (diff_id, size, _) = apply_inner(dir, lowers, tar, style, true)?;
+    let buffered = BufReader::with_capacity(1 << 20, tar);
+    let (diff_id, size, _) = apply_inner(dir, lowers, buffered, style, true)?;
     let diff_id = diff_id.ok_or_else(|| Error::Read(std::io::Error::other("no digest")))?;
     Ok(Applied { diff_id, size })
 }
@@ -130,11 +132,10 @@ fn apply_inner(
     hash: bool,
 ) -> Result<(Option<Digest>, u64, HashSet<Vec<u8>>)> {
     let root = Root::open(dir, lowers).map_err(Error::io("open layer directory", dir))?;
-    let buffered = BufReader::with_capacity(1 << 20, tar);
     let mut reader = if hash {
-        HashReader::new(buffered)
+        HashReader::new(tar)
     } else {
-        HashReader::counting(buffered)
+        HashReader::counting(tar)
     };
     let mut ap = Applier {
         root,

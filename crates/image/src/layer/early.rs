@@ -4,11 +4,12 @@
 //! the layer goes ([`commit_early`]). Only for snapshotters whose layers do not depend on
 //! their parents' files ([`Snapshotter::detached_layers`]).
 //!
-//! An early unpack is only a head start: if it fails for any reason its snapshot is
-//! removed and the layer is unpacked the ordinary way, which reports the error.
+//! An early unpack is only a head start: if it fails, its snapshot is removed and the
+//! layer is unpacked the ordinary way, which reports the error; only an entry it refuses
+//! (the layer's own content, refused over any parent) is final ([`Finished::Refused`]).
 
-use std::io::{self, Read};
-use std::path::PathBuf;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
@@ -21,12 +22,15 @@ use crate::snapshot::{Kind, NameLock, Snapshotter, EXTRACT_PREFIX};
 
 /// Chunks in flight between the archive reader and the unpacker.
 const DEPTH: usize = 8;
+/// Buffer between a decompressor and the tar reader.
+const CHUNK: usize = 256 << 10;
 /// Bytes of the tar header block that carry the `ustar` magic.
 const USTAR: std::ops::Range<usize> = 257..262;
 
 /// What the reader sends the unpacker.
 enum Msg {
-    Data(Vec<u8>),
+    /// A buffer and how many of its first bytes are data.
+    Data(Vec<u8>, usize),
     End,
 }
 
@@ -61,17 +65,28 @@ impl<'a> EarlyUnpack<'a> {
         let working = format!("early-{:016x}", fastrand::u64(..));
         let lock = snap.lock(&working)?;
         let key = format!("{EXTRACT_PREFIX}{:016x}-{working}", fastrand::u64(..));
-        snap.prepare(&key, None)?;
-        let dir = match snap.writable_dir(&key) {
-            Ok(dir) => dir,
+        if let Err(e) = snap.prepare(&key, None) {
+            lock.release();
+            return Err(e.into());
+        }
+        let (tx, rx) = sync_channel(DEPTH);
+        let (back_tx, back) = sync_channel(DEPTH + 2);
+        let worker = snap.writable_dir(&key).and_then(|dir| {
+            std::thread::Builder::new()
+                .name("berth-unpack".into())
+                .spawn(move || unpack_stream(dir, rx, back_tx, compressed))
+                .map_err(crate::snapshot::Error::io(
+                    "start unpacker for",
+                    Path::new(&key),
+                ))
+        });
+        let worker = match worker {
+            Ok(worker) => worker,
             Err(e) => {
-                snap.remove(&key).ok();
+                release(snap, &key, Some(lock));
                 return Err(e.into());
             }
         };
-        let (tx, rx) = sync_channel(DEPTH);
-        let (back_tx, back) = sync_channel(DEPTH + 2);
-        let worker = std::thread::spawn(move || unpack_stream(dir, rx, back_tx, compressed));
         Ok(Some(Self {
             snap,
             key,
@@ -82,14 +97,16 @@ impl<'a> EarlyUnpack<'a> {
         }))
     }
 
-    /// Passes the next bytes of the stream on. If the unpacker has stopped (it met
-    /// something it will not apply), the bytes are dropped: [`EarlyUnpack::finish`] says.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    /// Passes the next bytes of the stream, `buf[..len]`, on: takes `buf` and leaves a
+    /// buffer of the same length that the unpacker is done with (or a new one). If the
+    /// unpacker has stopped (it met something it will not apply), the bytes are dropped:
+    /// [`EarlyUnpack::finish`] says.
+    pub fn feed(&mut self, buf: &mut Vec<u8>, len: usize) {
         let Some(tx) = &self.tx else { return };
-        let mut buf = self.back.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(bytes);
-        if tx.send(Msg::Data(buf)).is_err() {
+        let mut spare = self.back.try_recv().unwrap_or_default();
+        spare.resize(buf.len(), 0);
+        let full = std::mem::replace(buf, spare);
+        if tx.send(Msg::Data(full, len)).is_err() {
             self.tx = None;
         }
     }
@@ -165,11 +182,12 @@ fn unpack_stream(
         rx,
         back,
         chunk: Vec::new(),
+        len: 0,
         pos: 0,
     };
     let mut done = if compressed {
         let tar = decompress(reader).map_err(Error::Read)?;
-        apply_detached(&dir, tar, true)?
+        apply_detached(&dir, BufReader::with_capacity(CHUNK, tar), true)?
     } else {
         apply_detached(&dir, reader, false)?
     };
@@ -183,23 +201,27 @@ struct ChunkReader {
     rx: Receiver<Msg>,
     back: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
+    /// Bytes of `chunk` that are data.
+    len: usize,
     pos: usize,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
+        while self.pos == self.len {
             match self.rx.recv() {
-                Ok(Msg::Data(chunk)) => {
+                Ok(Msg::Data(chunk, len)) => {
                     let spent = std::mem::replace(&mut self.chunk, chunk);
-                    self.pos = 0;
-                    self.back.try_send(spent).ok();
+                    (self.len, self.pos) = (len.min(self.chunk.len()), 0);
+                    if !spent.is_empty() {
+                        self.back.try_send(spent).ok();
+                    }
                 }
                 Ok(Msg::End) => return Ok(0),
                 Err(_) => return Err(io::Error::other("the layer stream broke off")),
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.pos);
+        let n = buf.len().min(self.len - self.pos);
         buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)

@@ -69,9 +69,9 @@ impl StageHook for EarlyLayers<'_> {
         self.current.is_some()
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
+    fn feed(&mut self, buf: &mut Vec<u8>, len: usize) {
         if let Some(current) = &mut self.current {
-            current.feed(bytes);
+            current.feed(buf, len);
         }
     }
 
