@@ -467,12 +467,10 @@ fn refused_and_broken_layers_leave_nothing() {
         &docker_archive("r:2", &[link, through], Order::ConfigFirst),
         "symlink",
     );
-    // A digest that does not match the config, and an archive cut inside a layer.
-    let good = docker_archive(
-        "r:3",
-        &[ok.clone(), two_layers().remove(0)],
-        Order::ConfigFirst,
-    );
+    // A digest that does not match the config, and an archive cut inside a layer (while
+    // it is being unpacked early).
+    let big_layer = layer_tar(&[dir("big"), file("big/data", &[3u8; 2 << 20])]);
+    let good = docker_archive("r:3", &[ok.clone(), big_layer], Order::ConfigFirst);
     let mut wrong = good.clone();
     let at = good.len() - 3000;
     wrong[at] ^= 0x55;

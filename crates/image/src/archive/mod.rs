@@ -5,7 +5,9 @@
 //! Reading makes one sequential pass over the tar: every file entry that can hold image
 //! content is staged into the content store as it comes (entries may be in any order),
 //! verified by digest where its name says one; only then are the manifests interpreted.
-//! What comes out is a list of [`LoadedImage`]s whose blobs are all in the store.
+//! What comes out is a list of [`LoadedImage`]s whose blobs are all in the store. Blobs are
+//! made durable on a second thread while the pass reads on, and a [`StageHook`] may see
+//! each entry's bytes as they pass (the image store unpacks layers early that way).
 
 mod docker;
 mod oci;

@@ -28,6 +28,10 @@
 //! ```
 //!
 //! and a container's root is `prepare(container_id, Some(top_chain_id))` and its mounts.
+//! A snapshotter whose layer directories do not depend on their parents' files (overlay:
+//! [`Snapshotter::detached_layers`]) also takes a layer applied into a parentless active
+//! snapshot before its parent is known, committed over the parent afterwards with
+//! [`Snapshotter::commit_over`].
 //! [`Snapshotter::remove`] refuses a snapshot that still has children, so removing in the
 //! reverse order of creation always works. Half-made snapshots left by a crash (temporary
 //! directories, `extract-*` snapshots nobody is working on) are removed by

@@ -305,8 +305,7 @@ impl Store {
             match rec {
                 None => self.discard(&dir)?,
                 Some(rec) if encode(&rec.key) != name => self.finish_commit(&dir, &rec)?,
-                Some(rec) if self.abandoned_extract(&rec)? => self.discard(&dir)?,
-                Some(_) => {}
+                Some(rec) => self.drop_if_abandoned(&dir, &rec)?,
             }
         }
         self.empty_tmp()
@@ -323,16 +322,25 @@ impl Store {
         self.discard(dir)
     }
 
-    /// An `extract-*` active snapshot whose unpacker is gone (its name lock is free).
-    fn abandoned_extract(&self, rec: &Record) -> Result<bool> {
+    /// Removes an `extract-*` active snapshot whose unpacker is gone (its name lock is
+    /// free), and the lock file of its name if that was a working name used once
+    /// (`early-*`, `new-*`: see `layer::EarlyUnpack` and `layer::unpack_new`).
+    fn drop_if_abandoned(&self, dir: &Path, rec: &Record) -> Result<()> {
         let Some(rest) = rec.key.strip_prefix(super::EXTRACT_PREFIX) else {
-            return Ok(false);
+            return Ok(());
         };
         if rec.kind != Kind::Active {
-            return Ok(false);
+            return Ok(());
         }
         let name = rest.split_once('-').map_or(rest, |(_, name)| name);
-        Ok(self.try_lock_name(name)?.is_some())
+        let Some(lock) = self.try_lock_name(name)? else {
+            return Ok(());
+        };
+        self.discard(dir)?;
+        if name.starts_with("early-") || name.starts_with("new-") {
+            lock.release();
+        }
+        Ok(())
     }
 
     fn empty_tmp(&self) -> Result<()> {
