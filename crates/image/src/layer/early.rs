@@ -111,12 +111,18 @@ impl<'a> EarlyUnpack<'a> {
         }
     }
 
-    /// Ends the stream and waits for the unpacker: the layer, the refusal that will
-    /// stop any unpack of it, or nothing (the snapshot is removed in both latter cases).
-    pub fn finish(mut self) -> Finished<'a> {
+    /// Ends the stream without waiting for the unpacker to finish with it.
+    pub fn close(&mut self) {
         if let Some(tx) = self.tx.take() {
             tx.send(Msg::End).ok();
         }
+    }
+
+    /// Ends the stream (if [`EarlyUnpack::close`] did not) and waits for the unpacker: the
+    /// layer, the refusal that will stop any unpack of it, or nothing (the snapshot is
+    /// removed in both latter cases).
+    pub fn finish(mut self) -> Finished<'a> {
+        self.close();
         match self.join() {
             Some(Ok(done)) => Finished::Layer(EarlyLayer {
                 snap: self.snap,

@@ -13,8 +13,9 @@ use crate::snapshot::Snapshotter;
 pub(super) struct EarlyLayers<'a> {
     snap: &'a dyn Snapshotter,
     current: Option<EarlyUnpack<'a>>,
-    /// Unpacked or refused, by archive path, until the blob is committed.
-    finished: HashMap<String, Early<'a>>,
+    /// Fed in full, by archive path, until the blob is committed (their unpackers finish
+    /// meanwhile, while the pass reads on).
+    fed: HashMap<String, EarlyUnpack<'a>>,
     /// Unpacked or refused, by blob digest.
     done: HashMap<Digest, Early<'a>>,
 }
@@ -28,7 +29,7 @@ impl<'a> EarlyLayers<'a> {
         Self {
             snap,
             current: None,
-            finished: HashMap::new(),
+            fed: HashMap::new(),
             done: HashMap::new(),
         }
     }
@@ -76,17 +77,20 @@ impl StageHook for EarlyLayers<'_> {
     }
 
     fn end(&mut self, path: &str) {
-        let early = match self.current.take().map(EarlyUnpack::finish) {
-            Some(Finished::Layer(layer)) => Ok(layer),
-            Some(Finished::Refused(e)) => Err(e),
-            Some(Finished::Failed) | None => return,
-        };
-        self.finished.insert(path.into(), early);
+        if let Some(mut current) = self.current.take() {
+            current.close();
+            self.fed.insert(path.into(), current);
+        }
     }
 
     fn committed(&mut self, path: &str, digest: &Digest) {
-        let Some(mut early) = self.finished.remove(path) else {
+        let Some(unpack) = self.fed.remove(path) else {
             return;
+        };
+        let mut early = match unpack.finish() {
+            Finished::Layer(layer) => Ok(layer),
+            Finished::Refused(e) => Err(e),
+            Finished::Failed => return,
         };
         if let Ok(layer) = &mut early {
             layer.plain_blob(digest);
