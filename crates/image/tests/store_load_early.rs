@@ -477,3 +477,31 @@ fn refused_and_broken_layers_leave_nothing() {
     refused("wrong digest", &wrong, "digest");
     refused("truncated", &good[..good.len() / 2], "read archive");
 }
+
+#[test]
+fn a_path_twice_in_the_archive_does_not_mix_layers_up() {
+    // `x/layer.tar` twice (A, then B), then A again as `y/layer.tar`; the image is A, named
+    // through `y`. Each early unpack must stay paired with its own blob.
+    let a = layer_tar(&[dir("a"), file("a/mine", b"A")]);
+    let b = layer_tar(&[dir("b"), file("b/other", b"B")]);
+    let cfg = config(std::slice::from_ref(&a));
+    let cfg_name = format!("{}.json", Digest::of(&cfg).hex());
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": ["dup:1"], "Layers": ["y/layer.tar"]}
+    ]))
+    .unwrap();
+    let mut t = tar::Builder::new(Vec::new());
+    add(&mut t, &cfg_name, &cfg);
+    add(&mut t, "x/layer.tar", &a);
+    add(&mut t, "x/layer.tar", &b);
+    add(&mut t, "y/layer.tar", &a);
+    add(&mut t, "manifest.json", &manifest);
+    let archive = t.into_inner().unwrap();
+    let dir = tempdir("early-dup");
+    let store = open_store(dir.path());
+    store.load(archive.as_slice()).unwrap();
+    let top = layer_listing(store.snapshotter(), &chains(&[a])[0]);
+    assert!(top.contains_key("a/mine"), "{top:?}");
+    assert!(!top.contains_key("b"), "{top:?}");
+    assert!(leftovers(dir.path()).is_empty());
+}

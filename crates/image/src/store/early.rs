@@ -2,7 +2,7 @@
 //! thread, into parentless snapshots that [`super::ImageStore::load`] commits in place
 //! once the manifests have said where each layer goes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::archive::StageHook;
 use crate::digest::Digest;
@@ -13,9 +13,9 @@ use crate::snapshot::Snapshotter;
 pub(super) struct EarlyLayers<'a> {
     snap: &'a dyn Snapshotter,
     current: Option<EarlyUnpack<'a>>,
-    /// Fed in full, by archive path, until the blob is committed (their unpackers finish
-    /// meanwhile, while the pass reads on).
-    fed: HashMap<String, EarlyUnpack<'a>>,
+    /// Fed in full, with their archive paths, in order, until their blobs are committed
+    /// (in the same order; their unpackers finish meanwhile, while the pass reads on).
+    fed: VecDeque<(String, EarlyUnpack<'a>)>,
     /// Unpacked or refused, by blob digest.
     done: HashMap<Digest, Early<'a>>,
 }
@@ -29,7 +29,7 @@ impl<'a> EarlyLayers<'a> {
         Self {
             snap,
             current: None,
-            fed: HashMap::new(),
+            fed: VecDeque::new(),
             done: HashMap::new(),
         }
     }
@@ -79,12 +79,17 @@ impl StageHook for EarlyLayers<'_> {
     fn end(&mut self, path: &str) {
         if let Some(mut current) = self.current.take() {
             current.close();
-            self.fed.insert(path.into(), current);
+            self.fed.push_back((path.into(), current));
         }
     }
 
     fn committed(&mut self, path: &str, digest: &Digest) {
-        let Some(unpack) = self.fed.remove(path) else {
+        // Blobs are committed in the order they were staged, so this one is the oldest
+        // fed, if it was fed at all (an archive may hold one path twice).
+        if self.fed.front().is_none_or(|(fed, _)| fed != path) {
+            return;
+        }
+        let Some((_, unpack)) = self.fed.pop_front() else {
             return;
         };
         let mut early = match unpack.finish() {
