@@ -8,6 +8,7 @@
 
 mod blobs;
 pub mod changes;
+mod early;
 mod export;
 mod gc;
 mod import;
@@ -20,6 +21,7 @@ pub use import::ImportOptions;
 pub use remove::Removal;
 pub use usage::{DiskUsage, ImageUsage};
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,7 @@ use crate::formats::Platform;
 use crate::layer::{self, Unpacked};
 use crate::metadata::{Db, DbError};
 use crate::snapshot::{self, Snapshotter};
+use early::EarlyLayers;
 
 /// Errors of store-wide operations.
 #[derive(Debug, thiserror::Error)]
@@ -168,35 +171,47 @@ impl ImageStore {
     /// Loads a `docker save` or OCI layout archive (gzipped or not): blobs are verified
     /// into the content store, layers unpacked once each, then the images and their tags
     /// recorded in one transaction per image.
+    ///
+    /// With a snapshotter that takes detached layers (overlay), each layer blob is also
+    /// unpacked on a worker thread while the archive is read, and committed over its
+    /// parent once the manifests are known; anything that early unpack cannot do is done
+    /// the ordinary way afterwards.
     pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
         let _gc = self.gc_lock(false)?;
-        let images = archive::read_archive(input, &self.content, &Platform::host())?;
-        images.iter().map(|img| self.register(img)).collect()
+        let mut early = EarlyLayers::new(self.snap.as_ref());
+        let images =
+            archive::read_archive_with(input, &self.content, &Platform::host(), &mut early)?;
+        images
+            .iter()
+            .map(|img| self.register(img, &mut early))
+            .collect()
     }
 
-    fn register(&self, img: &LoadedImage) -> Result<Loaded> {
+    fn register(&self, img: &LoadedImage, early: &mut EarlyLayers<'_>) -> Result<Loaded> {
         let mut record = img
             .to_record()
             .map_err(|e| StoreError::from(ArchiveError::from(e)))?;
+        let mut plan = self.plan(img, &record, early)?;
         let mut parent: Option<Digest> = None;
         let mut unpacked_layers = 0;
-        for (layer, rec) in img.layers.iter().zip(&record.layers) {
-            let blob = self.content.open(&layer.blob)?;
-            let tar = layer::decompress(blob).map_err(|e| StoreError::Unpack {
-                blob: layer.blob.clone(),
-                source: Box::new(e),
-            })?;
-            let done = layer::unpack(
-                self.snap.as_ref(),
-                &rec.chain_id,
-                parent.as_ref(),
-                tar,
-                &rec.diff_id,
-            )
-            .map_err(|e| StoreError::Unpack {
-                blob: layer.blob.clone(),
-                source: Box::new(e),
-            })?;
+        // Sizes of the layers committed early, measured while unpacking.
+        let mut sizes = HashMap::new();
+        for ((layer, rec), unpacked) in img.layers.iter().zip(&record.layers).zip(&mut plan) {
+            let done = match unpacked.take() {
+                Some(unpacked) => {
+                    sizes.insert(&rec.chain_id, unpacked.content_bytes());
+                    let snap = self.snap.as_ref();
+                    layer::commit_early(snap, &rec.chain_id, parent.as_ref(), unpacked).map_err(
+                        |e| StoreError::Unpack {
+                            blob: layer.blob.clone(),
+                            source: Box::new(e),
+                        },
+                    )?
+                }
+                None => {
+                    self.unpack_blob(&layer.blob, &rec.chain_id, parent.as_ref(), &rec.diff_id)?
+                }
+            };
             if matches!(done, Unpacked::Applied(_)) {
                 unpacked_layers += 1;
             }
@@ -205,7 +220,10 @@ impl ImageStore {
         record.size = record
             .layers
             .iter()
-            .map(|l| self.layer_size(&l.chain_id))
+            .map(|l| match sizes.get(&l.chain_id) {
+                Some(&size) => size,
+                None => self.layer_size(&l.chain_id),
+            })
             .sum();
         self.db.put_image(&record, &img.tags)?;
         Ok(Loaded {
@@ -213,6 +231,72 @@ impl ImageStore {
             tags: img.tags.iter().map(|t| t.to_string()).collect(),
             unpacked_layers,
         })
+    }
+}
+
+impl ImageStore {
+    /// The layers of `img` unpacked early (`None` where a layer must be unpacked from its
+    /// blob), checked before anything is committed: a layer refused early fails the load
+    /// here, and so does one whose parents the ordinary unpack would refuse to write
+    /// through, as far as the layers below it are known (committed or unpacked early).
+    fn plan<'a>(
+        &self,
+        img: &LoadedImage,
+        record: &crate::metadata::ImageRecord,
+        early: &mut EarlyLayers<'a>,
+    ) -> Result<Vec<Option<layer::EarlyLayer<'a>>>> {
+        let unpack_err = |blob: &Digest| {
+            let blob = blob.clone();
+            move |e| StoreError::Unpack {
+                blob,
+                source: Box::new(e),
+            }
+        };
+        for layer in &img.layers {
+            if let Some(e) = early.refusal(&layer.blob) {
+                return Err(unpack_err(&layer.blob)(e));
+            }
+        }
+        let plan: Vec<_> = img
+            .layers
+            .iter()
+            .zip(&record.layers)
+            .map(|(l, rec)| early.take(&l.blob, &rec.diff_id))
+            .collect();
+        // The layer directories below the next layer, top first, while all are known.
+        let mut lowers: Vec<PathBuf> = Vec::new();
+        for ((layer, rec), unpacked) in img.layers.iter().zip(&record.layers).zip(&plan) {
+            let upper = match (unpacked, self.snap.layer_dirs(&rec.chain_id.to_string())) {
+                (_, Ok(dirs)) => dirs.upper,
+                (Some(unpacked), Err(_)) => {
+                    unpacked.adopt(&lowers).map_err(unpack_err(&layer.blob))?;
+                    unpacked.upper().map_err(unpack_err(&layer.blob))?
+                }
+                (None, Err(_)) => break,
+            };
+            lowers.insert(0, upper);
+        }
+        Ok(plan)
+    }
+
+    /// Unpacks the layer blob `blob` (compressed or not) as the snapshot `chain` over
+    /// `parent`, unless that exists.
+    fn unpack_blob(
+        &self,
+        blob: &Digest,
+        chain: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<Unpacked> {
+        let unpack_err = |e: layer::Error| StoreError::Unpack {
+            blob: blob.clone(),
+            source: Box::new(e),
+        };
+        let reader = self.content.open(blob)?;
+        let tar = layer::decompress(reader)
+            .map_err(layer::Error::Read)
+            .map_err(unpack_err)?;
+        layer::unpack(self.snap.as_ref(), chain, parent, tar, diff_id).map_err(unpack_err)
     }
 }
 

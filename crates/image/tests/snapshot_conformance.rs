@@ -148,6 +148,10 @@ fn cleanup_removes_leftovers(s: &dyn Snapshotter, root: &Path) {
     s.prepare("extract-1111111111111111-sha256:busy", None)
         .unwrap();
     s.prepare("container", None).unwrap();
+    // An early unpack whose process died: its working name's lock file goes too.
+    s.prepare("extract-2222222222222222-early-00000000000000aa", None)
+        .unwrap();
+    drop(s.lock("early-00000000000000aa").unwrap());
     layer(s, "L", None, &[("f", "1")]);
     let stray = root.join("tmp/new-stray");
     fs::create_dir_all(stray.join("fs/deep")).unwrap();
@@ -160,9 +164,44 @@ fn cleanup_removes_leftovers(s: &dyn Snapshotter, root: &Path) {
         ["L", "container", "extract-1111111111111111-sha256:busy"]
     );
     assert!(!stray.exists());
+    assert!(!root.join("locks/early-00000000000000aa").exists());
     drop(busy);
     s.cleanup().unwrap();
     assert_eq!(s.list().unwrap().len(), 2);
+}
+
+/// A layer made without its parent and committed over it afterwards (overlay), or refused
+/// (vfs, whose snapshots copy their parents).
+fn commit_over_a_parent(s: &dyn Snapshotter, _root: &Path) {
+    layer(s, "P", None, &[("below", "p")]);
+    s.prepare("x", None).unwrap();
+    fs::write(s.writable_dir("x").unwrap().join("above"), "x").unwrap();
+    if !s.detached_layers() {
+        assert!(matches!(
+            s.commit_over("C", "x", Some("P")),
+            Err(Error::NotDetachable { .. })
+        ));
+        return;
+    }
+    s.commit_over("C", "x", Some("P")).unwrap();
+    let info = s.stat("C").unwrap();
+    assert_eq!(
+        (info.kind, info.parent.as_deref()),
+        (Kind::Committed, Some("P"))
+    );
+    assert!(matches!(s.stat("x"), Err(Error::NotFound { .. })));
+    assert!(matches!(s.remove("P"), Err(Error::HasChildren { .. })));
+    let mounts = s.view("v", Some("C")).unwrap();
+    with_mounted(&mounts, |m| {
+        assert_eq!(fs::read_to_string(m.join("below")).unwrap(), "p");
+        assert_eq!(fs::read_to_string(m.join("above")).unwrap(), "x");
+    });
+    // Only a parentless snapshot can be given a parent.
+    s.prepare("y", Some("C")).unwrap();
+    assert!(matches!(
+        s.commit_over("D", "y", Some("P")),
+        Err(Error::NotDetachable { .. })
+    ));
 }
 
 fn usage_counts_bytes(s: &dyn Snapshotter, _root: &Path) {
@@ -211,6 +250,10 @@ macro_rules! conformance {
             #[test]
             fn cleanup_removes_leftovers() {
                 run(super::cleanup_removes_leftovers)
+            }
+            #[test]
+            fn commit_over_a_parent() {
+                run(super::commit_over_a_parent)
             }
             #[test]
             fn usage_counts_bytes() {

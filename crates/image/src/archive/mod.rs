@@ -5,7 +5,9 @@
 //! Reading makes one sequential pass over the tar: every file entry that can hold image
 //! content is staged into the content store as it comes (entries may be in any order),
 //! verified by digest where its name says one; only then are the manifests interpreted.
-//! What comes out is a list of [`LoadedImage`]s whose blobs are all in the store.
+//! What comes out is a list of [`LoadedImage`]s whose blobs are all in the store. Blobs are
+//! made durable on a second thread while the pass reads on, and a [`StageHook`] may see
+//! each entry's bytes as they pass (the image store unpacks layers early that way).
 
 mod docker;
 mod oci;
@@ -194,6 +196,35 @@ pub enum ArchiveError {
     NotAnArchive,
 }
 
+/// Sees the file entries of an archive while they are staged, e.g. to unpack layers as
+/// they arrive. Every entry it takes ([`StageHook::begin`] true) gets all its bytes
+/// ([`StageHook::feed`]), then [`StageHook::end`]; [`StageHook::committed`] says later
+/// which blob it became. An entry that fails midway leaves the hook without `end` (the
+/// whole read fails).
+pub trait StageHook {
+    /// A file entry that goes to the content store starts: `path` in the archive, its
+    /// first bytes `head` (at least 512 unless the entry is shorter; they are fed again).
+    /// Returns whether the hook wants the entry's bytes.
+    fn begin(&mut self, path: &str, head: &[u8]) -> bool;
+    /// The next bytes of the entry taken: `buf[..len]`. The hook may keep `buf` and
+    /// leave another vector of the same length in its place (saving a copy).
+    fn feed(&mut self, buf: &mut Vec<u8>, len: usize);
+    /// The entry taken at `path` has given all its bytes.
+    fn end(&mut self, path: &str);
+    /// The entry at `path` (taken or not) is committed as blob `digest`.
+    fn committed(&mut self, path: &str, digest: &Digest);
+}
+
+/// The hook that takes nothing.
+impl StageHook for () {
+    fn begin(&mut self, _: &str, _: &[u8]) -> bool {
+        false
+    }
+    fn feed(&mut self, _: &mut Vec<u8>, _: usize) {}
+    fn end(&mut self, _: &str) {}
+    fn committed(&mut self, _: &str, _: &Digest) {}
+}
+
 /// Reads an archive (either form, gzipped or not) from `input`, staging its blobs into
 /// `store`. Indexes resolve to the manifest for `platform`.
 pub fn read_archive<S, R>(
@@ -202,10 +233,26 @@ pub fn read_archive<S, R>(
     platform: &Platform,
 ) -> Result<Vec<LoadedImage>, ArchiveError>
 where
-    S: Provider + Ingester,
+    S: Provider + Ingester + Sync,
+    S::Writer: Send,
     R: Read,
 {
-    let staged = stage::stage(decompressed(input)?, store)?;
+    read_archive_with(input, store, platform, &mut ())
+}
+
+/// [`read_archive`], showing every staged file entry to `hook` as it passes.
+pub fn read_archive_with<S, R>(
+    input: R,
+    store: &S,
+    platform: &Platform,
+    hook: &mut dyn StageHook,
+) -> Result<Vec<LoadedImage>, ArchiveError>
+where
+    S: Provider + Ingester + Sync,
+    S::Writer: Send,
+    R: Read,
+{
+    let staged = stage::stage(decompressed(input)?, store, hook)?;
     if staged.file("manifest.json").is_some() {
         docker::interpret(&staged, store, platform)
     } else if staged.file("index.json").is_some() {

@@ -63,9 +63,80 @@ pub fn apply_layer(dirs: &LayerDirs, tar: impl Read) -> Result<Applied> {
     }
 }
 
+/// A layer applied into an overlay upper dir before its parents are known
+/// ([`apply_detached`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detached {
+    /// sha256 of the uncompressed tar stream, when it was asked for.
+    pub diff_id: Option<Digest>,
+    /// Bytes of the uncompressed tar stream.
+    pub size: u64,
+    /// Directories made for entries whose parent directories the layer does not carry
+    /// (cleaned relative paths): they take their metadata from the parents, which
+    /// [`adopt_parents`] gives them.
+    pub implicit_dirs: Vec<Vec<u8>>,
+    /// Bytes of the layer's files, when the caller measured them (0 otherwise).
+    pub content_bytes: u64,
+}
+
+/// Applies the uncompressed layer tar `tar` into the empty overlay upper dir `dir` without
+/// its parent layers (which only matter for directories the layer does not carry: see
+/// [`Detached::implicit_dirs`]). Hashes the stream only if `hash`. The same checks as
+/// [`apply`] hold.
+pub fn apply_detached(dir: &Path, tar: impl Read, hash: bool) -> Result<Detached> {
+    // The stream comes in large chunks already: no buffer (and copy) in between.
+    let (diff_id, size, implicit) = apply_inner(dir, &[], tar, Whiteouts::Overlay, hash)?;
+    Ok(Detached {
+        diff_id,
+        size,
+        implicit_dirs: implicit.into_iter().collect(),
+        content_bytes: 0,
+    })
+}
+
+/// Gives the directories a detached layer made for missing parents (in `upper`) the owner,
+/// mode and times they have in the topmost of `lowers` (top first) holding them, as
+/// [`apply_layer`] does while applying. Refuses, as it does, a lower layer with a symlink
+/// or a non-directory at such a path.
+pub fn adopt_parents(upper: &Path, lowers: &[PathBuf], implicit: &[Vec<u8>]) -> Result<()> {
+    if lowers.is_empty() || implicit.is_empty() {
+        return Ok(());
+    }
+    let root = Root::open(upper, lowers).map_err(Error::io("open layer directory", upper))?;
+    for rel in implicit {
+        let fd = match open_beneath(root.fd(), rel) {
+            Ok(fd) => fd,
+            // Removed or replaced by a later entry of the layer.
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+            Err(e) => return Err(failed(rel, "open directory")(e)),
+        };
+        root.copy_lower_meta(rel, &fd).map_err(open_failed(rel))?;
+    }
+    Ok(())
+}
+
 fn apply_with(dir: &Path, lowers: &[PathBuf], tar: impl Read, style: Whiteouts) -> Result<Applied> {
+    let buffered = BufReader::with_capacity(1 << 20, tar);
+    let (diff_id, size, _) = apply_inner(dir, lowers, buffered, style, true)?;
+    let diff_id = diff_id.ok_or_else(|| Error::Read(std::io::Error::other("no digest")))?;
+    Ok(Applied { diff_id, size })
+}
+
+/// Applies `tar`; returns its digest (if `hash`), its size and the directories made for
+/// missing parents (without lowers to take their metadata from).
+fn apply_inner(
+    dir: &Path,
+    lowers: &[PathBuf],
+    tar: impl Read,
+    style: Whiteouts,
+    hash: bool,
+) -> Result<(Option<Digest>, u64, HashSet<Vec<u8>>)> {
     let root = Root::open(dir, lowers).map_err(Error::io("open layer directory", dir))?;
-    let mut reader = HashReader::new(BufReader::with_capacity(1 << 20, tar));
+    let mut reader = if hash {
+        HashReader::new(tar)
+    } else {
+        HashReader::counting(tar)
+    };
     let mut ap = Applier {
         root,
         style,
@@ -81,7 +152,7 @@ fn apply_with(dir: &Path, lowers: &[PathBuf], tar: impl Read, style: Whiteouts) 
     }
     ap.fix_dir_times()?;
     let (diff_id, size) = reader.finish().map_err(Error::Read)?;
-    Ok(Applied { diff_id, size })
+    Ok((diff_id, size, ap.root.take_implicit()))
 }
 
 struct Applier {
@@ -247,6 +318,7 @@ impl Applier {
         let fd = open_beneath(pfd, base).map_err(|e| open_failed(raw)(e.into()))?;
         meta.set_on_fd(fd.as_fd(), true)
             .map_err(|(op, e)| failed(raw, op)(e))?;
+        self.root.explicit(rel);
         self.dir_times.push((rel.to_vec(), meta.mtime));
         Ok(())
     }

@@ -6,10 +6,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 
-/// Hashes and counts every byte read through it.
+/// Hashes (unless made by [`HashReader::counting`]) and counts every byte read through
+/// it.
 pub(crate) struct HashReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     count: u64,
 }
 
@@ -17,23 +18,34 @@ impl<R: Read> HashReader<R> {
     pub fn new(inner: R) -> Self {
         Self {
             inner,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
+            count: 0,
+        }
+    }
+
+    /// One that only counts, for a stream whose digest is known otherwise.
+    pub fn counting(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: None,
             count: 0,
         }
     }
 
     /// Reads the rest of the stream (so the digest covers all of it), then returns the
-    /// digest and the byte count.
-    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+    /// digest (none if only counting) and the byte count.
+    pub fn finish(mut self) -> io::Result<(Option<Digest>, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((to_digest(self.hasher), self.count))
+        Ok((self.hasher.map(to_digest), self.count))
     }
 }
 
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }

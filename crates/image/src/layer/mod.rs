@@ -6,6 +6,7 @@ mod apply;
 mod changes;
 mod compress;
 mod diff;
+mod early;
 mod entry;
 mod hash;
 mod safe_path;
@@ -15,10 +16,11 @@ mod unpack;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use apply::{apply, apply_layer, Applied, Whiteouts};
+pub use apply::{adopt_parents, apply, apply_detached, apply_layer, Applied, Detached, Whiteouts};
 pub use changes::{changes, Change, ChangeKind};
 pub use compress::{decompress, detect, Compression, Encoder, Peeked};
 pub use diff::{diff, diff_skipping, Created};
+pub use early::{commit_early, EarlyLayer, EarlyUnpack, Finished};
 pub use tee::{diff_and_unpack, Committed};
 pub use unpack::{chain_id, unpack, unpack_new, Unpacked};
 

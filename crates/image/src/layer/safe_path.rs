@@ -2,6 +2,7 @@
 //! inside the layer root without ever following a symlink or leaving the root
 //! (`openat2(2)` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
 
+use std::collections::HashSet;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -73,6 +74,8 @@ pub(crate) struct Root {
     fd: Rc<OwnedFd>,
     lowers: Vec<OwnedFd>,
     cache: Vec<(Vec<u8>, Rc<OwnedFd>)>,
+    /// Directories made for missing parents and not given by an entry since.
+    implicit: HashSet<Vec<u8>>,
 }
 
 impl Root {
@@ -88,7 +91,26 @@ impl Root {
             fd: Rc::new(fd),
             lowers,
             cache: Vec::new(),
+            implicit: HashSet::new(),
         })
+    }
+
+    /// The root directory.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Notes that the layer carries the directory `rel` itself (its metadata is the
+    /// entry's, not the parents').
+    pub fn explicit(&mut self, rel: &[u8]) {
+        if !self.implicit.is_empty() {
+            self.implicit.remove(rel);
+        }
+    }
+
+    /// The directories made for missing parents that no entry gave since.
+    pub fn take_implicit(&mut self) -> HashSet<Vec<u8>> {
+        std::mem::take(&mut self.implicit)
     }
 
     /// Forgets cached directories (after anything was removed or replaced).
@@ -121,7 +143,7 @@ impl Root {
     }
 
     /// Makes every missing directory of `rel`, one component at a time.
-    fn make_dirs(&self, rel: &[u8]) -> Result<OwnedFd, OpenError> {
+    fn make_dirs(&mut self, rel: &[u8]) -> Result<OwnedFd, OpenError> {
         let mut cur = rustix::io::dup(&*self.fd)?;
         let mut end = 0;
         for comp in rel.split(|&b| b == b'/') {
@@ -132,6 +154,7 @@ impl Root {
                 Ok(()) => {
                     let fd = open_beneath(&cur, comp)?;
                     self.copy_lower_meta(prefix, &fd)?;
+                    self.implicit.insert(prefix.to_vec());
                     cur = fd;
                 }
                 Err(Errno::EXIST) => cur = open_beneath(&cur, comp)?,
@@ -144,7 +167,7 @@ impl Root {
     /// Gives a directory made for a missing parent the owner, mode and times the same
     /// directory has in the topmost lower layer holding it. A symlink or a non-directory
     /// there is refused: the layer would write through or over it.
-    fn copy_lower_meta(&self, rel: &[u8], fd: &OwnedFd) -> Result<(), OpenError> {
+    pub fn copy_lower_meta(&self, rel: &[u8], fd: &OwnedFd) -> Result<(), OpenError> {
         for lower in &self.lowers {
             let st = match rustix::fs::statat(lower, rel, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => st,

@@ -98,7 +98,7 @@ pub fn unpack_new(
 ) -> Result<(Digest, Applied, bool)> {
     // The name locked while extracting tells `cleanup` the extract is alive.
     let working = format!("new-{:016x}", fastrand::u64(..));
-    let _working = snap.lock(&working)?;
+    let working_lock = snap.lock(&working)?;
     let key = format!("{EXTRACT_PREFIX}{:016x}-{working}", fastrand::u64(..));
     let parent = parent_chain.map(Digest::to_string);
     snap.prepare(&key, parent.as_deref())?;
@@ -121,7 +121,10 @@ pub fn unpack_new(
     });
     if done.is_err() {
         // The first error is the one to report; `cleanup` removes what stays.
-        snap.remove(&key).ok();
+        if snap.remove(&key).is_err() {
+            return done;
+        }
     }
+    working_lock.release();
     done
 }

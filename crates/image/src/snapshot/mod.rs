@@ -28,6 +28,10 @@
 //! ```
 //!
 //! and a container's root is `prepare(container_id, Some(top_chain_id))` and its mounts.
+//! A snapshotter whose layer directories do not depend on their parents' files (overlay:
+//! [`Snapshotter::detached_layers`]) also takes a layer applied into a parentless active
+//! snapshot before its parent is known, committed over the parent afterwards with
+//! [`Snapshotter::commit_over`].
 //! [`Snapshotter::remove`] refuses a snapshot that still has children, so removing in the
 //! reverse order of creation always works. Half-made snapshots left by a crash (temporary
 //! directories, `extract-*` snapshots nobody is working on) are removed by
@@ -139,6 +143,13 @@ pub enum Error {
         key: String,
         /// How many snapshots have it as parent.
         children: usize,
+    },
+    /// `commit_over` on a snapshot that cannot be re-parented (it has a parent already, or
+    /// the snapshotter copies its parents' files).
+    #[error("snapshot {key:?}: cannot be committed over another parent")]
+    NotDetachable {
+        /// The key.
+        key: String,
     },
     /// A key that cannot be used.
     #[error("snapshot key {key:?}: {reason}")]
@@ -259,6 +270,22 @@ pub trait Snapshotter: Send + Sync {
             });
         }
         Ok(self.layer_dirs(key)?.upper)
+    }
+
+    /// Whether a layer can be applied into a parentless active snapshot and committed over
+    /// its parent afterwards ([`Snapshotter::commit_over`]): true when a snapshot's own
+    /// directory does not depend on its parents' files (overlay), false when it holds
+    /// a full copy of them (vfs).
+    fn detached_layers(&self) -> bool {
+        false
+    }
+
+    /// Turns the parentless active snapshot `key` into the committed snapshot `name` over
+    /// the committed snapshot `parent`, for snapshotters with
+    /// [`Snapshotter::detached_layers`]. Fails if `name` exists.
+    fn commit_over(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        let _ = (name, parent);
+        Err(Error::NotDetachable { key: key.into() })
     }
 
     /// Takes the exclusive lock named `name` (a file under `<root>/locks`), waiting for it.

@@ -110,6 +110,15 @@ impl Snapshotter for Overlay {
         fsutil::remove_all(&self.store.dir(name).join("work"))
     }
 
+    fn detached_layers(&self) -> bool {
+        true
+    }
+
+    fn commit_over(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        self.store.commit_over(name, key, parent)?;
+        fsutil::remove_all(&self.store.dir(name).join("work"))
+    }
+
     fn remove(&self, key: &str) -> Result<()> {
         self.store.remove(key)
     }

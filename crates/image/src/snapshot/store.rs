@@ -44,6 +44,16 @@ impl Record {
 #[derive(Debug)]
 pub struct NameLock {
     _file: File,
+    path: PathBuf,
+}
+
+impl NameLock {
+    /// Removes the lock file, then releases the lock: for a name used once (a working
+    /// name), after the snapshot it guards is committed or removed, so that no process can
+    /// still want the name. A failed removal only leaves the file.
+    pub fn release(self) {
+        fs::remove_file(&self.path).ok();
+    }
 }
 
 /// The shared registry.
@@ -188,6 +198,29 @@ impl Store {
 
     /// Commits the active `key` as `name`: rewrites its record, then renames its directory.
     pub fn commit(&self, name: &str, key: &str) -> Result<()> {
+        self.commit_with(name, key, |_, _| Ok(()))
+    }
+
+    /// Commits the parentless active `key` as `name` over the committed `parent` (see
+    /// [`super::Snapshotter::commit_over`]).
+    pub fn commit_over(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        self.commit_with(name, key, |store, rec| {
+            if rec.parent.is_some() {
+                return Err(Error::NotDetachable { key: key.into() });
+            }
+            rec.ancestors = store.ancestors_of(parent)?;
+            rec.parent = parent.map(Into::into);
+            Ok(())
+        })
+    }
+
+    /// Commits `key` as `name` after `change` edits its record (under the registry lock).
+    fn commit_with(
+        &self,
+        name: &str,
+        key: &str,
+        change: impl FnOnce(&Self, &mut Record) -> Result<()>,
+    ) -> Result<()> {
         check_key(name)?;
         let _lock = self.lock_registry()?;
         let mut rec = self.get(key)?;
@@ -203,6 +236,7 @@ impl Store {
         if target.exists() {
             return Err(Error::Exists { key: name.into() });
         }
+        change(self, &mut rec)?;
         rec.key = name.into();
         rec.kind = Kind::Committed;
         rec.created = SystemTime::now();
@@ -283,8 +317,7 @@ impl Store {
             match rec {
                 None => self.discard(&dir)?,
                 Some(rec) if encode(&rec.key) != name => self.finish_commit(&dir, &rec)?,
-                Some(rec) if self.abandoned_extract(&rec)? => self.discard(&dir)?,
-                Some(_) => {}
+                Some(rec) => self.drop_if_abandoned(&dir, &rec)?,
             }
         }
         self.empty_tmp()
@@ -301,16 +334,25 @@ impl Store {
         self.discard(dir)
     }
 
-    /// An `extract-*` active snapshot whose unpacker is gone (its name lock is free).
-    fn abandoned_extract(&self, rec: &Record) -> Result<bool> {
+    /// Removes an `extract-*` active snapshot whose unpacker is gone (its name lock is
+    /// free), and the lock file of its name if that was a working name used once
+    /// (`early-*`, `new-*`: see `layer::EarlyUnpack` and `layer::unpack_new`).
+    fn drop_if_abandoned(&self, dir: &Path, rec: &Record) -> Result<()> {
         let Some(rest) = rec.key.strip_prefix(super::EXTRACT_PREFIX) else {
-            return Ok(false);
+            return Ok(());
         };
         if rec.kind != Kind::Active {
-            return Ok(false);
+            return Ok(());
         }
         let name = rest.split_once('-').map_or(rest, |(_, name)| name);
-        Ok(self.try_lock_name(name)?.is_some())
+        let Some(lock) = self.try_lock_name(name)? else {
+            return Ok(());
+        };
+        self.discard(dir)?;
+        if name.starts_with("early-") || name.starts_with("new-") {
+            lock.release();
+        }
+        Ok(())
     }
 
     fn empty_tmp(&self) -> Result<()> {
@@ -411,7 +453,10 @@ fn lock_path(path: &Path, wait: bool) -> Result<Option<NameLock>> {
     };
     loop {
         match flock(file.as_fd(), op) {
-            Ok(()) => return Ok(Some(NameLock { _file: file })),
+            Ok(()) => {
+                let path = path.to_path_buf();
+                return Ok(Some(NameLock { _file: file, path }));
+            }
             Err(rustix::io::Errno::INTR) => continue,
             Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
             Err(e) => return Err(Error::io("lock", path)(e.into())),
