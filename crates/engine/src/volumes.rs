@@ -192,6 +192,16 @@ impl VolumeStore {
         serde_json::from_slice(&raw).map_err(|source| VolumeError::Record { path, source })
     }
 
+    /// The names of the volumes there are (one directory read, no records).
+    pub fn names(&self) -> Result<std::collections::HashSet<String>, VolumeError> {
+        let rd = fs::read_dir(&self.root).map_err(io("read directory", &self.root))?;
+        Ok(rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect())
+    }
+
     /// Every volume, by name.
     pub fn list(&self) -> Result<Vec<Volume>, VolumeError> {
         let rd = fs::read_dir(&self.root).map_err(io("read directory", &self.root))?;

@@ -266,7 +266,22 @@ pub async fn create(
     let log = &req.config.host.log_config;
     berth_logs::LogConfig::parse(&log.driver, &log.options)
         .map_err(|e| ApiError::BadParameter(e.to_string()))?;
-    let c = d.with_engine(move |e| Ok(e.create(&req)?)).await?;
+    let (c, made) = d
+        .with_engine(move |e| {
+            let before = e.volumes().names()?;
+            let c = e.create(&req)?;
+            let made: Vec<String> = c
+                .mounts
+                .iter()
+                .filter(|m| m.kind == "volume" && !before.contains(&m.name))
+                .map(|m| m.name.clone())
+                .collect();
+            Ok((c, made))
+        })
+        .await?;
+    for v in &made {
+        d.object_event("volume", "create", v, None);
+    }
     d.container_event(&c, "create", &[]);
     Ok(json(
         StatusCode::CREATED,
