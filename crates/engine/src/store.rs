@@ -265,15 +265,28 @@ impl ContainerStore {
         if !hex {
             return Err(EngineError::NoSuchContainer(prefix.into()));
         }
-        let mut found = self
-            .list()?
-            .into_iter()
-            .filter(|c| c.id.starts_with(prefix));
-        match (found.next(), found.next()) {
-            (Some(c), None) => Ok(c),
-            (None, _) => Err(EngineError::NoSuchContainer(prefix.into())),
-            (Some(_), Some(_)) => Err(EngineError::Ambiguous(prefix.into())),
+        // Directory names only: a record is read for the matches alone.
+        let rd = fs::read_dir(&self.root).map_err(EngineError::io("read directory", &self.root))?;
+        let mut found = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(EngineError::io("read directory", &self.root))?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().filter(|n| is_id(n) && n.starts_with(prefix)) else {
+                continue;
+            };
+            match self.load(id) {
+                Ok(c) => found.push(c),
+                // A directory whose record is not written yet (a create in progress).
+                Err(EngineError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if found.len() > 1 {
+                return Err(EngineError::Ambiguous(prefix.into()));
+            }
         }
+        found
+            .pop()
+            .ok_or_else(|| EngineError::NoSuchContainer(prefix.into()))
     }
 }
 
