@@ -15,7 +15,7 @@ use rustix::io::Errno;
 
 use crate::error::{EngineError, Result};
 use crate::record::{Container, Status};
-use crate::{rootfs, Engine};
+use crate::Engine;
 
 /// What docker's `X-Docker-Container-Path-Stat` header says of a path.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -150,18 +150,10 @@ impl Engine {
                 return f(root.as_fd());
             }
         }
-        let target = self.containers().rootfs(&c.id);
-        let mounted_here = !rootfs::is_mounted(&target)?;
-        if mounted_here {
-            rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target)?;
-        }
-        let done = std::fs::File::open(&target)
-            .map_err(EngineError::io("open", &target))
-            .and_then(|root| f(root.as_fd()));
-        if mounted_here {
-            rootfs::unmount(&target)?;
-        }
-        done
+        self.with_mounted_root(c, |target| {
+            let root = std::fs::File::open(target).map_err(EngineError::io("open", target))?;
+            f(root.as_fd())
+        })
     }
 
     /// What `path` in container `c` is (a symlink itself, not its target).

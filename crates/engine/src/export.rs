@@ -17,16 +17,26 @@ impl Engine {
     /// Writes a tar of container `c`'s merged filesystem to `out`, mounting it for the
     /// time of the export if it is not mounted (then unmounting it again).
     pub fn export(&self, c: &Container, out: impl Write) -> Result<()> {
+        self.with_mounted_root(c, |target| write_tree(target, out))
+    }
+
+    /// Runs `f` with container `c`'s root file system mounted at its mount point:
+    /// mounted for the time of `f` (then unmounted again) if it is not mounted already.
+    pub(crate) fn with_mounted_root<T>(
+        &self,
+        c: &Container,
+        f: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
         let target = self.containers().rootfs(&c.id);
         let mounted_here = !rootfs::is_mounted(&target)?;
         if mounted_here {
             rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target)?;
         }
-        let written = write_tree(&target, out);
+        let done = f(&target);
         if mounted_here {
             rootfs::unmount(&target)?;
         }
-        written
+        done
     }
 
     /// The changes of container `c`'s writable layer, sorted by path (`docker diff`),

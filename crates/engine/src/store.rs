@@ -74,12 +74,7 @@ impl ContainerStore {
 
     /// A new random id: 64 hex characters from the kernel's random source.
     pub fn new_id(&self) -> Result<String> {
-        let path = Path::new("/dev/urandom");
-        let mut raw = [0u8; 32];
-        fs::File::open(path)
-            .and_then(|mut f| f.read_exact(&mut raw))
-            .map_err(EngineError::io("read", path))?;
-        Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+        random_id().map_err(EngineError::io("read", Path::new(RANDOM)))
     }
 
     /// Reserves `name` for container `id`, or a random name when `name` is None.
@@ -288,6 +283,17 @@ impl ContainerStore {
             .pop()
             .ok_or_else(|| EngineError::NoSuchContainer(prefix.into()))
     }
+}
+
+/// The kernel's random source.
+const RANDOM: &str = "/dev/urandom";
+
+/// 64 hex characters from the kernel's random source (container ids, anonymous volume
+/// names).
+pub(crate) fn random_id() -> std::io::Result<String> {
+    let mut raw = [0u8; 32];
+    fs::File::open(RANDOM).and_then(|mut f| f.read_exact(&mut raw))?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Whether `s` is a full container id.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -131,7 +131,10 @@ impl VolumeStore {
     pub fn create(&self, req: &NewVolume) -> Result<Volume, VolumeError> {
         let (name, anonymous) = match &req.name {
             Some(n) => (n.clone(), false),
-            None => (random_name()?, true),
+            None => (
+                crate::store::random_id().map_err(io("read", Path::new("/dev/urandom")))?,
+                true,
+            ),
         };
         if !valid_name(&name) {
             return Err(VolumeError::BadName(name));
@@ -246,8 +249,9 @@ impl VolumeStore {
     /// The disk space volume `name`'s files take (allocated bytes; hard links once).
     pub fn size(&self, name: &str) -> Result<u64, VolumeError> {
         let dir = self.data_dir(name);
-        let mut seen = std::collections::HashSet::new();
-        disk_use(&dir, &mut seen).map_err(io("measure", &dir))
+        berth_image::snapshot::tree_usage(&dir)
+            .map(|u| u.bytes)
+            .map_err(|e| io("measure", &dir)(std::io::Error::other(e.to_string())))
     }
 
     /// Whether volume `name`'s files are none yet.
@@ -256,21 +260,6 @@ impl VolumeStore {
         let mut rd = fs::read_dir(&dir).map_err(io("read directory", &dir))?;
         Ok(rd.next().is_none())
     }
-}
-
-fn disk_use(path: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> std::io::Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::symlink_metadata(path)?;
-    if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
-        return Ok(0);
-    }
-    let mut total = meta.blocks() * 512;
-    if meta.is_dir() {
-        for entry in fs::read_dir(path)? {
-            total += disk_use(&entry?.path(), seen)?;
-        }
-    }
-    Ok(total)
 }
 
 fn check_driver(name: &str, req: &NewVolume) -> Result<(), VolumeError> {
@@ -297,16 +286,6 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), VolumeError> {
     let mut f = fs::File::create(path).map_err(io("create", path))?;
     f.write_all(data).map_err(io("write", path))?;
     f.sync_all().map_err(io("sync", path))
-}
-
-/// 64 hex characters from the kernel's random source, as docker names anonymous volumes.
-fn random_name() -> Result<String, VolumeError> {
-    let path = Path::new("/dev/urandom");
-    let mut raw = [0u8; 32];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut raw))
-        .map_err(io("read", path))?;
-    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

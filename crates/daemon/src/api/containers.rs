@@ -268,7 +268,15 @@ pub async fn create(
         .map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let (c, made) = d
         .with_engine(move |e| {
-            let before = e.volumes().names()?;
+            // Only binds, mounts and volumes-from can name a volume that exists already
+            // (anonymous ones are always new): no directory read otherwise.
+            let m = &req.config.mounts;
+            let named = !m.binds.is_empty() || !m.mounts.is_empty() || !m.volumes_from.is_empty();
+            let before = if named {
+                e.volumes().names()?
+            } else {
+                Default::default()
+            };
             let c = e.create(&req)?;
             let made: Vec<String> = c
                 .mounts

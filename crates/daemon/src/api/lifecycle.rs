@@ -246,6 +246,10 @@ async fn user_stopped(d: &Arc<Daemon>, name: &str) -> ApiResult<()> {
 /// count of zero.
 async fn user_started(d: &Arc<Daemon>, c: Container) -> ApiResult<Container> {
     d.backoff.forget(&c.id);
+    let s = &c.state;
+    if !s.manually_stopped && !s.restarting && s.restart_count == 0 {
+        return Ok(c); // nothing to reset: no write on the start path
+    }
     let id = c.id.clone();
     let updated = d
         .with_engine(move |e| {

@@ -55,6 +55,12 @@ pub use overlay::{overlay_supported, Overlay};
 pub use store::NameLock;
 pub use vfs::Vfs;
 
+/// The disk use of the tree at `root` (allocated bytes and inodes, hard links counted
+/// once), measured as snapshots' usage is, so that figures agree with `du`.
+pub fn tree_usage(root: &std::path::Path) -> Result<Usage> {
+    fsutil::usage(root)
+}
+
 /// The kind of a snapshot; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
