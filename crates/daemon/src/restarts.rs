@@ -70,11 +70,9 @@ impl Daemon {
     }
 
     async fn consider_restart_now(self: &Arc<Self>, id: &str, now: bool) -> ApiResult<()> {
-        let cid = id.to_string();
-        let c = match self
-            .with_engine(move |e| Ok(e.containers().load(&cid)?))
-            .await
-        {
+        let (me, cid) = (self.clone(), id.to_string());
+        // The record as saved (no engine lock: most exits want no restart).
+        let c = match crate::state::blocking(move || Ok(me.containers.load(&cid)?)).await {
             Err(crate::error::ApiError::Engine(EngineError::NoSuchContainer(_))) => return Ok(()),
             r => r?,
         };
