@@ -31,6 +31,7 @@ impl Daemon {
     pub async fn start_container(self: &Arc<Self>, c: Container) -> ApiResult<Option<Started>> {
         let me = self.clone();
         let id = c.id.clone();
+        let health = c.config.healthcheck.is_some();
         let started = self
             .with_engine(move |e| {
                 let r = e.start_with(&c, &mut |shim| me.pending.connect_all(&c.id, shim));
@@ -44,7 +45,7 @@ impl Daemon {
             })
             .await?;
         if let Some(s) = started {
-            self.arm(id, s.shim_pid);
+            self.arm(id, s.shim_pid, health);
         }
         Ok(started)
     }
@@ -74,15 +75,23 @@ impl Daemon {
     /// Makes sure a task waits for the run of `c`, if it runs.
     pub fn ensure_armed(self: &Arc<Self>, c: &Container) {
         if c.state.status == Status::Running && c.state.monitor_pid > 0 {
-            self.arm(c.id.clone(), c.state.monitor_pid);
+            self.arm(
+                c.id.clone(),
+                c.state.monitor_pid,
+                c.config.healthcheck.is_some(),
+            );
         }
     }
 
     /// Waits (in a task) for the run of container `id` whose shim is `shim_pid`, then
     /// finishes it.
-    pub fn arm(self: &Arc<Self>, id: String, shim_pid: i32) {
+    /// With `health`, the container's healthcheck runs too.
+    pub fn arm(self: &Arc<Self>, id: String, shim_pid: i32, health: bool) {
         if !self.monitor.arm(&id, shim_pid) {
             return;
+        }
+        if health {
+            self.watch_health(id.clone(), self.monitor.watch(&id));
         }
         let me = self.clone();
         tokio::spawn(async move {
@@ -151,7 +160,11 @@ impl Daemon {
             match found {
                 Some(Found::Live(_)) => {
                     live += 1;
-                    self.arm(c.id.clone(), c.state.monitor_pid);
+                    self.arm(
+                        c.id.clone(),
+                        c.state.monitor_pid,
+                        c.config.healthcheck.is_some(),
+                    );
                 }
                 Some(Found::Exited(s)) => {
                     self.run_ended(&c.id, c.state.monitor_pid, End::Exited(s))

@@ -18,8 +18,8 @@ use crate::query::Filters;
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// The filters `/containers/json` takes.
-pub const LIST_FILTERS: [&str; 9] = [
-    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network",
+pub const LIST_FILTERS: [&str; 10] = [
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network", "health",
 ];
 
 fn status_word(c: &Container) -> &'static str {
@@ -113,7 +113,7 @@ pub fn mounts(c: &Container) -> Value {
 
 fn state(c: &Container) -> Value {
     let s = &c.state;
-    json!({
+    let mut out = json!({
         "Status": status_word(c),
         "Running": s.status == Status::Running,
         "Paused": s.paused,
@@ -125,7 +125,11 @@ fn state(c: &Container) -> Value {
         "Error": s.error,
         "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
         "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
-    })
+    });
+    if let Some(h) = &s.health {
+        out["Health"] = health(h);
+    }
+    out
 }
 
 fn host_config(c: &Container) -> Value {
@@ -282,7 +286,45 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     if let Some(t) = cfg.stop_timeout {
         out["StopTimeout"] = json!(t);
     }
+    if let Some(h) = &cfg.healthcheck {
+        out["Healthcheck"] = healthcheck(h);
+    }
     out
+}
+
+/// `Config.Healthcheck` as dockerd shows it (times left out when not set).
+fn healthcheck(h: &berth_engine::health::HealthConfig) -> Value {
+    let mut out = json!({ "Test": h.test });
+    for (key, v) in [
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+        ("StartInterval", h.start_interval),
+        ("Retries", h.retries),
+    ] {
+        if v != 0 {
+            out[key] = json!(v);
+        }
+    }
+    out
+}
+
+/// `State.Health`.
+fn health(h: &berth_engine::health::Health) -> Value {
+    json!({
+        "Status": h.status.as_str(),
+        "FailingStreak": h.failing_streak,
+        "Log": h.log,
+    })
+}
+
+/// The word the `health` filter and the STATUS column use for `c`.
+fn health_word(c: &Container) -> &'static str {
+    match (&c.state.health, &c.config.healthcheck) {
+        (Some(h), Some(check)) if check.command().is_some() => h.status.as_str(),
+        (None, Some(check)) if check.command().is_some() => "starting",
+        _ => "none",
+    }
 }
 
 fn network_settings(c: &Container) -> Value {
@@ -375,7 +417,14 @@ pub fn status_text(c: &Container, now: SystemTime) -> String {
         Status::Running if c.state.paused => {
             format!("Up {} (Paused)", since(c.state.started_at.as_ref()))
         }
-        Status::Running => format!("Up {}", since(c.state.started_at.as_ref())),
+        Status::Running => {
+            let up = since(c.state.started_at.as_ref());
+            match health_word(c) {
+                "none" => format!("Up {up}"),
+                "starting" => format!("Up {up} (health: starting)"),
+                word => format!("Up {up} ({word})"),
+            }
+        }
         Status::Exited if c.state.restarting => format!(
             "Restarting ({}) {} ago",
             c.state.exit_code.unwrap_or(0),
@@ -443,6 +492,13 @@ impl<'a> ListFilter<'a> {
                 }
             }
         };
+        for h in filters.values("health") {
+            if !["starting", "healthy", "unhealthy", "none"].contains(&h.as_str()) {
+                return Err(crate::error::ApiError::BadParameter(format!(
+                    "Unrecognised filter value for health: {h}"
+                )));
+            }
+        }
         Ok(ListFilter {
             filters,
             before: created_of("before")?,
@@ -467,6 +523,7 @@ impl<'a> ListFilter<'a> {
                 c.state.status == Status::Exited && x.parse() == Ok(c.state.exit_code.unwrap_or(0))
             })
             && any("network", &|n| *n == c.config.host.network_mode)
+            && any("health", &|h| h == health_word(c))
             && (f.values("ancestor").is_empty() || self.ancestors.contains(&c.image_id))
             && self.before.as_ref().is_none_or(|b| c.created < *b)
             && self.since.as_ref().is_none_or(|s| c.created > *s)

@@ -80,6 +80,7 @@ pub struct CreateBody {
     volumes: BTreeMap<String, serde_json::Value>,
     #[serde(deserialize_with = "nd")]
     host_config: HostConfigBody,
+    healthcheck: Option<berth_engine::health::HealthConfig>,
 }
 
 /// docker's HostConfig (the fields berth uses).
@@ -237,6 +238,7 @@ impl CreateBody {
             stop_timeout: self.stop_timeout,
             host,
             mounts,
+            healthcheck: self.healthcheck,
         };
         Ok(CreateRequest {
             image: self.image,
