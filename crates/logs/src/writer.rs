@@ -14,7 +14,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::json::encode_line;
+use crate::json::encode_line_stamped;
+use crate::time::write_rfc3339_nano;
 use crate::Stream;
 
 /// Lines waiting in the buffer are written once they reach this many bytes, even
@@ -72,6 +73,8 @@ pub struct JsonFileWriter {
     max_size: u64,
     max_file: u32,
     line: Vec<u8>,
+    /// The last time lines were added at, and it as written in them.
+    stamp: Option<(SystemTime, Vec<u8>)>,
 }
 
 /// `path` with `.n` appended: the name of the n-th rotated file (`path` itself for 0).
@@ -140,6 +143,7 @@ impl JsonFileWriter {
             max_size,
             max_file: max_file.max(1),
             line: Vec::new(),
+            stamp: None,
         })
     }
 
@@ -165,7 +169,15 @@ impl JsonFileWriter {
         time: SystemTime,
     ) -> Result<(), WriteError> {
         let start = self.line.len();
-        encode_line(&mut self.line, stream, chunk, time);
+        let stamp = match &mut self.stamp {
+            Some((t, text)) if *t == time => text,
+            slot => {
+                let mut text = Vec::with_capacity(32);
+                write_rfc3339_nano(&mut text, time);
+                &mut slot.insert((time, text)).1
+            }
+        };
+        encode_line_stamped(&mut self.line, stream, chunk, stamp);
         let len = (self.line.len() - start) as u64;
         let before = self.size + start as u64;
         if before > 0 && before.saturating_add(len) > self.max_size {
