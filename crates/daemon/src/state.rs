@@ -26,6 +26,10 @@ use crate::pending::Pending;
 /// Everything a handler needs.
 pub struct Daemon {
     engine: Mutex<Engine>,
+    /// Engine calls from async handlers wait here, without a thread, for their turn:
+    /// waiting on the mutex itself would hold a blocking-pool thread each, and enough
+    /// of them would leave none for the requests that need no engine (`ps`, `inspect`).
+    engine_turn: std::sync::Arc<tokio::sync::Semaphore>,
     /// The settings the daemon runs with.
     pub settings: Settings,
     /// A stable id of this daemon (kept under the data root).
@@ -71,6 +75,7 @@ impl Daemon {
             .unwrap_or_default();
         Ok(Daemon {
             engine: Mutex::new(engine),
+            engine_turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             settings,
             id,
             hostname,
@@ -104,7 +109,17 @@ impl Daemon {
         F: FnOnce(&Engine) -> ApiResult<T> + Send + 'static,
     {
         let me = self.clone();
-        blocking(move || f(&me.lock())).await
+        let turn = self
+            .engine_turn
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Task(e.to_string()))?;
+        blocking(move || {
+            let _turn = turn;
+            f(&me.lock())
+        })
+        .await
     }
 
     /// Runs `f` with the engine on this thread (one of the blocking pool's).
