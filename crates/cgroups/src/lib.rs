@@ -27,7 +27,7 @@ use oci_spec::runtime::LinuxResources;
 pub use error::{Error, Result};
 pub use favor::{held_by_berth, FavorDynMods, FavorError, HIERARCHY_NAME};
 pub use stats::{
-    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Scope, Stats, Throttling,
 };
 pub use v2::devices::{attached as attached_device_programs, Error as DeviceError};
 pub use validate::validate_resources;
@@ -222,9 +222,14 @@ impl Manager {
 
     /// Resource statistics, shaped like `runc events --stats`.
     pub fn stats(&self) -> Result<Stats> {
+        self.stats_of(Scope::Full)
+    }
+
+    /// The statistics `scope` names.
+    pub fn stats_of(&self, scope: Scope) -> Result<Stats> {
         match &self.backend {
-            Backend::V1(b) => stats::v1::read(b),
-            Backend::V2(b) => stats::v2::read(b.dir()),
+            Backend::V1(b) => stats::v1::read(b, scope),
+            Backend::V2(b) => stats::v2::read(b.dir(), scope),
         }
     }
 

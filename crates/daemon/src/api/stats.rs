@@ -136,7 +136,9 @@ fn memory_json(s: &Stats) -> Value {
 pub fn sample(d: &Daemon, c: &Container) -> Value {
     let name = format!("/{}", c.name);
     let running = c.state.status == Status::Running;
-    let stats = running.then(|| d.runtime.stats(&c.id).ok()).flatten();
+    let stats = running
+        .then(|| d.runtime.stats_of(&c.id, berth_cgroups::Scope::Docker).ok())
+        .flatten();
     let Some(s) = stats else {
         return json!({
             "read": ZERO_TIME, "preread": ZERO_TIME,
