@@ -64,8 +64,10 @@ fn system_cpu_usage() -> u64 {
     ticks * (1_000_000_000 / hz)
 }
 
+/// The CPUs berthd may use, found once (finding them reads cgroup files).
 fn online_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn cpu_json(s: &Stats, system: u64) -> Value {
