@@ -165,6 +165,20 @@ impl Manager {
         }
     }
 
+    /// How many processes of the cgroup the OOM killer ended (`oom_kill` of v1's
+    /// `memory.oom_control` or v2's `memory.events`; 0 where the kernel does not count).
+    pub fn oom_kills(&self) -> Result<u64> {
+        let file = match &self.backend {
+            Backend::V1(b) => match b.dir("memory") {
+                Some(dir) => dir.join("memory.oom_control"),
+                None => return Ok(0),
+            },
+            Backend::V2(b) => b.dir().join("memory.events"),
+        };
+        let content = fs::read_opt(&file)?.unwrap_or_default();
+        Ok(fs::keyed_value(&content, "oom_kill").unwrap_or(0))
+    }
+
     /// Whether the cgroup is completely frozen.
     pub fn is_frozen(&self) -> Result<bool> {
         match &self.backend {

@@ -110,6 +110,7 @@ impl Daemon {
             End::Lost => ExitStatus::new(LOST_EXIT, SystemTime::now()),
         };
         let code = status.exit_code;
+        let oom = status.oom_killed;
         let cid = id.to_string();
         let ended = self
             .with_engine(move |e| {
@@ -124,6 +125,9 @@ impl Daemon {
         self.monitor.exited(id, code);
         let (record, gone) = ended?;
         if let Some(c) = &record {
+            if oom {
+                self.container_event(c, "oom", &[]);
+            }
             self.container_event(c, "die", &[("exitCode", code.to_string())]);
         }
         if gone {

@@ -104,6 +104,9 @@ pub struct State {
     /// It exited and waits to be restarted by its policy.
     #[serde(default)]
     pub restarting: bool,
+    /// The OOM killer ended a process of its last run.
+    #[serde(default)]
+    pub oom_killed: bool,
     /// What its healthcheck's probes found (none without a healthcheck).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::health::Health>,
@@ -153,6 +156,7 @@ impl State {
             restart_count: 0,
             manually_stopped: false,
             restarting: false,
+            oom_killed: false,
             health: None,
         }
     }

@@ -118,7 +118,7 @@ fn state(c: &Container) -> Value {
         "Running": s.status == Status::Running,
         "Paused": s.paused,
         "Restarting": s.restarting,
-        "OOMKilled": false,
+        "OOMKilled": s.oom_killed,
         "Dead": false,
         "Pid": s.pid,
         "ExitCode": s.exit_code.unwrap_or(0),
