@@ -66,6 +66,16 @@ impl Daemon {
             .collect()
     }
 
+    /// Container `name` (id, prefix or name) as recorded, checked as
+    /// [`Daemon::current_containers`] checks each.
+    pub fn current(&self, name: &str) -> ApiResult<Container> {
+        let c = self.containers.find(name)?;
+        if c.state.status == Status::Running && !self.monitor.is_armed(&c.id) {
+            return self.engine_now(|e| Ok(e.refresh(c)?));
+        }
+        Ok(c)
+    }
+
     /// [`Daemon::current_containers`] on the blocking pool.
     pub async fn current_containers_async(self: &Arc<Self>) -> ApiResult<Vec<Container>> {
         let me = self.clone();

@@ -38,6 +38,10 @@ pub struct Daemon {
     pub hostname: String,
     /// The containers' directories (paths only; records go through the engine).
     pub containers: ContainerStore,
+    /// The image content store, for readers that need no engine (inspect).
+    pub content: berth_image::content::LocalStore,
+    /// The snapshotter, for readers that need no engine (inspect).
+    pub snapshotter: std::sync::Arc<dyn berth_image::snapshot::Snapshotter>,
     /// Container exits and removals, and the runs being waited for.
     pub monitor: Monitor,
     /// Attaches waiting for a start.
@@ -68,6 +72,8 @@ impl Daemon {
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());
         let containers = engine.containers().clone();
+        let content = engine.images().content().clone();
+        let snapshotter = engine.images().shared_snapshotter();
         let settings_root = settings.data_root.clone();
         let id = daemon_id(&settings.data_root)?;
         let hostname = nix::unistd::gethostname()
@@ -80,6 +86,8 @@ impl Daemon {
             id,
             hostname,
             containers,
+            content,
+            snapshotter,
             monitor: Monitor::default(),
             pending: Pending::default(),
             execs: Execs::default(),
@@ -89,6 +97,15 @@ impl Daemon {
             last_samples: Default::default(),
             _favor: favor_dynmods(&settings_favor),
         })
+    }
+
+    /// What container inspect reads besides the record.
+    pub fn sources(&self) -> crate::api::container_json::Sources<'_> {
+        crate::api::container_json::Sources {
+            content: &self.content,
+            snapshotter: self.snapshotter.as_ref(),
+            containers: &self.containers,
+        }
     }
 
     /// The data root.

@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use berth_image::content::LocalStore;
 use berth_image::digest::Digest;
 use berth_image::metadata::ImageRecord;
 use berth_image::snapshot;
@@ -155,27 +156,7 @@ impl Engine {
         &self,
         id: &Digest,
     ) -> Result<(ImageConfiguration, Option<HealthConfig>)> {
-        let raw = self.images.content().read_all(id, CONFIG_LIMIT)?;
-        let bad = |source| EngineError::ImageConfig {
-            image: id.to_string(),
-            source,
-        };
-        let config = serde_json::from_slice(&raw).map_err(bad)?;
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            config: Option<RawConfig>,
-        }
-        #[derive(serde::Deserialize)]
-        struct RawConfig {
-            #[serde(default, rename = "Healthcheck")]
-            healthcheck: Option<HealthConfig>,
-        }
-        let health = serde_json::from_slice::<Raw>(&raw)
-            .ok()
-            .and_then(|r| r.config)
-            .and_then(|c| c.healthcheck);
-        Ok((config, health))
+        read_image_config(self.images.content(), id)
     }
 
     /// The spec options a container's record gives.
@@ -359,4 +340,34 @@ impl Engine {
     pub fn find(&self, s: &str) -> Result<Container> {
         self.refresh(self.containers.find(s)?)
     }
+}
+
+/// The image config of image `id` in `content`, and its `HEALTHCHECK` (docker's addition
+/// to the OCI config, which the parsed form leaves out). Needs no engine: readers on
+/// other threads use it.
+pub fn read_image_config(
+    content: &LocalStore,
+    id: &Digest,
+) -> Result<(ImageConfiguration, Option<HealthConfig>)> {
+    let raw = content.read_all(id, CONFIG_LIMIT)?;
+    let bad = |source| EngineError::ImageConfig {
+        image: id.to_string(),
+        source,
+    };
+    let config = serde_json::from_slice(&raw).map_err(bad)?;
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        config: Option<RawConfig>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawConfig {
+        #[serde(default, rename = "Healthcheck")]
+        healthcheck: Option<HealthConfig>,
+    }
+    let health = serde_json::from_slice::<Raw>(&raw)
+        .ok()
+        .and_then(|r| r.config)
+        .and_then(|c| c.healthcheck);
+    Ok((config, health))
 }

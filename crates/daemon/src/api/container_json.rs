@@ -6,8 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use berth_engine::record::{parse_time, Container, Status};
 use berth_engine::store::ContainerStore;
+use berth_engine::engine::read_image_config;
 use berth_engine::Engine;
+use berth_image::content::LocalStore;
 use berth_image::digest::Digest;
+use berth_image::snapshot::Snapshotter;
 use serde_json::{json, Map, Value};
 
 use super::unix_time;
@@ -34,11 +37,23 @@ fn status_word(c: &Container) -> &'static str {
     }
 }
 
+/// What container inspect reads besides the record: image configs, the snapshotter
+/// and the containers' directories. All of it is safe to read without the engine.
+pub struct Sources<'a> {
+    /// The content store, for image configs.
+    pub content: &'a LocalStore,
+    /// The snapshotter, for the container's layers.
+    pub snapshotter: &'a dyn Snapshotter,
+    /// The containers' directories.
+    pub containers: &'a ContainerStore,
+}
+
 /// The inspect document of container `c`, whose exec instances are `execs`.
-pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> {
+pub fn inspect(e: &Sources<'_>, c: &Container, execs: &[String]) -> ApiResult<Value> {
     let image = Digest::parse(&c.image_id)
         .ok()
-        .and_then(|d| e.image_config(&d).ok());
+        .and_then(|d| read_image_config(e.content, &d).ok())
+        .map(|(config, _)| config);
     let image_cfg = image.as_ref().and_then(|i| i.config().clone());
     let mut m = Map::new();
     m.insert("Id".into(), json!(c.id));
@@ -56,7 +71,7 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     let log = match c.config.host.log_config.driver.as_str() {
         "none" => String::new(),
         _ => e
-            .containers()
+            .containers
             .dir(&c.id)
             .join(format!("{}-json.log", c.id))
             .display()
@@ -67,7 +82,7 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     m.insert("RestartCount".into(), json!(c.state.restart_count));
     m.insert(
         "Driver".into(),
-        json!(e.images().snapshotter().driver_name()),
+        json!(e.snapshotter.driver_name()),
     );
     m.insert("Platform".into(), json!("linux"));
     for k in ["MountLabel", "ProcessLabel", "AppArmorProfile"] {
@@ -206,8 +221,8 @@ fn host_config(c: &Container) -> Value {
     m
 }
 
-fn graph_driver(e: &Engine, c: &Container) -> Value {
-    let snap = e.images().snapshotter();
+fn graph_driver(e: &Sources<'_>, c: &Container) -> Value {
+    let snap = e.snapshotter;
     let name = snap.driver_name();
     let Ok(dirs) = snap.layer_dirs(&c.snapshot_key) else {
         return json!({"Data": null, "Name": name});
@@ -221,7 +236,7 @@ fn graph_driver(e: &Engine, c: &Container) -> Value {
     json!({
         "Data": {
             "LowerDir": lowers.join(":"),
-            "MergedDir": e.containers().rootfs(&c.id),
+            "MergedDir": e.containers.rootfs(&c.id),
             "UpperDir": dirs.upper,
             "WorkDir": own.join("work"),
         },
