@@ -4,9 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use berth_engine::engine::read_image_config;
 use berth_engine::record::{parse_time, Container, Status};
 use berth_engine::store::ContainerStore;
-use berth_engine::engine::read_image_config;
 use berth_engine::Engine;
 use berth_image::content::LocalStore;
 use berth_image::digest::Digest;
@@ -80,10 +80,7 @@ pub fn inspect(e: &Sources<'_>, c: &Container, execs: &[String]) -> ApiResult<Va
     m.insert("LogPath".into(), json!(log));
     m.insert("Name".into(), json!(format!("/{}", c.name)));
     m.insert("RestartCount".into(), json!(c.state.restart_count));
-    m.insert(
-        "Driver".into(),
-        json!(e.snapshotter.driver_name()),
-    );
+    m.insert("Driver".into(), json!(e.snapshotter.driver_name()));
     m.insert("Platform".into(), json!("linux"));
     for k in ["MountLabel", "ProcessLabel", "AppArmorProfile"] {
         m.insert(k.into(), json!(""));
