@@ -53,18 +53,28 @@ pub async fn connect(state_dir: &Path) -> std::io::Result<UnixStream> {
 /// the shim still lives that is waited for (up to [`ENDING`]); none from a shim that is
 /// gone is [`End::Lost`].
 pub async fn wait(state_dir: &Path, shim_pid: Option<i32>) -> End {
-    let deadline = tokio::time::Instant::now() + ENDING;
+    // The grace period runs from the first time the shim does not answer (a run may
+    // last any time before that).
+    let mut deadline = None;
     loop {
         if let Some(status) = ask_wait(state_dir).await {
             return End::Exited(status);
         }
         let lives = shim_pid.is_some_and(lives);
+        let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + ENDING);
         match ExitStatus::read(state_dir) {
             Ok(Some(status)) => return End::Exited(status),
-            Ok(None) if lives && tokio::time::Instant::now() < deadline => {
+            // Not written yet (or being replaced) while the shim still ends.
+            Ok(None) | Err(_) if lives && tokio::time::Instant::now() < until => {
                 tokio::time::sleep(RETRY).await;
             }
-            Ok(None) | Err(_) => return End::Lost,
+            // Gone: what it wrote just before it went still counts.
+            Ok(None) | Err(_) => {
+                return match ExitStatus::read(state_dir) {
+                    Ok(Some(status)) => End::Exited(status),
+                    _ => End::Lost,
+                }
+            }
         }
     }
 }
@@ -80,12 +90,18 @@ const RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 pub fn ended(state_dir: &Path, shim_pid: Option<i32>) -> End {
     let deadline = std::time::Instant::now() + ENDING;
     loop {
+        let lives = shim_pid.is_some_and(lives);
         match ExitStatus::read(state_dir) {
             Ok(Some(status)) => return End::Exited(status),
-            Ok(None) if shim_pid.is_some_and(lives) && std::time::Instant::now() < deadline => {
+            Ok(None) | Err(_) if lives && std::time::Instant::now() < deadline => {
                 std::thread::sleep(RETRY);
             }
-            Ok(None) | Err(_) => return End::Lost,
+            Ok(None) | Err(_) => {
+                return match ExitStatus::read(state_dir) {
+                    Ok(Some(status)) => End::Exited(status),
+                    _ => End::Lost,
+                }
+            }
         }
     }
 }
