@@ -1,0 +1,109 @@
+//! `berth-registry`: an OCI distribution registry on a local directory
+//! (`serve`), and its garbage collector (`garbage-collect`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_registry::server::{self, gc, Htpasswd, Registry, Storage};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "berth-registry", version, about = "An OCI distribution registry")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the registry in DIR
+    Serve {
+        /// Directory holding the registry's content
+        #[arg(long, default_value = "/var/lib/berth-registry")]
+        root: PathBuf,
+        /// Address to listen on (port 0 picks a free port; the address is printed)
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        addr: String,
+        /// htpasswd file (bcrypt entries) restricting access to its users
+        #[arg(long)]
+        htpasswd: Option<PathBuf>,
+        /// PEM certificate chain for TLS
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Remove blobs no manifest references
+    GarbageCollect {
+        /// Directory holding the registry's content
+        root: PathBuf,
+        /// Only list what would be removed
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            root,
+            addr,
+            htpasswd,
+            tls_cert,
+            tls_key,
+        } => serve(&root, &addr, htpasswd.as_deref(), tls_cert.zip(tls_key)),
+        Command::GarbageCollect { root, dry_run } => {
+            let storage = Storage::open(&root)?;
+            let done = gc::collect(&storage, dry_run)?;
+            for d in &done.removed {
+                println!("{}: {d}", if dry_run { "would remove" } else { "removed" });
+            }
+            println!("{} blobs removed, {} kept", done.removed.len(), done.kept);
+            Ok(())
+        }
+    }
+}
+
+fn serve(
+    root: &Path,
+    addr: &str,
+    htpasswd: Option<&Path>,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> anyhow::Result<()> {
+    let registry = Arc::new(Registry {
+        storage: Storage::open(root)?,
+        users: htpasswd.map(Htpasswd::load).transpose()?,
+    });
+    let tls = tls.map(|(c, k)| tls_acceptor(&c, &k)).transpose()?;
+    let rt = tokio::runtime::Runtime::new().context("start the runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen on {addr}"))?;
+        println!("listening on {}", listener.local_addr()?);
+        server::serve(listener, server::app(registry), tls).await?;
+        Ok(())
+    })
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("read {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parse {}", cert.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("read {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
