@@ -70,11 +70,6 @@ impl Message {
 /// Where progress goes.
 pub type Sink<'a> = &'a (dyn Fn(Message) + Sync);
 
-/// The short ID docker shows for a digest (12 hex characters).
-pub fn short(digest: &berth_image::digest::Digest) -> String {
-    digest.hex().chars().take(12).collect()
-}
-
 /// docker's bar: `[=====>      ]  1.23MB/4.56MB`, 50 columns wide.
 pub fn bar(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;

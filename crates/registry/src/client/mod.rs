@@ -510,6 +510,11 @@ fn challenge_of(resp: &Response) -> Option<Challenge> {
         .find_map(Challenge::parse)
 }
 
+/// The short ID docker shows for a digest (12 hex characters).
+pub fn short(digest: &berth_image::digest::Digest) -> String {
+    digest.hex().chars().take(12).collect()
+}
+
 /// The scope for `path` with `actions` (`pull`, `pull,push`).
 pub fn scope(path: &str, actions: &str) -> String {
     format!("repository:{path}:{actions}")

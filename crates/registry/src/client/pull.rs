@@ -18,7 +18,8 @@ use reqwest::header::ACCEPT;
 
 use super::{scope, BlobReader, ClientError, RegistryConfig, Session};
 use crate::auth::Credentials;
-use crate::progress::{short, Message, Sink};
+use super::short;
+use crate::progress::{Message, Sink};
 
 /// Layers fetched at once.
 const PARALLEL: usize = 4;
@@ -36,6 +37,14 @@ pub enum PullError {
     NotFound {
         /// The reference as docker shows it.
         reference: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The registry refused access (or the repository does not exist).
+    #[error("pull access denied for {repository}, repository does not exist or may require 'docker login': denied: {message}")]
+    Denied {
+        /// The repository as docker shows it.
+        repository: String,
         /// The registry's message.
         message: String,
     },
@@ -151,11 +160,13 @@ pub fn pull(
         .clone()
         .or_else(|| r.digest.as_ref().map(|d| d.to_string()))
         .unwrap_or_default();
+    // Nothing is reported before the reference resolves: an error until then is the
+    // request's (the API answers it with a status, not in the stream).
+    let (session, top) = resolve(config, req)?;
     progress(Message::about(
         id_line,
-        format!("Pulling from {}", r.familiar_name().trim_start_matches("docker.io/")),
+        format!("Pulling from {}", r.path),
     ));
-    let (session, top) = resolve(config, req)?;
     let manifest = platform_manifest(&session, req, &top)?;
     let before = store.db().resolve(&r.to_string()).ok().map(|rec| rec.id);
     let img = fetch_image(store, &session, req, &top, manifest, inflight, progress)?;
@@ -230,6 +241,12 @@ fn fetch_manifest(s: &Session, r: &Reference, wanted: &str) -> Result<Fetched, P
                 reference: r.familiar(),
                 message,
             });
+        }
+        Err(ClientError::Unauthorized { message, .. }) => {
+            return Err(PullError::Denied {
+                repository: r.familiar_name(),
+                message,
+            })
         }
         other => other?,
     };
@@ -478,4 +495,48 @@ fn download(
         .map_err(|e| ingest_err(l, e))?;
     progress(Message::about(&id, "Verifying Checksum"));
     Ok(())
+}
+
+/// What `GET /distribution/{name}/json` tells: the descriptor the reference resolves to
+/// and the platforms it offers.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    /// The manifest's (or index's) media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size.
+    pub size: usize,
+    /// The platforms (an index's entries', or the image config's).
+    pub platforms: Vec<Platform>,
+}
+
+/// Resolves `req.reference` in its registry without pulling.
+pub fn inspect(config: &RegistryConfig, req: &PullRequest) -> Result<Distribution, PullError> {
+    let (session, top) = resolve(config, req)?;
+    let what = format!("manifest {}", top.digest);
+    let platforms = match formats::parse_document(&top.bytes, &what)? {
+        Document::Index(index) => index
+            .manifests()
+            .iter()
+            .filter_map(|d| d.platform().as_ref())
+            .map(|p| Platform::new(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref().unwrap_or("")))
+            .collect(),
+        Document::Manifest(m) => {
+            let digest = formats::descriptor_digest(m.config(), &what)?;
+            let config = ImageConfig::parse(fetch_small(&session, req, &digest)?)?;
+            let p = config.parsed();
+            vec![Platform::new(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref().unwrap_or(""))]
+        }
+    };
+    let media_type = serde_json::from_slice::<serde_json::Value>(&top.bytes)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(String::from))
+        .unwrap_or(top.media_type);
+    Ok(Distribution {
+        media_type,
+        digest: top.digest,
+        size: top.bytes.len(),
+        platforms,
+    })
 }

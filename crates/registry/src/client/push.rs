@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::{scope, ClientError, RegistryConfig, Session};
 use crate::auth::Credentials;
-use crate::progress::{short, Message, Sink};
+use super::short;
+use crate::progress::{Message, Sink};
 
 /// Errors of a push.
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +91,11 @@ pub fn push(
     progress: Sink<'_>,
 ) -> Result<Pushed, PushError> {
     let r = &req.reference;
+    let (record, manifest) = store.manifest_of(&r.to_string())?;
     progress(Message::status(format!(
         "The push refers to repository [{}]",
         r.name()
     )));
-    let (record, manifest) = store.manifest_of(&r.to_string())?;
     let doc: Value = serde_json::from_slice(&manifest).map_err(|source| PushError::Manifest {
         image: r.familiar(),
         source,
