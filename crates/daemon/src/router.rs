@@ -7,7 +7,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, events, exec, filesystem, images, lifecycle, logs, stats, system,
+    archive, attach, containers, distribution, events, exec, filesystem, images, lifecycle, logs, stats, system,
     top, volumes,
 };
 use crate::error::ApiError;
@@ -30,6 +30,8 @@ pub fn routes(state: Arc<Daemon>) -> Router {
             get(images::get).post(images::post).delete(images::remove),
         )
         .route("/commit", post(archive::commit))
+        .route("/auth", post(distribution::auth))
+        .route("/distribution/{*path}", get(distribution::inspect_path))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))

@@ -1,0 +1,222 @@
+//! Registry endpoints: `POST /images/create?fromImage=` (pull), `POST
+//! /images/{name}/push`, `POST /auth` and `GET /distribution/{name}/json`. Pull and push
+//! stream docker's JSON progress messages; an error before the first message is an HTTP
+//! error (a missing tag is a 404, as dockerd answers), a later one the stream's last
+//! message (`{"errorDetail": ..., "error": ...}`).
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_image::formats::Platform;
+use berth_image::reference::Reference;
+use berth_registry::auth::Credentials;
+use berth_registry::client::pull::{self, PullRequest};
+use berth_registry::client::push::{self, PushRequest};
+use berth_registry::client::Session;
+use berth_registry::progress::Message;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::images::reference;
+use super::json;
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::state::{long, Daemon};
+
+/// Messages in flight to the client.
+const DEPTH: usize = 64;
+
+/// The credentials of an `X-Registry-Auth` header.
+fn credentials(headers: &HeaderMap) -> Option<Credentials> {
+    headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Credentials::from_header)
+}
+
+/// `POST /images/create?fromImage=&tag=&platform=`.
+pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<Response> {
+    let image = q.str("fromImage");
+    let reference = reference(image, q.str("tag"))?;
+    let platform = match q.str("platform") {
+        "" => None,
+        p => Some(parse_platform(p)?),
+    };
+    let req = PullRequest {
+        reference,
+        platform,
+        creds: credentials(headers),
+    };
+    let me = d.clone();
+    stream_messages(move |sink| {
+        let store = me.own_store()?;
+        let name = req.reference.familiar();
+        pull::pull(&store, &me.registries, &req, &me.inflight, sink)?;
+        me.object_event("image", "pull", &name, None);
+        Ok(())
+    })
+    .await
+}
+
+/// `os/arch[/variant]` as `--platform` gives it.
+fn parse_platform(p: &str) -> ApiResult<Platform> {
+    let parts: Vec<&str> = p.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] => Ok(Platform::new(os, arch, "")),
+        [os, arch, variant] => Ok(Platform::new(os, arch, variant)),
+        _ => Err(ApiError::BadParameter(format!(
+            "\"{p}\": unknown operating system or architecture: invalid argument"
+        ))),
+    }
+}
+
+/// `POST /images/{name}/push?tag=`.
+pub async fn push(
+    d: &Arc<Daemon>,
+    name: String,
+    q: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let reference = reference(&name, q.str("tag"))?;
+    let req = PushRequest {
+        reference,
+        creds: credentials(headers),
+        chunk_size: None,
+    };
+    let me = d.clone();
+    stream_messages(move |sink| {
+        let store = me.own_store()?;
+        push::push(&store, &me.registries, &req, sink)?;
+        me.object_event("image", "push", &req.reference.familiar(), None);
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /auth`: checks the credentials with the registry.
+pub async fn auth(d: axum::extract::State<Arc<Daemon>>, body: Bytes) -> ApiResult<Response> {
+    let creds: Credentials = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadBody(format!("invalid auth configuration: {e}")))?;
+    let domain = registry_domain(&creds.serveraddress);
+    let me = d.0.clone();
+    long(move || {
+        let session = Session::connect(&me.registries, &domain, Some(creds), false)?;
+        session.login()?;
+        Ok(())
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    ))
+}
+
+/// The registry a login's server address names (`https://index.docker.io/v1/` is
+/// Docker Hub).
+fn registry_domain(server: &str) -> String {
+    let bare = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = bare.split('/').next().unwrap_or(bare);
+    match host {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        h => h.into(),
+    }
+}
+
+/// `GET /distribution/{name}/json` (the name may hold `/`).
+pub async fn inspect_path(
+    axum::extract::State(d): axum::extract::State<Arc<Daemon>>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    match path.strip_suffix("/json") {
+        Some(name) if !name.is_empty() => inspect(&d, name.to_string(), &headers).await,
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+async fn inspect(d: &Arc<Daemon>, name: String, headers: &HeaderMap) -> ApiResult<Response> {
+    let reference = Reference::parse(&name).map_err(|e| ApiError::BadParameter(e.to_string()))?;
+    let req = PullRequest {
+        reference,
+        platform: None,
+        creds: credentials(headers),
+    };
+    let me = d.clone();
+    let found = long(move || Ok(pull::inspect(&me.registries, &req)?)).await?;
+    let platforms: Vec<Value> = found
+        .platforms
+        .iter()
+        .map(|p| {
+            let mut v = json!({"architecture": p.arch, "os": p.os});
+            if !p.variant.is_empty() {
+                v["variant"] = p.variant.clone().into();
+            }
+            v
+        })
+        .collect();
+    let doc = json!({
+        "Descriptor": {
+            "mediaType": found.media_type,
+            "digest": found.digest.to_string(),
+            "size": found.size,
+        },
+        "Platforms": platforms,
+    });
+    Ok(json(StatusCode::OK, &doc))
+}
+
+/// Where a stream's start (or early failure) is told.
+type Started = Arc<Mutex<Option<oneshot::Sender<ApiResult<()>>>>>;
+
+fn signal(slot: &Started, r: ApiResult<()>) -> bool {
+    let sender = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    sender.map(|s| s.send(r).is_ok()).is_some()
+}
+
+/// Runs `produce` on a blocking thread; the messages it gives the sink are the response,
+/// one JSON object per line.
+async fn stream_messages<F>(produce: F) -> ApiResult<Response>
+where
+    F: FnOnce(&(dyn Fn(Message) + Sync)) -> ApiResult<()> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(DEPTH);
+    let (start_tx, start_rx) = oneshot::channel();
+    let started: Started = Arc::new(Mutex::new(Some(start_tx)));
+    let flag = started.clone();
+    let sender = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let sink = |m: Message| {
+            signal(&flag, Ok(()));
+            let mut line = serde_json::to_vec(&m).unwrap_or_default();
+            line.push(b'\n');
+            // A client gone away does not stop the operation.
+            sender.blocking_send(Ok(Bytes::from(line))).ok();
+        };
+        let result = produce(&sink);
+        crate::state::trim_heap();
+        if let Err(e) = result {
+            tracing::warn!("{e}");
+            let message = e.message();
+            if !signal(&started, Err(e)) {
+                let line = json!({"errorDetail": {"message": message}, "error": message});
+                tx.blocking_send(Ok(Bytes::from(format!("{line}\n")))).ok();
+            }
+        } else {
+            signal(&started, Ok(()));
+        }
+    });
+    start_rx
+        .await
+        .map_err(|e| ApiError::Task(e.to_string()))??;
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
