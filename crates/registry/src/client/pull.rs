@@ -337,7 +337,7 @@ fn fetch_image(
     let layers = formats::layers_of(&parsed, &config, &what)?;
     let chains = config.chain_ids()?;
     let pull = store.begin_pull()?;
-    fetch_layers(&pull, s, req, &layers, &chains, inflight, progress)?;
+    let fetched = fetch_layers(&pull, s, req, &layers, &chains, inflight, progress)?;
     let ingest = |what: &str| {
         let what = what.to_string();
         move |source| PullError::Ingest { what, source }
@@ -361,8 +361,8 @@ fn fetch_image(
         tags: names(&req.reference, &top.digest),
     };
     pull.register(&img).map_err(ingest("image"))?;
-    for l in &layers {
-        progress(Message::about(short(&l.blob), "Pull complete"));
+    for blob in &fetched {
+        progress(Message::about(short(blob), "Pull complete"));
     }
     Ok(img)
 }
@@ -399,7 +399,7 @@ fn fetch_small(s: &Session, req: &PullRequest, digest: &Digest) -> Result<Vec<u8
     Ok(bytes)
 }
 
-/// Fetches the layers that are needed, [`PARALLEL`] at a time.
+/// Fetches the layers that are needed, [`PARALLEL`] at a time; returns their blobs.
 fn fetch_layers(
     pull: &Pull<'_>,
     s: &Session,
@@ -408,7 +408,7 @@ fn fetch_layers(
     chains: &[Digest],
     inflight: &Inflight,
     progress: Sink<'_>,
-) -> Result<(), PullError> {
+) -> Result<Vec<Digest>, PullError> {
     let mut queue = VecDeque::new();
     let mut seen = HashSet::new();
     for (l, chain) in layers.iter().zip(chains) {
@@ -422,6 +422,7 @@ fn fetch_layers(
         progress(Message::about(short(&l.blob), "Pulling fs layer"));
         queue.push_back((l, need));
     }
+    let fetched = queue.iter().map(|(l, _)| l.blob.clone()).collect();
     let queue = Mutex::new(queue);
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -437,7 +438,7 @@ fn fetch_layers(
     });
     match errors.into_inner().unwrap_or_default().into_iter().next() {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(fetched),
     }
 }
 

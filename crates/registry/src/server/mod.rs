@@ -139,10 +139,30 @@ impl Code {
         }
     }
 
-    /// The error response with `message`.
-    pub fn reply(self, message: impl std::fmt::Display) -> Response {
+    /// The message distribution gives with this code.
+    fn message(self) -> &'static str {
+        match self {
+            Code::BlobUnknown => "blob unknown to registry",
+            Code::UploadInvalid => "blob upload invalid",
+            Code::UploadUnknown => "blob upload unknown to registry",
+            Code::DigestInvalid => "provided digest did not match uploaded content",
+            Code::ManifestBlobUnknown => "blob unknown to registry",
+            Code::ManifestInvalid => "manifest invalid",
+            Code::ManifestUnknown => "manifest unknown",
+            Code::NameInvalid => "invalid repository name",
+            Code::NameUnknown => "repository name not known to registry",
+            Code::Unauthorized => "authentication required",
+            Code::Unsupported => "The operation is unsupported.",
+            Code::SizeInvalid => "provided length did not match content length",
+        }
+    }
+
+    /// The error response, with `detail` saying what exactly.
+    pub fn reply(self, detail: impl std::fmt::Display) -> Response {
         let (status, code) = self.parts();
-        let body = serde_json::json!({"errors": [{"code": code, "message": message.to_string()}]});
+        let body = serde_json::json!({"errors": [{
+            "code": code, "message": self.message(), "detail": detail.to_string(),
+        }]});
         (
             status,
             [(header::CONTENT_TYPE, "application/json")],
