@@ -50,6 +50,9 @@ pub enum LayerNeed {
     Present,
     /// Unpacked, but its blob is not stored: fetch the blob only.
     BlobOnly,
+    /// The blob is stored (an earlier pull verified it) but not unpacked: nothing to
+    /// fetch; [`Pull::register`] unpacks it from the store.
+    UnpackOnly,
     /// Fetch and unpack.
     Fetch,
 }
@@ -88,7 +91,8 @@ impl<'s> Pull<'s> {
         Ok(match (unpacked, self.has_blob(blob)?) {
             (true, true) => LayerNeed::Present,
             (true, false) => LayerNeed::BlobOnly,
-            (false, _) => LayerNeed::Fetch,
+            (false, true) => LayerNeed::UnpackOnly,
+            (false, false) => LayerNeed::Fetch,
         })
     }
 

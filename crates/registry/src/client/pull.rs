@@ -415,7 +415,8 @@ fn fetch_layers(
         let need = pull
             .layer_need(&l.blob, chain)
             .map_err(|source| ingest_err(l, source))?;
-        if need == LayerNeed::Present || !seen.insert(l.blob.clone()) {
+        let stored = matches!(need, LayerNeed::Present | LayerNeed::UnpackOnly);
+        if stored || !seen.insert(l.blob.clone()) {
             progress(Message::about(short(&l.blob), "Already exists"));
             continue;
         }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use berth_registry::server::{self, Htpasswd, Registry, Storage};
 
+pub mod images;
+
 /// A running registry; stops when dropped.
 pub struct TestRegistry {
     /// Where it listens.
@@ -22,6 +24,14 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts a registry (restricted to the users of `htpasswd`, if given).
     pub fn start(htpasswd: Option<&Path>) -> Self {
+        Self::start_with(htpasswd, |app| app)
+    }
+
+    /// Starts a registry whose router `wrap` may wrap (to break or guard it).
+    pub fn start_with(
+        htpasswd: Option<&Path>,
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-registry-{}-", std::process::id()))
             .tempdir()
@@ -39,7 +49,8 @@ impl TestRegistry {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        rt.spawn(server::serve(listener, server::app(registry), None));
+        let app = wrap(server::app(registry));
+        rt.spawn(server::serve(listener, app, None));
         Self {
             addr,
             dir,
@@ -50,6 +61,11 @@ impl TestRegistry {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The registry's storage (to plant broken content in).
+    pub fn storage(&self) -> Storage {
+        Storage::open(self.dir.path()).unwrap()
     }
 
     /// `127.0.0.1:<port>`, the registry's domain in references.
