@@ -1,5 +1,5 @@
 //! `berth-registry`: an OCI distribution registry on a local directory
-//! (`serve`), and its garbage collector (`garbage-collect`).
+//! (`serve`), its garbage collector (`garbage-collect`), and an htpasswd line maker.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +35,11 @@ enum Command {
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
+    /// Print an htpasswd line (bcrypt) for USER with the password read from stdin
+    Htpasswd {
+        /// The user name
+        user: String,
+    },
     /// Remove blobs no manifest references
     GarbageCollect {
         /// Directory holding the registry's content
@@ -57,6 +62,19 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
         } => serve(&root, &addr, htpasswd.as_deref(), tls_cert.zip(tls_key)),
+        Command::Htpasswd { user } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("read the password")?;
+            let hash = bcrypt::hash_with_result(
+                password.trim_end_matches(['\r', '\n']),
+                bcrypt::DEFAULT_COST,
+            )?;
+            // `$2y$`, as `htpasswd -B` writes it.
+            println!("{user}:{}", hash.format_for_version(bcrypt::Version::TwoY));
+            Ok(())
+        }
         Command::GarbageCollect { root, dry_run } => {
             let storage = Storage::open(&root)?;
             let done = gc::collect(&storage, dry_run)?;
