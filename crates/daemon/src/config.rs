@@ -250,7 +250,10 @@ impl Settings {
         };
         let registry_mirrors = match &flags.registry_mirrors {
             m if !m.is_empty() => Mirrors::Hub(m.clone()).by_registry(),
-            _ => file.registry_mirrors.map(Mirrors::by_registry).unwrap_or_default(),
+            _ => file
+                .registry_mirrors
+                .map(Mirrors::by_registry)
+                .unwrap_or_default(),
         };
         let insecure_registries = match &flags.insecure_registries {
             i if !i.is_empty() => i.clone(),

@@ -111,7 +111,10 @@ impl ApiError {
             }
             ApiError::Engine(EngineError::Store(StoreError::Db(e))) => db_message(e),
             ApiError::Push(PushError::Store(StoreError::Db(DbError::NotFound(name)))) => {
-                format!("An image does not exist locally with the tag: {}", image_name(name))
+                format!(
+                    "An image does not exist locally with the tag: {}",
+                    image_name(name)
+                )
             }
             other => other.to_string(),
         }

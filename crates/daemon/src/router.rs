@@ -7,8 +7,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, distribution, events, exec, filesystem, images, lifecycle, logs, stats, system,
-    top, volumes,
+    archive, attach, containers, distribution, events, exec, filesystem, images, lifecycle, logs,
+    stats, system, top, volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;

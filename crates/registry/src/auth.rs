@@ -107,7 +107,11 @@ fn parse_params(s: &str) -> BTreeMap<String, String> {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, tail) = match after.strip_prefix('"') {
             Some(q) => match q.find('"') {
@@ -341,9 +345,7 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, ConfigE
     }
     let out = match helper_exec(helper, "get", server) {
         Ok(out) => out,
-        Err(ConfigError::Helper { reason, .. }) if reason.contains("not found") => {
-            return Ok(None)
-        }
+        Err(ConfigError::Helper { reason, .. }) if reason.contains("not found") => return Ok(None),
         Err(e) => return Err(e),
     };
     let got: Got = serde_json::from_str(&out).map_err(|e| ConfigError::Helper {

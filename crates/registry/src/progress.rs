@@ -73,11 +73,7 @@ pub type Sink<'a> = &'a (dyn Fn(Message) + Sync);
 /// docker's bar: `[=====>      ]  1.23MB/4.56MB`, 50 columns wide.
 pub fn bar(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
-    let filled = if total == 0 {
-        0
-    } else {
-        (current.min(total) * WIDTH / total) as usize
-    };
+    let filled = (current.min(total) * WIDTH).checked_div(total).unwrap_or(0) as usize;
     let mut s = String::from("[");
     s.push_str(&"=".repeat(filled));
     if filled < WIDTH as usize {

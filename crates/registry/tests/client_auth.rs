@@ -32,32 +32,52 @@ fn creds(user: &str, pass: &str) -> Option<Credentials> {
 /// `alice:s3cret`); counts tokens issued.
 fn bearer(issued: Arc<AtomicUsize>) -> impl FnOnce(axum::Router) -> axum::Router {
     move |app| {
-        let guard = axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let issued = issued.clone();
-            async move {
-                let host = req.headers()[header::HOST].to_str().unwrap().to_string();
-                if req.uri().path() == "/token" {
-                    let want = Credentials { username: "alice".into(), password: "s3cret".into(), ..Default::default() }.basic();
-                    let scope = req.uri().query().unwrap_or_default().to_string();
-                    if req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&want) {
-                        let body = serde_json::json!({"details": "incorrect username or password"});
-                        return (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+        let guard = axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let issued = issued.clone();
+                async move {
+                    let host = req.headers()[header::HOST].to_str().unwrap().to_string();
+                    if req.uri().path() == "/token" {
+                        let want = Credentials {
+                            username: "alice".into(),
+                            password: "s3cret".into(),
+                            ..Default::default()
+                        }
+                        .basic();
+                        let scope = req.uri().query().unwrap_or_default().to_string();
+                        if req
+                            .headers()
+                            .get(header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok())
+                            != Some(&want)
+                        {
+                            let body =
+                                serde_json::json!({"details": "incorrect username or password"});
+                            return (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+                        }
+                        assert!(scope.contains("service=test-registry"), "{scope}");
+                        issued.fetch_add(1, Ordering::SeqCst);
+                        return axum::Json(serde_json::json!({"token": TOKEN})).into_response();
                     }
-                    assert!(scope.contains("service=test-registry"), "{scope}");
-                    issued.fetch_add(1, Ordering::SeqCst);
-                    return axum::Json(serde_json::json!({"token": TOKEN})).into_response();
+                    let ok = req
+                        .headers()
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        == Some(&format!("Bearer {TOKEN}"));
+                    if ok {
+                        return next.run(req).await;
+                    }
+                    let challenge =
+                        format!("Bearer realm=\"http://{host}/token\",service=\"test-registry\"");
+                    let mut resp = (StatusCode::UNAUTHORIZED, "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}").into_response();
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_str(&challenge).unwrap(),
+                    );
+                    resp
                 }
-                let ok = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-                    == Some(&format!("Bearer {TOKEN}"));
-                if ok {
-                    return next.run(req).await;
-                }
-                let challenge = format!("Bearer realm=\"http://{host}/token\",service=\"test-registry\"");
-                let mut resp = (StatusCode::UNAUTHORIZED, "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}").into_response();
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
-                resp
-            }
-        });
+            },
+        );
         app.layer(guard)
     }
 }
@@ -65,7 +85,9 @@ fn bearer(issued: Arc<AtomicUsize>) -> impl FnOnce(axum::Router) -> axum::Router
 fn loaded(reg: &TestRegistry) -> (tempfile::TempDir, ImageStore, Reference) {
     let dir = tempdir("auth-src");
     let store = ImageStore::open(dir.path()).unwrap();
-    store.load(std::fs::File::open(images_dir().join("busybox-1.35.docker.tar")).unwrap()).unwrap();
+    store
+        .load(std::fs::File::open(images_dir().join("busybox-1.35.docker.tar")).unwrap())
+        .unwrap();
     let target = Reference::parse(&format!("{}/secure/busybox:1", reg.host())).unwrap();
     let id = store.db().resolve_id("busybox:1.35").unwrap();
     store.db().tag(&id, &target).unwrap();
@@ -75,15 +97,29 @@ fn loaded(reg: &TestRegistry) -> (tempfile::TempDir, ImageStore, Reference) {
 fn round_trip(reg: &TestRegistry, good: Option<Credentials>) {
     let config = RegistryConfig::default();
     let (_dir, store, target) = loaded(reg);
-    let req = PushRequest { reference: target.clone(), creds: good.clone(), chunk_size: None };
+    let req = PushRequest {
+        reference: target.clone(),
+        creds: good.clone(),
+        chunk_size: None,
+    };
     push(&store, &config, &req, &|_| {}).unwrap();
     let dst_dir = tempdir("auth-dst");
     let dst = ImageStore::open(dst_dir.path()).unwrap();
-    let req = PullRequest { reference: target.clone(), platform: None, creds: good };
+    let req = PullRequest {
+        reference: target.clone(),
+        platform: None,
+        creds: good,
+    };
     pull(&dst, &config, &req, &Inflight::default(), &|_| {}).unwrap();
     // Without credentials: refused, with docker's words.
-    let req = PullRequest { reference: target, platform: None, creds: None };
-    let err = pull(&dst, &config, &req, &Inflight::default(), &|_| {}).unwrap_err().to_string();
+    let req = PullRequest {
+        reference: target,
+        platform: None,
+        creds: None,
+    };
+    let err = pull(&dst, &config, &req, &Inflight::default(), &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("pull access denied for"), "{err}");
 }
 
@@ -91,14 +127,26 @@ fn round_trip(reg: &TestRegistry, good: Option<Credentials>) {
 fn basic_auth_registry_login_push_pull() {
     let dir = tempdir("auth-basic");
     let file = dir.path().join("htpasswd");
-    std::fs::write(&file, format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
+    std::fs::write(
+        &file,
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
+    )
+    .unwrap();
     let reg = TestRegistry::start(Some(&file));
     let config = RegistryConfig::default();
     let host = reg.host();
-    Session::connect(&config, &host, creds("alice", "s3cret"), false).unwrap().login().unwrap();
-    let err = Session::connect(&config, &host, creds("alice", "wrong"), false).unwrap().login().unwrap_err();
+    Session::connect(&config, &host, creds("alice", "s3cret"), false)
+        .unwrap()
+        .login()
+        .unwrap();
+    let err = Session::connect(&config, &host, creds("alice", "wrong"), false)
+        .unwrap()
+        .login()
+        .unwrap_err();
     assert!(
-        err.to_string().contains(&format!("login attempt to http://{host}/v2/ failed with status: 401 Unauthorized")),
+        err.to_string().contains(&format!(
+            "login attempt to http://{host}/v2/ failed with status: 401 Unauthorized"
+        )),
         "{err}"
     );
     round_trip(&reg, creds("alice", "s3cret"));
@@ -110,9 +158,19 @@ fn bearer_token_registry_login_push_pull() {
     let reg = TestRegistry::start_with(None, bearer(issued.clone()));
     let config = RegistryConfig::default();
     let host = reg.host();
-    Session::connect(&config, &host, creds("alice", "s3cret"), false).unwrap().login().unwrap();
-    let err = Session::connect(&config, &host, creds("alice", "wrong"), false).unwrap().login().unwrap_err();
-    assert!(err.to_string().contains("unauthorized: incorrect username or password"), "{err}");
+    Session::connect(&config, &host, creds("alice", "s3cret"), false)
+        .unwrap()
+        .login()
+        .unwrap();
+    let err = Session::connect(&config, &host, creds("alice", "wrong"), false)
+        .unwrap()
+        .login()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unauthorized: incorrect username or password"),
+        "{err}"
+    );
     round_trip(&reg, creds("alice", "s3cret"));
     assert!(issued.load(Ordering::SeqCst) >= 2);
 }

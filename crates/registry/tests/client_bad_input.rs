@@ -29,13 +29,26 @@ fn request(reg: &TestRegistry, name: &str) -> PullRequest {
     }
 }
 
-fn try_pull(store: &ImageStore, req: &PullRequest, log: &Mutex<Vec<Message>>) -> Result<Pulled, PullError> {
+fn try_pull(
+    store: &ImageStore,
+    req: &PullRequest,
+    log: &Mutex<Vec<Message>>,
+) -> Result<Pulled, PullError> {
     let sink = |m: Message| log.lock().unwrap().push(m);
-    pull(store, &RegistryConfig::default(), req, &Inflight::default(), &sink)
+    pull(
+        store,
+        &RegistryConfig::default(),
+        req,
+        &Inflight::default(),
+        &sink,
+    )
 }
 
 fn no_image(store: &ImageStore, req: &PullRequest) {
-    assert!(store.db().resolve(&req.reference.to_string()).is_err(), "a broken pull recorded an image");
+    assert!(
+        store.db().resolve(&req.reference.to_string()).is_err(),
+        "a broken pull recorded an image"
+    );
     assert!(store.db().list().unwrap().is_empty());
 }
 
@@ -57,7 +70,10 @@ fn layer_digest_mismatch_then_mended() {
     assert!(err.contains("digest mismatch"), "{err}");
     no_image(&store, &req);
     let blob = Digest::of(&layers[0].blob);
-    assert!(!store.content().blob_path(&blob).exists(), "an unverified blob was kept");
+    assert!(
+        !store.content().blob_path(&blob).exists(),
+        "an unverified blob was kept"
+    );
     // Mended: the pull succeeds.
     std::fs::write(reg.storage().blob_path(&blob), &layers[0].blob).unwrap();
     try_pull(&store, &req, &log).unwrap();
@@ -67,13 +83,18 @@ fn layer_digest_mismatch_then_mended() {
 fn truncated_layer_then_mended() {
     let reg = TestRegistry::start(None);
     let layers = [Layer::gz(&[("a.txt", &"x".repeat(50_000))])];
-    plant(&reg.storage(), "bad/short", "v1", &layers, |_, b| b[..b.len() - 10].to_vec());
+    plant(&reg.storage(), "bad/short", "v1", &layers, |_, b| {
+        b[..b.len() - 10].to_vec()
+    });
     let dir = tempdir("bad-short");
     let store = ImageStore::open(dir.path()).unwrap();
     let req = request(&reg, "bad/short:v1");
     let log = Mutex::new(Vec::new());
     let err = try_pull(&store, &req, &log).unwrap_err().to_string();
-    assert!(err.contains("ended after") || err.contains("size mismatch"), "{err}");
+    assert!(
+        err.contains("ended after") || err.contains("size mismatch"),
+        "{err}"
+    );
     no_image(&store, &req);
     let blob = Digest::of(&layers[0].blob);
     std::fs::write(reg.storage().blob_path(&blob), &layers[0].blob).unwrap();
@@ -85,12 +106,19 @@ fn unknown_layer_media_type() {
     let reg = TestRegistry::start(None);
     let mut layer = Layer::gz(&[("a", "b")]);
     layer.media_type = "application/vnd.example.mystery".into();
-    plant(&reg.storage(), "bad/media", "v1", &[layer], |_, b| b.to_vec());
+    plant(&reg.storage(), "bad/media", "v1", &[layer], |_, b| {
+        b.to_vec()
+    });
     let dir = tempdir("bad-media");
     let store = ImageStore::open(dir.path()).unwrap();
     let req = request(&reg, "bad/media:v1");
-    let err = try_pull(&store, &req, &Mutex::new(Vec::new())).unwrap_err().to_string();
-    assert!(err.contains("unsupported media type \"application/vnd.example.mystery\""), "{err}");
+    let err = try_pull(&store, &req, &Mutex::new(Vec::new()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unsupported media type \"application/vnd.example.mystery\""),
+        "{err}"
+    );
     no_image(&store, &req);
 }
 
@@ -109,24 +137,27 @@ fn cut_body(head: axum::body::Bytes) -> Body {
 /// connection, and answers any request for the rest with a 500.
 fn breaking(blob: Digest, broken: Arc<AtomicBool>) -> impl FnOnce(axum::Router) -> axum::Router {
     move |app| {
-        let layer = axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let hit = broken.load(Ordering::SeqCst)
-                && req.method() == axum::http::Method::GET
-                && req.uri().path().ends_with(&format!("/blobs/{blob}"));
-            let resumed = req.headers().contains_key("range");
-            async move {
-                if !hit {
-                    return next.run(req).await;
+        let layer = axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let hit = broken.load(Ordering::SeqCst)
+                    && req.method() == axum::http::Method::GET
+                    && req.uri().path().ends_with(&format!("/blobs/{blob}"));
+                let resumed = req.headers().contains_key("range");
+                async move {
+                    if !hit {
+                        return next.run(req).await;
+                    }
+                    if resumed {
+                        return (StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
+                            .into_response();
+                    }
+                    let full = next.run(req).await;
+                    let (parts, body) = full.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    Response::from_parts(parts, cut_body(bytes.slice(..bytes.len() / 2)))
                 }
-                if resumed {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, "storage failed").into_response();
-                }
-                let full = next.run(req).await;
-                let (parts, body) = full.into_parts();
-                let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                Response::from_parts(parts, cut_body(bytes.slice(..bytes.len() / 2)))
-            }
-        });
+            },
+        );
         app.layer(layer)
     }
 }
@@ -148,8 +179,14 @@ fn server_error_mid_layer_then_resumed_pull_reuses_verified_layers() {
     assert!(err.contains("500"), "{err}");
     no_image(&store, &req);
     let bottom = Digest::of(&layers[0].blob);
-    assert!(store.content().blob_path(&bottom).exists(), "the verified layer was not kept");
-    assert!(!store.content().blob_path(&Digest::of(&layers[1].blob)).exists());
+    assert!(
+        store.content().blob_path(&bottom).exists(),
+        "the verified layer was not kept"
+    );
+    assert!(!store
+        .content()
+        .blob_path(&Digest::of(&layers[1].blob))
+        .exists());
 
     broken.store(false, Ordering::SeqCst);
     log.lock().unwrap().clear();
@@ -161,11 +198,23 @@ fn server_error_mid_layer_then_resumed_pull_reuses_verified_layers() {
         .map(|m| (m.id.clone().unwrap_or_default(), m.status.clone()))
         .collect();
     let short = |d: &Digest| d.hex()[..12].to_string();
-    assert!(lines.contains(&(short(&bottom), "Already exists".into())), "{lines:?}");
-    assert!(!lines.contains(&(short(&bottom), "Downloading".into())), "{lines:?}");
+    assert!(
+        lines.contains(&(short(&bottom), "Already exists".into())),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.contains(&(short(&bottom), "Downloading".into())),
+        "{lines:?}"
+    );
     let rec = store.db().get(&pulled.id).unwrap();
-    let top = store.snapshotter().layer_dirs(&rec.layers[1].chain_id.to_string()).unwrap();
-    let bottom_dir = store.snapshotter().layer_dirs(&rec.layers[0].chain_id.to_string()).unwrap();
+    let top = store
+        .snapshotter()
+        .layer_dirs(&rec.layers[1].chain_id.to_string())
+        .unwrap();
+    let bottom_dir = store
+        .snapshotter()
+        .layer_dirs(&rec.layers[0].chain_id.to_string())
+        .unwrap();
     assert!(top.upper.join("top.txt").exists());
     assert!(bottom_dir.upper.join("bottom.txt").exists());
 }
@@ -178,23 +227,27 @@ fn resumes_a_broken_download_with_range() {
     let cut = Arc::new(AtomicBool::new(true));
     let flag = cut.clone();
     let reg = TestRegistry::start_with(None, move |app| {
-        let layer = axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let hit = req.uri().path().ends_with(&format!("/blobs/{blob}"))
-                && !req.headers().contains_key("range")
-                && flag.swap(false, Ordering::SeqCst);
-            async move {
-                let full = next.run(req).await;
-                if !hit {
-                    return full;
+        let layer = axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let hit = req.uri().path().ends_with(&format!("/blobs/{blob}"))
+                    && !req.headers().contains_key("range")
+                    && flag.swap(false, Ordering::SeqCst);
+                async move {
+                    let full = next.run(req).await;
+                    if !hit {
+                        return full;
+                    }
+                    let (parts, body) = full.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    Response::from_parts(parts, cut_body(bytes.slice(..1000)))
                 }
-                let (parts, body) = full.into_parts();
-                let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                Response::from_parts(parts, cut_body(bytes.slice(..1000)))
-            }
-        });
+            },
+        );
         app.layer(layer)
     });
-    plant(&reg.storage(), "resume/me", "v1", &layers, |_, b| b.to_vec());
+    plant(&reg.storage(), "resume/me", "v1", &layers, |_, b| {
+        b.to_vec()
+    });
     let dir = tempdir("resume");
     let store = ImageStore::open(dir.path()).unwrap();
     let req = request(&reg, "resume/me:v1");

@@ -36,7 +36,12 @@ impl Log {
         Log(Mutex::new(Vec::new()))
     }
     fn statuses(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|m| m.status.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.status.clone())
+            .collect()
     }
 }
 
@@ -77,7 +82,10 @@ fn push_then_pull_round_trip() {
     };
     push(&src, &config, &req2, &sink).unwrap();
     let statuses = log.statuses();
-    assert!(statuses.iter().any(|s| s.starts_with("Mounted from")), "{statuses:?}");
+    assert!(
+        statuses.iter().any(|s| s.starts_with("Mounted from")),
+        "{statuses:?}"
+    );
 
     // Chunked upload into a third repository (no tag of the image names it there yet
     // except this one, so mounts from the others apply: delete them from the source's
@@ -111,12 +119,18 @@ fn push_then_pull_round_trip() {
         assert!(pulled.fresh);
         assert_eq!(pulled.digest, record.manifest_digest);
         let statuses = log.statuses();
-        assert!(statuses.contains(&"Pull complete".to_string()), "{statuses:?}");
+        assert!(
+            statuses.contains(&"Pull complete".to_string()),
+            "{statuses:?}"
+        );
         let got = dst.db().resolve(&name.to_string()).unwrap();
         assert_eq!(got.id, record.id);
         let summary = dst.summary(&got.id).unwrap();
         assert_eq!(summary.digests.len(), 1);
-        assert_eq!(summary.digests[0].digest.as_ref(), Some(&record.manifest_digest));
+        assert_eq!(
+            summary.digests[0].digest.as_ref(),
+            Some(&record.manifest_digest)
+        );
         // The layer is unpacked: busybox's /bin/sh is in the snapshot.
         let chain = &got.layers.last().unwrap().chain_id;
         let dirs = dst.snapshotter().layer_dirs(&chain.to_string()).unwrap();
@@ -127,7 +141,10 @@ fn push_then_pull_round_trip() {
         let again = pull(&dst, &config, &req, &inflight, &sink).unwrap();
         assert!(!again.fresh);
         let statuses = log.statuses();
-        assert!(statuses.contains(&"Already exists".to_string()), "{statuses:?}");
+        assert!(
+            statuses.contains(&"Already exists".to_string()),
+            "{statuses:?}"
+        );
         assert!(!statuses.contains(&"Downloading".to_string()));
     }
 }
@@ -143,10 +160,20 @@ fn pull_of_missing_tag_says_manifest_unknown() {
         platform: None,
         creds: None,
     };
-    let err = pull(&dst, &RegistryConfig::default(), &req, &Inflight::default(), &|_| {}).unwrap_err();
+    let err = pull(
+        &dst,
+        &RegistryConfig::default(),
+        &req,
+        &Inflight::default(),
+        &|_| {},
+    )
+    .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with(&format!("manifest for {}/nothing/here:v1 not found: manifest unknown", reg.host())),
+        text.starts_with(&format!(
+            "manifest for {}/nothing/here:v1 not found: manifest unknown",
+            reg.host()
+        )),
         "{text}"
     );
 }

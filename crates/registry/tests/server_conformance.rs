@@ -55,7 +55,12 @@ fn manifest(config: &[u8], layers: &[&[u8]], subject: Option<(&Digest, usize)>) 
     serde_json::to_vec(&m).unwrap()
 }
 
-fn put_manifest(reg: &TestRegistry, name: &str, reference: &str, body: &[u8]) -> reqwest::blocking::Response {
+fn put_manifest(
+    reg: &TestRegistry,
+    name: &str,
+    reference: &str,
+    body: &[u8],
+) -> reqwest::blocking::Response {
     client()
         .put(reg.url(&format!("/v2/{name}/manifests/{reference}")))
         .header("content-type", OCI_MANIFEST)
@@ -74,7 +79,10 @@ fn push_image(reg: &TestRegistry, name: &str, tag: &str, seed: &str) -> (Vec<u8>
     let resp = put_manifest(reg, name, tag, &m);
     assert_eq!(resp.status(), StatusCode::CREATED);
     let digest = Digest::of(&m);
-    assert_eq!(resp.headers()["docker-content-digest"], digest.to_string().as_str());
+    assert_eq!(
+        resp.headers()["docker-content-digest"],
+        digest.to_string().as_str()
+    );
     (m, digest)
 }
 
@@ -88,7 +96,10 @@ fn base_endpoint_answers_with_api_version() {
     let reg = TestRegistry::start(None);
     let resp = client().get(reg.url("/v2/")).send().unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()["docker-distribution-api-version"], "registry/2.0");
+    assert_eq!(
+        resp.headers()["docker-distribution-api-version"],
+        "registry/2.0"
+    );
 }
 
 #[test]
@@ -97,17 +108,29 @@ fn pull_workflow_by_tag_digest_and_range() {
     let (m, digest) = push_image(&reg, "pull/test", "v1", "pull");
     let c = client();
     for reference in ["v1".to_string(), digest.to_string()] {
-        let resp = c.get(reg.url(&format!("/v2/pull/test/manifests/{reference}"))).send().unwrap();
+        let resp = c
+            .get(reg.url(&format!("/v2/pull/test/manifests/{reference}")))
+            .send()
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], OCI_MANIFEST);
         assert_eq!(resp.bytes().unwrap().as_ref(), m.as_slice());
-        let head = c.head(reg.url(&format!("/v2/pull/test/manifests/{reference}"))).send().unwrap();
+        let head = c
+            .head(reg.url(&format!("/v2/pull/test/manifests/{reference}")))
+            .send()
+            .unwrap();
         assert_eq!(head.status(), StatusCode::OK);
-        assert_eq!(head.headers()["content-length"], m.len().to_string().as_str());
+        assert_eq!(
+            head.headers()["content-length"],
+            m.len().to_string().as_str()
+        );
     }
     let layer = b"layer of pull";
     let blob = Digest::of(layer);
-    let resp = c.get(reg.url(&format!("/v2/pull/test/blobs/{blob}"))).send().unwrap();
+    let resp = c
+        .get(reg.url(&format!("/v2/pull/test/blobs/{blob}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.bytes().unwrap().as_ref(), layer);
     let resp = c
         .get(reg.url(&format!("/v2/pull/test/blobs/{blob}")))
@@ -117,14 +140,23 @@ fn pull_workflow_by_tag_digest_and_range() {
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(resp.bytes().unwrap().as_ref(), &layer[3..8]);
     let missing = Digest::of(b"nothing");
-    let resp = c.get(reg.url(&format!("/v2/pull/test/manifests/{missing}"))).send().unwrap();
+    let resp = c
+        .get(reg.url(&format!("/v2/pull/test/manifests/{missing}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp), "MANIFEST_UNKNOWN");
-    let resp = c.get(reg.url(&format!("/v2/pull/test/blobs/{missing}"))).send().unwrap();
+    let resp = c
+        .get(reg.url(&format!("/v2/pull/test/blobs/{missing}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp), "BLOB_UNKNOWN");
     // A blob is only visible in the repositories it was pushed to or mounted into.
-    let resp = c.head(reg.url(&format!("/v2/other/blobs/{blob}"))).send().unwrap();
+    let resp = c
+        .head(reg.url(&format!("/v2/other/blobs/{blob}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
@@ -147,7 +179,10 @@ fn push_chunked_checks_ranges_and_digests() {
             .send()
             .unwrap();
         assert_eq!(resp.status(), StatusCode::ACCEPTED);
-        assert_eq!(resp.headers()["range"], format!("0-{}", sent + chunk.len() - 1).as_str());
+        assert_eq!(
+            resp.headers()["range"],
+            format!("0-{}", sent + chunk.len() - 1).as_str()
+        );
         loc = resp.headers()["location"].to_str().unwrap().to_string();
         sent += chunk.len();
     }
@@ -162,20 +197,40 @@ fn push_chunked_checks_ranges_and_digests() {
     let status = c.get(reg.url(&loc)).send().unwrap();
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
     assert_eq!(status.headers()["range"], "0-299999");
-    let resp = c.put(reg.url(&format!("{loc}?digest={digest}"))).send().unwrap();
+    let resp = c
+        .put(reg.url(&format!("{loc}?digest={digest}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let got = c.get(reg.url(&format!("/v2/chunks/blobs/{digest}"))).send().unwrap();
+    let got = c
+        .get(reg.url(&format!("/v2/chunks/blobs/{digest}")))
+        .send()
+        .unwrap();
     assert_eq!(got.bytes().unwrap().as_ref(), data.as_slice());
 
     // A wrong digest stores nothing and ends the session.
     let resp = c.post(reg.url("/v2/chunks/blobs/uploads/")).send().unwrap();
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
     let wrong = Digest::of(b"something else");
-    let resp = c.put(reg.url(&format!("{loc}?digest={wrong}"))).body(b"payload".to_vec()).send().unwrap();
+    let resp = c
+        .put(reg.url(&format!("{loc}?digest={wrong}")))
+        .body(b"payload".to_vec())
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(resp), "DIGEST_INVALID");
-    assert!(!reg.dir.path().join("blobs/sha256").join(wrong.hex()).exists());
-    assert!(!reg.dir.path().join("blobs/sha256").join(Digest::of(b"payload").hex()).exists());
+    assert!(!reg
+        .dir
+        .path()
+        .join("blobs/sha256")
+        .join(wrong.hex())
+        .exists());
+    assert!(!reg
+        .dir
+        .path()
+        .join("blobs/sha256")
+        .join(Digest::of(b"payload").hex())
+        .exists());
     let resp = c.get(reg.url(&loc)).send().unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
@@ -193,17 +248,25 @@ fn push_monolithic_post_and_mount() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    assert_eq!(resp.headers()["location"], format!("/v2/one/blobs/{digest}").as_str());
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/v2/one/blobs/{digest}").as_str()
+    );
     let resp = c
         .post(reg.url(&format!("/v2/two/blobs/uploads/?mount={digest}&from=one")))
         .send()
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = c.head(reg.url(&format!("/v2/two/blobs/{digest}"))).send().unwrap();
+    let resp = c
+        .head(reg.url(&format!("/v2/two/blobs/{digest}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     // Mounting from a repository without the blob opens an upload session instead.
     let resp = c
-        .post(reg.url(&format!("/v2/three/blobs/uploads/?mount={digest}&from=nowhere")))
+        .post(reg.url(&format!(
+            "/v2/three/blobs/uploads/?mount={digest}&from=nowhere"
+        )))
         .send()
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
@@ -233,22 +296,53 @@ fn content_discovery_tags_catalog_referrers() {
     }
     push_image(&reg, "another", "latest", "other");
     let c = client();
-    let all: Value = c.get(reg.url("/v2/disc/repo/tags/list")).send().unwrap().json().unwrap();
-    assert_eq!(all, json!({"name": "disc/repo", "tags": ["a", "b", "c", "d", "e"]}));
-    let resp = c.get(reg.url("/v2/disc/repo/tags/list?n=2")).send().unwrap();
+    let all: Value = c
+        .get(reg.url("/v2/disc/repo/tags/list"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        all,
+        json!({"name": "disc/repo", "tags": ["a", "b", "c", "d", "e"]})
+    );
+    let resp = c
+        .get(reg.url("/v2/disc/repo/tags/list?n=2"))
+        .send()
+        .unwrap();
     let link = resp.headers()["link"].to_str().unwrap().to_string();
     assert_eq!(link, "</v2/disc/repo/tags/list?n=2&last=b>; rel=\"next\"");
     let page: Value = resp.json().unwrap();
     assert_eq!(page["tags"], json!(["a", "b"]));
-    let page: Value = c.get(reg.url("/v2/disc/repo/tags/list?n=2&last=d")).send().unwrap().json().unwrap();
+    let page: Value = c
+        .get(reg.url("/v2/disc/repo/tags/list?n=2&last=d"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(page["tags"], json!(["e"]));
-    let none: Value = c.get(reg.url("/v2/disc/repo/tags/list?n=0")).send().unwrap().json().unwrap();
+    let none: Value = c
+        .get(reg.url("/v2/disc/repo/tags/list?n=0"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(none["tags"], json!([]));
     let resp = c.get(reg.url("/v2/unknown/tags/list")).send().unwrap();
     assert_eq!(error_code(resp), "NAME_UNKNOWN");
-    let cat: Value = c.get(reg.url("/v2/_catalog")).send().unwrap().json().unwrap();
+    let cat: Value = c
+        .get(reg.url("/v2/_catalog"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(cat["repositories"], json!(["another", "disc/repo"]));
-    let cat: Value = c.get(reg.url("/v2/_catalog?n=1")).send().unwrap().json().unwrap();
+    let cat: Value = c
+        .get(reg.url("/v2/_catalog?n=1"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(cat["repositories"], json!(["another"]));
 
     // A manifest with a subject is listed as a referrer, filtered by artifact type.
@@ -260,11 +354,21 @@ fn content_discovery_tags_catalog_referrers() {
     let resp = put_manifest(&reg, "disc/repo", &art_digest.to_string(), &art);
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(resp.headers()["oci-subject"], subject.to_string().as_str());
-    let idx: Value = c.get(reg.url(&format!("/v2/disc/repo/referrers/{subject}"))).send().unwrap().json().unwrap();
+    let idx: Value = c
+        .get(reg.url(&format!("/v2/disc/repo/referrers/{subject}")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(idx["manifests"][0]["digest"], art_digest.to_string());
-    assert_eq!(idx["manifests"][0]["artifactType"], "application/vnd.example.sbom");
+    assert_eq!(
+        idx["manifests"][0]["artifactType"],
+        "application/vnd.example.sbom"
+    );
     let resp = c
-        .get(reg.url(&format!("/v2/disc/repo/referrers/{subject}?artifactType=other/type")))
+        .get(reg.url(&format!(
+            "/v2/disc/repo/referrers/{subject}?artifactType=other/type"
+        )))
         .send()
         .unwrap();
     assert_eq!(resp.headers()["oci-filters-applied"], "artifactType");
@@ -285,22 +389,48 @@ fn content_management_deletes_and_gc() {
     let (_, digest) = push_image(&reg, "manage", "keep", "keep");
     let (_, gone) = push_image(&reg, "manage", "drop", "drop");
     let c = client();
-    let resp = c.delete(reg.url("/v2/manage/manifests/keep")).send().unwrap();
+    let resp = c
+        .delete(reg.url("/v2/manage/manifests/keep"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = c.get(reg.url("/v2/manage/manifests/keep")).send().unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = c.get(reg.url(&format!("/v2/manage/manifests/{digest}"))).send().unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "deleting a tag keeps the manifest");
-    let resp = c.delete(reg.url(&format!("/v2/manage/manifests/{gone}"))).send().unwrap();
+    let resp = c
+        .get(reg.url(&format!("/v2/manage/manifests/{digest}")))
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "deleting a tag keeps the manifest"
+    );
+    let resp = c
+        .delete(reg.url(&format!("/v2/manage/manifests/{gone}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = c.get(reg.url("/v2/manage/manifests/drop")).send().unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "the manifest's tags go with it");
-    let resp = c.delete(reg.url(&format!("/v2/manage/manifests/{gone}"))).send().unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "the manifest's tags go with it"
+    );
+    let resp = c
+        .delete(reg.url(&format!("/v2/manage/manifests/{gone}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let layer = Digest::of(b"layer of keep");
-    let resp = c.delete(reg.url(&format!("/v2/manage/blobs/{layer}"))).send().unwrap();
+    let resp = c
+        .delete(reg.url(&format!("/v2/manage/blobs/{layer}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let resp = c.head(reg.url(&format!("/v2/manage/blobs/{layer}"))).send().unwrap();
+    let resp = c
+        .head(reg.url(&format!("/v2/manage/blobs/{layer}")))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     let storage = berth_registry::server::Storage::open(reg.dir.path()).unwrap();
@@ -309,8 +439,18 @@ fn content_management_deletes_and_gc() {
     assert!(collected.removed.contains(&gone));
     assert!(collected.removed.contains(&dropped_layer));
     assert!(!collected.removed.contains(&digest));
-    assert!(reg.dir.path().join("blobs/sha256").join(digest.hex()).exists());
-    assert!(!reg.dir.path().join("blobs/sha256").join(dropped_layer.hex()).exists());
+    assert!(reg
+        .dir
+        .path()
+        .join("blobs/sha256")
+        .join(digest.hex())
+        .exists());
+    assert!(!reg
+        .dir
+        .path()
+        .join("blobs/sha256")
+        .join(dropped_layer.hex())
+        .exists());
 }
 
 #[test]
@@ -323,9 +463,20 @@ fn basic_auth_from_htpasswd() {
     let c = client();
     let resp = c.get(reg.url("/v2/")).send().unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic realm="));
-    let resp = c.get(reg.url("/v2/")).basic_auth("alice", Some("wrong")).send().unwrap();
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic realm="));
+    let resp = c
+        .get(reg.url("/v2/"))
+        .basic_auth("alice", Some("wrong"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = c.get(reg.url("/v2/")).basic_auth("alice", Some("s3cret")).send().unwrap();
+    let resp = c
+        .get(reg.url("/v2/"))
+        .basic_auth("alice", Some("s3cret"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }

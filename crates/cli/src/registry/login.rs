@@ -37,7 +37,9 @@ fn server_key(server: Option<&str>) -> String {
     match server {
         None => DOCKER_HUB_KEY.into(),
         Some(s) => {
-            let bare = s.trim_start_matches("https://").trim_start_matches("http://");
+            let bare = s
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
             super::config_key(bare.trim_end_matches('/'))
         }
     }
@@ -101,7 +103,10 @@ fn prompt(text: &str) -> anyhow::Result<String> {
     print!("{text}");
     std::io::stdout().flush().ok();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("read username")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("read username")?;
     Ok(line.trim().to_string())
 }
 
@@ -112,7 +117,9 @@ fn prompt_password() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let saved = nix::sys::termios::tcgetattr(&stdin).context("read the terminal's mode")?;
     let mut quiet = saved.clone();
-    quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+    quiet
+        .local_flags
+        .remove(nix::sys::termios::LocalFlags::ECHO);
     nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)
         .context("turn echo off")?;
     let mut line = String::new();
@@ -125,7 +132,10 @@ fn prompt_password() -> anyhow::Result<String> {
 
 fn read_stdin_password() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("read password from stdin")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("read password from stdin")?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
         anyhow::bail!("Password Required");

@@ -130,7 +130,9 @@ impl<'s> Pull<'s> {
             if n == 0 {
                 break;
             }
-            writer.write_all(&buf[..n]).map_err(|e| write_err(&name, e))?;
+            writer
+                .write_all(&buf[..n])
+                .map_err(|e| write_err(&name, e))?;
             if std::mem::take(&mut first) && unpack {
                 // An early unpack that cannot start only loses its head start.
                 unpacker = EarlyUnpack::start(self.store.snap.as_ref(), &buf[..n])

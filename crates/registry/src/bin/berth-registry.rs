@@ -9,7 +9,11 @@ use berth_registry::server::{self, gc, Htpasswd, Registry, Storage};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "berth-registry", version, about = "An OCI distribution registry")]
+#[command(
+    name = "berth-registry",
+    version,
+    about = "An OCI distribution registry"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

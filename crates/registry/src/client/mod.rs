@@ -162,9 +162,7 @@ impl RegistryConfig {
             return true;
         }
         self.insecure.iter().any(|entry| {
-            entry == host
-                || entry == name
-                || ip.is_some_and(|ip| cidr_contains(entry, ip))
+            entry == host || entry == name || ip.is_some_and(|ip| cidr_contains(entry, ip))
         })
     }
 

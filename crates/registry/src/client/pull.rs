@@ -16,9 +16,9 @@ use berth_image::reference::Reference;
 use berth_image::store::{ImageStore, IngestError, LayerNeed, Pull, StoreError};
 use reqwest::header::ACCEPT;
 
+use super::short;
 use super::{scope, BlobReader, ClientError, RegistryConfig, Session};
 use crate::auth::Credentials;
-use super::short;
 use crate::progress::{Message, Sink};
 
 /// Layers fetched at once.
@@ -81,7 +81,7 @@ pub enum PullError {
         /// The blob.
         what: String,
         /// The store's error.
-        source: IngestError,
+        source: Box<IngestError>,
     },
     /// The image store failed.
     #[error(transparent)]
@@ -163,10 +163,7 @@ pub fn pull(
     // Nothing is reported before the reference resolves: an error until then is the
     // request's (the API answers it with a status, not in the stream).
     let (session, top) = resolve(config, req)?;
-    progress(Message::about(
-        id_line,
-        format!("Pulling from {}", r.path),
-    ));
+    progress(Message::about(id_line, format!("Pulling from {}", r.path)));
     let manifest = platform_manifest(&session, req, &top)?;
     let before = store.db().resolve(&r.to_string()).ok().map(|rec| rec.id);
     let img = fetch_image(store, &session, req, &top, manifest, inflight, progress)?;
@@ -177,7 +174,10 @@ pub fn pull(
     } else {
         "Image is up to date for"
     };
-    progress(Message::status(format!("Status: {status} {}", r.familiar())));
+    progress(Message::status(format!(
+        "Status: {status} {}",
+        r.familiar()
+    )));
     Ok(Pulled {
         id: img.config.digest().clone(),
         digest: top.digest,
@@ -340,7 +340,10 @@ fn fetch_image(
     let fetched = fetch_layers(&pull, s, req, &layers, &chains, inflight, progress)?;
     let ingest = |what: &str| {
         let what = what.to_string();
-        move |source| PullError::Ingest { what, source }
+        move |source| PullError::Ingest {
+            what,
+            source: Box::new(source),
+        }
     };
     let cfg_expected = Expected::exact(config_digest.clone(), config.bytes().len() as u64);
     pull.put(config.bytes(), cfg_expected)
@@ -446,7 +449,7 @@ fn fetch_layers(
 fn ingest_err(l: &LayerRef, source: IngestError) -> PullError {
     PullError::Ingest {
         what: format!("layer {}", l.blob),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -522,13 +525,23 @@ pub fn inspect(config: &RegistryConfig, req: &PullRequest) -> Result<Distributio
             .manifests()
             .iter()
             .filter_map(|d| d.platform().as_ref())
-            .map(|p| Platform::new(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref().unwrap_or("")))
+            .map(|p| {
+                Platform::new(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref().unwrap_or(""),
+                )
+            })
             .collect(),
         Document::Manifest(m) => {
             let digest = formats::descriptor_digest(m.config(), &what)?;
             let config = ImageConfig::parse(fetch_small(&session, req, &digest)?)?;
             let p = config.parsed();
-            vec![Platform::new(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref().unwrap_or(""))]
+            vec![Platform::new(
+                &p.os().to_string(),
+                &p.architecture().to_string(),
+                p.variant().as_deref().unwrap_or(""),
+            )]
         }
     };
     let media_type = serde_json::from_slice::<serde_json::Value>(&top.bytes)

@@ -15,9 +15,9 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use super::short;
 use super::{scope, ClientError, RegistryConfig, Session};
 use crate::auth::Credentials;
-use super::short;
 use crate::progress::{Message, Sink};
 
 /// Errors of a push.
@@ -131,7 +131,9 @@ pub fn push(
         manifest.len()
     )));
     progress(Message {
-        aux: Some(serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": manifest.len()})),
+        aux: Some(
+            serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": manifest.len()}),
+        ),
         detail: Some(Default::default()),
         ..Default::default()
     });
@@ -208,7 +210,9 @@ fn push_blob(
 /// `POST .../blobs/uploads/?mount=&from=`: true if the registry mounted it.
 fn mount(s: &Session, path: &str, from: &str, digest: &Digest) -> Result<bool, PushError> {
     let scopes = vec![scope(path, "pull,push"), scope(from, "pull")];
-    let url = s.url(&format!("/v2/{path}/blobs/uploads/?mount={digest}&from={from}"));
+    let url = s.url(&format!(
+        "/v2/{path}/blobs/uploads/?mount={digest}&from={from}"
+    ));
     let resp = s.send("POST", &scopes, |c| c.post(&url).header(CONTENT_LENGTH, 0))?;
     if resp.status() == StatusCode::CREATED {
         return Ok(true);
@@ -226,7 +230,11 @@ fn start_upload(s: &Session, path: &str, scopes: &[String]) -> Result<String, Pu
     location(&resp, s, "start upload")
 }
 
-fn location(resp: &reqwest::blocking::Response, s: &Session, what: &str) -> Result<String, PushError> {
+fn location(
+    resp: &reqwest::blocking::Response,
+    s: &Session,
+    what: &str,
+) -> Result<String, PushError> {
     resp.headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())

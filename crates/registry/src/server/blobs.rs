@@ -42,11 +42,17 @@ pub async fn get(
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     insert_digest(&mut h, &digest);
     if range.is_some() {
         let v = format!("bytes {start}-{end}/{size}");
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("")));
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("")),
+        );
     }
     if head {
         return (status, h).into_response();

@@ -80,8 +80,10 @@ pub async fn referrers(reg: Arc<Registry>, name: String, digest: String, q: &Que
     )
         .into_response();
     if filter.is_some() {
-        resp.headers_mut()
-            .insert("OCI-Filters-Applied", HeaderValue::from_static("artifactType"));
+        resp.headers_mut().insert(
+            "OCI-Filters-Applied",
+            HeaderValue::from_static("artifactType"),
+        );
     }
     resp
 }

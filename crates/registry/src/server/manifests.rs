@@ -64,8 +64,8 @@ pub async fn put(
         _ => return Code::ManifestInvalid.reply("manifest is not a JSON object"),
     };
     let media = media_type(headers, &doc);
-    if let Err(resp) = check_references(&reg, &name, &doc) {
-        return resp;
+    if let Some(refusal) = check_references(&reg, &name, &doc) {
+        return refusal;
     }
     store(&reg, &name, &bytes, &digest, &media, tag.as_deref(), &doc)
 }
@@ -84,9 +84,9 @@ fn media_type(headers: &HeaderMap, doc: &Value) -> String {
         .unwrap_or_else(|| berth_image::formats::media::OCI_MANIFEST.into())
 }
 
-/// Refuses a manifest whose config or layers (or, for an index, manifests) the
+/// The refusal of a manifest whose config or layers (or, for an index, manifests) the
 /// repository does not have.
-fn check_references(reg: &Registry, name: &str, doc: &Value) -> Result<(), Response> {
+fn check_references(reg: &Registry, name: &str, doc: &Value) -> Option<Response> {
     let blobs = doc["layers"]
         .as_array()
         .into_iter()
@@ -99,7 +99,7 @@ fn check_references(reg: &Registry, name: &str, doc: &Value) -> Result<(), Respo
             .and_then(|d| reg.storage.blob_size(name, &d));
         if known.is_none() {
             let d = desc["digest"].as_str().unwrap_or("(none)");
-            return Err(Code::ManifestBlobUnknown.reply(format!("blob {d} unknown to {name}")));
+            return Some(Code::ManifestBlobUnknown.reply(format!("blob {d} unknown to {name}")));
         }
     }
     for desc in doc["manifests"].as_array().into_iter().flatten() {
@@ -108,10 +108,10 @@ fn check_references(reg: &Registry, name: &str, doc: &Value) -> Result<(), Respo
             .is_some_and(|d| reg.storage.manifest(name, d).is_some());
         if !known {
             let d = desc["digest"].as_str().unwrap_or("(none)");
-            return Err(Code::ManifestUnknown.reply(format!("manifest {d} unknown to {name}")));
+            return Some(Code::ManifestUnknown.reply(format!("manifest {d} unknown to {name}")));
         }
     }
-    Ok(())
+    None
 }
 
 fn store(
@@ -136,14 +136,21 @@ fn store(
     }
     if let Some(subject) = subject(doc) {
         let desc = referrer_descriptor(doc, media, digest, bytes.len());
-        if let Err(e) = reg.storage.add_referrer(name, &subject, digest, desc.as_bytes()) {
+        if let Err(e) = reg
+            .storage
+            .add_referrer(name, &subject, digest, desc.as_bytes())
+        {
             return internal(e);
         }
         if let Ok(v) = HeaderValue::from_str(&subject.to_string()) {
             h.insert("OCI-Subject", v);
         }
     }
-    located(StatusCode::CREATED, format!("/v2/{name}/manifests/{digest}"), h)
+    located(
+        StatusCode::CREATED,
+        format!("/v2/{name}/manifests/{digest}"),
+        h,
+    )
 }
 
 fn subject(doc: &Value) -> Option<Digest> {

@@ -188,9 +188,7 @@ async fn blocking<T: Send + 'static>(
 
 /// The router: every `/v2` path goes to one dispatching handler.
 pub fn app(registry: Arc<Registry>) -> Router {
-    Router::new()
-        .fallback(dispatch)
-        .with_state(registry)
+    Router::new().fallback(dispatch).with_state(registry)
 }
 
 async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {

@@ -82,7 +82,11 @@ impl Storage {
     /// The size of the blob `digest` if it is stored and linked into repository `name`.
     pub fn blob_size(&self, name: &str, digest: &Digest) -> Option<u64> {
         let linked = self.repo(name).join("_blobs").join(digest.hex()).exists()
-            || self.repo(name).join("_manifests").join(digest.hex()).exists();
+            || self
+                .repo(name)
+                .join("_manifests")
+                .join(digest.hex())
+                .exists();
         linked
             .then(|| fs::metadata(self.blob_path(digest)).ok())
             .flatten()
@@ -190,7 +194,11 @@ impl Storage {
         tag: Option<&str>,
     ) -> Result<()> {
         let repo = self.repo(name);
-        write_small(&repo.join("_manifests"), digest.hex(), media_type.as_bytes())?;
+        write_small(
+            &repo.join("_manifests"),
+            digest.hex(),
+            media_type.as_bytes(),
+        )?;
         if let Some(tag) = tag {
             write_small(&repo.join("_tags"), tag, digest.to_string().as_bytes())?;
         }
@@ -402,7 +410,8 @@ pub fn valid_name(name: &str) -> bool {
         && name.len() <= 255
         && name.split('/').all(|c| {
             !c.is_empty()
-                && c.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+                && c.bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
                 && c.as_bytes()[0].is_ascii_alphanumeric()
                 && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
         })

@@ -57,7 +57,10 @@ pub fn plant(
     layers: &[Layer],
     stored: impl Fn(usize, &[u8]) -> Vec<u8>,
 ) -> (Digest, Digest) {
-    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(&l.tar).to_string()).collect();
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| Digest::of(&l.tar).to_string())
+        .collect();
     let config = json!({
         "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
         "os": "linux",
@@ -72,7 +75,9 @@ pub fn plant(
         let bytes = stored(i, &l.blob);
         std::fs::write(storage.blob_path(&digest), &bytes).unwrap();
         storage.link_blob(name, &digest).unwrap();
-        descs.push(json!({"mediaType": l.media_type, "digest": digest.to_string(), "size": l.blob.len()}));
+        descs.push(
+            json!({"mediaType": l.media_type, "digest": digest.to_string(), "size": l.blob.len()}),
+        );
     }
     let manifest = json!({
         "schemaVersion": 2,
@@ -83,7 +88,12 @@ pub fn plant(
     let manifest = serde_json::to_vec(&manifest).unwrap();
     let digest = storage.put_bytes(&manifest).unwrap();
     storage
-        .put_manifest(name, &digest, "application/vnd.oci.image.manifest.v1+json", Some(tag))
+        .put_manifest(
+            name,
+            &digest,
+            "application/vnd.oci.image.manifest.v1+json",
+            Some(tag),
+        )
         .unwrap();
     (digest, config_digest)
 }
