@@ -37,6 +37,26 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// A zstd-compressed layer of `files`.
+    pub fn zst(files: &[(&str, &str)]) -> Self {
+        let tar = layer_tar(files);
+        Self {
+            media_type: "application/vnd.oci.image.layer.v1.tar+zstd".into(),
+            blob: zstd::encode_all(tar.as_slice(), 3).unwrap(),
+            tar,
+        }
+    }
+
+    /// An uncompressed layer of `files`.
+    pub fn plain(files: &[(&str, &str)]) -> Self {
+        let tar = layer_tar(files);
+        Self {
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            blob: tar.clone(),
+            tar,
+        }
+    }
+
     /// A gzipped layer of `files`.
     pub fn gz(files: &[(&str, &str)]) -> Self {
         let tar = layer_tar(files);
@@ -48,6 +68,13 @@ impl Layer {
     }
 }
 
+/// The host's architecture as images name it.
+pub fn host_arch() -> String {
+    std::env::consts::ARCH
+        .replace("x86_64", "amd64")
+        .replace("aarch64", "arm64")
+}
+
 /// Plants an OCI image `name:tag` of `layers`; returns (manifest digest, config digest).
 /// Each layer blob is stored as `stored(i, blob)` returns it (to break it).
 pub fn plant(
@@ -57,12 +84,24 @@ pub fn plant(
     layers: &[Layer],
     stored: impl Fn(usize, &[u8]) -> Vec<u8>,
 ) -> (Digest, Digest) {
+    plant_for(storage, name, Some(tag), layers, stored, &host_arch())
+}
+
+/// Plants an image manifest for `arch`, tagged `tag` if given (untagged: for an index).
+pub fn plant_for(
+    storage: &Storage,
+    name: &str,
+    tag: Option<&str>,
+    layers: &[Layer],
+    stored: impl Fn(usize, &[u8]) -> Vec<u8>,
+    arch: &str,
+) -> (Digest, Digest) {
     let diff_ids: Vec<String> = layers
         .iter()
         .map(|l| Digest::of(&l.tar).to_string())
         .collect();
     let config = json!({
-        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        "architecture": arch,
         "os": "linux",
         "config": {"Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -92,10 +131,39 @@ pub fn plant(
             name,
             &digest,
             "application/vnd.oci.image.manifest.v1+json",
-            Some(tag),
+            tag,
         )
         .unwrap();
     (digest, config_digest)
+}
+
+/// Plants an OCI index `name:tag` over manifests (digest, architecture) already planted.
+pub fn plant_index(
+    storage: &Storage,
+    name: &str,
+    tag: &str,
+    manifests: &[(Digest, &str)],
+) -> Digest {
+    let entries: Vec<_> = manifests
+        .iter()
+        .map(|(d, arch)| {
+            let size = std::fs::metadata(storage.blob_path(d)).unwrap().len();
+            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d.to_string(),
+                   "size": size, "platform": {"architecture": arch, "os": "linux"}})
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = storage.put_bytes(&bytes).unwrap();
+    storage
+        .put_manifest(
+            name,
+            &digest,
+            "application/vnd.oci.image.index.v1+json",
+            Some(tag),
+        )
+        .unwrap();
+    digest
 }
 
 fn put(storage: &Storage, name: &str, bytes: &[u8]) -> Digest {
