@@ -101,7 +101,7 @@ fn serve(
         storage: Storage::open(root)?,
         users: htpasswd.map(Htpasswd::load).transpose()?,
     });
-    let tls = tls.map(|(c, k)| tls_acceptor(&c, &k)).transpose()?;
+    let tls = tls.map(|(c, k)| server::tls_acceptor(&c, &k)).transpose()?;
     let rt = tokio::runtime::Runtime::new().context("start the runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -111,21 +111,4 @@ fn serve(
         server::serve(listener, server::app(registry), tls).await?;
         Ok(())
     })
-}
-
-fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("read {}", cert.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parse {}", cert.display()))?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).with_context(|| format!("read {}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

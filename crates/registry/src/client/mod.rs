@@ -28,7 +28,7 @@ pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The request could not be made or its answer not read.
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {}", chain(source))]
     Http {
         /// The method.
         method: &'static str,
@@ -82,6 +82,21 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClientError::Status { status, .. } if *status == StatusCode::NOT_FOUND)
     }
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message hides the cause).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Result of registry operations.
@@ -279,7 +294,8 @@ impl Session {
                 Ok(session) => return Ok(session),
                 Err(e) => {
                     tracing::debug!("registry endpoint {}: {e}", ep.base);
-                    last = Some(e);
+                    // The first endpoint's failure (TLS) says more than later ones'.
+                    last.get_or_insert(e);
                 }
             }
         }

@@ -190,6 +190,8 @@ fn resolve(config: &RegistryConfig, req: &PullRequest) -> Result<(Session, Fetch
     let r = &req.reference;
     let endpoints = config.endpoints(&r.domain, true);
     let mut last = None;
+    // The registry's own TLS failure says more than the plain-HTTP attempt after it.
+    let mut tls_failure = None;
     for (i, ep) in endpoints.iter().enumerate() {
         let is_last = i + 1 == endpoints.len();
         let attempt = Session::open(config, ep, req.creds.clone())
@@ -200,12 +202,21 @@ fn resolve(config: &RegistryConfig, req: &PullRequest) -> Result<(Session, Fetch
             });
         match attempt {
             Ok(found) => return Ok(found),
-            Err(e @ PullError::Client(ClientError::Http { .. })) if !is_last => last = Some(e),
+            Err(e @ PullError::Client(ClientError::Http { .. })) if is_last => {
+                return Err(tls_failure.unwrap_or(e))
+            }
+            Err(e @ PullError::Client(ClientError::Http { .. })) => {
+                if !ep.mirror && tls_failure.is_none() {
+                    tls_failure = Some(e);
+                } else {
+                    last = Some(e);
+                }
+            }
             Err(e) if ep.mirror && !is_last => last = Some(e),
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or_else(|| PullError::NotFound {
+    Err(tls_failure.or(last).unwrap_or_else(|| PullError::NotFound {
         reference: r.familiar(),
         message: "no registry endpoint".into(),
     }))

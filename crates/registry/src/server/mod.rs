@@ -325,6 +325,45 @@ async fn serve_tls(
     }
 }
 
+/// A certificate or key that cannot be used for TLS.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS with {path}: {reason}")]
+pub struct TlsError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A TLS acceptor serving the PEM certificate chain `cert` with the PEM key `key`.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |e: &dyn std::fmt::Display| TlsError {
+            path,
+            reason: e.to_string(),
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| fail(cert)(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(cert)(&e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(key)(&e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(cert)(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| fail(cert)(&e))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// The `Location` header value and a response with it.
 fn located(status: StatusCode, location: String, extra: HeaderMap) -> Response {
     let mut resp = status.into_response();

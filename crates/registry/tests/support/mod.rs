@@ -32,6 +32,20 @@ impl TestRegistry {
         htpasswd: Option<&Path>,
         wrap: impl FnOnce(axum::Router) -> axum::Router,
     ) -> Self {
+        Self::start_full(htpasswd, wrap, None)
+    }
+
+    /// Starts a registry serving TLS with the PEM `cert` and `key`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Self {
+        let tls = server::tls_acceptor(cert, key).unwrap();
+        Self::start_full(None, |app| app, Some(tls))
+    }
+
+    fn start_full(
+        htpasswd: Option<&Path>,
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-registry-{}-", std::process::id()))
             .tempdir()
@@ -50,7 +64,7 @@ impl TestRegistry {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let app = wrap(server::app(registry));
-        rt.spawn(server::serve(listener, app, None));
+        rt.spawn(server::serve(listener, app, tls));
         Self {
             addr,
             dir,
