@@ -70,18 +70,20 @@ impl Message {
 /// Where progress goes.
 pub type Sink<'a> = &'a (dyn Fn(Message) + Sync);
 
-/// docker's bar: `[=====>      ]  1.23MB/4.56MB`, 50 columns wide.
+/// docker's bar: `[=====>      ]  1.23MB/4.56MB` (a 50-column box, then the sizes).
 pub fn bar(current: u64, total: u64) -> String {
-    const WIDTH: u64 = 50;
-    let filled = (current.min(total) * WIDTH).checked_div(total).unwrap_or(0) as usize;
-    let mut s = String::from("[");
-    s.push_str(&"=".repeat(filled));
-    if filled < WIDTH as usize {
-        s.push('>');
-        s.push_str(&" ".repeat(WIDTH as usize - filled - 1));
-    }
-    s.push(']');
-    format!("{s} {:>8}/{}", human(current), human(total))
+    let percent = (current.saturating_mul(100))
+        .checked_div(total)
+        .unwrap_or(0)
+        .min(100) as usize
+        / 2;
+    format!(
+        "[{}>{}] {:>8}/{}",
+        "=".repeat(percent),
+        " ".repeat(50 - percent),
+        human(current),
+        human(total)
+    )
 }
 
 /// Decimal units with four significant digits, as docker's `HumanSize`.
