@@ -1,6 +1,7 @@
 //! Garbage collection: every blob that no manifest of any repository references (as
-//! config, layer, child manifest or the manifest itself) is removed. Run it while the
-//! registry takes no pushes: an upload finished during the walk could lose its blob.
+//! config, layer, child manifest or the manifest itself) is removed, and so are upload
+//! sessions untouched for a day. Run it while the registry takes no pushes: an upload
+//! finished during the walk could lose its blob.
 
 use std::collections::HashSet;
 
@@ -16,7 +17,12 @@ pub struct Collected {
     pub removed: Vec<Digest>,
     /// Blobs kept.
     pub kept: usize,
+    /// Abandoned upload sessions removed.
+    pub uploads: usize,
 }
+
+/// How long an upload session may sit untouched before collection removes it.
+pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Removes the blobs no manifest references; with `dry_run`, only says which.
 pub fn collect(storage: &Storage, dry_run: bool) -> Result<Collected, StorageError> {
@@ -25,6 +31,9 @@ pub fn collect(storage: &Storage, dry_run: bool) -> Result<Collected, StorageErr
         mark(storage, &manifest, &mut live);
     }
     let mut out = Collected::default();
+    if !dry_run {
+        out.uploads = storage.purge_uploads(UPLOAD_TTL)?;
+    }
     for blob in storage.all_blobs() {
         if live.contains(&blob) {
             out.kept += 1;

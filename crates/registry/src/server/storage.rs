@@ -306,6 +306,23 @@ impl Storage {
             .collect()
     }
 
+    /// Removes upload sessions untouched for `age`; returns how many.
+    pub fn purge_uploads(&self, age: std::time::Duration) -> Result<usize> {
+        let dir = self.root.join("uploads");
+        let now = std::time::SystemTime::now();
+        let mut purged = 0;
+        for name in sorted_names(&dir) {
+            let path = dir.join(&name);
+            let old = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d >= age));
+            if old && remove(&path)? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     /// Removes the blob `digest` from the store (garbage collection).
     pub fn remove_blob(&self, digest: &Digest) -> Result<bool> {
         remove(&self.blob_path(digest))
