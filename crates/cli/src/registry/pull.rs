@@ -32,11 +32,12 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     }
     let image = super::tagged(&a.image);
     let quiet = a.quiet;
-    let mut out = std::io::stdout();
+    let out = std::io::stdout();
     let tty = out.is_terminal();
+    let mut display = Display::new(out, tty);
     pull_image(c, &image, a.platform.as_deref(), |m| {
         if !quiet {
-            Display::new(&mut out, tty).show(m).ok();
+            display.show(m).ok();
         }
     })?;
     println!("{}", full_name(&image));
