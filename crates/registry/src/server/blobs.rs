@@ -122,6 +122,9 @@ pub async fn start(reg: Arc<Registry>, name: String, q: &Query, body: Body) -> R
 
 /// Links a blob of repository `from` into `name`; `None` if `from` does not have it.
 fn mount_blob(reg: &Registry, name: &str, mount: &str, from: &str) -> Option<Response> {
+    if !super::valid_name(from) {
+        return None;
+    }
     let digest = Digest::parse(mount).ok()?;
     reg.storage.blob_size(from, &digest)?;
     Some(match reg.storage.link_blob(name, &digest) {
