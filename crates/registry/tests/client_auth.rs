@@ -19,6 +19,7 @@ use berth_registry::client::{RegistryConfig, Session};
 use support::{images_dir, tempdir, TestRegistry};
 
 const TOKEN: &str = "tok-3f9a";
+const REFRESH: &str = "refresh-77c1";
 
 fn creds(user: &str, pass: &str) -> Option<Credentials> {
     Some(Credentials {
@@ -37,6 +38,21 @@ fn bearer(issued: Arc<AtomicUsize>) -> impl FnOnce(axum::Router) -> axum::Router
                 let issued = issued.clone();
                 async move {
                     let host = req.headers()[header::HOST].to_str().unwrap().to_string();
+                    if req.uri().path() == "/token" && req.method() == axum::http::Method::POST {
+                        // The OAuth form: a refresh token from an earlier login.
+                        let body = axum::body::to_bytes(req.into_body(), 1 << 16)
+                            .await
+                            .unwrap();
+                        let form: Vec<(String, String)> =
+                            form_urlencoded::parse(&body).into_owned().collect();
+                        let has = |k: &str, v: &str| form.iter().any(|(a, b)| a == k && b == v);
+                        if has("grant_type", "refresh_token") && has("refresh_token", REFRESH) {
+                            issued.fetch_add(1, Ordering::SeqCst);
+                            return axum::Json(serde_json::json!({"access_token": TOKEN}))
+                                .into_response();
+                        }
+                        return (StatusCode::UNAUTHORIZED, "{}").into_response();
+                    }
                     if req.uri().path() == "/token" {
                         let want = Credentials {
                             username: "alice".into(),
@@ -173,4 +189,14 @@ fn bearer_token_registry_login_push_pull() {
     );
     round_trip(&reg, creds("alice", "s3cret"));
     assert!(issued.load(Ordering::SeqCst) >= 2);
+    // An identity token (OAuth refresh token) instead of the password.
+    let refresh = Some(Credentials {
+        identitytoken: REFRESH.into(),
+        ..Default::default()
+    });
+    Session::connect(&config, &host, refresh.clone(), false)
+        .unwrap()
+        .login()
+        .unwrap();
+    round_trip(&reg, refresh);
 }

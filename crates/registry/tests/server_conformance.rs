@@ -264,7 +264,9 @@ fn push_monolithic_post_and_mount() {
     assert_eq!(resp.status(), StatusCode::OK);
     // A `from` that is not a repository name is no mount source.
     let resp = c
-        .post(reg.url(&format!("/v2/four/blobs/uploads/?mount={digest}&from=../one")))
+        .post(reg.url(&format!(
+            "/v2/four/blobs/uploads/?mount={digest}&from=../one"
+        )))
         .send()
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);

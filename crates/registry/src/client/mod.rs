@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 
 use crate::auth::{Challenge, Credentials};
@@ -400,10 +400,30 @@ impl Session {
         if let Some(service) = service {
             query.push(("service", service));
         }
-        let mut req = self.http.get(realm).query(&query);
-        if let Some(c) = self.creds.as_ref().filter(|c| !c.username.is_empty()) {
-            req = req.basic_auth(&c.username, Some(&c.password));
-        }
+        let req = match self.creds.as_ref() {
+            // A login's OAuth refresh token is exchanged for an access token (POST).
+            Some(c) if !c.identitytoken.is_empty() => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", c.identitytoken.as_str()),
+                    ("client_id", "berth"),
+                ];
+                form.extend(query.iter().copied());
+                let body: String = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
+                self.http
+                    .post(realm)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Some(c) if !c.username.is_empty() => self
+                .http
+                .get(realm)
+                .query(&query)
+                .basic_auth(&c.username, Some(&c.password)),
+            _ => self.http.get(realm).query(&query),
+        };
         let fail = |reason: String| ClientError::Token {
             realm: realm.into(),
             reason,
