@@ -9,7 +9,7 @@
 #     sees are right.
 #  3. docker pushes, berth pulls (same ID) and runs it.
 #  4. through berth-registry: docker and skopeo push and pull; berth pulls what they
-#     pushed and docker pulls what berth pushed.
+#     pushed and docker pulls what berth pushed; berth searches it.
 #  5. auth: distribution behind htpasswd: `berth login` with a wrong password fails with
 #     docker's words, the right one works, push and pull need it; docker logs in to a
 #     berth-registry behind htpasswd.
@@ -145,6 +145,8 @@ grep -q "Mounted from multi" "$WORK/push4.out" || fail "no cross-repository moun
 docker pull -q "$BREG/berth/multi:2" >/dev/null
 [[ $(docker_id "$BREG/berth/multi:2") == "$MULTI_ID" ]] || fail "docker pulled another image from berth-registry"
 [[ $(docker run --rm "$BREG/berth/multi:2" cat /data/dir/y) == y ]] || fail "docker cannot run what berth pushed"
+[[ $("$BERTH" search --format '{{.Name}}' "$BREG/multi") == $'berth/multi\nmulti' ]] ||
+    fail "berth search of berth-registry: $("$BERTH" search "$BREG/multi")"
 
 log "5. auth: berth login to distribution behind htpasswd; docker login to berth-registry"
 if "$BERTH" login -u alice -p wrong "$DIST_AUTH" >"$WORK/login.out" 2>&1; then

@@ -25,6 +25,7 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/images/create", post(archive::create))
         .route("/images/prune", post(images::prune))
         .route("/images/get", get(archive::get_many))
+        .route("/images/search", get(distribution::search))
         .route(
             "/images/{*path}",
             get(images::get).post(images::post).delete(images::remove),

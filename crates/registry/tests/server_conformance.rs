@@ -488,3 +488,33 @@ fn basic_auth_from_htpasswd() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[test]
+fn v1_search_over_the_catalog() {
+    let reg = TestRegistry::start(None);
+    for name in ["tools/busybox", "lib/busybox", "other/thing"] {
+        push_image(&reg, name, "1", name);
+    }
+    let v: Value = client()
+        .get(reg.url("/v1/search?q=busy&n=1"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 1);
+    let (registry, words) =
+        berth_registry::client::search::split_term(&format!("{}/busy", reg.host()));
+    assert_eq!(
+        (registry.as_str(), words.as_str()),
+        (reg.host().as_str(), "busy")
+    );
+    let config = berth_registry::client::RegistryConfig::default();
+    let found =
+        berth_registry::client::search::search(&config, &registry, &words, 25, None).unwrap();
+    let names: Vec<&str> = found.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["lib/busybox", "tools/busybox"]);
+    assert_eq!(
+        berth_registry::client::search::split_term("busybox"),
+        ("docker.io".to_string(), "busybox".to_string())
+    );
+}

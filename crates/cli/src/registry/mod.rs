@@ -1,4 +1,4 @@
-//! Registry commands: pull, push, login, logout. Credentials come from the docker CLI's
+//! Registry commands: pull, push, login, logout, search. Credentials come from the docker CLI's
 //! `config.json` (`auths` or a credential helper) and travel to the daemon in the
 //! `X-Registry-Auth` header; progress is drawn as docker draws it ([`progress`]).
 
@@ -6,6 +6,7 @@ pub mod login;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod search;
 
 use berth_registry::auth::{Credentials, DockerConfig, DOCKER_HUB_KEY};
 use clap::Subcommand;
@@ -23,6 +24,8 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(login::LogoutArgs),
+    /// Search a registry for images
+    Search(search::Args),
 }
 
 /// Runs a registry command; returns the exit code.
@@ -32,6 +35,7 @@ pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
         Command::Push(a) => push::run(c, a),
         Command::Login(a) => login::login(c, a),
         Command::Logout(a) => login::logout(a),
+        Command::Search(a) => search::run(c, a),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Registry endpoints: `POST /images/create?fromImage=` (pull), `POST
-//! /images/{name}/push`, `POST /auth` and `GET /distribution/{name}/json`. Pull and push
+//! /images/{name}/push`, `POST /auth`, `GET /distribution/{name}/json` and `GET
+//! /images/search`. Pull and push
 //! stream docker's JSON progress messages; an error before the first message is an HTTP
 //! error (a missing tag is a 404, as dockerd answers), a later one the stream's last
 //! message (`{"errorDetail": ..., "error": ...}`).
@@ -14,6 +15,7 @@ use berth_image::reference::Reference;
 use berth_registry::auth::Credentials;
 use berth_registry::client::pull::{self, PullRequest};
 use berth_registry::client::push::{self, PushRequest};
+use berth_registry::client::search;
 use berth_registry::client::Session;
 use berth_registry::progress::Message;
 use serde_json::{json, Value};
@@ -167,6 +169,84 @@ async fn inspect(d: &Arc<Daemon>, name: String, headers: &HeaderMap) -> ApiResul
         "Platforms": platforms,
     });
     Ok(json(StatusCode::OK, &doc))
+}
+
+/// `GET /images/search?term=&limit=&filters=`.
+pub async fn search(
+    axum::extract::State(d): axum::extract::State<Arc<Daemon>>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let term = q.str("term").to_string();
+    let limit = match q.str("limit") {
+        "" | "0" => 25,
+        n => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::BadParameter("limit must be between 1 and 100".into()))?,
+    };
+    let filter = SearchFilter::parse(q.str("filters"))?;
+    let creds = credentials(&headers);
+    let me = d.clone();
+    let results = long(move || {
+        let (registry, words) = search::split_term(&term);
+        Ok(search::search(
+            &me.registries,
+            &registry,
+            &words,
+            limit,
+            creds,
+        )?)
+    })
+    .await?;
+    let kept: Vec<_> = results.into_iter().filter(|r| filter.keeps(r)).collect();
+    Ok(json(StatusCode::OK, &kept))
+}
+
+/// `filters` of a search: `is-official`, `is-automated`, `stars`.
+#[derive(Default)]
+struct SearchFilter {
+    official: Option<bool>,
+    automated: Option<bool>,
+    stars: u64,
+}
+
+impl SearchFilter {
+    fn parse(raw: &str) -> ApiResult<Self> {
+        let mut f = SearchFilter::default();
+        if raw.is_empty() {
+            return Ok(f);
+        }
+        let map: std::collections::BTreeMap<String, Value> = serde_json::from_str(raw)
+            .map_err(|e| ApiError::BadParameter(format!("invalid filter: {e}")))?;
+        for (key, values) in map {
+            let values: Vec<String> = match values {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                Value::Object(o) => o.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            let Some(v) = values.first() else { continue };
+            let bad = || ApiError::BadParameter(format!("invalid filter '{key}={v}'"));
+            match key.as_str() {
+                "is-official" => f.official = Some(v.parse().map_err(|_| bad())?),
+                "is-automated" => f.automated = Some(v.parse().map_err(|_| bad())?),
+                "stars" => f.stars = v.parse().map_err(|_| bad())?,
+                _ => return Err(ApiError::BadParameter(format!("invalid filter '{key}'"))),
+            }
+        }
+        Ok(f)
+    }
+
+    fn keeps(&self, r: &search::SearchResult) -> bool {
+        self.official.is_none_or(|o| o == r.is_official)
+            && self.automated.is_none_or(|a| a == r.is_automated)
+            && r.star_count >= self.stars
+    }
 }
 
 /// Where a stream's start (or early failure) is told.

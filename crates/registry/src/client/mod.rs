@@ -7,6 +7,7 @@
 mod blob;
 pub mod pull;
 pub mod push;
+pub mod search;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -87,3 +87,28 @@ pub async fn referrers(reg: Arc<Registry>, name: String, digest: String, q: &Que
     }
     resp
 }
+
+/// `GET /v1/search?q=&n=`: the repositories whose name holds `q` (at most `n`, 25 by
+/// default), in the v1 index's result shape.
+pub async fn search(reg: Arc<Registry>, q: &Query) -> Response {
+    let term = q.get("q").unwrap_or_default().to_string();
+    let limit = q
+        .get("n")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(25);
+    let r = reg.clone();
+    let all = match blocking(move || r.storage.catalog()).await {
+        Ok(all) => all,
+        Err(resp) => return resp,
+    };
+    let results: Vec<_> = all
+        .into_iter()
+        .filter(|name| name.contains(&term))
+        .take(limit)
+        .map(|name| {
+            json!({"name": name, "description": "", "star_count": 0,
+                   "is_official": false, "is_automated": false})
+        })
+        .collect();
+    Json(json!({"num_results": results.len(), "query": term, "results": results})).into_response()
+}

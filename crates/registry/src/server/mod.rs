@@ -1,7 +1,8 @@
 //! The registry server: an OCI distribution 1.1 registry over a local directory
 //! ([`Storage`]). Pull, push (monolithic, chunked, cross-repository mount), tag listing
 //! and the catalog with pagination, deletion, the referrers API, basic auth from an
-//! htpasswd file (bcrypt) and TLS. [`gc::collect`] removes blobs no manifest references.
+//! htpasswd file (bcrypt) and TLS; and the v1 search API (`GET /v1/search?q=&n=`) over
+//! the catalog, which `docker search` uses. [`gc::collect`] removes blobs no manifest references.
 //!
 //! One handler takes every `/v2/...` request and dispatches on the parsed path
 //! ([`Route`]) and method; errors are the spec's JSON `{"errors":[...]}` bodies.
@@ -204,6 +205,9 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     }
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
+    if path == "/v1/search" && req.method() == Method::GET {
+        return with_api_version(listing::search(reg, &Query::parse(&query)).await);
+    }
     let resp = match Route::parse(&path) {
         Some(route) => route_request(reg, route, req, &query).await,
         None if path.starts_with("/v2/") => Code::NameInvalid.reply("invalid repository name"),
