@@ -401,30 +401,7 @@ impl Session {
         if let Some(service) = service {
             query.push(("service", service));
         }
-        let req = match self.creds.as_ref() {
-            // A login's OAuth refresh token is exchanged for an access token (POST).
-            Some(c) if !c.identitytoken.is_empty() => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", c.identitytoken.as_str()),
-                    ("client_id", "berth"),
-                ];
-                form.extend(query.iter().copied());
-                let body: String = form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(form)
-                    .finish();
-                self.http
-                    .post(realm)
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(body)
-            }
-            Some(c) if !c.username.is_empty() => self
-                .http
-                .get(realm)
-                .query(&query)
-                .basic_auth(&c.username, Some(&c.password)),
-            _ => self.http.get(realm).query(&query),
-        };
+        let req = self.token_request(realm, &query);
         let fail = |reason: String| ClientError::Token {
             realm: realm.into(),
             reason,
@@ -447,6 +424,34 @@ impl Session {
             .or_else(|| body["access_token"].as_str())
             .map(String::from)
             .ok_or_else(|| fail("no token in the answer".into()))
+    }
+
+    /// The request for a token: an OAuth refresh (POST) with an identity token, else a
+    /// GET with basic credentials if there are any.
+    fn token_request(&self, realm: &str, query: &[(&str, &str)]) -> RequestBuilder {
+        match self.creds.as_ref() {
+            Some(c) if !c.identitytoken.is_empty() => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", c.identitytoken.as_str()),
+                    ("client_id", "berth"),
+                ];
+                form.extend(query.iter().copied());
+                let body: String = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
+                self.http
+                    .post(realm)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Some(c) if !c.username.is_empty() => self
+                .http
+                .get(realm)
+                .query(query)
+                .basic_auth(&c.username, Some(&c.password)),
+            _ => self.http.get(realm).query(query),
+        }
     }
 
     /// Sends the request `build` makes, authorised for `scopes`; on a 401 learns the new

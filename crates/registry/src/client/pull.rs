@@ -346,21 +346,16 @@ fn fetch_image(
     let config_digest = formats::descriptor_digest(parsed.config(), &what)?;
     let config = ImageConfig::parse(fetch_small(s, req, &config_digest)?)?;
     let layers = formats::layers_of(&parsed, &config, &what)?;
-    let chains = config.chain_ids()?;
     let pull = store.begin_pull()?;
-    let fetched = fetch_layers(&pull, s, req, &layers, &chains, inflight, progress)?;
-    let ingest = |what: &str| {
-        let what = what.to_string();
-        move |source| PullError::Ingest {
-            what,
-            source: Box::new(source),
-        }
-    };
-    let cfg_expected = Expected::exact(config_digest.clone(), config.bytes().len() as u64);
-    pull.put(config.bytes(), cfg_expected)
-        .map_err(ingest("config"))?;
-    pull.put(&manifest.bytes, Expected::unknown())
-        .map_err(ingest("manifest"))?;
+    let fetched = fetch_layers(
+        &pull,
+        s,
+        req,
+        &layers,
+        &config.chain_ids()?,
+        inflight,
+        progress,
+    )?;
     let media_type = parsed
         .media_type()
         .as_ref()
@@ -371,14 +366,33 @@ fn fetch_image(
         manifest_bytes: manifest.bytes,
         manifest_digest: manifest.digest,
         manifest_media_type: media_type,
-        layers: layers.clone(),
+        layers,
         tags: names(&req.reference, &top.digest),
     };
-    pull.register(&img).map_err(ingest("image"))?;
+    record(pull, &img)?;
     for blob in &fetched {
         progress(Message::about(short(blob), "Pull complete"));
     }
     Ok(img)
+}
+
+/// Stores the image's config and manifest, then commits its layers and names.
+fn record(pull: Pull<'_>, img: &LoadedImage) -> Result<(), PullError> {
+    let ingest = |what: &str| {
+        let what = what.to_string();
+        move |source| PullError::Ingest {
+            what,
+            source: Box::new(source),
+        }
+    };
+    let config = &img.config;
+    let expected = Expected::exact(config.digest().clone(), config.bytes().len() as u64);
+    pull.put(config.bytes(), expected)
+        .map_err(ingest("config"))?;
+    pull.put(&img.manifest_bytes, Expected::unknown())
+        .map_err(ingest("manifest"))?;
+    pull.register(img).map_err(ingest("image"))?;
+    Ok(())
 }
 
 /// The names a pulled image gets: the tag asked for and `name@digest`.

@@ -4,6 +4,7 @@
 //! has is mounted from there; the others are uploaded monolithically or, with a chunk
 //! size, in chunks. The manifest and tag go last.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Mutex;
 
@@ -19,6 +20,9 @@ use super::short;
 use super::{scope, ClientError, RegistryConfig, Session};
 use crate::auth::Credentials;
 use crate::progress::{Message, Sink};
+
+/// Blobs uploaded at once.
+const PARALLEL: usize = 5;
 
 /// Errors of a push.
 #[derive(Debug, thiserror::Error)]
@@ -106,41 +110,58 @@ pub fn push(
     for b in blobs.iter().filter(|b| b.layer) {
         progress(Message::about(short(&b.digest), "Preparing"));
     }
-    let errors = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for b in &blobs {
-            let (session, sources, errors) = (&session, &sources, &errors);
-            scope.spawn(move || {
-                if let Err(e) = push_blob(store, session, req, b, sources, progress) {
-                    errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
-                }
-            });
-        }
-    });
-    if let Some(e) = errors.into_inner().unwrap_or_default().into_iter().next() {
-        return Err(e);
-    }
+    push_blobs(store, &session, req, &blobs, &sources, progress)?;
     let media = doc["mediaType"]
         .as_str()
         .unwrap_or(&record.manifest_media_type)
         .to_string();
     let digest = put_manifest(&session, r, &manifest, &media)?;
-    let tag = r.tag.clone().unwrap_or_else(|| digest.to_string());
-    progress(Message::status(format!(
-        "{tag}: digest: {digest} size: {}",
-        manifest.len()
-    )));
-    progress(Message {
-        aux: Some(
-            serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": manifest.len()}),
-        ),
-        detail: Some(Default::default()),
-        ..Default::default()
-    });
+    report(r, &digest, manifest.len(), progress);
     Ok(Pushed {
         digest,
         size: manifest.len(),
     })
+}
+
+/// The last lines of a push: the tag's digest and size, and the same as `aux` data.
+fn report(r: &Reference, digest: &Digest, size: usize, progress: Sink<'_>) {
+    let tag = r.tag.clone().unwrap_or_else(|| digest.to_string());
+    progress(Message::status(format!(
+        "{tag}: digest: {digest} size: {size}"
+    )));
+    progress(Message {
+        aux: Some(serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": size})),
+        detail: Some(Default::default()),
+        ..Default::default()
+    });
+}
+
+/// Pushes the blobs, [`PARALLEL`] at a time; the first error, if any.
+fn push_blobs(
+    store: &ImageStore,
+    s: &Session,
+    req: &PushRequest,
+    blobs: &[Blob],
+    sources: &[String],
+    progress: Sink<'_>,
+) -> Result<(), PushError> {
+    let queue = Mutex::new(blobs.iter().collect::<VecDeque<_>>());
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(blobs.len()) {
+            scope.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let Some(b) = next else { break };
+                if let Err(e) = push_blob(store, s, req, b, sources, progress) {
+                    errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+                }
+            });
+        }
+    });
+    match errors.into_inner().unwrap_or_default().into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// The config and layers a manifest references.
