@@ -9,7 +9,8 @@
 #     sees are right.
 #  3. docker pushes, berth pulls (same ID) and runs it.
 #  4. through berth-registry: docker and skopeo push and pull; berth pulls what they
-#     pushed and docker pulls what berth pushed; berth searches it.
+#     pushed and docker pulls what berth pushed; all tags pushed and pulled (-a); berth
+#     searches it.
 #  5. auth: distribution behind htpasswd: `berth login` with a wrong password fails with
 #     docker's words, the right one works, push and pull need it; docker logs in to a
 #     berth-registry behind htpasswd.
@@ -145,6 +146,12 @@ grep -q "Mounted from multi" "$WORK/push4.out" || fail "no cross-repository moun
 docker pull -q "$BREG/berth/multi:2" >/dev/null
 [[ $(docker_id "$BREG/berth/multi:2") == "$MULTI_ID" ]] || fail "docker pulled another image from berth-registry"
 [[ $(docker run --rm "$BREG/berth/multi:2" cat /data/dir/y) == y ]] || fail "docker cannot run what berth pushed"
+for t in a b; do "$BERTH" tag busybox:1.35 "$BREG/tags/busybox:$t"; done
+"$BERTH" push -q -a "$BREG/tags/busybox" >/dev/null
+"$BERTH" rmi "$BREG/tags/busybox:a" "$BREG/tags/busybox:b" >/dev/null
+DOCKER_HOST=$BERTH_HOST docker pull -q -a "$BREG/tags/busybox" >/dev/null
+[[ $("$BERTH" images --format '{{.Tag}}' "$BREG/tags/busybox" | sort | xargs) == "a b" ]] ||
+    fail "push -a / pull -a: $("$BERTH" images "$BREG/tags/busybox")"
 [[ $("$BERTH" search --format '{{.Name}}' "$BREG/multi") == $'berth/multi\nmulti' ]] ||
     fail "berth search of berth-registry: $("$BERTH" search "$BREG/multi")"
 

@@ -27,10 +27,14 @@ pub struct Args {
 
 /// `pull`.
 pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
-    if a.all_tags {
-        anyhow::bail!("pull --all-tags is not supported by berth yet");
-    }
-    let image = super::tagged(&a.image);
+    let image = if a.all_tags {
+        if a.image.contains('@') || a.image.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+            anyhow::bail!("tag can't be used with --all-tags/-a");
+        }
+        a.image.clone()
+    } else {
+        super::tagged(&a.image)
+    };
     let quiet = a.quiet;
     let out = std::io::stdout();
     let tty = out.is_terminal();
@@ -40,7 +44,9 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
             display.show(m).ok();
         }
     })?;
-    println!("{}", full_name(&image));
+    if !a.all_tags || quiet {
+        println!("{}", full_name(&image));
+    }
     Ok(0)
 }
 

@@ -26,14 +26,21 @@ pub struct Args {
 
 /// `push`.
 pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
-    if a.all_tags {
-        anyhow::bail!("push --all-tags is not supported by berth yet");
-    }
-    let image = super::tagged(&a.image);
-    let (name, tag) = split_tag(&image);
+    let image = if a.all_tags {
+        a.image.clone()
+    } else {
+        super::tagged(&a.image)
+    };
+    let (name, tag) = match a.all_tags {
+        true => (image.as_str(), None),
+        false => {
+            let (n, t) = split_tag(&image);
+            (n, Some(t))
+        }
+    };
     let auth = super::auth_header(&image)?;
     let path = format!("/images/{}/push", crate::images::image_path(name));
-    let q = Query::new().add("tag", tag);
+    let q = Query::new().opt("tag", tag);
     let headers = [("X-Registry-Auth", auth.as_str())];
     let r = crate::client::check(c.send("POST", &path, q, &headers, Payload::Empty)?)?;
     let mut out = std::io::stdout();

@@ -42,6 +42,9 @@ fn credentials(headers: &HeaderMap) -> Option<Credentials> {
 pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<Response> {
     let image = q.str("fromImage");
     let reference = reference(image, q.str("tag"))?;
+    // No tag anywhere: every tag of the repository (`docker pull --all-tags`).
+    let all_tags = q.str("tag").is_empty()
+        && Reference::parse_named(image).is_ok_and(|r| r.tag.is_none() && r.digest.is_none());
     let platform = match q.str("platform") {
         "" => None,
         p => Some(parse_platform(p)?),
@@ -54,9 +57,24 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
     let me = d.clone();
     stream_messages(move |sink| {
         let store = me.own_store()?;
-        let name = req.reference.familiar();
-        pull::pull(&store, &me.registries, &req, &me.inflight, sink)?;
-        me.object_event("image", "pull", &name, None);
+        let tags = match all_tags {
+            true => pull::tags(&me.registries, &req)?,
+            false => req.reference.tag.iter().cloned().collect(),
+        };
+        let each: Vec<PullRequest> = match tags.is_empty() {
+            true => vec![req],
+            false => tags
+                .iter()
+                .map(|t| PullRequest {
+                    reference: req.reference.with_tag(t),
+                    ..req.clone()
+                })
+                .collect(),
+        };
+        for one in &each {
+            pull::pull(&store, &me.registries, one, &me.inflight, sink)?;
+            me.object_event("image", "pull", &one.reference.familiar(), None);
+        }
         Ok(())
     })
     .await
@@ -81,20 +99,51 @@ pub async fn push(
     q: &Query,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
+    let all_tags = q.str("tag").is_empty()
+        && Reference::parse_named(&name).is_ok_and(|r| r.tag.is_none() && r.digest.is_none());
     let reference = reference(&name, q.str("tag"))?;
-    let req = PushRequest {
-        reference,
-        creds: credentials(headers),
-        chunk_size: None,
-    };
+    let creds = credentials(headers);
     let me = d.clone();
     stream_messages(move |sink| {
         let store = me.own_store()?;
-        push::push(&store, &me.registries, &req, sink)?;
-        me.object_event("image", "push", &req.reference.familiar(), None);
+        let targets = match all_tags {
+            true => local_tags(&store, &reference)?,
+            false => vec![reference],
+        };
+        for target in targets {
+            let req = PushRequest {
+                reference: target,
+                creds: creds.clone(),
+                chunk_size: None,
+            };
+            push::push(&store, &me.registries, &req, sink)?;
+            me.object_event("image", "push", &req.reference.familiar(), None);
+        }
         Ok(())
     })
     .await
+}
+
+/// The local tags of `reference`'s repository (`docker push --all-tags`); a repository
+/// without any is docker's "does not exist locally" error.
+fn local_tags(
+    store: &berth_image::store::ImageStore,
+    reference: &Reference,
+) -> ApiResult<Vec<Reference>> {
+    let name = reference.name();
+    let mut tags: Vec<Reference> = store
+        .db()
+        .list()?
+        .into_iter()
+        .flat_map(|s| s.tags)
+        .filter(|t| t.name() == name)
+        .collect();
+    tags.sort();
+    if tags.is_empty() {
+        let missing = berth_image::metadata::DbError::NotFound(reference.familiar_name());
+        return Err(ApiError::Push(push::PushError::Store(missing.into())));
+    }
+    Ok(tags)
 }
 
 /// `POST /auth`: checks the credentials with the registry.

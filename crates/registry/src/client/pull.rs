@@ -580,3 +580,32 @@ pub fn inspect(config: &RegistryConfig, req: &PullRequest) -> Result<Distributio
         platforms,
     })
 }
+
+/// The tags of `req.reference`'s repository (`GET /v2/<name>/tags/list`), for a pull of
+/// all tags.
+pub fn tags(config: &RegistryConfig, req: &PullRequest) -> Result<Vec<String>, PullError> {
+    let r = &req.reference;
+    let session = Session::connect(config, &r.domain, req.creds.clone(), true)?;
+    let url = session.url(&format!("/v2/{}/tags/list", r.path));
+    let scopes = [scope(&r.path, "pull")];
+    let resp = match session.send_ok("GET", &url, &scopes, |c| c.get(&url)) {
+        Err(ClientError::Unauthorized { message, .. }) => {
+            return Err(PullError::Denied {
+                repository: r.familiar_name(),
+                message,
+            })
+        }
+        other => other?,
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(&read_limited(resp, &url)?).map_err(|source| PullError::Read {
+            what: url.clone(),
+            source: source.into(),
+        })?;
+    Ok(body["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect())
+}
