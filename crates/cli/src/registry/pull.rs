@@ -33,7 +33,11 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
         }
         a.image.clone()
     } else {
-        super::tagged(&a.image)
+        let tagged = super::tagged(&a.image);
+        if tagged != a.image && !a.quiet {
+            println!("Using default tag: latest");
+        }
+        tagged
     };
     let quiet = a.quiet;
     let out = std::io::stdout();

@@ -29,7 +29,11 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     let image = if a.all_tags {
         a.image.clone()
     } else {
-        super::tagged(&a.image)
+        let tagged = super::tagged(&a.image);
+        if tagged != a.image && !a.quiet {
+            println!("Using default tag: latest");
+        }
+        tagged
     };
     let (name, tag) = match a.all_tags {
         true => (image.as_str(), None),
