@@ -518,3 +518,29 @@ fn v1_search_over_the_catalog() {
         ("docker.io".to_string(), "busybox".to_string())
     );
 }
+
+#[test]
+fn inconsistent_chunks_and_media_types_are_refused() {
+    let reg = TestRegistry::start(None);
+    let c = client();
+    let resp = c.post(reg.url("/v2/strict/blobs/uploads/")).send().unwrap();
+    let loc = resp.headers()["location"].to_str().unwrap().to_string();
+    let resp = c
+        .patch(reg.url(&loc))
+        .header("content-range", "0-9")
+        .body(vec![1u8; 5])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let (m, _) = push_image(&reg, "strict", "v1", "s");
+    let resp = client()
+        .put(reg.url("/v2/strict/manifests/v2"))
+        .header(
+            "content-type",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .body(m)
+        .send()
+        .unwrap();
+    assert_eq!(error_code(resp), "MANIFEST_INVALID");
+}

@@ -98,12 +98,14 @@ pub struct Inflight {
 
 impl Inflight {
     /// Claims `digest`: true if the caller should fetch it; false after waiting for
-    /// another fetch of it to end (the caller checks the store again).
-    fn claim(&self, digest: &Digest) -> bool {
+    /// another fetch of it to end (the caller checks the store again). `waiting` is
+    /// called before a wait.
+    fn claim(&self, digest: &Digest, waiting: impl FnOnce()) -> bool {
         let mut set = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
         if set.insert(digest.clone()) {
             return true;
         }
+        waiting();
         while set.contains(digest) {
             set = self.done.wait(set).unwrap_or_else(|p| p.into_inner());
         }
@@ -490,7 +492,7 @@ fn fetch_layer(
     progress: Sink<'_>,
 ) -> Result<(), PullError> {
     let id = short(&l.blob);
-    while !inflight.claim(&l.blob) {
+    while !inflight.claim(&l.blob, || progress(Message::about(&id, "Waiting"))) {
         if pull.has_blob(&l.blob).map_err(|e| ingest_err(l, e))? {
             progress(Message::about(&id, "Download complete"));
             return Ok(());

@@ -162,12 +162,22 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let from = headers
+    let range = headers
         .get(header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once('-'))
-        .and_then(|(a, _)| a.trim().parse::<u64>().ok());
-    match append(&reg, &id, from, body).await {
+        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // A range that disagrees with the chunk's length is refused like one out of order.
+    if let (Some((a, b)), Some(len)) = (range, length) {
+        if b < a || b - a + 1 != len {
+            return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        }
+    }
+    match append(&reg, &id, range.map(|(a, _)| a), body).await {
         Ok(len) => session_reply(StatusCode::ACCEPTED, &name, &id, len),
         Err(resp) => resp,
     }

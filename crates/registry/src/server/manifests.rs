@@ -64,6 +64,17 @@ pub async fn put(
         _ => return Code::ManifestInvalid.reply("manifest is not a JSON object"),
     };
     let media = media_type(headers, &doc);
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim());
+    if let (Some(own), Some(declared)) = (doc["mediaType"].as_str(), declared) {
+        if own != declared && declared != "application/json" {
+            return Code::ManifestInvalid.reply(format!(
+                "mediaType {own:?} does not match the Content-Type {declared:?}"
+            ));
+        }
+    }
     if let Some(refusal) = check_references(&reg, &name, &doc) {
         return refusal;
     }
