@@ -128,6 +128,21 @@ fn login_push_pull_inspect_and_search() {
         .iter()
         .any(|r| r.as_str() == Some(&format!("{repo}@{digest}"))));
 
+    // By digest, as the docker CLI asks for it (the digest in `tag`).
+    assert_eq!(
+        d.request("DELETE", &format!("/images/{repo}:1"), b"")
+            .status,
+        200
+    );
+    let path = format!("/images/create?fromImage={repo}&tag={digest}");
+    let by_digest = d.request_with("POST", &path, &headers, b"");
+    assert!(
+        by_digest.text().contains("Status: Downloaded newer image"),
+        "{}",
+        by_digest.text()
+    );
+    assert_eq!(d.get(&format!("/images/{repo}@{digest}/json")).status, 200);
+
     let found = d.request_with(
         "GET",
         &format!("/images/search?term={reg}/busy"),

@@ -41,7 +41,7 @@ fn credentials(headers: &HeaderMap) -> Option<Credentials> {
 /// `POST /images/create?fromImage=&tag=&platform=`.
 pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<Response> {
     let image = q.str("fromImage");
-    let reference = reference(image, q.str("tag"))?;
+    let reference = pull_reference(image, q.str("tag"))?;
     // No tag anywhere: every tag of the repository (`docker pull --all-tags`).
     let all_tags = q.str("tag").is_empty()
         && Reference::parse_named(image).is_ok_and(|r| r.tag.is_none() && r.digest.is_none());
@@ -78,6 +78,15 @@ pub async fn pull(d: &Arc<Daemon>, q: &Query, headers: &HeaderMap) -> ApiResult<
         Ok(())
     })
     .await
+}
+
+/// The image a pull names: the docker CLI sends a digest as the `tag` parameter.
+fn pull_reference(image: &str, tag: &str) -> ApiResult<Reference> {
+    if berth_image::digest::Digest::parse(tag).is_ok() {
+        return Reference::parse(&format!("{image}@{tag}"))
+            .map_err(|e| ApiError::BadParameter(e.to_string()));
+    }
+    reference(image, tag)
 }
 
 /// `os/arch[/variant]` as `--platform` gives it.
