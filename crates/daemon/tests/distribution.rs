@@ -137,7 +137,9 @@ fn login_push_pull_inspect_and_search() {
     let path = format!("/images/create?fromImage={repo}&tag={digest}");
     let by_digest = d.request_with("POST", &path, &headers, b"");
     assert!(
-        by_digest.text().contains("Status: Downloaded newer image"),
+        by_digest
+            .text()
+            .contains(&format!("Status: Image is up to date for {repo}@{digest}")),
         "{}",
         by_digest.text()
     );
