@@ -138,6 +138,8 @@ skopeo copy -q --src-tls-verify=false "docker://$BREG/multi:1" "oci:$WORK/back:m
 [[ $(berth_id "$BREG/docker/busybox:3") == "$BUSYBOX_ID" ]] || fail "berth pulled another image from berth-registry"
 "$BERTH" image inspect -f '{{join .RepoDigests " "}}' "$BREG/docker/busybox:3" | grep -q "$digest" ||
     fail "berth's repo digest is not $digest"
+DOCKER_HOST=$BERTH_HOST docker pull -q "$BREG/docker/busybox@$digest" >/dev/null ||
+    fail "docker CLI through berthd cannot pull by digest"
 "$BERTH" pull -q "$BREG/multi:1" >/dev/null
 [[ $(berth_id "$BREG/multi:1") == "$MULTI_ID" ]] || fail "berth pulled another multi-layer image from berth-registry"
 "$BERTH" tag "$DIST/multi:1" "$BREG/berth/multi:2"
