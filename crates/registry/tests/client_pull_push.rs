@@ -62,6 +62,7 @@ fn push_then_pull_round_trip() {
     let pushed = push(&src, &config, &req, &sink).unwrap();
     let statuses = log.statuses();
     assert!(statuses.contains(&"Pushed".to_string()), "{statuses:?}");
+    assert!(statuses.contains(&"Pushing".to_string()), "{statuses:?}");
     let (record, manifest) = src.manifest_of("busybox:1.35").unwrap();
     assert_eq!(pushed.digest, record.manifest_digest);
     assert_eq!(pushed.size, manifest.len());

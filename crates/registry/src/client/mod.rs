@@ -8,6 +8,7 @@ mod blob;
 pub mod pull;
 pub mod push;
 pub mod search;
+mod upload;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -5,14 +5,12 @@
 //! size, in chunks. The manifest and tag go last.
 
 use std::collections::VecDeque;
-use std::io::Read;
 use std::sync::Mutex;
 
 use berth_image::digest::Digest;
 use berth_image::reference::Reference;
 use berth_image::store::{ImageStore, StoreError};
-use reqwest::blocking::Body;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -223,7 +221,7 @@ fn push_blob(
             return Ok(());
         }
     }
-    upload(store, s, req, b, progress)?;
+    super::upload::upload(store, s, req, &b.digest, b.size, progress)?;
     progress(Message::about(&id, "Pushed"));
     Ok(())
 }
@@ -240,97 +238,6 @@ fn mount(s: &Session, path: &str, from: &str, digest: &Digest) -> Result<bool, P
     }
     // A session the registry opened instead of mounting is left to expire.
     Ok(false)
-}
-
-/// Opens an upload session; returns its location.
-fn start_upload(s: &Session, path: &str, scopes: &[String]) -> Result<String, PushError> {
-    let url = s.url(&format!("/v2/{path}/blobs/uploads/"));
-    let resp = s.send_ok("POST", &url, scopes, |c| {
-        c.post(&url).header(CONTENT_LENGTH, 0)
-    })?;
-    location(&resp, s, "start upload")
-}
-
-fn location(
-    resp: &reqwest::blocking::Response,
-    s: &Session,
-    what: &str,
-) -> Result<String, PushError> {
-    resp.headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|l| s.url(l))
-        .ok_or_else(|| PushError::Protocol {
-            what: what.into(),
-            header: "Location",
-        })
-}
-
-/// `url` with `key=value` added to its query.
-fn with_param(url: &str, key: &str, value: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{key}={value}")
-}
-
-/// Uploads a blob from the store: one `PUT`, or `PATCH`es of `chunk_size` then `PUT`.
-fn upload(
-    store: &ImageStore,
-    s: &Session,
-    req: &PushRequest,
-    b: &Blob,
-    progress: Sink<'_>,
-) -> Result<(), PushError> {
-    let path = &req.reference.path;
-    let scopes = vec![scope(path, "pull,push")];
-    let mut loc = start_upload(s, path, &scopes)?;
-    let id = short(&b.digest);
-    let chunk = req.chunk_size.filter(|c| *c > 0).unwrap_or(b.size.max(1));
-    let mut sent = 0u64;
-    while req.chunk_size.is_some() && sent < b.size {
-        let len = chunk.min(b.size - sent);
-        let range = format!("{sent}-{}", sent + len - 1);
-        let resp = s.send_ok("PATCH", &loc, &scopes, |c| {
-            let body = chunk_body(store, &b.digest, sent, len);
-            c.patch(&loc)
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_RANGE, range.as_str())
-                .header(CONTENT_LENGTH, len)
-                .body(body)
-        })?;
-        loc = location(&resp, s, "upload chunk")?;
-        sent += len;
-        progress(Message::transfer(&id, "Pushing", sent, b.size));
-    }
-    let rest = b.size - sent;
-    let url = with_param(&loc, "digest", &b.digest.to_string());
-    s.send_ok("PUT", &url, &scopes, |c| {
-        c.put(&url)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, rest)
-            .body(chunk_body(store, &b.digest, sent, rest))
-    })?;
-    if rest > 0 {
-        progress(Message::transfer(&id, "Pushing", b.size, b.size));
-    }
-    Ok(())
-}
-
-/// The bytes `[from, from+len)` of a stored blob as a request body (empty if the blob
-/// cannot be opened: the registry then refuses the digest).
-fn chunk_body(store: &ImageStore, digest: &Digest, from: u64, len: u64) -> Body {
-    use std::io::{Seek, SeekFrom};
-    match store.open_blob(digest) {
-        Ok(mut file) => {
-            if file.seek(SeekFrom::Start(from)).is_err() {
-                return Body::from(Vec::new());
-            }
-            Body::sized(file.take(len), len)
-        }
-        Err(e) => {
-            tracing::warn!("push: open blob {digest}: {e}");
-            Body::from(Vec::new())
-        }
-    }
 }
 
 /// `PUT /v2/<name>/manifests/<tag or digest>`; returns the manifest's digest.
