@@ -10,7 +10,9 @@
   `ps` with all of them running, and of `stats --no-stream` for --stats of them;
 - busy ps: the latency of the container list API (`GET /containers/json?all=1`, what `ps -a`
   asks) while --clients clients create and remove containers as fast as they can, for
-  --busy-seconds; median and p99.
+  --busy-seconds; median and p99;
+- logs: a container writing --log-mb MiB of lines to stdout, json-file log: time, throughput,
+  the engine's CPU time, and whether every line reached the log.
 
 berthd runs on its own data root with the release binaries; dockerd is the private
 instance bench/daemon.sh starts. Results go to docs/bench-daemon.{md,png,json}.
@@ -43,6 +45,10 @@ def parse_args():
     p.add_argument("--stats-runs", type=int, default=5)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--busy-seconds", type=float, default=20)
+    p.add_argument("--log-mb", type=int, default=1024)
+    p.add_argument("--log-runs", type=int, default=3)
+    p.add_argument("--sections", default="run,many,busy,logs",
+                   help="which parts to run (comma separated; a partial run is for trying, not for docs/)")
     p.add_argument("--work", required=True)
     p.add_argument("--docker-host", required=True)
     p.add_argument("--images", required=True)
@@ -207,6 +213,75 @@ def busy_ps(sock, seconds, clients):
     return {"ps_ms": lat, "churned": churned[0]}
 
 
+LINE = b"0123456789" * 9 + b"abcdefgh\n"  # 99 bytes
+
+
+def cpu_seconds(pids):
+    """utime + stime of each live pid in `pids`, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(f[11]) + int(f[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def log_run(sock, mb, daemons):
+    """One container writing `mb` MiB of 99-byte lines to stdout with a json-file log.
+    Returns seconds from start to the end of its wait, the CPU seconds of the engine's
+    processes over that time (`daemons` names; a process's last sample counts, taken
+    every 50 ms), and the lines in the log."""
+    per_block = 1024 * 1024 // len(LINE)
+    lines = mb * per_block
+    text = LINE.decode().rstrip("\n")
+    # A 1 MiB block of lines written `mb` times by cat: the writer is not the bottleneck.
+    script = (f"yes {text} | head -c {per_block * len(LINE)} > /tmp/block; i=0; "
+              f"while [ $i -lt {mb} ]; do cat /tmp/block; i=$((i+1)); done")
+    body = {"Image": IMAGE, "Cmd": ["sh", "-c", script],
+            "HostConfig": {"NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {"max-size": "16g"}}}}
+    st, data = api(sock, "POST", "/v1.41/containers/create", body)
+    assert st == 201, data
+    cid = json.loads(data)["Id"]
+    seen, done = {}, threading.Event()
+
+    def sample():
+        while not done.is_set():
+            pids = [p for n in daemons for p in pids_named(n)]
+            for pid, c in cpu_seconds(pids).items():
+                seen[pid] = c
+            time.sleep(0.05)
+
+    before = cpu_seconds([p for n in daemons for p in pids_named(n)])
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    t0 = time.perf_counter()
+    api(sock, "POST", f"/v1.41/containers/{cid}/start")
+    api(sock, "POST", f"/v1.41/containers/{cid}/wait")
+    elapsed = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    cpu = sum(c - before.get(pid, 0) for pid, c in seen.items())
+    _, data = api(sock, "GET", f"/v1.41/containers/{cid}/json")
+    path = json.loads(data)["LogPath"]
+    got = int(subprocess.run(["wc", "-l", path], capture_output=True, text=True, check=True).stdout.split()[0])
+    api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+    return {"s": elapsed, "cpu_s": cpu, "lines": got, "want": lines}
+
+
+def log_bench(args, b, docker_sock):
+    engines = {"berth": (str(b.sock), ["berthd", "berth-shim"]),
+               "docker": (docker_sock, ["dockerd", "containerd", "containerd-shim-runc-v2"])}
+    res = {n: [] for n in engines}
+    for i in range(args.log_runs):
+        for n in (list(engines) if i % 2 == 0 else list(engines)[::-1]):
+            sock, daemons = engines[n]
+            res[n].append(log_run(sock, args.log_mb, daemons))
+    return res
+
+
 def p99(v):
     return statistics.quantiles(v, n=100)[-1] if len(v) >= 2 else (v[0] if v else float("nan"))
 
@@ -270,7 +345,7 @@ def version(argv):
         return "unknown"
 
 
-def report(args, samples, skipped, many, busy, out):
+def report(args, samples, skipped, many, busy, logs, out):
     med = {n: statistics.median(v) for n, v in samples.items()}
     lines = [
         "# Engine benchmark: run end to end, many containers",
@@ -306,10 +381,27 @@ def report(args, samples, skipped, many, busy, out):
                   "| engine | list median (ms) | list p99 (ms) | lists | containers churned |", "|---|---|---|---|---|"]
         for n, r in busy.items():
             lines.append(f"| {n} | {statistics.median(r['ps_ms']):.1f} | {p99(r['ps_ms']):.1f} | {len(r['ps_ms'])} | {r['churned']} |")
+    if logs:
+        lines += ["", f"## Log throughput: {args.log_mb} MiB of 99-byte lines to stdout", "",
+                  f"A container writes a 1 MiB block of 99-byte lines (`yes` into a file) N times with `cat` with the json-file log driver (max-size 16g, so nothing rotates); "
+                  f"time from start to the end of `wait`, and the CPU time of the engine's processes over it "
+                  f"(berth: berthd and the container's berth-shim, which writes the log; docker: dockerd, containerd and the "
+                  f"containerd shim), sampled every 50 ms. {args.log_runs} runs each, alternating, median. "
+                  f"Every line must reach the log: the lines column counts them.", "",
+                  "| engine | time (s) | MiB/s | engine CPU (s) | lines in the log / written |", "|---|---|---|---|---|"]
+        med = {}
+        for n, runs in logs.items():
+            t = statistics.median(r["s"] for r in runs)
+            med[n] = t
+            cpu = statistics.median(r["cpu_s"] for r in runs)
+            kept = min(r["lines"] / r["want"] for r in runs)
+            lines.append(f"| {n} | {t:.2f} | {args.log_mb / t:.0f} | {cpu:.2f} | {kept:.4f} |")
+        if "berth" in med and "docker" in med:
+            lines += ["", f"Log throughput: berth / docker = {med['docker'] / med['berth']:.1f}x."]
     lines += ["", "![results](bench-daemon.png)", "",
               "Versions: " + ", ".join(f"{k}: {version(c)}" for k, c in (("berth", [args.berth, "--version"]), ("docker", ["dockerd", "--version"]), ("podman", ["podman", "--version"]))), ""]
     (out / "bench-daemon.md").write_text("\n".join(lines))
-    (out / "bench-daemon.json").write_text(json.dumps({"run_ms": samples, "skipped": skipped, "many": many, "busy": busy}, indent=1))
+    (out / "bench-daemon.json").write_text(json.dumps({"run_ms": samples, "skipped": skipped, "many": many, "busy": busy, "logs": logs}, indent=1))
     print("\n".join(lines))
 
 
@@ -321,17 +413,28 @@ def main():
     docker_env = dict(os.environ, DOCKER_HOST=args.docker_host)
     busybox = str(Path(args.images) / "busybox-1.35.docker.tar")
     subprocess.run(["docker", "load", "-i", busybox], env=docker_env, check=True, capture_output=True)
+    sections = set(args.sections.split(","))
+    docker_sock = args.docker_host.removeprefix("unix://")
+    samples, skipped, many, busy, logs = {}, {}, {}, {}, {}
     with Berthd(args, work) as b:
         b.berth("load", "-i", busybox)
-        samples, skipped = run_bench(args, work, b, docker_env)
-        many = many_bench(args, b, docker_env)
-        busy = {}
-        if args.busy_seconds > 0:
+        if "run" in sections:
+            samples, skipped = run_bench(args, work, b, docker_env)
+        if "many" in sections:
+            many = many_bench(args, b, docker_env)
+        if "busy" in sections and args.busy_seconds > 0:
             busy["berth"] = busy_ps(str(b.sock), args.busy_seconds, args.clients)
-            busy["docker"] = busy_ps(args.docker_host.removeprefix("unix://"), args.busy_seconds, args.clients)
+            busy["docker"] = busy_ps(docker_sock, args.busy_seconds, args.clients)
+        if "logs" in sections:
+            logs = log_bench(args, b, docker_sock)
     for r in many.values():
         r["count"] = args.many
-    report(args, samples, skipped, many, busy, out)
+    if sections != {"run", "many", "busy", "logs"}:
+        print(json.dumps({"run_ms": {n: statistics.median(v) for n, v in samples.items()}, "many": many,
+                          "busy": {n: {"median": statistics.median(r["ps_ms"]), "p99": p99(r["ps_ms"])} for n, r in busy.items()},
+                          "logs": logs}, indent=1))
+        return
+    report(args, samples, skipped, many, busy, logs, out)
     plot(samples, many, out)
 
 

@@ -82,5 +82,26 @@ class Lives(unittest.TestCase):
             self.c.containers.get(ctr.id)
 
 
+    def test_healthcheck(self):
+        ctr = self.c.containers.run(
+            "busybox:1.35", ["sleep", "100"], detach=True,
+            healthcheck={"test": ["CMD-SHELL", "test -f /tmp/up"], "interval": 200_000_000,
+                         "retries": 1})
+        deadline = time.time() + 10
+        while ctr.attrs["State"].get("Health", {}).get("Status") != "unhealthy":
+            self.assertLess(time.time(), deadline, ctr.attrs["State"])
+            time.sleep(0.1)
+            ctr.reload()
+        ctr.exec_run(["touch", "/tmp/up"])
+        while ctr.attrs["State"]["Health"]["Status"] != "healthy":
+            self.assertLess(time.time(), deadline, ctr.attrs["State"])
+            time.sleep(0.1)
+            ctr.reload()
+        self.assertEqual(ctr.attrs["State"]["Health"]["FailingStreak"], 0)
+        self.assertEqual(ctr.attrs["Config"]["Healthcheck"]["Test"], ["CMD-SHELL", "test -f /tmp/up"])
+        self.assertEqual([x.id for x in self.c.containers.list(filters={"health": "healthy"})], [ctr.id])
+        ctr.remove(force=True)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -87,12 +87,13 @@ def setup(sock, tar):
     call(sock, "POST", "/images/load?quiet=1", raw=open(tar, "rb").read())
     # The container writes a file: dockerd leaves a container's size out when it is 0.
     cfg = {"Image": "busybox:1.35", "Cmd": ["sh", "-c", "echo x > /f; sleep 100"], "Labels": {"l": "v"},
-           "HostConfig": {"NetworkMode": "none", "Binds": ["fidvol:/data"]}}
+           "HostConfig": {"NetworkMode": "none", "Binds": ["fidvol:/data"]},
+           "Healthcheck": {"Test": ["CMD-SHELL", "echo probed"], "Interval": 200000000}}
     cid = json.loads(call(sock, "POST", "/containers/create?name=fid", cfg))["Id"]
     call(sock, "POST", f"/containers/{cid}/start")
     ex = json.loads(call(sock, "POST", f"/containers/{cid}/exec", {"Cmd": ["true"]}))["Id"]
     call(sock, "POST", f"/exec/{ex}/start", {"Detach": True})
-    time.sleep(0.5)
+    time.sleep(0.8)
     return cid, ex
 
 

@@ -27,7 +27,7 @@ use oci_spec::runtime::LinuxResources;
 pub use error::{Error, Result};
 pub use favor::{held_by_berth, FavorDynMods, FavorError, HIERARCHY_NAME};
 pub use stats::{
-    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Scope, Stats, Throttling,
 };
 pub use v2::devices::{attached as attached_device_programs, Error as DeviceError};
 pub use validate::validate_resources;
@@ -165,6 +165,20 @@ impl Manager {
         }
     }
 
+    /// How many processes of the cgroup the OOM killer ended (`oom_kill` of v1's
+    /// `memory.oom_control` or v2's `memory.events`; 0 where the kernel does not count).
+    pub fn oom_kills(&self) -> Result<u64> {
+        let file = match &self.backend {
+            Backend::V1(b) => match b.dir("memory") {
+                Some(dir) => dir.join("memory.oom_control"),
+                None => return Ok(0),
+            },
+            Backend::V2(b) => b.dir().join("memory.events"),
+        };
+        let content = fs::read_opt(&file)?.unwrap_or_default();
+        Ok(fs::keyed_value(&content, "oom_kill").unwrap_or(0))
+    }
+
     /// Whether the cgroup is completely frozen.
     pub fn is_frozen(&self) -> Result<bool> {
         match &self.backend {
@@ -222,9 +236,14 @@ impl Manager {
 
     /// Resource statistics, shaped like `runc events --stats`.
     pub fn stats(&self) -> Result<Stats> {
+        self.stats_of(Scope::Full)
+    }
+
+    /// The statistics `scope` names.
+    pub fn stats_of(&self, scope: Scope) -> Result<Stats> {
         match &self.backend {
-            Backend::V1(b) => stats::v1::read(b),
-            Backend::V2(b) => stats::v2::read(b.dir()),
+            Backend::V1(b) => stats::v1::read(b, scope),
+            Backend::V2(b) => stats::v2::read(b.dir(), scope),
         }
     }
 

@@ -294,6 +294,25 @@ fn stats_of_a_running_process() {
     let json = serde_json::to_value(&s).expect("json");
     assert_eq!(json["memory"]["usage"]["limit"], 268_435_456);
     assert!(json["memory"].get("kernelTCP").is_some());
+    let d = m
+        .stats_of(berth_cgroups::Scope::Docker)
+        .expect("docker's stats");
+    assert!(d.cpu.usage.total >= s.cpu.usage.total);
+    assert!(
+        d.cpu.usage.user + d.cpu.usage.kernel > 0,
+        "{:?}",
+        d.cpu.usage
+    );
+    assert_eq!(d.cpu.usage.percpu.len(), s.cpu.usage.percpu.len());
+    assert!(d.cpu.usage.percpu_user.is_empty(), "left out");
+    assert_eq!(d.memory.usage.limit, 268_435_456);
+    assert!(d.memory.raw.contains_key("rss"));
+    assert_eq!(
+        d.memory.swap,
+        berth_cgroups::MemoryEntry::default(),
+        "left out"
+    );
+    assert_eq!((d.pids.current, d.pids.limit), (1, 50));
 }
 
 /// This host has swap accounting, so a host without it is imitated by a FAKE v1 tree whose

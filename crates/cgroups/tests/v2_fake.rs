@@ -245,6 +245,12 @@ fn stats_are_read_from_v2_files() {
         .any(|e| e.op == "Write" && e.value == 2));
     let h = &s.hugetlb["2MB"];
     assert_eq!((h.usage, h.max, h.failcnt), (2_097_152, 4_194_304, 2));
+    let d = manager(&root)
+        .stats_of(berth_cgroups::Scope::Docker)
+        .expect("docker's stats");
+    assert_eq!(d.memory.usage, s.memory.usage);
+    assert_eq!(d.blkio, s.blkio);
+    assert!(d.hugetlb.is_empty(), "left out");
     let json = serde_json::to_value(&s).expect("json");
     assert_eq!(json["cpu"]["throttling"]["throttledPeriods"], 3);
     assert_eq!(json["blkio"]["ioServiceBytesRecursive"][0]["op"], "Read");

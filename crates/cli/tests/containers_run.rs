@@ -224,3 +224,46 @@ fn run_rm_leaves_nothing_behind() {
     assert_eq!(r.code, 127);
     assert_eq!(root.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    let root = Root::with_busybox();
+    let r = root.run(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "8m",
+        "busybox:1.35",
+        "tail",
+        "/dev/zero",
+    ]);
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    let state = root.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.OOMKilled}} {{.State.ExitCode}}",
+        "hog",
+    ]);
+    assert_eq!(state.trim(), "true 137");
+    let events = root.ok(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        "container=hog",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert!(events.contains("oom\ndie"), "{events}");
+    assert_eq!(root.run(&["start", "-a", "hog"]).code, 137);
+    let again = root.ok(&["inspect", "-f", "{{.State.OOMKilled}}", "hog"]);
+    assert_eq!(again.trim(), "true", "killed again");
+    root.ok(&["rm", "hog"]);
+    let r = root.run(&["run", "--name", "fine", "busybox:1.35", "true"]);
+    assert_eq!(r.code, 0);
+    let fine = root.ok(&["inspect", "-f", "{{.State.OOMKilled}}", "fine"]);
+    assert_eq!(fine.trim(), "false");
+}

@@ -134,10 +134,19 @@ fn history_columns_and_flags() {
     root.load(&docker_tar());
     let out = root.run(&["history", "busybox:1.35"]).ok();
     let lines: Vec<&str> = out.lines().collect();
+    // The CREATED column's width follows the image's age ("9 hours ago", "2 days ago").
+    let header: Vec<&str> = lines[0]
+        .split("   ")
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
     assert_eq!(
-        lines[0],
-        "IMAGE          CREATED       CREATED BY   SIZE      COMMENT"
+        header,
+        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        "{out}"
     );
+    assert!(lines[0].starts_with("IMAGE          CREATED  "), "{out}");
+    assert_eq!(lines[0].find("SIZE"), lines[1].find("1.99MB"), "{out}");
     assert!(lines[1].starts_with("0ebe78266dec   "), "{out}");
     assert!(lines[1].ends_with("1.99MB    Imported from -"), "{out}");
     assert_eq!(

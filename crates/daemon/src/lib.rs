@@ -11,6 +11,7 @@ pub mod detach;
 pub mod error;
 pub mod events;
 pub mod execs;
+pub mod health;
 pub mod hijack;
 pub mod listen;
 pub mod lock;

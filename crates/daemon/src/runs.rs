@@ -31,6 +31,7 @@ impl Daemon {
     pub async fn start_container(self: &Arc<Self>, c: Container) -> ApiResult<Option<Started>> {
         let me = self.clone();
         let id = c.id.clone();
+        let health = c.config.healthcheck.is_some();
         let started = self
             .with_engine(move |e| {
                 let r = e.start_with(&c, &mut |shim| me.pending.connect_all(&c.id, shim));
@@ -44,7 +45,7 @@ impl Daemon {
             })
             .await?;
         if let Some(s) = started {
-            self.arm(id, s.shim_pid);
+            self.arm(id, s.shim_pid, health);
         }
         Ok(started)
     }
@@ -65,6 +66,16 @@ impl Daemon {
             .collect()
     }
 
+    /// Container `name` (id, prefix or name) as recorded, checked as
+    /// [`Daemon::current_containers`] checks each.
+    pub fn current(&self, name: &str) -> ApiResult<Container> {
+        let c = self.containers.find(name)?;
+        if c.state.status == Status::Running && !self.monitor.is_armed(&c.id) {
+            return self.engine_now(|e| Ok(e.refresh(c)?));
+        }
+        Ok(c)
+    }
+
     /// [`Daemon::current_containers`] on the blocking pool.
     pub async fn current_containers_async(self: &Arc<Self>) -> ApiResult<Vec<Container>> {
         let me = self.clone();
@@ -74,15 +85,23 @@ impl Daemon {
     /// Makes sure a task waits for the run of `c`, if it runs.
     pub fn ensure_armed(self: &Arc<Self>, c: &Container) {
         if c.state.status == Status::Running && c.state.monitor_pid > 0 {
-            self.arm(c.id.clone(), c.state.monitor_pid);
+            self.arm(
+                c.id.clone(),
+                c.state.monitor_pid,
+                c.config.healthcheck.is_some(),
+            );
         }
     }
 
     /// Waits (in a task) for the run of container `id` whose shim is `shim_pid`, then
     /// finishes it.
-    pub fn arm(self: &Arc<Self>, id: String, shim_pid: i32) {
+    /// With `health`, the container's healthcheck runs too.
+    pub fn arm(self: &Arc<Self>, id: String, shim_pid: i32, health: bool) {
         if !self.monitor.arm(&id, shim_pid) {
             return;
+        }
+        if health {
+            self.watch_health(id.clone(), self.monitor.watch(&id));
         }
         let me = self.clone();
         tokio::spawn(async move {
@@ -101,6 +120,7 @@ impl Daemon {
             End::Lost => ExitStatus::new(LOST_EXIT, SystemTime::now()),
         };
         let code = status.exit_code;
+        let oom = status.oom_killed;
         let cid = id.to_string();
         let ended = self
             .with_engine(move |e| {
@@ -115,6 +135,9 @@ impl Daemon {
         self.monitor.exited(id, code);
         let (record, gone) = ended?;
         if let Some(c) = &record {
+            if oom {
+                self.container_event(c, "oom", &[]);
+            }
             self.container_event(c, "die", &[("exitCode", code.to_string())]);
         }
         if gone {
@@ -151,7 +174,11 @@ impl Daemon {
             match found {
                 Some(Found::Live(_)) => {
                     live += 1;
-                    self.arm(c.id.clone(), c.state.monitor_pid);
+                    self.arm(
+                        c.id.clone(),
+                        c.state.monitor_pid,
+                        c.config.healthcheck.is_some(),
+                    );
                 }
                 Some(Found::Exited(s)) => {
                     self.run_ended(&c.id, c.state.monitor_pid, End::Exited(s))

@@ -26,6 +26,10 @@ use crate::pending::Pending;
 /// Everything a handler needs.
 pub struct Daemon {
     engine: Mutex<Engine>,
+    /// Engine calls from async handlers wait here, without a thread, for their turn:
+    /// waiting on the mutex itself would hold a blocking-pool thread each, and enough
+    /// of them would leave none for the requests that need no engine (`ps`, `inspect`).
+    engine_turn: std::sync::Arc<tokio::sync::Semaphore>,
     /// The settings the daemon runs with.
     pub settings: Settings,
     /// A stable id of this daemon (kept under the data root).
@@ -34,6 +38,10 @@ pub struct Daemon {
     pub hostname: String,
     /// The containers' directories (paths only; records go through the engine).
     pub containers: ContainerStore,
+    /// The image content store, for readers that need no engine (inspect).
+    pub content: berth_image::content::LocalStore,
+    /// The snapshotter, for readers that need no engine (inspect).
+    pub snapshotter: std::sync::Arc<dyn berth_image::snapshot::Snapshotter>,
     /// Container exits and removals, and the runs being waited for.
     pub monitor: Monitor,
     /// Attaches waiting for a start.
@@ -68,6 +76,8 @@ impl Daemon {
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());
         let containers = engine.containers().clone();
+        let content = engine.images().content().clone();
+        let snapshotter = engine.images().shared_snapshotter();
         let settings_root = settings.data_root.clone();
         let settings_mirrors = settings.registry_mirrors.clone().into_iter().collect();
         let settings_insecure = settings.insecure_registries.clone();
@@ -77,10 +87,13 @@ impl Daemon {
             .unwrap_or_default();
         Ok(Daemon {
             engine: Mutex::new(engine),
+            engine_turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             settings,
             id,
             hostname,
             containers,
+            content,
+            snapshotter,
             monitor: Monitor::default(),
             pending: Pending::default(),
             execs: Execs::default(),
@@ -96,6 +109,15 @@ impl Daemon {
             inflight: Default::default(),
             _favor: favor_dynmods(&settings_favor),
         })
+    }
+
+    /// What container inspect reads besides the record.
+    pub fn sources(&self) -> crate::api::container_json::Sources<'_> {
+        crate::api::container_json::Sources {
+            content: &self.content,
+            snapshotter: self.snapshotter.as_ref(),
+            containers: &self.containers,
+        }
     }
 
     /// The data root.
@@ -116,7 +138,17 @@ impl Daemon {
         F: FnOnce(&Engine) -> ApiResult<T> + Send + 'static,
     {
         let me = self.clone();
-        blocking(move || f(&me.lock())).await
+        let turn = self
+            .engine_turn
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Task(e.to_string()))?;
+        blocking(move || {
+            let _turn = turn;
+            f(&me.lock())
+        })
+        .await
     }
 
     /// Runs `f` with the engine on this thread (one of the blocking pool's).

@@ -594,3 +594,67 @@ fn events_of_a_run() {
         "{out}"
     );
 }
+
+#[test]
+fn healthchecks() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let c = cli(&d);
+    c.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/up",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox:1.35",
+        "sleep",
+        "100",
+    ]);
+    let health = || c.ok(&["inspect", "-f", "{{.State.Health.Status}}", "hc"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while health().trim() != "unhealthy" {
+        assert!(std::time::Instant::now() < deadline, "{}", health());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(c.ok(&["ps"]).contains("(unhealthy)"));
+    c.ok(&["exec", "hc", "touch", "/tmp/up"]);
+    while health().trim() != "healthy" {
+        assert!(std::time::Instant::now() < deadline, "{}", health());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let listed = c.ok(&[
+        "ps",
+        "--filter",
+        "health=healthy",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(
+        listed.starts_with("hc Up ") && listed.contains("(healthy)"),
+        "{listed}"
+    );
+    let check = c.ok(&["inspect", "-f", "{{json .Config.Healthcheck}}", "hc"]);
+    assert!(
+        check.contains(r#""Test":["CMD-SHELL","test -f /tmp/up"]"#),
+        "{check}"
+    );
+    c.ok(&["rm", "-f", "hc"]);
+    let e = c.fails(&[
+        "run",
+        "--health-timeout",
+        "10us",
+        "--health-cmd",
+        "true",
+        "busybox:1.35",
+        "true",
+    ]);
+    assert!(
+        e.contains("Timeout in Healthcheck cannot be less than 1ms"),
+        "{e}"
+    );
+}

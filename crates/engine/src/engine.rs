@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use berth_image::content::LocalStore;
 use berth_image::digest::Digest;
 use berth_image::metadata::ImageRecord;
 use berth_image::snapshot;
@@ -14,6 +15,7 @@ use berth_runtime::container::Runtime;
 use oci_spec::image::ImageConfiguration;
 
 use crate::error::{EngineError, Result};
+use crate::health::HealthConfig;
 use crate::mounts::{self, MountError, MountPoint};
 use crate::record::{now, Config, Container, State, RECORD_VERSION};
 use crate::rootfs;
@@ -145,11 +147,16 @@ impl Engine {
 
     /// The image config of image `id`, parsed.
     pub fn image_config(&self, id: &Digest) -> Result<ImageConfiguration> {
-        let raw = self.images.content().read_all(id, CONFIG_LIMIT)?;
-        serde_json::from_slice(&raw).map_err(|source| EngineError::ImageConfig {
-            image: id.to_string(),
-            source,
-        })
+        Ok(self.image_config_and_health(id)?.0)
+    }
+
+    /// The image config of image `id`, and its `HEALTHCHECK` (docker's addition to the
+    /// OCI config, which the parsed form leaves out).
+    pub fn image_config_and_health(
+        &self,
+        id: &Digest,
+    ) -> Result<(ImageConfiguration, Option<HealthConfig>)> {
+        read_image_config(self.images.content(), id)
     }
 
     /// The spec options a container's record gives.
@@ -162,7 +169,10 @@ impl Engine {
     /// refused first ([`spec::check`]). Nothing is left if a step fails.
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
         let image = self.images.db().resolve(&req.image)?;
-        let config = self.image_config(&image.id)?;
+        let (config, image_health) = self.image_config_and_health(&image.id)?;
+        if let Some(h) = &req.config.healthcheck {
+            h.validate().map_err(spec::SpecError::from)?;
+        }
         let id = self.containers.new_id()?;
         let mut c = Container {
             version: RECORD_VERSION,
@@ -177,6 +187,8 @@ impl Engine {
             state: State::created(),
             mounts: Vec::new(),
         };
+        c.config.healthcheck =
+            HealthConfig::merged(req.config.healthcheck.as_ref(), image_health.as_ref());
         spec::check(&mut c.config.host, &spec::SystemHost)?;
         c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
         let mut made = Vec::new();
@@ -328,4 +340,34 @@ impl Engine {
     pub fn find(&self, s: &str) -> Result<Container> {
         self.refresh(self.containers.find(s)?)
     }
+}
+
+/// The image config of image `id` in `content`, and its `HEALTHCHECK` (docker's addition
+/// to the OCI config, which the parsed form leaves out). Needs no engine: readers on
+/// other threads use it.
+pub fn read_image_config(
+    content: &LocalStore,
+    id: &Digest,
+) -> Result<(ImageConfiguration, Option<HealthConfig>)> {
+    let raw = content.read_all(id, CONFIG_LIMIT)?;
+    let bad = |source| EngineError::ImageConfig {
+        image: id.to_string(),
+        source,
+    };
+    let config = serde_json::from_slice(&raw).map_err(bad)?;
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        config: Option<RawConfig>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawConfig {
+        #[serde(default, rename = "Healthcheck")]
+        healthcheck: Option<HealthConfig>,
+    }
+    let health = serde_json::from_slice::<Raw>(&raw)
+        .ok()
+        .and_then(|r| r.config)
+        .and_then(|c| c.healthcheck);
+    Ok((config, health))
 }

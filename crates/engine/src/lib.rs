@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod health;
 pub mod lifecycle;
 pub mod mounts;
 pub mod names;

@@ -151,6 +151,7 @@ impl Engine {
         c.state.monitor_start = berth_runtime::state::process_start(monitor).unwrap_or(0);
         c.state.exit_code = None;
         c.state.started_at = Some(now());
+        c.state.oom_killed = false;
         c.state.finished_at = None;
         c.state.error.clear();
         c.state.paused = false;
@@ -289,7 +290,7 @@ impl Engine {
             Err(EngineError::NoSuchContainer(_)) => return Ok(()),
             r => r?,
         };
-        self.finish_locked(id, code, None)
+        self.finish_locked(id, code, None, false)
     }
 
     /// Records the end of the run of container `id` that `monitor_pid` (its shim)
@@ -304,7 +305,12 @@ impl Engine {
             Err(EngineError::NoSuchContainer(_)) => Ok(()),
             Err(e) => Err(e),
             Ok(c) if c.state.monitor_pid != monitor_pid => Ok(()),
-            Ok(_) => self.finish_locked(id, status.exit_code, Some(status.finished_at.clone())),
+            Ok(_) => self.finish_locked(
+                id,
+                status.exit_code,
+                Some(status.finished_at.clone()),
+                status.oom_killed,
+            ),
         }
     }
 
@@ -350,7 +356,13 @@ impl Engine {
         Ok(())
     }
 
-    fn finish_locked(&self, id: &str, code: i32, finished_at: Option<String>) -> Result<()> {
+    fn finish_locked(
+        &self,
+        id: &str,
+        code: i32,
+        finished_at: Option<String>,
+        oom_killed: bool,
+    ) -> Result<()> {
         let mut c = match self.containers().load(id) {
             Err(EngineError::NoSuchContainer(_)) => return Ok(()),
             r => r?,
@@ -366,6 +378,7 @@ impl Engine {
         c.state.pid = 0;
         c.state.paused = false;
         c.state.exit_code = Some(code);
+        c.state.oom_killed = oom_killed;
         c.state.finished_at = Some(finished_at.unwrap_or_else(now));
         self.containers().save_state(&c)?;
         if c.config.auto_remove {
@@ -411,7 +424,8 @@ impl Engine {
         let dir = self.containers().dir(&c.id);
         let recorded = ExitStatus::read(&dir).ok().flatten();
         let code = recorded.as_ref().map_or(LOST_EXIT, |s| s.exit_code);
-        self.finish_locked(&c.id, code, recorded.map(|s| s.finished_at))?;
+        let oom = recorded.as_ref().is_some_and(|s| s.oom_killed);
+        self.finish_locked(&c.id, code, recorded.map(|s| s.finished_at), oom)?;
         match self.containers().load(&c.id) {
             Err(EngineError::NoSuchContainer(_)) => Ok(c),
             other => other,

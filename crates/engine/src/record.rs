@@ -55,6 +55,9 @@ pub struct Config {
     /// Volumes, binds and tmpfs mounts as asked for.
     #[serde(default)]
     pub mounts: crate::mounts::MountRequests,
+    /// The healthcheck (the user's merged with the image's at create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// A container's life stage.
@@ -101,6 +104,12 @@ pub struct State {
     /// It exited and waits to be restarted by its policy.
     #[serde(default)]
     pub restarting: bool,
+    /// The OOM killer ended a process of its last run.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// What its healthcheck's probes found (none without a healthcheck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// A container.
@@ -147,6 +156,8 @@ impl State {
             restart_count: 0,
             manually_stopped: false,
             restarting: false,
+            oom_killed: false,
+            health: None,
         }
     }
 }

@@ -107,6 +107,9 @@ pub enum SpecError {
     /// Neither the image nor the caller gives a command.
     #[error("no command specified")]
     NoCommand,
+    /// A healthcheck dockerd would refuse.
+    #[error(transparent)]
+    Health(#[from] crate::health::HealthConfigError),
     /// A restart policy docker would refuse.
     #[error("{0}")]
     Restart(String),

@@ -127,7 +127,7 @@ pub struct ImageStore {
     root: PathBuf,
     content: LocalStore,
     db: Db,
-    snap: Box<dyn Snapshotter>,
+    snap: std::sync::Arc<dyn Snapshotter>,
 }
 
 impl ImageStore {
@@ -139,7 +139,8 @@ impl ImageStore {
             source,
         })?;
         let content = LocalStore::open(&root.join("content"))?;
-        let snap = snapshot::open_default(&root.join("snapshots"))?;
+        let snap: std::sync::Arc<dyn Snapshotter> =
+            snapshot::open_default(&root.join("snapshots"))?.into();
         snap.cleanup()?;
         let db = open_db(root)?;
         Ok(Self {
@@ -168,6 +169,11 @@ impl ImageStore {
     /// The snapshotter.
     pub fn snapshotter(&self) -> &dyn Snapshotter {
         self.snap.as_ref()
+    }
+
+    /// The snapshotter, to share with readers on other threads (it is `Sync`).
+    pub fn shared_snapshotter(&self) -> std::sync::Arc<dyn Snapshotter> {
+        self.snap.clone()
     }
 
     /// Loads a `docker save` or OCI layout archive (gzipped or not): blobs are verified

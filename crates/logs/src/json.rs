@@ -42,6 +42,14 @@ pub enum LineError {
 /// Appends one complete json-file line, with its final `\n`, for `chunk` read from
 /// `stream` at `time`.
 pub fn encode_line(out: &mut Vec<u8>, stream: Stream, chunk: &[u8], time: SystemTime) {
+    let mut stamp = Vec::with_capacity(32);
+    write_rfc3339_nano(&mut stamp, time);
+    encode_line_stamped(out, stream, chunk, &stamp);
+}
+
+/// [`encode_line`] with the time already written as [`write_rfc3339_nano`] does (the
+/// lines of one read share it, and formatting it once is cheaper).
+pub fn encode_line_stamped(out: &mut Vec<u8>, stream: Stream, chunk: &[u8], stamp: &[u8]) {
     out.push(b'{');
     if !chunk.is_empty() {
         out.extend_from_slice(b"\"log\":");
@@ -51,13 +59,18 @@ pub fn encode_line(out: &mut Vec<u8>, stream: Stream, chunk: &[u8], time: System
     out.extend_from_slice(b"\"stream\":\"");
     out.extend_from_slice(stream.as_str().as_bytes());
     out.extend_from_slice(b"\",\"time\":\"");
-    write_rfc3339_nano(out, time);
+    out.extend_from_slice(stamp);
     out.extend_from_slice(b"\"}\n");
 }
 
 /// Appends `bytes` as a JSON string the way dockerd's json-file writer does.
 fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        push_valid(out, bytes);
+        out.push(b'"');
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         push_valid(out, chunk.valid().as_bytes());
         for _ in chunk.invalid() {
@@ -67,12 +80,29 @@ fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
+/// Bytes that stand for themselves in a JSON string as dockerd writes it (0xE2 may
+/// begin U+2028 or U+2029, which do not).
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 256 {
+        t[b] = !matches!(b as u8, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xe2);
+        b += 1;
+    }
+    t
+};
+
 /// Appends valid UTF-8, escaping what dockerd escapes.
 fn push_valid(out: &mut Vec<u8>, text: &[u8]) {
     let mut run = 0;
     let mut i = 0;
     while i < text.len() {
-        let b = text[i];
+        while i < text.len() && PLAIN[usize::from(text[i])] {
+            i += 1;
+        }
+        let Some(&b) = text.get(i) else {
+            break;
+        };
         let skip = match b {
             0x20..=0x7f if !matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&') => 0,
             0x80.. if !is_line_separator(&text[i..]) => 0,

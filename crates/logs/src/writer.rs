@@ -1,6 +1,8 @@
-//! The json-file writer the shim feeds. Each line is encoded into one reused buffer and
-//! written with one `write` to a file opened for appending: no buffering between the
-//! container and the file (a `logs -f` reader sees the line at once) and no fsync.
+//! The json-file writer the shim feeds. Lines are encoded into one reused buffer, and
+//! the lines of one read from the container are written with one `write` to a file
+//! opened for appending when the reader calls [`JsonFileWriter::flush`]: nothing waits
+//! between the container and the file (a `logs -f` reader sees a line once the read
+//! that brought it is done) and there is no fsync.
 //! Before a line would take the live file past `max_size`, the files rotate:
 //! `path.(n-1)` → `path.n` … `path` → `path.1`, the oldest beyond `max_file` is removed
 //! and a new `path` starts, so a line is never split between two files.
@@ -12,11 +14,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::json::encode_line;
+use crate::json::encode_line_stamped;
+use crate::time::write_rfc3339_nano;
 use crate::Stream;
 
-/// The buffer's capacity is given back after a line needed more than this.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// Lines waiting in the buffer are written once they reach this many bytes, even
+/// before a flush; and the buffer's capacity is given back after it held more.
+const BATCH: usize = 256 * 1024;
 
 /// Log files are readable by root's group, as docker's are.
 const FILE_MODE: u32 = 0o640;
@@ -69,6 +73,8 @@ pub struct JsonFileWriter {
     max_size: u64,
     max_file: u32,
     line: Vec<u8>,
+    /// The last time lines were added at, and it as written in them.
+    stamp: Option<(SystemTime, Vec<u8>)>,
 }
 
 /// `path` with `.n` appended: the name of the n-th rotated file (`path` itself for 0).
@@ -137,26 +143,64 @@ impl JsonFileWriter {
             max_size,
             max_file: max_file.max(1),
             line: Vec::new(),
+            stamp: None,
         })
     }
 
-    /// Writes one line: `chunk` (normally ending in `\n`; a partial line without it is
-    /// allowed) read from `stream` at `time`, with one `write` call, rotating first if
-    /// the line would take the file past `max_size`.
+    /// Writes one line now: [`add`](Self::add) and [`flush`](Self::flush).
     pub fn write(
         &mut self,
         stream: Stream,
         chunk: &[u8],
         time: SystemTime,
     ) -> Result<(), WriteError> {
-        self.line.clear();
-        encode_line(&mut self.line, stream, chunk, time);
-        let len = self.line.len() as u64;
-        if self.size > 0 && self.size.saturating_add(len) > self.max_size {
+        self.add(stream, chunk, time)?;
+        self.flush()
+    }
+
+    /// Adds one line: `chunk` (normally ending in `\n`; a partial line without it is
+    /// allowed) read from `stream` at `time`. It reaches the file at the next
+    /// [`flush`](Self::flush) (or before, once enough lines wait); the files rotate first
+    /// if the line would take the live one past `max_size`.
+    pub fn add(
+        &mut self,
+        stream: Stream,
+        chunk: &[u8],
+        time: SystemTime,
+    ) -> Result<(), WriteError> {
+        let start = self.line.len();
+        let stamp = match &mut self.stamp {
+            Some((t, text)) if *t == time => text,
+            slot => {
+                let mut text = Vec::with_capacity(32);
+                write_rfc3339_nano(&mut text, time);
+                &mut slot.insert((time, text)).1
+            }
+        };
+        encode_line_stamped(&mut self.line, stream, chunk, stamp);
+        let len = (self.line.len() - start) as u64;
+        let before = self.size + start as u64;
+        if before > 0 && before.saturating_add(len) > self.max_size {
+            let line = self.line.split_off(start);
+            self.flush()?;
             self.rotate()?;
+            self.line = line;
+        }
+        if self.line.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the lines added since the last flush, with one `write` call.
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        if self.line.is_empty() {
+            return Ok(());
         }
         let written = self.file.write_all(&self.line);
-        if self.line.capacity() > KEEP_CAPACITY {
+        let len = self.line.len() as u64;
+        self.line.clear();
+        if self.line.capacity() > BATCH * 2 {
             self.line = Vec::new();
         }
         written.map_err(|source| WriteError::Write {
@@ -167,7 +211,7 @@ impl JsonFileWriter {
         Ok(())
     }
 
-    /// The live file's size in bytes.
+    /// The live file's size in bytes (lines not flushed yet left out).
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -180,6 +180,44 @@ fn rotation_keeps_max_file_and_whole_lines() {
 }
 
 #[test]
+fn added_lines_wait_for_a_flush_and_rotate_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let max_size = 1000;
+    let mut writer = JsonFileWriter::open(&path, max_size, 2).unwrap();
+    writer.add(Stream::Stdout, b"first\n", at(1, 0)).unwrap();
+    assert_eq!(
+        fs::read(&path).unwrap().len(),
+        0,
+        "not written before the flush"
+    );
+    writer.flush().unwrap();
+    assert_eq!(lines(&path).len(), 1);
+    for i in 0..40u64 {
+        let text = format!("line {i} {}\n", "y".repeat(20));
+        writer
+            .add(Stream::Stderr, text.as_bytes(), at(2, 0))
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    let mut numbers = Vec::new();
+    for n in [1, 0] {
+        let text = fs::read_to_string(rotated_path(&path, n)).unwrap();
+        assert!(text.len() as u64 <= max_size, "{n}: {} bytes", text.len());
+        for line in text.lines() {
+            let entry = parse_line(line.as_bytes()).unwrap();
+            let text = String::from_utf8(entry.line).unwrap();
+            if let Some(n) = text.split(' ').nth(1) {
+                numbers.push(n.parse::<u64>().unwrap());
+            }
+        }
+    }
+    assert_eq!(*numbers.last().unwrap(), 39);
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    assert_eq!(writer.size(), fs::metadata(&path).unwrap().len());
+}
+
+#[test]
 fn max_file_one_replaces_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");

@@ -135,8 +135,19 @@ impl Runtime {
 
     /// Resource statistics of the container's cgroup.
     pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
+        self.stats_of(id, berth_cgroups::Scope::Full)
+    }
+
+    /// How many of the container's processes the OOM killer ended.
+    pub fn oom_kills(&self, id: &str) -> Result<u64> {
         let saved = self.root.load(id)?;
-        Ok(self.cgroup(&saved)?.stats()?)
+        Ok(self.cgroup(&saved)?.oom_kills()?)
+    }
+
+    /// The statistics `scope` names of the container's cgroup.
+    pub fn stats_of(&self, id: &str, scope: berth_cgroups::Scope) -> Result<berth_cgroups::Stats> {
+        let saved = self.root.load(id)?;
+        Ok(self.cgroup(&saved)?.stats_of(scope)?)
     }
 
     /// The state of one container.

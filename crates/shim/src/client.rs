@@ -311,6 +311,12 @@ impl AttachStream {
             .write_all(&frame::header(frame::STDIN, 0))
     }
 
+    /// Makes [`AttachStream::read_frame`] fail with `WouldBlock` or `TimedOut` when no
+    /// output comes for `timeout` (None: wait for ever).
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+        self.reader.get_ref().set_read_timeout(timeout)
+    }
+
     /// A second handle for writing stdin frames from another thread.
     pub fn try_clone(&self) -> std::io::Result<AttachStream> {
         Ok(AttachStream {

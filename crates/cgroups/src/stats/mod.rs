@@ -13,6 +13,18 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
+/// Which statistics to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything the controllers offer (what `runc events --stats` shows).
+    #[default]
+    Full,
+    /// What docker's stats API shows: CPU (no per-CPU user/kernel split), memory use
+    /// with `memory.stat`, pids and block I/O; no swap, kernel memory or huge pages. A
+    /// third of the files, for a daemon that answers for many containers at once.
+    Docker,
+}
+
 /// All statistics of one cgroup.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Stats {

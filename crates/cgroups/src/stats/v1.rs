@@ -3,22 +3,24 @@
 
 use std::path::Path;
 
-use super::{dev_numbers, Blkio, BlkioEntry, Cpu, Hugetlb, Memory, MemoryEntry, Pids, Stats};
+use super::{
+    dev_numbers, Blkio, BlkioEntry, Cpu, Hugetlb, Memory, MemoryEntry, Pids, Scope, Stats,
+};
 use crate::fs::{flat_keyed, keyed_value, parse_error, read_opt, read_u64};
 use crate::v1::V1;
 use crate::Result;
 
-/// Reads every statistic the mounted controllers offer.
-pub(crate) fn read(v1: &V1) -> Result<Stats> {
+/// Reads the statistics `scope` names that the mounted controllers offer.
+pub(crate) fn read(v1: &V1, scope: Scope) -> Result<Stats> {
     let mut s = Stats::default();
     if let Some(dir) = v1.dir("cpuacct") {
-        cpuacct(dir, &mut s.cpu)?;
+        cpuacct(dir, &mut s.cpu, scope)?;
     }
     if let Some(dir) = v1.dir("cpu") {
         throttling(dir, &mut s.cpu)?;
     }
     if let Some(dir) = v1.dir("memory") {
-        s.memory = memory(dir)?;
+        s.memory = memory(dir, scope)?;
     }
     if let Some(dir) = v1.dir("pids") {
         s.pids = pids(dir)?;
@@ -26,19 +28,30 @@ pub(crate) fn read(v1: &V1) -> Result<Stats> {
     if let Some(dir) = v1.dir("blkio") {
         s.blkio = blkio(dir)?;
     }
-    if let Some(dir) = v1.dir("hugetlb") {
-        hugetlb(dir, &mut s)?;
+    match v1.dir("hugetlb") {
+        Some(dir) if scope == Scope::Full => hugetlb(dir, &mut s)?,
+        _ => {}
     }
     Ok(s)
 }
 
-fn cpuacct(dir: &Path, cpu: &mut Cpu) -> Result<()> {
+fn cpuacct(dir: &Path, cpu: &mut Cpu, scope: Scope) -> Result<()> {
     let u = &mut cpu.usage;
     u.total = read_u64(&dir.join("cpuacct.usage"))?;
     u.percpu = numbers(&dir.join("cpuacct.usage_percpu"))?;
-    u.percpu_kernel = numbers(&dir.join("cpuacct.usage_percpu_sys"))?;
-    u.percpu_user = numbers(&dir.join("cpuacct.usage_percpu_user"))?;
-    if dir.join("cpuacct.usage_user").exists() {
+    if scope == Scope::Full {
+        u.percpu_kernel = numbers(&dir.join("cpuacct.usage_percpu_sys"))?;
+        u.percpu_user = numbers(&dir.join("cpuacct.usage_percpu_user"))?;
+    }
+    if scope == Scope::Docker {
+        if let Some(stat) = read_opt(&dir.join("cpuacct.stat"))? {
+            let tick = clock_tick_ns();
+            u.user = keyed_value(&stat, "user").unwrap_or(0).saturating_mul(tick);
+            u.kernel = keyed_value(&stat, "system")
+                .unwrap_or(0)
+                .saturating_mul(tick);
+        }
+    } else if dir.join("cpuacct.usage_user").exists() {
         u.user = read_u64(&dir.join("cpuacct.usage_user"))?;
         u.kernel = read_u64(&dir.join("cpuacct.usage_sys"))?;
     } else if let Some(stat) = read_opt(&dir.join("cpuacct.stat"))? {
@@ -81,14 +94,16 @@ fn throttling(dir: &Path, cpu: &mut Cpu) -> Result<()> {
     Ok(())
 }
 
-fn memory(dir: &Path) -> Result<Memory> {
+fn memory(dir: &Path, scope: Scope) -> Result<Memory> {
     let mut m = Memory {
         usage: memory_entry(dir, "memory")?,
-        swap: memory_entry(dir, "memory.memsw")?,
-        kernel: memory_entry(dir, "memory.kmem")?,
-        kernel_tcp: memory_entry(dir, "memory.kmem.tcp")?,
         ..Memory::default()
     };
+    if scope == Scope::Full {
+        m.swap = memory_entry(dir, "memory.memsw")?;
+        m.kernel = memory_entry(dir, "memory.kmem")?;
+        m.kernel_tcp = memory_entry(dir, "memory.kmem.tcp")?;
+    }
     if let Some(stat) = read_opt(&dir.join("memory.stat"))? {
         m.raw = flat_keyed(&stat).map(|(k, v)| (k.to_string(), v)).collect();
     }

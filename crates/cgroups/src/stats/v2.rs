@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use super::{dev_numbers, Blkio, BlkioEntry, Cpu, Hugetlb, Memory, MemoryEntry, Stats};
+use super::{dev_numbers, Blkio, BlkioEntry, Cpu, Hugetlb, Memory, MemoryEntry, Scope, Stats};
 use crate::fs::{flat_keyed, keyed_value, parse_error, read_opt, read_u64};
 use crate::{Error, Result};
 
-/// Reads every statistic the cgroup's files offer.
-pub(crate) fn read(dir: &Path) -> Result<Stats> {
+/// Reads the statistics `scope` names that the cgroup's files offer.
+pub(crate) fn read(dir: &Path, scope: Scope) -> Result<Stats> {
     let mut s = Stats::default();
     if let Some(stat) = read_opt(&dir.join("cpu.stat"))? {
         s.cpu = cpu(&stat);
@@ -19,6 +19,9 @@ pub(crate) fn read(dir: &Path) -> Result<Stats> {
     s.pids = super::v1::pids(dir)?;
     if let Some(io) = read_opt(&dir.join("io.stat"))? {
         s.blkio = io_stat(&dir.join("io.stat"), &io)?;
+    }
+    if scope == Scope::Docker {
+        return Ok(s);
     }
     for size in page_sizes(dir, ".max")? {
         let f = |name: &str| dir.join(format!("hugetlb.{size}.{name}"));

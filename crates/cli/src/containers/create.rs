@@ -96,6 +96,27 @@ pub struct Flags {
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval", allow_hyphen_values = true)]
+    pub health_start_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    pub health_retries: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Connect a container to a network (none or host)
     #[arg(long = "network", visible_alias = "net")]
     pub network: Option<String>,
@@ -158,6 +179,9 @@ impl Flags {
         if let Some(t) = self.stop_timeout {
             put("StopTimeout", json!(t));
         }
+        if let Some(h) = self.healthcheck()? {
+            put("Healthcheck", h);
+        }
         if self.tty {
             if let Some((rows, cols)) = crate::tty::window_size() {
                 put("ConsoleSize", json!([rows, cols]));
@@ -165,6 +189,49 @@ impl Flags {
         }
         put("HostConfig", self.host_config(u.auto_remove)?);
         Ok(Value::Object(cfg))
+    }
+
+    /// `Healthcheck` from the `--health-*` flags, as the docker CLI builds it.
+    fn healthcheck(&self) -> anyhow::Result<Option<Value>> {
+        let times = [
+            ("interval", "Interval", &self.health_interval),
+            ("timeout", "Timeout", &self.health_timeout),
+            ("start-period", "StartPeriod", &self.health_start_period),
+            (
+                "start-interval",
+                "StartInterval",
+                &self.health_start_interval,
+            ),
+        ];
+        let any = self.health_cmd.is_some()
+            || self.health_retries.is_some()
+            || times.iter().any(|(_, _, v)| v.is_some());
+        if self.no_healthcheck {
+            anyhow::ensure!(!any, "--no-healthcheck conflicts with --health-* options");
+            return Ok(Some(json!({"Test": ["NONE"]})));
+        }
+        if !any {
+            return Ok(None);
+        }
+        let test: Vec<&str> = match &self.health_cmd {
+            Some(cmd) if !cmd.is_empty() => vec!["CMD-SHELL", cmd],
+            _ => Vec::new(),
+        };
+        let mut h = json!({ "Test": test, "Retries": self.health_retries.unwrap_or(0) });
+        for (flag, key, v) in times {
+            let ns = v
+                .as_deref()
+                .map(opts::go_duration_ns)
+                .transpose()?
+                .unwrap_or(0);
+            anyhow::ensure!(ns >= 0, "--health-{flag} cannot be negative");
+            h[key] = json!(ns);
+        }
+        anyhow::ensure!(
+            self.health_retries.unwrap_or(0) >= 0,
+            "--health-retries cannot be negative"
+        );
+        Ok(Some(h))
     }
 
     fn host_config(&self, auto_remove: bool) -> anyhow::Result<Value> {

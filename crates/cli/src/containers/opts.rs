@@ -239,6 +239,19 @@ fn go_duration(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(total))
 }
 
+/// A Go duration in nanoseconds, as docker's duration flags take it; a leading `-`
+/// makes it negative (the flags refuse those with their own message).
+pub fn go_duration_ns(s: &str) -> anyhow::Result<i64> {
+    let (negative, rest) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    if rest == "0" {
+        return Ok(0);
+    }
+    let d = go_duration(rest).map_err(|e| anyhow::anyhow!("invalid duration {s:?}: {e}"))?;
+    let ns = i64::try_from(d.as_nanos())
+        .map_err(|_| anyhow::anyhow!("invalid duration {s:?}: too long"))?;
+    Ok(if negative { -ns } else { ns })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

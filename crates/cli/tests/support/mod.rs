@@ -376,14 +376,24 @@ impl RawTar {
 }
 
 /// A `docker save` archive of one image made of `layers` (uncompressed tars), tagged
-/// `tag`. `config_extra` goes into the config's `config`.
+/// `tag`, whose container config is `{"Cmd": ["sh"]}`.
+#[allow(dead_code)]
 pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+    docker_archive_with(tag, layers, serde_json::json!({ "Cmd": ["sh"] }))
+}
+
+/// [`docker_archive`] with `container_config` as the config's `config`.
+pub fn docker_archive_with(
+    tag: &str,
+    layers: &[Vec<u8>],
+    container_config: serde_json::Value,
+) -> Vec<u8> {
     let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
         "created": "2024-01-01T00:00:00Z",
-        "config": { "Cmd": ["sh"] },
+        "config": container_config,
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
     let config = serde_json::to_vec(&config).expect("config json");

@@ -156,8 +156,8 @@ pub async fn resize(
 ) -> ApiResult<Response> {
     let (h, w) = size(&Query::parse(q.as_deref()))?;
     let me = d.clone();
-    d.with_engine(move |e| {
-        let c = e.find(&id)?;
+    blocking(move || {
+        let c = me.current(&id)?;
         if c.state.status != Status::Running {
             return Err(ApiError::Conflict(format!(
                 "Container {} is not running",

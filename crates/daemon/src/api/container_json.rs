@@ -4,10 +4,13 @@
 
 use std::time::{Duration, SystemTime};
 
+use berth_engine::engine::read_image_config;
 use berth_engine::record::{parse_time, Container, Status};
 use berth_engine::store::ContainerStore;
 use berth_engine::Engine;
+use berth_image::content::LocalStore;
 use berth_image::digest::Digest;
+use berth_image::snapshot::Snapshotter;
 use serde_json::{json, Map, Value};
 
 use super::unix_time;
@@ -18,8 +21,8 @@ use crate::query::Filters;
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// The filters `/containers/json` takes.
-pub const LIST_FILTERS: [&str; 9] = [
-    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network",
+pub const LIST_FILTERS: [&str; 10] = [
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network", "health",
 ];
 
 fn status_word(c: &Container) -> &'static str {
@@ -34,11 +37,23 @@ fn status_word(c: &Container) -> &'static str {
     }
 }
 
+/// What container inspect reads besides the record: image configs, the snapshotter
+/// and the containers' directories. All of it is safe to read without the engine.
+pub struct Sources<'a> {
+    /// The content store, for image configs.
+    pub content: &'a LocalStore,
+    /// The snapshotter, for the container's layers.
+    pub snapshotter: &'a dyn Snapshotter,
+    /// The containers' directories.
+    pub containers: &'a ContainerStore,
+}
+
 /// The inspect document of container `c`, whose exec instances are `execs`.
-pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> {
+pub fn inspect(e: &Sources<'_>, c: &Container, execs: &[String]) -> ApiResult<Value> {
     let image = Digest::parse(&c.image_id)
         .ok()
-        .and_then(|d| e.image_config(&d).ok());
+        .and_then(|d| read_image_config(e.content, &d).ok())
+        .map(|(config, _)| config);
     let image_cfg = image.as_ref().and_then(|i| i.config().clone());
     let mut m = Map::new();
     m.insert("Id".into(), json!(c.id));
@@ -56,7 +71,7 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     let log = match c.config.host.log_config.driver.as_str() {
         "none" => String::new(),
         _ => e
-            .containers()
+            .containers
             .dir(&c.id)
             .join(format!("{}-json.log", c.id))
             .display()
@@ -65,10 +80,7 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     m.insert("LogPath".into(), json!(log));
     m.insert("Name".into(), json!(format!("/{}", c.name)));
     m.insert("RestartCount".into(), json!(c.state.restart_count));
-    m.insert(
-        "Driver".into(),
-        json!(e.images().snapshotter().driver_name()),
-    );
+    m.insert("Driver".into(), json!(e.snapshotter.driver_name()));
     m.insert("Platform".into(), json!("linux"));
     for k in ["MountLabel", "ProcessLabel", "AppArmorProfile"] {
         m.insert(k.into(), json!(""));
@@ -113,19 +125,23 @@ pub fn mounts(c: &Container) -> Value {
 
 fn state(c: &Container) -> Value {
     let s = &c.state;
-    json!({
+    let mut out = json!({
         "Status": status_word(c),
         "Running": s.status == Status::Running,
         "Paused": s.paused,
         "Restarting": s.restarting,
-        "OOMKilled": false,
+        "OOMKilled": s.oom_killed,
         "Dead": false,
         "Pid": s.pid,
         "ExitCode": s.exit_code.unwrap_or(0),
         "Error": s.error,
         "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
         "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
-    })
+    });
+    if let Some(h) = &s.health {
+        out["Health"] = health(h);
+    }
+    out
 }
 
 fn host_config(c: &Container) -> Value {
@@ -202,8 +218,8 @@ fn host_config(c: &Container) -> Value {
     m
 }
 
-fn graph_driver(e: &Engine, c: &Container) -> Value {
-    let snap = e.images().snapshotter();
+fn graph_driver(e: &Sources<'_>, c: &Container) -> Value {
+    let snap = e.snapshotter;
     let name = snap.driver_name();
     let Ok(dirs) = snap.layer_dirs(&c.snapshot_key) else {
         return json!({"Data": null, "Name": name});
@@ -217,7 +233,7 @@ fn graph_driver(e: &Engine, c: &Container) -> Value {
     json!({
         "Data": {
             "LowerDir": lowers.join(":"),
-            "MergedDir": e.containers().rootfs(&c.id),
+            "MergedDir": e.containers.rootfs(&c.id),
             "UpperDir": dirs.upper,
             "WorkDir": own.join("work"),
         },
@@ -282,7 +298,45 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     if let Some(t) = cfg.stop_timeout {
         out["StopTimeout"] = json!(t);
     }
+    if let Some(h) = &cfg.healthcheck {
+        out["Healthcheck"] = healthcheck(h);
+    }
     out
+}
+
+/// `Config.Healthcheck` as dockerd shows it (times left out when not set).
+fn healthcheck(h: &berth_engine::health::HealthConfig) -> Value {
+    let mut out = json!({ "Test": h.test });
+    for (key, v) in [
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+        ("StartInterval", h.start_interval),
+        ("Retries", h.retries),
+    ] {
+        if v != 0 {
+            out[key] = json!(v);
+        }
+    }
+    out
+}
+
+/// `State.Health`.
+fn health(h: &berth_engine::health::Health) -> Value {
+    json!({
+        "Status": h.status.as_str(),
+        "FailingStreak": h.failing_streak,
+        "Log": h.log,
+    })
+}
+
+/// The word the `health` filter and the STATUS column use for `c`.
+fn health_word(c: &Container) -> &'static str {
+    match (&c.state.health, &c.config.healthcheck) {
+        (Some(h), Some(check)) if check.command().is_some() => h.status.as_str(),
+        (None, Some(check)) if check.command().is_some() => "starting",
+        _ => "none",
+    }
 }
 
 fn network_settings(c: &Container) -> Value {
@@ -375,7 +429,14 @@ pub fn status_text(c: &Container, now: SystemTime) -> String {
         Status::Running if c.state.paused => {
             format!("Up {} (Paused)", since(c.state.started_at.as_ref()))
         }
-        Status::Running => format!("Up {}", since(c.state.started_at.as_ref())),
+        Status::Running => {
+            let up = since(c.state.started_at.as_ref());
+            match health_word(c) {
+                "none" => format!("Up {up}"),
+                "starting" => format!("Up {up} (health: starting)"),
+                word => format!("Up {up} ({word})"),
+            }
+        }
         Status::Exited if c.state.restarting => format!(
             "Restarting ({}) {} ago",
             c.state.exit_code.unwrap_or(0),
@@ -443,6 +504,13 @@ impl<'a> ListFilter<'a> {
                 }
             }
         };
+        for h in filters.values("health") {
+            if !["starting", "healthy", "unhealthy", "none"].contains(&h.as_str()) {
+                return Err(crate::error::ApiError::BadParameter(format!(
+                    "Unrecognised filter value for health: {h}"
+                )));
+            }
+        }
         Ok(ListFilter {
             filters,
             before: created_of("before")?,
@@ -467,6 +535,7 @@ impl<'a> ListFilter<'a> {
                 c.state.status == Status::Exited && x.parse() == Ok(c.state.exit_code.unwrap_or(0))
             })
             && any("network", &|n| *n == c.config.host.network_mode)
+            && any("health", &|h| h == health_word(c))
             && (f.values("ancestor").is_empty() || self.ancestors.contains(&c.image_id))
             && self.before.as_ref().is_none_or(|b| c.created < *b)
             && self.since.as_ref().is_none_or(|s| c.created > *s)

@@ -80,6 +80,7 @@ pub struct CreateBody {
     volumes: BTreeMap<String, serde_json::Value>,
     #[serde(deserialize_with = "nd")]
     host_config: HostConfigBody,
+    healthcheck: Option<berth_engine::health::HealthConfig>,
 }
 
 /// docker's HostConfig (the fields berth uses).
@@ -237,6 +238,7 @@ impl CreateBody {
             stop_timeout: self.stop_timeout,
             host,
             mounts,
+            healthcheck: self.healthcheck,
         };
         Ok(CreateRequest {
             image: self.image,
@@ -304,19 +306,19 @@ pub async fn inspect(
     axum::Extension(v): axum::Extension<crate::version::ApiVersion>,
 ) -> ApiResult<Response> {
     let me = d.clone();
-    let mut doc = d
-        .with_engine(move |e| {
-            let c = e.find(&id)?;
-            // Like dockerd, the execs that still run.
-            let execs: Vec<String> = me
-                .execs
-                .of_container(&c.id)
-                .into_iter()
-                .filter(|x| me.execs.get(x).is_some_and(|e| e.running))
-                .collect();
-            container_json::inspect(e, &c, &execs)
-        })
-        .await?;
+    // Without the engine: a create or stop in progress does not hold inspect up.
+    let mut doc = blocking(move || {
+        let c = me.current(&id)?;
+        // Like dockerd, the execs that still run.
+        let execs: Vec<String> = me
+            .execs
+            .of_container(&c.id)
+            .into_iter()
+            .filter(|x| me.execs.get(x).is_some_and(|e| e.running))
+            .collect();
+        container_json::inspect(&me.sources(), &c, &execs)
+    })
+    .await?;
     if !v.at_least(1, 42) {
         doc["HostConfig"]["KernelMemory"] = json!(0);
         doc["HostConfig"]["KernelMemoryTCP"] = json!(0);

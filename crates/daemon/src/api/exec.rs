@@ -159,7 +159,14 @@ type Launched = Result<Option<Attached>, String>;
 
 /// Spawns the exec's shim, attaches (when `streams` asks for anything) and starts it.
 fn launch(d: &Arc<Daemon>, e: &Exec, attach: Option<Streams>, size: &[u16]) -> ApiResult<Launched> {
-    let req = e.request();
+    let mut req = e.request();
+    if let [h, w] = *size {
+        // The terminal is made with the size the start asks for: a resize after the
+        // start would come after the process's first look at it.
+        if h > 0 && w > 0 {
+            req.console_size = Some([h, w]);
+        }
+    }
     let exec = e.clone();
     let me = d.clone();
     let shim = d.engine_now(move |en| {

@@ -64,8 +64,10 @@ fn system_cpu_usage() -> u64 {
     ticks * (1_000_000_000 / hz)
 }
 
+/// The CPUs berthd may use, found once (finding them reads cgroup files).
 fn online_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn cpu_json(s: &Stats, system: u64) -> Value {
@@ -136,7 +138,9 @@ fn memory_json(s: &Stats) -> Value {
 pub fn sample(d: &Daemon, c: &Container) -> Value {
     let name = format!("/{}", c.name);
     let running = c.state.status == Status::Running;
-    let stats = running.then(|| d.runtime.stats(&c.id).ok()).flatten();
+    let stats = running
+        .then(|| d.runtime.stats_of(&c.id, berth_cgroups::Scope::Docker).ok())
+        .flatten();
     let Some(s) = stats else {
         return json!({
             "read": ZERO_TIME, "preread": ZERO_TIME,

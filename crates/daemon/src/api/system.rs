@@ -195,7 +195,7 @@ fn daemon_part(m: &mut Map<String, Value>, d: &Daemon) {
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "CDISpecDirs": [],
-        "Warnings": [],
+        "Warnings": null,
     });
     extend(m, v);
 }

@@ -16,6 +16,9 @@ pub enum ChangeError {
     /// Not a Dockerfile instruction at all.
     #[error("dockerfile parse error line 1: unknown instruction: {0}")]
     Unknown(String),
+    /// A HEALTHCHECK option that is unknown or has a bad value.
+    #[error("HEALTHCHECK option {0:?}: expected --interval, --timeout, --start-period or --start-interval with a duration (30s, 1m), or --retries with a number")]
+    HealthOption(String),
     /// An instruction without the arguments it needs.
     #[error("{instruction} requires {what}")]
     Missing {
@@ -151,19 +154,19 @@ impl ContainerConfig {
             "EXPOSE" => self.expose(rest),
             "LABEL" => self.label(rest)?,
             "VOLUME" => self.volume(rest),
+            "HEALTHCHECK" => self.healthcheck = Some(healthcheck(rest)?),
             _ => self.simple(&upper, rest),
         }
         Ok(())
     }
 
-    /// USER, WORKDIR, STOPSIGNAL, ONBUILD, HEALTHCHECK.
+    /// USER, WORKDIR, STOPSIGNAL, ONBUILD.
     fn simple(&mut self, upper: &str, rest: &str) {
         match upper {
             "USER" => self.user = rest.into(),
             "WORKDIR" => self.working_dir = join_workdir(&self.working_dir, rest),
             "STOPSIGNAL" => self.stop_signal = Some(rest.into()),
-            "ONBUILD" => push(&mut self.on_build, Value::from(rest)),
-            _ => self.healthcheck = Some(healthcheck(rest)),
+            _ => push(&mut self.on_build, Value::from(rest)),
         }
     }
 
@@ -228,23 +231,52 @@ fn json_array(rest: &str) -> Option<Vec<String>> {
     serde_json::from_str(rest).ok()
 }
 
-fn healthcheck(rest: &str) -> Value {
+/// `HEALTHCHECK [--interval=30s ...] CMD ...` or `HEALTHCHECK NONE` as docker's
+/// `Healthcheck` (times in ns, only the options given).
+fn healthcheck(rest: &str) -> Result<Value, ChangeError> {
+    let mut out = serde_json::Map::new();
+    let mut rest = rest.trim();
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (word, tail) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let bad = || ChangeError::HealthOption(format!("--{word}"));
+        let (name, value) = word.split_once('=').ok_or_else(bad)?;
+        let (key, v) = match name {
+            "retries" => ("Retries", value.parse::<i64>().map_err(|_| bad())?),
+            "interval" | "timeout" | "start-period" | "start-interval" => {
+                let d = humantime::parse_duration(value).map_err(|_| bad())?;
+                let key = match name {
+                    "interval" => "Interval",
+                    "timeout" => "Timeout",
+                    "start-period" => "StartPeriod",
+                    _ => "StartInterval",
+                };
+                (key, i64::try_from(d.as_nanos()).map_err(|_| bad())?)
+            }
+            _ => return Err(bad()),
+        };
+        out.insert(key.into(), json!(v));
+        rest = tail.trim_start();
+    }
     if rest.eq_ignore_ascii_case("NONE") {
-        return json!({"Test": ["NONE"]});
+        return Ok(json!({"Test": ["NONE"]}));
     }
     let test = rest
         .strip_prefix("CMD")
         .map(str::trim)
         .unwrap_or(rest)
         .to_string();
-    match json_array(&test) {
+    let test = match json_array(&test) {
         Some(args) => {
             let mut all = vec!["CMD".to_string()];
             all.extend(args);
-            json!({ "Test": all })
+            json!(all)
         }
-        None => json!({ "Test": ["CMD-SHELL", test] }),
-    }
+        None => json!(["CMD-SHELL", test]),
+    };
+    let mut all = serde_json::Map::new();
+    all.insert("Test".into(), test);
+    all.extend(out);
+    Ok(Value::Object(all))
 }
 
 fn join_workdir(current: &str, next: &str) -> String {
@@ -374,6 +406,26 @@ mod tests {
         assert_eq!(c.working_dir, "/srv/app");
         assert_eq!(c.user, "nobody");
         assert_eq!(c.stop_signal, Some(json!("SIGINT")));
+    }
+
+    #[test]
+    fn healthcheck_with_options() {
+        let c = changed(&["HEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost"]);
+        assert_eq!(
+            c.healthcheck,
+            Some(
+                json!({"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 5_000_000_000i64, "Retries": 2})
+            )
+        );
+        let c = changed(&[r#"HEALTHCHECK CMD ["true"]"#]);
+        assert_eq!(c.healthcheck, Some(json!({"Test": ["CMD", "true"]})));
+        let c = changed(&["HEALTHCHECK NONE"]);
+        assert_eq!(c.healthcheck, Some(json!({"Test": ["NONE"]})));
+        let mut c = ContainerConfig::default();
+        let err = c
+            .apply_changes(&["HEALTHCHECK --every=5s CMD true".into()])
+            .unwrap_err();
+        assert!(err.to_string().contains("--every=5s"), "{err}");
     }
 
     #[test]

@@ -107,15 +107,26 @@ mod tests {
 
     #[test]
     fn ip_forward_in_a_fresh_network_namespace() {
+        // A new namespace starts from the host's value (devconf_inherit_init_net), which
+        // other software on the host may have set: flip it, and the host keeps its own.
+        let path = "/proc/sys/net/ipv4/ip_forward";
+        let host_before = std::fs::read_to_string(path).unwrap();
         let got = in_child(|| {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
-            let path = "/proc/sys/net/ipv4/ip_forward";
             let before = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-            apply_sysctls(&one("net.ipv4.ip_forward", "1"), Path::new("/proc/sys"))
+            let want = if before.trim() == "1" { "0" } else { "1" };
+            apply_sysctls(&one("net.ipv4.ip_forward", want), Path::new("/proc/sys"))
                 .map_err(|e| e.to_string())?;
             let after = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-            Ok(format!("{} {}", before.trim(), after.trim()))
+            Ok(format!("{want} {}", after.trim()))
         });
-        assert_eq!(got.as_deref(), Ok("0 1"));
+        let got = got.unwrap();
+        let (want, after) = got.split_once(' ').unwrap();
+        assert_eq!(want, after, "the namespace's value is set");
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            host_before,
+            "the host's stays"
+        );
     }
 }

@@ -9,13 +9,20 @@ use berth_shim::args::LogArgs;
 
 /// Where the lines go.
 pub trait LogSink {
-    /// Writes one line (or a piece of a long one) of `stream`, read at `time`.
+    /// Adds one line (or a piece of a long one) of `stream`, read at `time`.
     fn write(&mut self, stream: Stream, line: &[u8], time: SystemTime) -> Result<(), WriteError>;
+
+    /// Makes the lines written so far reach their destination.
+    fn flush(&mut self) -> Result<(), WriteError>;
 }
 
 impl LogSink for JsonFileWriter {
     fn write(&mut self, stream: Stream, line: &[u8], time: SystemTime) -> Result<(), WriteError> {
-        JsonFileWriter::write(self, stream, line, time)
+        JsonFileWriter::add(self, stream, line, time)
+    }
+
+    fn flush(&mut self) -> Result<(), WriteError> {
+        JsonFileWriter::flush(self)
     }
 }
 
@@ -63,7 +70,8 @@ impl Log {
     pub fn feed(&mut self, stream: Stream, data: &[u8], time: SystemTime) -> Option<WriteError> {
         let sink = self.sink.as_mut()?;
         let r = self.split[index(stream)].push(data, |line| sink.write(stream, line, time));
-        self.note(r)
+        let flushed = sink.flush();
+        self.note(r.and(flushed))
     }
 
     /// Writes the unfinished lines, at the end of the output.
@@ -74,6 +82,7 @@ impl Log {
             let r = self.split[index(stream)].flush(|line| sink.write(stream, line, time));
             first = first.or(r.err());
         }
+        first = first.or(sink.flush().err());
         self.note(first.map_or(Ok(()), Err))
     }
 

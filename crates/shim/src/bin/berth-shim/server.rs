@@ -590,6 +590,7 @@ impl Server {
         if let Some(e) = self.log.flush(now) {
             note(format!("write the log: {e}"));
         }
+        let oom_killed = self.target.oom_killed();
         if let Err(e) = self.target.cleanup() {
             note(format!("delete the container: {e:#}"));
         }
@@ -597,7 +598,10 @@ impl Server {
         // shim in the same directory) could own: socket and pid file go first.
         self.close_io();
         let (code, when) = self.exited.unwrap_or((255, now));
-        let status = ExitStatus::new(code, when);
+        let status = ExitStatus {
+            oom_killed,
+            ..ExitStatus::new(code, when)
+        };
         if let Err(e) = status.write(std::path::Path::new(".")) {
             note(e);
         }

@@ -89,6 +89,15 @@ impl Target {
         }
     }
 
+    /// Whether the OOM killer ended a process of the container (read before
+    /// [`Target::cleanup`] removes its cgroup; an exec's is the container's business).
+    pub fn oom_killed(&self) -> bool {
+        match self {
+            Target::Container { rt, id } => rt.oom_kills(id).is_ok_and(|n| n > 0),
+            Target::Exec { .. } => false,
+        }
+    }
+
     /// Whether this is an exec.
     pub fn is_exec(&self) -> bool {
         matches!(self, Target::Exec { .. })
