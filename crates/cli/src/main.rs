@@ -6,6 +6,7 @@ mod client;
 mod containers;
 mod format;
 mod images;
+mod registry;
 mod stream;
 mod system;
 mod tty;
@@ -42,6 +43,8 @@ enum Command {
     Containers(containers::Command),
     #[command(flatten)]
     Images(images::Command),
+    #[command(flatten)]
+    Registry(registry::Command),
     #[command(flatten)]
     System(system::Command),
     #[command(flatten)]
@@ -89,6 +92,7 @@ fn dispatch(cli: &Cli, client: &Client) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Containers(c) => containers::run(client, c),
         Command::Images(c) => images::run(client, c),
+        Command::Registry(c) => registry::run(client, c),
         Command::System(c) => system::run(client, c),
         Command::Volumes(c) => volumes::run(client, c),
     }

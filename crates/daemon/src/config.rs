@@ -62,6 +62,12 @@ pub struct Flags {
     /// container's process into its cgroups skips an RCU grace period (berth only)
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub cgroup_favor_dynmods: Option<bool>,
+    /// Preferred Docker registry mirror
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Enable insecure registry communication
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
 }
 
 /// A default ulimit as daemon.json writes it.
@@ -101,6 +107,30 @@ pub struct Settings {
     pub group: String,
     /// Hold a `favordynmods` hierarchy on cgroup v1 hosts (see `berth_cgroups::FavorDynMods`).
     pub cgroup_favor_dynmods: bool,
+    /// Registry mirrors by registry domain (`registry-mirrors`: a list is Docker Hub's).
+    pub registry_mirrors: BTreeMap<String, Vec<String>>,
+    /// Registries (`host[:port]`) or networks (CIDR) reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+}
+
+/// daemon.json's `registry-mirrors`: docker's list (Docker Hub's mirrors), or berth's
+/// per-registry form `{"docker.io": [...], "quay.io": [...]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Mirrors {
+    /// Docker Hub's mirrors.
+    Hub(Vec<String>),
+    /// Mirrors by registry.
+    ByRegistry(BTreeMap<String, Vec<String>>),
+}
+
+impl Mirrors {
+    fn by_registry(self) -> BTreeMap<String, Vec<String>> {
+        match self {
+            Mirrors::Hub(list) => BTreeMap::from([("docker.io".to_string(), list)]),
+            Mirrors::ByRegistry(map) => map,
+        }
+    }
 }
 
 /// Settings that cannot be made.
@@ -151,7 +181,7 @@ pub enum ConfigError {
 }
 
 /// The keys daemon.json may hold.
-const KNOWN_KEYS: [&str; 11] = [
+const KNOWN_KEYS: [&str; 13] = [
     "data-root",
     "exec-root",
     "hosts",
@@ -163,6 +193,8 @@ const KNOWN_KEYS: [&str; 11] = [
     "default-ulimits",
     "group",
     "cgroup-favor-dynmods",
+    "registry-mirrors",
+    "insecure-registries",
 ];
 
 /// daemon.json, typed.
@@ -180,6 +212,8 @@ struct File {
     default_ulimits: Option<BTreeMap<String, UlimitSpec>>,
     group: Option<String>,
     cgroup_favor_dynmods: Option<bool>,
+    registry_mirrors: Option<Mirrors>,
+    insecure_registries: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -214,7 +248,20 @@ impl Settings {
             m if !m.is_empty() => m,
             _ => file.default_ulimits.unwrap_or_default(),
         };
+        let registry_mirrors = match &flags.registry_mirrors {
+            m if !m.is_empty() => Mirrors::Hub(m.clone()).by_registry(),
+            _ => file
+                .registry_mirrors
+                .map(Mirrors::by_registry)
+                .unwrap_or_default(),
+        };
+        let insecure_registries = match &flags.insecure_registries {
+            i if !i.is_empty() => i.clone(),
+            _ => file.insecure_registries.unwrap_or_default(),
+        };
         Ok(Settings {
+            registry_mirrors,
+            insecure_registries,
             hosts,
             data_root,
             exec_root,

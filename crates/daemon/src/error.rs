@@ -11,6 +11,9 @@ use berth_image::archive::ArchiveError;
 use berth_image::metadata::DbError;
 use berth_image::reference::Reference;
 use berth_image::store::StoreError;
+use berth_registry::client::pull::PullError;
+use berth_registry::client::push::PushError;
+use berth_registry::client::ClientError;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,15 @@ pub enum ApiError {
     /// Reading the request body failed.
     #[error("read request body: {0}")]
     Body(String),
+    /// A pull failed before its progress stream started.
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// A push failed before its progress stream started.
+    #[error(transparent)]
+    Push(#[from] PushError),
+    /// A registry refused a login or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] ClientError),
 }
 
 impl From<VolumeError> for ApiError {
@@ -83,6 +95,10 @@ impl ApiError {
             ApiError::Logs(_) | ApiError::Exec(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Pull(e) => pull_status(e),
+            ApiError::Push(PushError::Store(s)) => store_status(s),
+            ApiError::Push(PushError::Client(c)) | ApiError::Registry(c) => client_status(c),
+            ApiError::Push(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -94,6 +110,12 @@ impl ApiError {
                 db_message(e)
             }
             ApiError::Engine(EngineError::Store(StoreError::Db(e))) => db_message(e),
+            ApiError::Push(PushError::Store(StoreError::Db(DbError::NotFound(name)))) => {
+                format!(
+                    "An image does not exist locally with the tag: {}",
+                    image_name(name)
+                )
+            }
             other => other.to_string(),
         }
     }
@@ -177,6 +199,24 @@ fn store_status(e: &StoreError) -> StatusCode {
         StoreError::Conflict { .. } | StoreError::ReferenceInUse { .. } => StatusCode::CONFLICT,
         StoreError::Change(_) => StatusCode::BAD_REQUEST,
         StoreError::Archive(a) => archive_status(a),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn pull_status(e: &PullError) -> StatusCode {
+    match e {
+        PullError::NotFound { .. } | PullError::Denied { .. } => StatusCode::NOT_FOUND,
+        PullError::Client(c) => client_status(c),
+        PullError::Store(s) => store_status(s),
+        PullError::Format(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn client_status(e: &ClientError) -> StatusCode {
+    match e {
+        ClientError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+        ClientError::Status { status, .. } if status.as_u16() == 404 => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

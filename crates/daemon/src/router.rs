@@ -7,8 +7,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, events, exec, filesystem, images, lifecycle, logs, stats, system,
-    top, volumes,
+    archive, attach, containers, distribution, events, exec, filesystem, images, lifecycle, logs,
+    stats, system, top, volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;
@@ -25,11 +25,14 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/images/create", post(archive::create))
         .route("/images/prune", post(images::prune))
         .route("/images/get", get(archive::get_many))
+        .route("/images/search", get(distribution::search))
         .route(
             "/images/{*path}",
             get(images::get).post(images::post).delete(images::remove),
         )
         .route("/commit", post(archive::commit))
+        .route("/auth", post(distribution::auth))
+        .route("/distribution/{*path}", get(distribution::inspect_path))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))

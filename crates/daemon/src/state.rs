@@ -56,6 +56,10 @@ pub struct Daemon {
     pub runtime: berth_runtime::container::Runtime,
     /// The CPU figures each container's last stats answer gave.
     pub last_samples: crate::api::stats::LastSamples,
+    /// How registries are reached (mirrors, insecure registries, CA directories).
+    pub registries: berth_registry::client::RegistryConfig,
+    /// Blobs being pulled, so that concurrent pulls fetch each once.
+    pub inflight: berth_registry::client::pull::Inflight,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
     _favor: Option<FavorDynMods>,
 }
@@ -75,6 +79,8 @@ impl Daemon {
         let content = engine.images().content().clone();
         let snapshotter = engine.images().shared_snapshotter();
         let settings_root = settings.data_root.clone();
+        let settings_mirrors = settings.registry_mirrors.clone().into_iter().collect();
+        let settings_insecure = settings.insecure_registries.clone();
         let id = daemon_id(&settings.data_root)?;
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -95,6 +101,12 @@ impl Daemon {
             events: Default::default(),
             runtime: berth_runtime::container::Runtime::new(&settings_root.join("runtime")),
             last_samples: Default::default(),
+            registries: berth_registry::client::RegistryConfig {
+                mirrors: settings_mirrors,
+                insecure: settings_insecure,
+                ..Default::default()
+            },
+            inflight: Default::default(),
             _favor: favor_dynmods(&settings_favor),
         })
     }

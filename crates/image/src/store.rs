@@ -12,12 +12,14 @@ mod early;
 mod export;
 mod gc;
 mod import;
+mod pull;
 mod remove;
 mod save;
 mod usage;
 
 pub use gc::{content_bytes, tree_bytes, Pruned};
 pub use import::ImportOptions;
+pub use pull::{IngestError, LayerNeed, Pull};
 pub use remove::Removal;
 pub use usage::{DiskUsage, ImageUsage};
 

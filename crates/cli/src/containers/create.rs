@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::opts;
-use crate::client::{json_messages, Client, ClientError, Query};
+use crate::client::{Client, ClientError, Query};
 
 /// Flags shared by `create` and `run`.
 #[derive(clap::Args, Debug)]
@@ -352,22 +352,9 @@ fn created_id(v: &Value) -> String {
     v["Id"].as_str().unwrap_or_default().to_string()
 }
 
-/// `POST /images/create?fromImage=`: progress lines go to stderr.
-fn pull(c: &Client, image: &str) -> Result<(), ClientError> {
-    let (name, tag) = match image.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, t),
-        _ => (image, "latest"),
-    };
-    let q = Query::new().add("fromImage", name).add("tag", tag);
-    let r = c.call("POST", "/images/create", q, crate::client::Payload::Empty)?;
-    json_messages(r.body, |m| {
-        if let Some(s) = m["status"].as_str() {
-            match m["id"].as_str() {
-                Some(id) => eprintln!("{id}: {s}"),
-                None => eprintln!("{s}"),
-            }
-        }
-    })
+/// `POST /images/create?fromImage=`: progress goes to stderr.
+fn pull(c: &Client, image: &str) -> anyhow::Result<()> {
+    crate::registry::pull::pull_for_create(c, image)
 }
 
 /// `create` arguments.

@@ -65,6 +65,10 @@ pub enum ImageCommand {
     Load(load::Args),
     /// Save one or more images to a tar archive.
     Save(save::Args),
+    /// Download an image from a registry.
+    Pull(crate::registry::pull::Args),
+    /// Upload an image to a registry.
+    Push(crate::registry::push::Args),
 }
 
 /// Runs an image command; returns the exit code.
@@ -92,6 +96,8 @@ fn run_image(c: &Client, cmd: &ImageCommand) -> anyhow::Result<u8> {
         ImageCommand::Import(a) => import::run(c, a),
         ImageCommand::Load(a) => load::run(c, a),
         ImageCommand::Save(a) => save::run(c, a),
+        ImageCommand::Pull(a) => crate::registry::pull::run(c, a),
+        ImageCommand::Push(a) => crate::registry::push::run(c, a),
     }
 }
 

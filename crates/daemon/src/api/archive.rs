@@ -193,18 +193,17 @@ pub async fn load(State(d): State<Arc<Daemon>>, body: Body) -> ApiResult<Respons
     Ok(lines(&items))
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` (pull) is refused
-/// until berth has a registry client.
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` pulls
+/// ([`super::distribution::pull`]).
 pub async fn create(
     State(d): State<Arc<Daemon>>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
-    if let Some(image) = q.get("fromImage") {
-        return Err(ApiError::NotImplemented(format!(
-            "pull access for {image} is not available: berthd cannot pull images yet (load them with docker load)"
-        )));
+    if q.get("fromImage").is_some() {
+        return super::distribution::pull(&d, &q, &headers).await;
     }
     match q.get("fromSrc") {
         Some("-") => {}

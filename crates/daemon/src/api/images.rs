@@ -72,13 +72,12 @@ pub async fn post(
     State(d): State<Arc<Daemon>>,
     Path(path): Path<String>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     match ImagePath::parse(&path)? {
         ImagePath::Tag(name) => tag(&d, name, &q).await,
-        ImagePath::Push(_) => Err(ApiError::NotImplemented(
-            "push is not supported by berthd yet (it comes with the registry client)".into(),
-        )),
+        ImagePath::Push(name) => super::distribution::push(&d, name, &q, &headers).await,
         _ => Err(ApiError::NoRoute),
     }
 }

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod attach;
 pub mod container_json;
 pub mod containers;
+pub mod distribution;
 pub mod events;
 pub mod exec;
 pub mod filesystem;

@@ -92,7 +92,15 @@ impl StageHook for EarlyLayers<'_> {
         let Some((_, unpack)) = self.fed.pop_front() else {
             return;
         };
-        let mut early = match unpack.finish() {
+        self.finished(digest, unpack.finish());
+    }
+}
+
+impl<'a> EarlyLayers<'a> {
+    /// Keeps what the early unpack of the whole blob `digest` gave (a layer or a
+    /// refusal) for the image that names the blob.
+    pub(super) fn finished(&mut self, digest: &Digest, finished: Finished<'a>) {
+        let mut early = match finished {
             Finished::Layer(layer) => Ok(layer),
             Finished::Refused(e) => Err(e),
             Finished::Failed => return,
