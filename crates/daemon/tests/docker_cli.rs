@@ -658,3 +658,41 @@ fn healthchecks() {
         "{e}"
     );
 }
+
+#[test]
+fn update_prune_and_system_df() {
+    let d = Daemon::start();
+    d.load_busybox();
+    let c = cli(&d);
+    c.ok(&["run", "-d", "--name", "up", "busybox:1.35", "sleep", "100"]);
+    c.ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "-1",
+        "--restart",
+        "always",
+        "up",
+    ]);
+    let f = c.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}",
+        "up",
+    ]);
+    assert_eq!(f.trim(), "67108864 always");
+    c.ok(&["run", "--name", "done", "busybox:1.35", "true"]);
+    let df = c.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    assert!(df.contains("Containers 2 1"), "{df}");
+    let pruned = c.ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:"), "{pruned}");
+    let left = c.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(left.trim(), "up");
+    c.ok(&["rm", "-f", "up"]);
+}
