@@ -144,8 +144,8 @@ fn produce<R: Read>(mut src: R, tx: &SyncSender<Msg>, spare: &Receiver<Vec<u8>>)
     }
 }
 
-/// Reads until `buf` is full or the stream ends.
-fn fill<R: Read>(src: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+pub(crate) fn fill<R: Read>(src: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match src.read(&mut buf[n..]) {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use apply::{adopt_parents, apply, apply_detached, apply_layer, Applied, Detached, Whiteouts};
 pub use changes::{changes, Change, ChangeKind};
+pub(crate) use compress::fill;
 pub use compress::{decompress, detect, Compression, Encoder, Peeked};
 pub use diff::{diff, diff_skipping, Created};
 pub use early::{commit_early, EarlyLayer, EarlyUnpack, Finished};

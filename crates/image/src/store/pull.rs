@@ -123,7 +123,7 @@ impl<'s> Pull<'s> {
         let mut unpacker: Option<EarlyUnpack<'s>> = None;
         let mut first = true;
         loop {
-            let n = read_full(&mut src, &mut buf).map_err(|source| IngestError::Read {
+            let n = crate::layer::fill(&mut src, &mut buf).map_err(|source| IngestError::Read {
                 digest: name.clone(),
                 source,
             })?;
@@ -176,20 +176,6 @@ fn write_err(name: &str, e: io::Error) -> IngestError {
         source: e,
     };
     IngestError::Content(source)
-}
-
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 impl ImageStore {
