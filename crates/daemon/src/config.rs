@@ -62,6 +62,13 @@ pub struct Flags {
     /// container's process into its cgroups skips an RCU grace period (berth only)
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub cgroup_favor_dynmods: Option<bool>,
+    /// The default network's bridge (default: berth0 with the default data root, else a
+    /// name derived from the data root, so that daemons side by side do not share one)
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix (e.g. 172.30.0.1/16)
+    #[arg(long)]
+    pub bip: Option<String>,
 }
 
 /// A default ulimit as daemon.json writes it.
@@ -101,6 +108,8 @@ pub struct Settings {
     pub group: String,
     /// Hold a `favordynmods` hierarchy on cgroup v1 hosts (see `berth_cgroups::FavorDynMods`).
     pub cgroup_favor_dynmods: bool,
+    /// Networking: the default bridge, its address, the pools of new networks.
+    pub network: crate::netconfig::NetSettings,
 }
 
 /// Settings that cannot be made.
@@ -151,7 +160,10 @@ pub enum ConfigError {
 }
 
 /// The keys daemon.json may hold.
-const KNOWN_KEYS: [&str; 11] = [
+const KNOWN_KEYS: [&str; 14] = [
+    "bridge",
+    "bip",
+    "default-address-pools",
     "data-root",
     "exec-root",
     "hosts",
@@ -180,6 +192,9 @@ struct File {
     default_ulimits: Option<BTreeMap<String, UlimitSpec>>,
     group: Option<String>,
     cgroup_favor_dynmods: Option<bool>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    default_address_pools: Option<Vec<crate::netconfig::AddressPool>>,
 }
 
 impl Settings {
@@ -214,6 +229,12 @@ impl Settings {
             m if !m.is_empty() => m,
             _ => file.default_ulimits.unwrap_or_default(),
         };
+        let network = crate::netconfig::NetSettings::new(
+            &data_root,
+            flags.bridge.clone().or(file.bridge),
+            flags.bip.clone().or(file.bip),
+            file.default_address_pools.unwrap_or_default(),
+        )?;
         Ok(Settings {
             hosts,
             data_root,
@@ -230,6 +251,7 @@ impl Settings {
             default_ulimits,
             group: pick(flags.group.clone(), file.group, "berth".into()),
             cgroup_favor_dynmods: pick(flags.cgroup_favor_dynmods, file.cgroup_favor_dynmods, true),
+            network,
         })
     }
 
@@ -346,6 +368,8 @@ fn check_conflicts(flags: &Flags, file: &File, path: &Path) -> Result<(), Config
             .map(|m| format!("{:?}", m.keys().collect::<Vec<_>>())),
     );
     both("group", flags.group.clone(), file.group.clone());
+    both("bridge", flags.bridge.clone(), file.bridge.clone());
+    both("bip", flags.bip.clone(), file.bip.clone());
     both(
         "cgroup-favor-dynmods",
         flags.cgroup_favor_dynmods.map(|b| b.to_string()),

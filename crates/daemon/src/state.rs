@@ -57,6 +57,10 @@ impl Daemon {
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let mut engine = Engine::open(&settings.data_root)?;
         engine.reconcile_users()?;
+        engine.set_networks(settings.network.networks(&settings.data_root));
+        if let Err(e) = crate::netconfig::restore(&engine) {
+            tracing::warn!("networks not restored: {e}");
+        }
         if let Err(e) = engine.protect_shim() {
             tracing::warn!("shims start from their path (each re-executes itself): {e}");
         }
@@ -119,7 +123,9 @@ impl Daemon {
 
     /// A fresh engine on the data root, for a long operation.
     pub fn own_engine(&self) -> ApiResult<Engine> {
-        Ok(Engine::open(self.root())?)
+        let mut e = Engine::open(self.root())?;
+        e.set_networks(self.settings.network.networks(self.root()));
+        Ok(e)
     }
 }
 

@@ -45,6 +45,7 @@ pub struct Engine {
     shim: PathBuf,
     shim_view: Option<std::os::fd::OwnedFd>,
     exit_hook: Vec<OsString>,
+    pub(crate) networks: Option<berth_net::Networks>,
 }
 
 /// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
@@ -71,6 +72,7 @@ impl Engine {
             shim: default_shim_path(),
             shim_view: None,
             exit_hook: Vec::new(),
+            networks: None,
         })
     }
 
@@ -178,6 +180,7 @@ impl Engine {
             mounts: Vec::new(),
         };
         spec::check(&mut c.config.host, &spec::SystemHost)?;
+        self.check_network(&c)?;
         c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
         let mut made = Vec::new();
         c.mounts = match self.resolve_mounts(&c, &config, &mut made) {
@@ -279,6 +282,7 @@ impl Engine {
         self.runtime
             .delete(&c.id, true)
             .map_err(EngineError::runtime("delete", &c.id))?;
+        self.detach_network(&c.id)?;
         rootfs::unmount(&self.containers.rootfs(&c.id))?;
         let snap = self.images.snapshotter();
         match snap.remove(&c.snapshot_key) {

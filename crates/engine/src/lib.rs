@@ -15,6 +15,7 @@ pub mod export;
 pub mod lifecycle;
 pub mod mounts;
 pub mod names;
+pub mod networks;
 pub mod options;
 pub mod record;
 pub mod rename;

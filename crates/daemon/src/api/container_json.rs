@@ -83,7 +83,7 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     m.insert("GraphDriver".into(), graph_driver(e, c));
     m.insert("Mounts".into(), mounts(c));
     m.insert("Config".into(), config(c, image_cfg.as_ref()));
-    m.insert("NetworkSettings".into(), network_settings(c));
+    m.insert("NetworkSettings".into(), super::networks::settings(e, c));
     Ok(Value::Object(m))
 }
 
@@ -283,22 +283,6 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
         out["StopTimeout"] = json!(t);
     }
     out
-}
-
-fn network_settings(c: &Container) -> Value {
-    let mode = c.config.host.network_mode.as_str();
-    let mut networks = Map::new();
-    if matches!(mode, "host" | "none") {
-        networks.insert(mode.into(), endpoint());
-    }
-    json!({
-        "Bridge": "", "SandboxID": "", "HairpinMode": false,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-        "SandboxKey": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": networks,
-    })
 }
 
 fn endpoint() -> Value {

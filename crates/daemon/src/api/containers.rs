@@ -80,6 +80,12 @@ pub struct CreateBody {
     volumes: BTreeMap<String, serde_json::Value>,
     #[serde(deserialize_with = "nd")]
     host_config: HostConfigBody,
+    #[serde(deserialize_with = "nd")]
+    exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(deserialize_with = "nd")]
+    mac_address: String,
+    #[serde(deserialize_with = "nd")]
+    networking_config: super::networks::NetworkingConfigBody,
 }
 
 /// docker's HostConfig (the fields berth uses).
@@ -122,6 +128,8 @@ struct HostConfigBody {
     volumes_from: Vec<String>,
     #[serde(deserialize_with = "nd")]
     restart_policy: RestartPolicyBody,
+    #[serde(flatten)]
+    net: super::networks::HostNetBody,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,9 +161,6 @@ struct UlimitBody {
     hard: i64,
 }
 
-/// Network modes berth has today.
-const NETWORK_MODES: [&str; 5] = ["", "default", "bridge", "host", "none"];
-
 impl CreateBody {
     /// The engine's request for this body and container name.
     pub fn request(self, name: Option<String>) -> ApiResult<CreateRequest> {
@@ -165,12 +170,12 @@ impl CreateBody {
             ));
         }
         let h = self.host_config;
-        if !NETWORK_MODES.contains(&h.network_mode.as_str()) {
-            return Err(ApiError::BadParameter(format!(
-                "network {} not found: berth supports the none and host network modes",
-                h.network_mode
-            )));
-        }
+        let net = super::networks::container_net(
+            h.net,
+            self.networking_config,
+            self.exposed_ports.into_keys().collect(),
+            self.mac_address,
+        )?;
         let empty = |s: String| (!s.is_empty()).then_some(s);
         let restart = RestartPolicy {
             name: h.restart_policy.name,
@@ -217,6 +222,7 @@ impl CreateBody {
                 _ => None,
             },
             restart_policy: restart,
+            net,
         };
         if !self.stop_signal.is_empty() {
             super::lifecycle::parse_signal(&self.stop_signal)?;

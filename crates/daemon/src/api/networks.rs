@@ -1,0 +1,573 @@
+//! The network endpoints (list, inspect, create, remove, prune, connect, disconnect),
+//! a container's network settings as create bodies give them, and `NetworkSettings` as
+//! inspect shows it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_engine::record::Container;
+use berth_engine::Engine;
+use berth_net::ports::{self, Binding, Bindings};
+use berth_net::settings::{ContainerNet, EndpointSettings};
+use berth_net::{Endpoint, NetError, Network, Networks};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Map, Value};
+
+use super::{json, parse_body};
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::state::Daemon;
+
+/// `null` as the type's default.
+fn nd<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// HostConfig's network fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct HostNetBody {
+    #[serde(deserialize_with = "nd")]
+    port_bindings: BTreeMap<String, Option<Vec<Binding>>>,
+    #[serde(deserialize_with = "nd")]
+    publish_all_ports: bool,
+    #[serde(deserialize_with = "nd")]
+    dns: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    dns_search: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    dns_options: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    extra_hosts: Vec<String>,
+}
+
+/// docker's `NetworkingConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct NetworkingConfigBody {
+    #[serde(deserialize_with = "nd")]
+    endpoints_config: BTreeMap<String, Option<EndpointBody>>,
+}
+
+/// docker's `EndpointSettings` (the part a client sets).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct EndpointBody {
+    #[serde(rename = "IPAMConfig", deserialize_with = "nd")]
+    ipam_config: IpamConfigBody,
+    #[serde(deserialize_with = "nd")]
+    aliases: Vec<String>,
+    #[serde(deserialize_with = "nd")]
+    mac_address: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamConfigBody {
+    #[serde(rename = "IPv4Address", deserialize_with = "nd")]
+    ipv4: String,
+}
+
+impl EndpointBody {
+    fn settings(self) -> EndpointSettings {
+        EndpointSettings {
+            ipv4: self.ipam_config.ipv4,
+            aliases: self.aliases,
+            mac: self.mac_address,
+        }
+    }
+}
+
+/// A container's network settings from the parts of a create body.
+pub fn container_net(
+    h: HostNetBody,
+    nc: NetworkingConfigBody,
+    exposed: Vec<String>,
+    mac_address: String,
+) -> ApiResult<ContainerNet> {
+    let port_bindings: Bindings = h
+        .port_bindings
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    ports::wanted(&port_bindings, &exposed, h.publish_all_ports)
+        .map_err(|e| ApiError::BadParameter(e.to_string()))?;
+    Ok(ContainerNet {
+        networks: nc
+            .endpoints_config
+            .into_iter()
+            .map(|(k, v)| {
+                let k = if k == "default" { "bridge".into() } else { k };
+                (k, v.unwrap_or_default().settings())
+            })
+            .collect(),
+        port_bindings,
+        publish_all: h.publish_all_ports,
+        exposed,
+        dns: h.dns,
+        dns_search: h.dns_search,
+        dns_options: h.dns_options,
+        extra_hosts: h.extra_hosts,
+        mac_address,
+    })
+}
+
+/// The engine's networks (berthd always sets them).
+fn nets(e: &Engine) -> ApiResult<&Networks> {
+    e.networks()
+        .ok_or(ApiError::NotImplemented("networks without a daemon".into()))
+}
+
+/// The ids docker-like clients see for the `host` and `none` pseudo networks.
+const HOST_ID: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+const NONE_ID: &str = "0000000000000000000000000000000000000000000000000000000000000002";
+
+/// A network as the API shows it, with `containers` (name, endpoint) when inspected.
+fn network_json(n: &Network, containers: Option<&[Endpoint]>) -> Value {
+    let mut options = json!(n.options);
+    if n.predefined {
+        options = json!({
+            "com.docker.network.bridge.default_bridge": "true",
+            "com.docker.network.bridge.enable_icc": "true",
+            "com.docker.network.bridge.enable_ip_masquerade": "true",
+            "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+            "com.docker.network.bridge.name": n.bridge,
+            "com.docker.network.driver.mtu": "1500",
+        });
+    }
+    let mut ipam = json!({"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()});
+    if let Some(r) = n.ip_range {
+        ipam["IPRange"] = json!(r.to_string());
+    }
+    let prefix = n.subnet.prefix_len();
+    let members: Map<String, Value> = containers
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e.container.clone(),
+                json!({"Name": e.name, "EndpointID": e.id, "MacAddress": e.mac,
+                       "IPv4Address": format!("{}/{prefix}", e.ip), "IPv6Address": ""}),
+            )
+        })
+        .collect();
+    json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
+        "Driver": n.driver, "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": [ipam]},
+        "Internal": n.internal, "Attachable": n.attachable, "Ingress": false,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+        "Containers": members, "Options": options, "Labels": n.labels,
+    })
+}
+
+/// The `host` or `none` pseudo network.
+fn pseudo_json(name: &str) -> Value {
+    let (id, driver) = if name == "host" {
+        (HOST_ID, "host")
+    } else {
+        (NONE_ID, "null")
+    };
+    json!({
+        "Name": name, "Id": id, "Created": "0001-01-01T00:00:00Z", "Scope": "local",
+        "Driver": driver, "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": []},
+        "Internal": false, "Attachable": false, "Ingress": false,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+        "Containers": {}, "Options": {}, "Labels": {},
+    })
+}
+
+/// Whether network JSON `v` passes `GET /networks` filters.
+fn passes(v: &Value, filters: &crate::query::Filters) -> bool {
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        let vals = filters.values(key);
+        vals.is_empty() || vals.iter().any(|x| f(x))
+    };
+    any("name", &|x| field("Name").contains(x))
+        && any("id", &|x| field("Id").starts_with(x))
+        && any("driver", &|x| field("Driver") == x)
+        && any("type", &|x| {
+            let custom = !matches!(field("Name").as_str(), "bridge" | "host" | "none");
+            (x == "custom") == custom
+        })
+        && any("label", &|x| match x.split_once('=') {
+            Some((k, val)) => v["Labels"][k].as_str() == Some(val),
+            None => v["Labels"].get(x).is_some(),
+        })
+}
+
+/// `GET /networks?filters=`.
+pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let filters = Query::parse(q.as_deref()).filters()?;
+    let all = d
+        .with_engine(|e| {
+            let n = nets(e)?;
+            Ok(n.list().map_err(berth_engine::EngineError::from)?)
+        })
+        .await?;
+    let mut out: Vec<Value> = all.iter().map(|n| network_json(n, None)).collect();
+    out.push(pseudo_json("host"));
+    out.push(pseudo_json("none"));
+    out.retain(|v| passes(v, &filters));
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// The network named (or with id) `s`, with its endpoints.
+fn find(e: &Engine, s: &str) -> ApiResult<(Network, Vec<Endpoint>)> {
+    let n = nets(e)?;
+    let net = n.get(s).map_err(berth_engine::EngineError::from)?;
+    let state = n.read().map_err(berth_engine::EngineError::from)?;
+    let eps = state.endpoints_of(&net.id).cloned().collect();
+    Ok((net, eps))
+}
+
+/// `GET /networks/{id}`.
+pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
+    if matches!(id.as_str(), "host" | "none") || id == HOST_ID || id == NONE_ID {
+        let name = if id == "host" || id == HOST_ID {
+            "host"
+        } else {
+            "none"
+        };
+        return Ok(json(StatusCode::OK, &pseudo_json(name)));
+    }
+    let (net, eps) = d.with_engine(move |e| find(e, &id)).await?;
+    Ok(json(StatusCode::OK, &network_json(&net, Some(&eps))))
+}
+
+/// `POST /networks/create`'s body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct CreateBody {
+    #[serde(deserialize_with = "nd")]
+    name: String,
+    #[serde(deserialize_with = "nd")]
+    driver: String,
+    #[serde(deserialize_with = "nd")]
+    internal: bool,
+    #[serde(deserialize_with = "nd")]
+    attachable: bool,
+    #[serde(rename = "IPAM", deserialize_with = "nd")]
+    ipam: IpamBody,
+    #[serde(rename = "EnableIPv6", deserialize_with = "nd")]
+    enable_ipv6: bool,
+    #[serde(deserialize_with = "nd")]
+    options: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nd")]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct IpamBody {
+    #[serde(deserialize_with = "nd")]
+    driver: String,
+    #[serde(deserialize_with = "nd")]
+    config: Vec<IpamPoolBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct IpamPoolBody {
+    #[serde(deserialize_with = "nd")]
+    subnet: String,
+    #[serde(rename = "IPRange", deserialize_with = "nd")]
+    ip_range: String,
+    #[serde(deserialize_with = "nd")]
+    gateway: String,
+}
+
+fn parse_opt<T: std::str::FromStr>(what: &str, s: &str) -> ApiResult<Option<T>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| ApiError::BadParameter(format!("invalid {what}: {s:?}")))
+}
+
+impl CreateBody {
+    fn request(self) -> ApiResult<berth_net::CreateRequest> {
+        if self.name.is_empty() {
+            return Err(ApiError::BadParameter("network name is required".into()));
+        }
+        if self.enable_ipv6 {
+            return Err(ApiError::NotImplemented("IPv6 networks".into()));
+        }
+        if !matches!(self.ipam.driver.as_str(), "" | "default") {
+            return Err(ApiError::BadParameter(format!(
+                "plugin \"{}\" not found",
+                self.ipam.driver
+            )));
+        }
+        let pool = self.ipam.config.into_iter().next().unwrap_or_default();
+        let subnet: Option<berth_net::ipnet::Ipv4Net> = parse_opt("subnet", &pool.subnet)?;
+        if subnet.is_none() && (!pool.gateway.is_empty() || !pool.ip_range.is_empty()) {
+            return Err(ApiError::BadParameter(
+                "ip-range and gateway need a subnet".into(),
+            ));
+        }
+        Ok(berth_net::CreateRequest {
+            name: self.name,
+            driver: self.driver,
+            subnet,
+            gateway: parse_opt("gateway", &pool.gateway)?,
+            ip_range: parse_opt("ip-range", &pool.ip_range)?,
+            internal: self.internal,
+            attachable: self.attachable,
+            labels: self.labels,
+            options: self.options,
+        })
+    }
+}
+
+/// `POST /networks/create`.
+pub async fn create(State(d): State<Arc<Daemon>>, body: Bytes) -> ApiResult<Response> {
+    let req = parse_body::<CreateBody>(&body)?.request()?;
+    let net = d
+        .with_engine(move |e| {
+            Ok(nets(e)?
+                .create(&req)
+                .map_err(berth_engine::EngineError::from)?)
+        })
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": net.id, "Warning": ""}),
+    ))
+}
+
+/// `DELETE /networks/{id}`.
+pub async fn remove(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
+    if matches!(id.as_str(), "host" | "none") {
+        return Err(NetError::Predefined(id).into_api());
+    }
+    d.with_engine(move |e| {
+        Ok(nets(e)?
+            .remove(&id)
+            .map_err(berth_engine::EngineError::from)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /networks/prune`: every user network no container is on (nor names).
+pub async fn prune(State(d): State<Arc<Daemon>>) -> ApiResult<Response> {
+    let gone = d
+        .with_engine(|e| {
+            let n = nets(e)?;
+            let used = used_networks(e)?;
+            let mut gone = Vec::new();
+            for net in n.list().map_err(berth_engine::EngineError::from)? {
+                if net.predefined || used.contains(&net.name) || used.contains(&net.id) {
+                    continue;
+                }
+                if n.remove(&net.id).is_ok() {
+                    gone.push(net.name);
+                }
+            }
+            Ok(gone)
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &json!({"NetworksDeleted": gone})))
+}
+
+/// The network names containers' settings name (running or not).
+fn used_networks(e: &Engine) -> ApiResult<std::collections::HashSet<String>> {
+    let mut used = std::collections::HashSet::new();
+    for c in e.list()? {
+        used.insert(c.config.host.network_mode.clone());
+        used.extend(c.config.host.net.networks.keys().cloned());
+    }
+    Ok(used)
+}
+
+/// `POST /networks/{id}/connect` and `/disconnect` bodies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct ConnectBody {
+    #[serde(deserialize_with = "nd")]
+    container: String,
+    #[serde(deserialize_with = "nd")]
+    endpoint_config: EndpointBody,
+    #[serde(deserialize_with = "nd")]
+    force: bool,
+}
+
+/// `POST /networks/{id}/connect`.
+pub async fn connect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: ConnectBody = parse_body(&body)?;
+    d.with_engine(move |e| {
+        let net = nets(e)?.get(&id).map_err(berth_engine::EngineError::from)?;
+        Ok(e.connect_network(&b.container, &net.name, b.endpoint_config.settings())?)
+    })
+    .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /networks/{id}/disconnect`.
+pub async fn disconnect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: ConnectBody = parse_body(&body)?;
+    let _ = b.force;
+    d.with_engine(move |e| {
+        let net = nets(e)?.get(&id).map_err(berth_engine::EngineError::from)?;
+        Ok(e.disconnect_network(&b.container, &net.name)?)
+    })
+    .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+trait IntoApi {
+    fn into_api(self) -> ApiError;
+}
+
+impl IntoApi for NetError {
+    fn into_api(self) -> ApiError {
+        ApiError::Engine(berth_engine::EngineError::Network(self))
+    }
+}
+
+/// `NetworkSettings` of container `c` as inspect shows it.
+pub fn settings(e: &Engine, c: &Container) -> Value {
+    let mode = c.config.host.network_mode.as_str();
+    let (eps, ports) = match e.networks() {
+        Some(n) => n.of_container(&c.id).unwrap_or_default(),
+        None => Default::default(),
+    };
+    let mut networks = Map::new();
+    let mut names: Vec<String> = Vec::new();
+    match mode {
+        "host" | "none" => names.push(mode.into()),
+        m if m.starts_with("container:") => {}
+        "" | "default" | "bridge" => names.push("bridge".into()),
+        m => names.push(m.into()),
+    }
+    for k in c.config.host.net.networks.keys() {
+        if !names.contains(k) {
+            names.push(k.clone());
+        }
+    }
+    for name in &names {
+        let ep = eps.iter().find(|(n, _)| &n.name == name);
+        let asked = c.config.host.net.networks.get(name);
+        networks.insert(name.clone(), endpoint_json(ep, asked, c));
+    }
+    let main = eps.iter().find(|(n, _)| n.predefined);
+    let mut out = json!({
+        "Bridge": "", "SandboxID": if eps.is_empty() { String::new() } else { c.id.clone() },
+        "SandboxKey": if eps.is_empty() { String::new() } else {
+            e.networks().map(|n| n.netns_path(&c.id).display().to_string()).unwrap_or_default()
+        },
+        "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports_json(c, &ports),
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": networks,
+    });
+    if let Some((n, ep)) = main {
+        out["EndpointID"] = json!(ep.id);
+        out["Gateway"] = json!(n.gateway.to_string());
+        out["IPAddress"] = json!(ep.ip.to_string());
+        out["IPPrefixLen"] = json!(n.subnet.prefix_len());
+        out["MacAddress"] = json!(ep.mac);
+    }
+    out
+}
+
+fn endpoint_json(
+    ep: Option<&(Network, Endpoint)>,
+    asked: Option<&EndpointSettings>,
+    c: &Container,
+) -> Value {
+    let ipam = match asked.filter(|a| !a.ipv4.is_empty()) {
+        Some(a) => json!({"IPv4Address": a.ipv4}),
+        None => Value::Null,
+    };
+    let aliases = asked
+        .filter(|a| !a.aliases.is_empty())
+        .map(|a| json!(a.aliases));
+    let mut v = json!({
+        "IPAMConfig": ipam, "Links": null, "Aliases": aliases, "MacAddress": "",
+        "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+    });
+    if let Some((n, e)) = ep {
+        v["NetworkID"] = json!(n.id);
+        v["EndpointID"] = json!(e.id);
+        v["Gateway"] = json!(n.gateway.to_string());
+        v["IPAddress"] = json!(e.ip.to_string());
+        v["IPPrefixLen"] = json!(n.subnet.prefix_len());
+        v["MacAddress"] = json!(e.mac);
+        if !n.predefined {
+            let mut names = vec![c.name.clone(), c.id[..12.min(c.id.len())].to_string()];
+            names.extend(e.aliases.iter().cloned());
+            v["DNSNames"] = json!(names);
+        }
+    }
+    v
+}
+
+/// `Ports`: each exposed or bound port with its host bindings (null when unpublished).
+pub fn ports_json(c: &Container, ports: &[berth_net::Port]) -> Value {
+    let net = &c.config.host.net;
+    let mut out = Map::new();
+    for key in net.exposed.iter().chain(net.port_bindings.keys()) {
+        out.insert(key.clone(), Value::Null);
+    }
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let entry = out.entry(key).or_insert_with(|| json!([]));
+        if entry.is_null() {
+            *entry = json!([]);
+        }
+        if let Some(list) = entry.as_array_mut() {
+            list.push(
+                json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+/// The `Ports` of `/containers/json`: published ports, then exposed ones.
+pub fn summary_ports(e: &Engine, c: &Container) -> Value {
+    let ports = e
+        .networks()
+        .and_then(|n| n.of_container(&c.id).ok())
+        .map(|(_, p)| p)
+        .unwrap_or_default();
+    let mut out: Vec<Value> = ports
+        .iter()
+        .map(|p| {
+            json!({"IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
+                   "PublicPort": p.host_port, "Type": p.proto.as_str()})
+        })
+        .collect();
+    for key in &c.config.host.net.exposed {
+        if let Some((port, proto)) = ports::parse_key(key) {
+            if !ports
+                .iter()
+                .any(|p| p.container_port == port && p.proto == proto)
+            {
+                out.push(json!({"PrivatePort": port, "Type": proto.as_str()}));
+            }
+        }
+    }
+    Value::Array(out)
+}

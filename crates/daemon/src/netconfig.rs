@@ -1,0 +1,117 @@
+//! The daemon's networking settings (`--bridge`, `--bip`, daemon.json's `bridge`, `bip`
+//! and `default-address-pools`) and the networks they give the engine.
+
+use std::path::Path;
+
+use berth_net::host::SystemHost;
+use berth_net::ipnet::Ipv4Net;
+use berth_net::{Config, Networks};
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+/// One of daemon.json's `default-address-pools`: subnets of `size` bits cut from `base`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AddressPool {
+    /// The range, `10.10.0.0/16`.
+    pub base: String,
+    /// The prefix length of each network's subnet.
+    pub size: u8,
+}
+
+/// The networking settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSettings {
+    /// The default network's bridge.
+    pub bridge: String,
+    /// Its address and prefix, if set.
+    pub bip: Option<Ipv4Net>,
+    /// The pools (docker's defaults when empty).
+    pub pools: Vec<Ipv4Net>,
+}
+
+/// The bridge name used with the data root `root`: `berth0` for the default root,
+/// else `bb` and 8 hex digits of a hash of the root (interface names have 15 bytes).
+fn default_bridge(root: &Path) -> String {
+    if root == Path::new("/var/lib/berth") {
+        return "berth0".into();
+    }
+    // FNV-1a: stable across runs and builds.
+    let mut h: u32 = 0x811c9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x01000193);
+    }
+    format!("bb{h:08x}")
+}
+
+fn bad(flag: &'static str, value: &str, reason: &'static str) -> ConfigError {
+    ConfigError::Flag {
+        flag,
+        value: value.into(),
+        reason,
+    }
+}
+
+impl NetSettings {
+    /// The settings from the flags and file values given.
+    pub fn new(
+        root: &Path,
+        bridge: Option<String>,
+        bip: Option<String>,
+        pools: Vec<AddressPool>,
+    ) -> Result<NetSettings, ConfigError> {
+        let bridge = bridge.unwrap_or_else(|| default_bridge(root));
+        if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ']) {
+            return Err(bad("--bridge", &bridge, "not an interface name"));
+        }
+        let bip = match bip {
+            None => None,
+            Some(b) => Some(
+                b.parse::<Ipv4Net>()
+                    .map_err(|_| bad("--bip", &b, "not an IPv4 CIDR address"))?,
+            ),
+        };
+        let mut out = Vec::new();
+        for p in pools {
+            let base = p
+                .base
+                .parse::<Ipv4Net>()
+                .map_err(|_| bad("default-address-pools", &p.base, "not an IPv4 CIDR"))?;
+            let subnets = base
+                .subnets(p.size)
+                .map_err(|_| bad("default-address-pools", &p.base, "size is not within base"))?;
+            out.extend(subnets);
+        }
+        Ok(NetSettings {
+            bridge,
+            bip,
+            pools: out,
+        })
+    }
+
+    /// The engine's networks under `data_root`.
+    pub fn networks(&self, data_root: &Path) -> Networks {
+        let mut c = Config::new(data_root, &self.bridge);
+        c.bip = self.bip;
+        if !self.pools.is_empty() {
+            c.pools = self.pools.clone();
+        }
+        Networks::new(c, Box::new(SystemHost::default()))
+    }
+}
+
+/// Rebuilds networking from its state when the daemon starts: containers that are not
+/// running lose their endpoints, bridges and the firewall table are made again.
+pub fn restore(engine: &berth_engine::Engine) -> Result<(), berth_engine::EngineError> {
+    let Some(networks) = engine.networks() else {
+        return Ok(());
+    };
+    let running: std::collections::HashSet<String> = engine
+        .list()?
+        .into_iter()
+        .filter(|c| c.state.status == berth_engine::record::Status::Running)
+        .map(|c| c.id)
+        .collect();
+    networks.restore(&|id| running.contains(id))?;
+    Ok(())
+}

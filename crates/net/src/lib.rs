@@ -1,0 +1,17 @@
+//! Container networking for berth: bridge networks and their IPAM, a network namespace
+//! per container joined to its networks by veth pairs (configured through netlink),
+//! masquerade, isolation and published ports in one nftables table per daemon, all
+//! rebuilt from a persisted state when the daemon starts.
+
+pub mod host;
+pub mod ipam;
+pub mod manager;
+pub mod netlink;
+pub mod nft;
+pub mod ports;
+pub mod settings;
+pub mod state;
+
+pub use ipnet;
+pub use manager::{Attached, Config, CreateRequest, Join, NetError, Networks};
+pub use state::{Endpoint, Network, Port, Proto, State};
