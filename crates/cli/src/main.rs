@@ -6,6 +6,7 @@ mod client;
 mod containers;
 mod format;
 mod images;
+mod networks;
 mod stream;
 mod system;
 mod tty;
@@ -46,6 +47,8 @@ enum Command {
     System(system::Command),
     #[command(flatten)]
     Volumes(volumes::Command),
+    #[command(flatten)]
+    Networks(networks::Command),
 }
 
 impl Cli {
@@ -91,6 +94,7 @@ fn dispatch(cli: &Cli, client: &Client) -> anyhow::Result<u8> {
         Command::Images(c) => images::run(client, c),
         Command::System(c) => system::run(client, c),
         Command::Volumes(c) => volumes::run(client, c),
+        Command::Networks(c) => networks::run(client, c),
     }
 }
 

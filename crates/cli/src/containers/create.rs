@@ -96,9 +96,12 @@ pub struct Flags {
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
-    /// Connect a container to a network (none or host)
+    /// Connect a container to a network
     #[arg(long = "network", visible_alias = "net")]
     pub network: Option<String>,
+    /// Ports, addresses and DNS.
+    #[command(flatten)]
+    pub net: super::netflags::NetFlags,
     /// The image
     pub image: String,
     /// The command and its arguments
@@ -164,6 +167,8 @@ impl Flags {
             }
         }
         put("HostConfig", self.host_config(u.auto_remove)?);
+        let network = self.network.as_deref().unwrap_or("default");
+        self.net.apply(&mut cfg, network)?;
         Ok(Value::Object(cfg))
     }
 

@@ -351,6 +351,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
     let me = d.clone();
     let items = blocking(move || {
         let list = me.current_containers()?;
+        let nets = super::networks::state_of(&me);
         let f = container_json::ListFilter::new(&filters, &list, &me.containers, ancestors)?;
         let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
         if let Some(n) = limit {
@@ -358,7 +359,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
         }
         Ok(out
             .iter()
-            .map(|c| container_json::summary(c))
+            .map(|c| super::networks::decorate(container_json::summary(c), c, &nets))
             .collect::<Vec<_>>())
     })
     .await?;

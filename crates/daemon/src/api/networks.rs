@@ -545,13 +545,38 @@ pub fn ports_json(c: &Container, ports: &[berth_net::Port]) -> Value {
     Value::Object(out)
 }
 
+/// The networking state, read without the engine (for listings).
+pub fn state_of(d: &Daemon) -> berth_net::State {
+    d.settings
+        .network
+        .networks(d.root())
+        .read()
+        .unwrap_or_default()
+}
+
+/// A `/containers/json` entry with its published ports and its networks' addresses.
+pub fn decorate(mut v: Value, c: &Container, state: &berth_net::State) -> Value {
+    let ports: Vec<berth_net::Port> = state
+        .ports
+        .iter()
+        .filter(|p| p.container == c.id)
+        .cloned()
+        .collect();
+    v["Ports"] = summary_ports(c, &ports);
+    if let Some(nets) = v["NetworkSettings"]["Networks"].as_object_mut() {
+        for e in state.endpoints.iter().filter(|e| e.container == c.id) {
+            let Some(n) = state.networks.iter().find(|n| n.id == e.network) else {
+                continue;
+            };
+            let ep = (n.clone(), e.clone());
+            nets.insert(n.name.clone(), endpoint_json(Some(&ep), None, c));
+        }
+    }
+    v
+}
+
 /// The `Ports` of `/containers/json`: published ports, then exposed ones.
-pub fn summary_ports(e: &Engine, c: &Container) -> Value {
-    let ports = e
-        .networks()
-        .and_then(|n| n.of_container(&c.id).ok())
-        .map(|(_, p)| p)
-        .unwrap_or_default();
+fn summary_ports(c: &Container, ports: &[berth_net::Port]) -> Value {
     let mut out: Vec<Value> = ports
         .iter()
         .map(|p| {
