@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
+use berth_net::dns::Dns;
 use berth_net::host::SystemHost;
 use berth_net::ipnet::Ipv4Net;
 use berth_net::{Config, Networks};
@@ -89,7 +92,7 @@ impl NetSettings {
         })
     }
 
-    /// The engine's networks under `data_root`.
+    /// The engine's networks under `data_root` (without an embedded DNS server).
     pub fn networks(&self, data_root: &Path) -> Networks {
         let mut c = Config::new(data_root, &self.bridge);
         c.bip = self.bip;
@@ -97,6 +100,17 @@ impl NetSettings {
             c.pools = self.pools.clone();
         }
         Networks::new(c, Box::new(SystemHost::default()))
+    }
+
+    /// The engine's networks, with `dns` serving user networks.
+    pub fn networks_with(&self, data_root: &Path, dns: &Arc<Dns>) -> Networks {
+        self.networks(data_root).with_dns(dns.clone())
+    }
+
+    /// The embedded DNS servers of a daemon on `data_root`.
+    pub fn dns(&self, data_root: &Path) -> Arc<Dns> {
+        let n = self.networks(data_root);
+        Arc::new(Dns::new(&n.state_file()))
     }
 }
 

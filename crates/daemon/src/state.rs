@@ -48,6 +48,8 @@ pub struct Daemon {
     pub runtime: berth_runtime::container::Runtime,
     /// The CPU figures each container's last stats answer gave.
     pub last_samples: crate::api::stats::LastSamples,
+    /// The embedded DNS servers of containers on user networks.
+    pub dns: std::sync::Arc<berth_net::dns::Dns>,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
     _favor: Option<FavorDynMods>,
 }
@@ -57,7 +59,8 @@ impl Daemon {
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let mut engine = Engine::open(&settings.data_root)?;
         engine.reconcile_users()?;
-        engine.set_networks(settings.network.networks(&settings.data_root));
+        let dns = settings.network.dns(&settings.data_root);
+        engine.set_networks(settings.network.networks_with(&settings.data_root, &dns));
         if let Err(e) = crate::netconfig::restore(&engine) {
             tracing::warn!("networks not restored: {e}");
         }
@@ -86,6 +89,7 @@ impl Daemon {
             events: Default::default(),
             runtime: berth_runtime::container::Runtime::new(&settings_root.join("runtime")),
             last_samples: Default::default(),
+            dns,
             _favor: favor_dynmods(&settings_favor),
         })
     }
@@ -124,7 +128,7 @@ impl Daemon {
     /// A fresh engine on the data root, for a long operation.
     pub fn own_engine(&self) -> ApiResult<Engine> {
         let mut e = Engine::open(self.root())?;
-        e.set_networks(self.settings.network.networks(self.root()));
+        e.set_networks(self.settings.network.networks_with(self.root(), &self.dns));
         Ok(e)
     }
 }

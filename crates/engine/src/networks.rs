@@ -93,7 +93,7 @@ impl Engine {
                 let wanted: Vec<Wanted> =
                     ports::wanted(&net.port_bindings, &net.exposed, net.publish_all)
                         .map_err(NetError::from)?;
-                let a = networks.attach(&c.id, &c.name, &joins, &wanted)?;
+                let a = networks.attach(&c.id, &c.name, &joins, &wanted, &net.dns)?;
                 Ok(Some(Joined {
                     netns: a.netns,
                     addresses: a.endpoints.iter().map(|(_, e)| e.ip).collect(),

@@ -99,6 +99,9 @@ pub enum NetError {
     /// A host operation failed.
     #[error(transparent)]
     Host(#[from] HostError),
+    /// The embedded DNS server could not start.
+    #[error("{0}")]
+    Dns(String),
     /// The state file could not be read or written.
     #[error("{op} {path}: {source}")]
     Io {
@@ -205,6 +208,7 @@ pub struct Networks {
     config: Config,
     host: Box<dyn Host>,
     table: String,
+    dns: Option<std::sync::Arc<crate::dns::Dns>>,
 }
 
 /// A random 64-hex id.
@@ -252,7 +256,40 @@ impl Networks {
             config,
             host,
             table,
+            dns: None,
         }
+    }
+
+    /// Serves the embedded DNS of user networks with `dns`.
+    pub fn with_dns(mut self, dns: std::sync::Arc<crate::dns::Dns>) -> Networks {
+        self.dns = Some(dns);
+        self
+    }
+
+    /// The state file (what the embedded DNS reads).
+    pub fn state_file(&self) -> PathBuf {
+        self.state_path()
+    }
+
+    /// Starts container `id`'s embedded DNS if it is on a user network.
+    fn start_dns(&self, state: &State, id: &str) -> Result<()> {
+        let Some(dns) = &self.dns else {
+            return Ok(());
+        };
+        let on_user = state.container_endpoints(id).iter().any(|e| {
+            state
+                .networks
+                .iter()
+                .any(|n| n.id == e.network && !n.predefined)
+        });
+        if !on_user || dns.serves(id) {
+            return Ok(());
+        }
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let asked = state.resolvers.get(id).cloned().unwrap_or_default();
+        let upstream = crate::dns::upstream(&asked, &host);
+        dns.start(id, &self.netns_path(id), upstream)
+            .map_err(|e| NetError::Dns(e.to_string()))
     }
 
     /// The nftables table's name.
@@ -497,6 +534,7 @@ impl Networks {
         name: &str,
         joins: &[Join],
         ports: &[Wanted],
+        dns_servers: &[String],
     ) -> Result<Attached> {
         if joins.iter().any(|j| j.network == "bridge") {
             self.ensure_default()?;
@@ -504,7 +542,12 @@ impl Networks {
         let netns = self.netns_path(id);
         self.locked(|state| {
             self.release(state, id);
-            let r = self.attach_locked(state, id, name, joins, ports, &netns);
+            if !dns_servers.is_empty() {
+                state.resolvers.insert(id.into(), dns_servers.to_vec());
+            }
+            let r = self
+                .attach_locked(state, id, name, joins, ports, &netns)
+                .and_then(|a| self.start_dns(state, id).map(|_| a));
             if r.is_err() {
                 self.release(state, id);
             }
@@ -669,6 +712,10 @@ impl Networks {
             }
         }
         state.endpoints.retain(|e| e.container != id);
+        state.resolvers.remove(id);
+        if let Some(dns) = &self.dns {
+            dns.stop(id);
+        }
         self.host.remove_netns(&self.netns_path(id)).ok();
     }
 
@@ -727,6 +774,7 @@ impl Networks {
                 return Err(e.into());
             }
             state.endpoints.push(ep.clone());
+            self.start_dns(state, id)?;
             Ok(ep)
         })
     }
@@ -796,6 +844,14 @@ impl Networks {
             }
             for n in &state.networks {
                 self.host.ensure_bridge(n)?;
+            }
+            let live: std::collections::BTreeSet<String> = state
+                .endpoints
+                .iter()
+                .map(|e| e.container.clone())
+                .collect();
+            for c in live {
+                self.start_dns(state, &c)?;
             }
             if !state.networks.is_empty() {
                 self.apply_rules(state)?;

@@ -129,6 +129,10 @@ pub struct State {
     /// The published ports.
     #[serde(default)]
     pub ports: Vec<Port>,
+    /// The `--dns` servers of running containers on user networks (what their
+    /// embedded DNS forwards to).
+    #[serde(default)]
+    pub resolvers: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for State {
@@ -138,6 +142,7 @@ impl Default for State {
             networks: Vec::new(),
             endpoints: Vec::new(),
             ports: Vec::new(),
+            resolvers: BTreeMap::new(),
         }
     }
 }
