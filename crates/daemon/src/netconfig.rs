@@ -129,3 +129,15 @@ pub fn restore(engine: &berth_engine::Engine) -> Result<(), berth_engine::Engine
     networks.restore(&|id| running.contains(id))?;
     Ok(())
 }
+
+/// Removes the default bridge and the firewall table at shutdown when no container is
+/// attached and the user has no network (what a daemon made for nothing is not left).
+pub fn shutdown(d: &crate::state::Daemon) {
+    let r = d.engine_now(|e| match e.networks() {
+        Some(n) => Ok(n.shutdown().map_err(berth_engine::EngineError::from)?),
+        None => Ok(()),
+    });
+    if let Err(e) = r {
+        tracing::warn!("networks left as they are: {e}");
+    }
+}

@@ -52,15 +52,21 @@ pub enum IpamError {
     },
 }
 
-/// The pools new networks take /16s from, as docker's defaults: 172.17-31.0.0/16, then
-/// /20s of 192.168.0.0/16.
+/// The pools new networks take subnets from: docker's defaults (172.17-31.0.0/16, then
+/// /20s of 192.168.0.0/16), then, where those are all taken, /16s of 10.128.0.0/9.
 pub fn default_pools() -> Vec<Ipv4Net> {
     let mut pools: Vec<Ipv4Net> = (17..=31)
         .filter_map(|b| Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).ok())
         .collect();
-    if let Ok(big) = Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16) {
-        pools.extend(big.subnets(20).into_iter().flatten());
-    }
+    let cut = |net: Ipv4Addr, prefix: u8, size: u8| {
+        Ipv4Net::new(net, prefix)
+            .ok()
+            .and_then(|n| n.subnets(size).ok())
+            .into_iter()
+            .flatten()
+    };
+    pools.extend(cut(Ipv4Addr::new(192, 168, 0, 0), 16, 20));
+    pools.extend(cut(Ipv4Addr::new(10, 128, 0, 0), 9, 16));
     pools
 }
 
