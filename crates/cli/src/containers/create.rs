@@ -271,7 +271,11 @@ pub fn create(c: &Client, f: &Flags, u: Use) -> anyhow::Result<String> {
     let query = || Query::new().opt("name", f.name.as_deref());
     match c.post_json("/containers/create", query(), Some(&body)) {
         Ok(v) => Ok(created_id(&v)),
-        Err(ClientError::Api { status: 404, .. }) => {
+        // A missing network is a 404 too: only a missing image is pulled.
+        Err(ClientError::Api {
+            status: 404,
+            message,
+        }) if !message.starts_with("network ") => {
             eprintln!("Unable to find image '{}' locally", tagged(&f.image));
             pull(c, &tagged(&f.image))?;
             let v = c.post_json("/containers/create", query(), Some(&body))?;
