@@ -192,13 +192,16 @@ pub struct Join {
     pub aliases: Vec<String>,
 }
 
+/// Endpoints with their networks.
+pub type Endpoints = Vec<(Network, Endpoint)>;
+
 /// What a container gets when it starts.
 #[derive(Debug, Clone)]
 pub struct Attached {
     /// Its namespace file.
     pub netns: PathBuf,
     /// Its endpoints, with their networks.
-    pub endpoints: Vec<(Network, Endpoint)>,
+    pub endpoints: Endpoints,
     /// Its published ports.
     pub ports: Vec<Port>,
 }
@@ -808,7 +811,7 @@ impl Networks {
     }
 
     /// Container `id`'s endpoints with their networks, and its ports.
-    pub fn of_container(&self, id: &str) -> Result<(Vec<(Network, Endpoint)>, Vec<Port>)> {
+    pub fn of_container(&self, id: &str) -> Result<(Endpoints, Vec<Port>)> {
         let state = self.read()?;
         let eps = state
             .container_endpoints(id)

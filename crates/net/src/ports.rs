@@ -103,7 +103,7 @@ pub fn parse_publish(spec: &str, out: &mut Bindings) -> Result<(), PortError> {
     };
     let n = c1 - c0;
     if let Some((h0, h1)) = hosts {
-        if h1 - h0 != n && !(c0 == c1) {
+        if h1 - h0 != n && c0 != c1 {
             return Err(PortError::Ranges {
                 container,
                 host: host.clone(),

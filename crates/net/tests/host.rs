@@ -299,7 +299,12 @@ fn published_ports_answer_on_localhost_the_bridge_and_to_neighbours() {
     s.net.detach("pb").unwrap();
     assert!(tcp_talk((Ipv4Addr::LOCALHOST, any).into(), b"gone.").is_err());
     s.net.shutdown().unwrap();
-    assert_clean(&s, &veths, &[a.netns, b.netns], &[s.bridge.clone()]);
+    assert_clean(
+        &s,
+        &veths,
+        &[a.netns, b.netns],
+        std::slice::from_ref(&s.bridge),
+    );
 }
 
 #[test]
@@ -363,7 +368,7 @@ fn a_restarted_manager_rebuilds_the_table_without_duplicates() {
             dead.endpoints[0].1.veth.clone(),
         ],
         &[a.netns, dead.netns],
-        &[s.bridge.clone()],
+        std::slice::from_ref(&s.bridge),
     );
     drop(s.dir);
 }
