@@ -57,7 +57,13 @@ impl Engine {
         let net = &c.config.host.net;
         ports::wanted(&net.port_bindings, &net.exposed, net.publish_all).map_err(NetError::from)?;
         let Some(networks) = &self.networks else {
-            return Ok(());
+            return match mode(&c.config.host.network_mode) {
+                Mode::Network(n) if n != "bridge" => Err(crate::spec::SpecError::NetworkMode(
+                    c.config.host.network_mode.clone(),
+                )
+                .into()),
+                _ => Ok(()),
+            };
         };
         match mode(&c.config.host.network_mode) {
             Mode::Network(n) => {

@@ -166,7 +166,7 @@ pub enum SpecError {
         reason: String,
     },
     /// A network mode berth does not have.
-    #[error("invalid network mode {0:?}")]
+    #[error("network mode {0:?} is not available (no such network here)")]
     NetworkMode(String),
     /// `--init` without an init binary.
     #[error("--init: no berth-init binary beside the engine's executable; set BERTH_INIT to one")]
