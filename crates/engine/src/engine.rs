@@ -180,6 +180,7 @@ impl Engine {
             mounts: Vec::new(),
         };
         spec::check(&mut c.config.host, &spec::SystemHost)?;
+        crate::networks::add_image_ports(&mut c, &config);
         self.check_network(&c)?;
         c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
         let mut made = Vec::new();

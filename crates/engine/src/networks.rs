@@ -197,6 +197,22 @@ impl Engine {
     }
 }
 
+/// Adds the image's exposed ports to container `c`'s (what `-P` publishes).
+pub(crate) fn add_image_ports(c: &mut Container, image: &oci_spec::image::ImageConfiguration) {
+    let ports = image
+        .config()
+        .as_ref()
+        .and_then(|cfg| cfg.exposed_ports().clone())
+        .unwrap_or_default();
+    let exposed = &mut c.config.host.net.exposed;
+    for p in ports {
+        let key = if p.contains('/') { p } else { format!("{p}/tcp") };
+        if !exposed.contains(&key) {
+            exposed.push(key);
+        }
+    }
+}
+
 /// The networks container `c` joins: its mode's first, then the others it names.
 fn joins(c: &Container, first: &str) -> Result<Vec<Join>> {
     let net = &c.config.host.net;

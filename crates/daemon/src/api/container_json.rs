@@ -199,6 +199,7 @@ fn host_config(c: &Container) -> Value {
     if let (Some(init), Value::Object(o)) = (h.init, &mut m) {
         o.insert("Init".into(), json!(init));
     }
+    super::networks::host_config(&mut m, c);
     m
 }
 
@@ -282,6 +283,7 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     if let Some(t) = cfg.stop_timeout {
         out["StopTimeout"] = json!(t);
     }
+    super::networks::config(&mut out, c);
     out
 }
 

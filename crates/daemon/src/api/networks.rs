@@ -596,3 +596,37 @@ fn summary_ports(c: &Container, ports: &[berth_net::Port]) -> Value {
     }
     Value::Array(out)
 }
+
+/// Fills HostConfig's network fields of container `c` in `h`.
+pub fn host_config(h: &mut Value, c: &Container) {
+    let n = &c.config.host.net;
+    let list = |v: &[String]| json!(v);
+    let bindings: Map<String, Value> = n
+        .port_bindings
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    h["PortBindings"] = Value::Object(bindings);
+    h["PublishAllPorts"] = json!(n.publish_all);
+    h["Dns"] = list(&n.dns);
+    h["DnsOptions"] = list(&n.dns_options);
+    h["DnsSearch"] = list(&n.dns_search);
+    h["ExtraHosts"] = if n.extra_hosts.is_empty() {
+        Value::Null
+    } else {
+        list(&n.extra_hosts)
+    };
+}
+
+/// Fills Config's network fields of container `c` in `cfg` (set only when there are
+/// exposed ports, as dockerd does).
+pub fn config(cfg: &mut Value, c: &Container) {
+    let n = &c.config.host.net;
+    if !n.exposed.is_empty() {
+        let set: Map<String, Value> = n.exposed.iter().map(|k| (k.clone(), json!({}))).collect();
+        cfg["ExposedPorts"] = Value::Object(set);
+    }
+    if !n.mac_address.is_empty() {
+        cfg["MacAddress"] = json!(n.mac_address);
+    }
+}
