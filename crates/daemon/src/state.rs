@@ -50,6 +50,8 @@ pub struct Daemon {
     pub last_samples: crate::api::stats::LastSamples,
     /// The embedded DNS servers of containers on user networks.
     pub dns: std::sync::Arc<berth_net::dns::Dns>,
+    /// This daemon's hold on its bridge name.
+    _net_claim: berth_net::claim::Claim,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
     _favor: Option<FavorDynMods>,
 }
@@ -60,7 +62,9 @@ impl Daemon {
         let mut engine = Engine::open(&settings.data_root)?;
         engine.reconcile_users()?;
         let dns = settings.network.dns(&settings.data_root);
-        engine.set_networks(settings.network.networks_with(&settings.data_root, &dns));
+        let networks = settings.network.networks_with(&settings.data_root, &dns);
+        let net_claim = networks.claim()?;
+        engine.set_networks(networks);
         if let Err(e) = crate::netconfig::restore(&engine) {
             tracing::warn!("networks not restored: {e}");
         }
@@ -90,6 +94,7 @@ impl Daemon {
             runtime: berth_runtime::container::Runtime::new(&settings_root.join("runtime")),
             last_samples: Default::default(),
             dns,
+            _net_claim: net_claim,
             _favor: favor_dynmods(&settings_favor),
         })
     }
@@ -195,6 +200,9 @@ pub enum OpenError {
     /// The engine failed to open its stores.
     #[error("open data root: {0}")]
     Engine(#[from] berth_engine::EngineError),
+    /// The bridge name is another daemon's.
+    #[error(transparent)]
+    Bridge(#[from] berth_net::claim::ClaimError),
     /// The daemon id file could not be read or written.
     #[error("{op} {path}: {source}")]
     Id {

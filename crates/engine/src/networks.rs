@@ -206,7 +206,11 @@ pub(crate) fn add_image_ports(c: &mut Container, image: &oci_spec::image::ImageC
         .unwrap_or_default();
     let exposed = &mut c.config.host.net.exposed;
     for p in ports {
-        let key = if p.contains('/') { p } else { format!("{p}/tcp") };
+        let key = if p.contains('/') {
+            p
+        } else {
+            format!("{p}/tcp")
+        };
         if !exposed.contains(&key) {
             exposed.push(key);
         }

@@ -3,6 +3,7 @@
 //! masquerade, isolation and published ports in one nftables table per daemon, all
 //! rebuilt from a persisted state when the daemon starts.
 
+pub mod claim;
 pub mod dns;
 pub mod host;
 pub mod ipam;

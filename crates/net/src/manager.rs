@@ -140,6 +140,8 @@ pub struct Config {
     /// A host-wide lock taken while a subnet is chosen and its bridge made, so that
     /// daemons side by side never pick the same one.
     pub host_lock: PathBuf,
+    /// Where daemons claim their bridge names (see [`crate::claim`]).
+    pub claims: PathBuf,
 }
 
 impl Config {
@@ -152,6 +154,7 @@ impl Config {
             bip: None,
             pools: ipam::default_pools(),
             host_lock: PathBuf::from("/run/berth-networks.lock"),
+            claims: PathBuf::from("/run/berth-networks"),
         }
     }
 }
@@ -369,9 +372,20 @@ impl Networks {
         r
     }
 
-    /// Replaces the firewall table with what `state` needs.
+    /// Replaces the firewall table with what `state` needs, and records the bridges
+    /// in the daemon's claim.
     fn apply_rules(&self, state: &State) -> Result<()> {
+        let bridges: Vec<String> = state.networks.iter().map(|n| n.bridge.clone()).collect();
+        crate::claim::record(&self.config.claims, &self.config.bridge, &bridges);
         Ok(self.host.nft(&nft::ruleset(&self.table, state))?)
+    }
+
+    /// Claims this daemon's bridge name host-wide (held until the claim is dropped),
+    /// then reaps what dead daemons left unused. Returns the claim.
+    pub fn claim(&self) -> std::result::Result<crate::claim::Claim, crate::claim::ClaimError> {
+        let claim = crate::claim::take(&self.config.claims, &self.config.bridge)?;
+        crate::claim::reap(&self.config.claims, &self.config.bridge, self.host.as_ref());
+        Ok(claim)
     }
 
     /// Takes the host-wide lock for choosing a subnet.
@@ -874,6 +888,7 @@ impl Networks {
                 self.host.delete_link(&n.bridge)?;
             }
             self.host.nft(&nft::delete(&self.table))?;
+            crate::claim::forget(&self.config.claims, &self.config.bridge);
             Ok(())
         })
     }

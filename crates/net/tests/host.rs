@@ -39,6 +39,7 @@ fn setup(tag: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let bridge = format!("bt{tag}{:x}", std::process::id() % 0xfffff);
     let mut c = Config::new(dir.path(), &bridge);
+    c.claims = dir.path().join("claims");
     c.pools = "10.213.0.0/16"
         .parse::<berth_net::ipnet::Ipv4Net>()
         .unwrap()
@@ -371,4 +372,54 @@ fn a_restarted_manager_rebuilds_the_table_without_duplicates() {
         std::slice::from_ref(&s.bridge),
     );
     drop(s.dir);
+}
+
+#[test]
+fn a_dead_daemons_unused_bridges_and_table_are_reaped_by_the_next_one() {
+    let s = setup("d");
+    let claim = s.net.claim().unwrap();
+    let again = s.net.claim();
+    assert!(
+        matches!(again, Err(berth_net::claim::ClaimError::Taken(_))),
+        "a bridge name is one daemon's"
+    );
+    let user = s
+        .net
+        .create(&CreateRequest {
+            name: "left".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let a = s
+        .net
+        .attach("da", "da", &[join("bridge")], &[], &[])
+        .unwrap();
+    s.net.detach("da").unwrap();
+    assert!(links().contains(&s.bridge) && links().contains(&user.bridge));
+    // The daemon dies: its claim goes with it, its bridges and table stay.
+    drop(claim);
+    let mut c = s.net.config().clone();
+    c.bridge = format!("{}x", s.bridge);
+    let next = Networks::new(c, Box::new(SystemHost::default()));
+    let next_claim = next.claim().unwrap();
+    let now = links();
+    assert!(!now.contains(&s.bridge), "{now:?}");
+    assert!(!now.contains(&user.bridge), "{now:?}");
+    assert!(!table_exists(s.net.table()));
+    assert!(!a.netns.exists());
+    drop(next_claim);
+    // Its own restart makes them again from its state.
+    let claim = s.net.claim().unwrap();
+    s.net.restore(&|_| false).unwrap();
+    assert!(links().contains(&s.bridge) && links().contains(&user.bridge));
+    s.net.remove("left").unwrap();
+    s.net.shutdown().unwrap();
+    drop(claim);
+    assert_clean(&s, &[], &[], &[s.bridge.clone(), user.bridge]);
+    assert!(!s
+        .dir
+        .path()
+        .join("claims")
+        .join(format!("{}.lock", s.bridge))
+        .exists());
 }

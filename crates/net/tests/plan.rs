@@ -66,6 +66,7 @@ impl Host for Fake {
 fn networks(dir: &Path, fake: &Fake) -> Networks {
     let mut c = Config::new(dir, "btest0");
     c.host_lock = dir.join("host.lock");
+    c.claims = dir.join("claims");
     c.bip = Some("10.99.0.1/24".parse().unwrap());
     c.pools = vec![
         "10.98.0.0/24".parse().unwrap(),

@@ -540,9 +540,10 @@ mod tests {
     fn bad_bodies_are_refused() {
         let empty: CreateBody = serde_json::from_str("{}").unwrap();
         assert!(empty.request(None).is_err());
-        let net: CreateBody =
-            serde_json::from_str(r#"{"Image":"x","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#)
-                .unwrap();
+        let net: CreateBody = serde_json::from_str(
+            r#"{"Image":"x","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#,
+        )
+        .unwrap();
         assert!(net.request(None).is_err());
         assert!(serde_json::from_str::<CreateBody>(r#"{"Image":5}"#).is_err());
     }
