@@ -6,7 +6,7 @@
 # links, namespace files or nftables tables left.
 #
 # Usage: sudo tests/interop-network.sh [BERTHD]   (default: target/debug/berthd)
-# Needs: the docker CLI, nftables, curl, python3 with venv (or BERTH_DOCKERPY_VENV naming
+# Needs: the docker CLI, dockerd (network JSON compared with its), nftables, curl, python3 with venv (or BERTH_DOCKERPY_VENV naming
 # a venv with docker-py).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +26,7 @@ cleanup() {
         done
     fi
     stop_berthd "$WORK" "$rc"
+    stop_dockerd "$WORK" "$rc"
     unmount_under "$WORK"
     rm -rf "$WORK"
     exit "$rc"
@@ -83,6 +84,15 @@ if [[ -z $venv ]]; then
         fail "pip install docker failed (PyPI unreachable?)"
 fi
 "$venv/bin/python" "$REPO_ROOT/tests/network/dockerpy_networks.py"
+
+log "network JSON against dockerd's"
+start_dockerd "$WORK" >/dev/null
+python3 "$REPO_ROOT/tests/network/compare_networks.py" "$WORK/docker.sock" "$WORK/berth.sock" \
+    "$(images_dir)/busybox-1.35.docker.tar"
+stop_dockerd "$WORK"
+DOCKERD_PID=
+export DOCKER_HOST=$BERTH_HOST
+unset DOCKER_API_VERSION
 
 log "removing everything"
 docker rm -f web pub >/dev/null

@@ -600,22 +600,23 @@ fn summary_ports(c: &Container, ports: &[berth_net::Port]) -> Value {
 /// Fills HostConfig's network fields of container `c` in `h`.
 pub fn host_config(h: &mut Value, c: &Container) {
     let n = &c.config.host.net;
-    let list = |v: &[String]| json!(v);
+    // dockerd shows null for what a create body did not give.
+    let list = |v: &[String]| if v.is_empty() { Value::Null } else { json!(v) };
     let bindings: Map<String, Value> = n
         .port_bindings
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    h["PortBindings"] = Value::Object(bindings);
+    h["PortBindings"] = if bindings.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(bindings)
+    };
     h["PublishAllPorts"] = json!(n.publish_all);
     h["Dns"] = list(&n.dns);
     h["DnsOptions"] = list(&n.dns_options);
     h["DnsSearch"] = list(&n.dns_search);
-    h["ExtraHosts"] = if n.extra_hosts.is_empty() {
-        Value::Null
-    } else {
-        list(&n.extra_hosts)
-    };
+    h["ExtraHosts"] = list(&n.extra_hosts);
 }
 
 /// Fills Config's network fields of container `c` in `cfg` (set only when there are
