@@ -567,6 +567,8 @@ fn a_killed_berthd_keeps_ports_working_and_everything_goes_at_the_end() {
     root.ok(&["network", "rm", "mine"]);
     assert!(talk(&format!("127.0.0.1:{port}")).is_err());
     root.stop(libc::SIGTERM);
+    // Links of ended containers go in the background (and with their namespaces).
+    wait_until(10, || !links().iter().any(|l| veths_before.contains(l)));
     let now = links();
     assert!(!now.contains(&bridge), "bridge {bridge} left");
     assert!(

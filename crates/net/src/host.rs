@@ -70,6 +70,13 @@ pub trait Host: Send + Sync {
     fn ensure_bridge(&self, net: &Network) -> Result<(), HostError>;
     /// Removes link `name` (gone already is fine).
     fn delete_link(&self, name: &str) -> Result<(), HostError>;
+    /// Removes links `names` without waiting (deleting a link waits for an RCU grace
+    /// period, tens of milliseconds; a container's end need not).
+    fn delete_links_later(&self, names: Vec<String>) {
+        for n in names {
+            self.delete_link(&n).ok();
+        }
+    }
     /// Makes a network namespace held by a file at `path`.
     fn make_netns(&self, path: &Path) -> Result<(), HostError>;
     /// Releases the namespace file at `path` (gone already is fine).
@@ -130,6 +137,18 @@ impl Host for SystemHost {
 
     fn delete_link(&self, name: &str) -> Result<(), HostError> {
         Ok(Netlink::open()?.delete_link(name)?)
+    }
+
+    fn delete_links_later(&self, names: Vec<String>) {
+        // The namespace's end deletes the pair too; this makes sure of it when another
+        // container still holds the namespace.
+        std::thread::spawn(move || {
+            if let Ok(mut nl) = Netlink::open() {
+                for n in names {
+                    nl.delete_link(&n).ok();
+                }
+            }
+        });
     }
 
     fn make_netns(&self, path: &Path) -> Result<(), HostError> {

@@ -723,10 +723,14 @@ impl Networks {
                 self.apply_rules(state).ok();
             }
         }
-        for ep in state.endpoints.iter().filter(|e| e.container == id) {
-            if !ep.veth.is_empty() {
-                self.host.delete_link(&ep.veth).ok();
-            }
+        let veths: Vec<String> = state
+            .endpoints
+            .iter()
+            .filter(|e| e.container == id && !e.veth.is_empty())
+            .map(|e| e.veth.clone())
+            .collect();
+        if !veths.is_empty() {
+            self.host.delete_links_later(veths);
         }
         state.endpoints.retain(|e| e.container != id);
         state.resolvers.remove(id);

@@ -149,6 +149,12 @@ fn table_exists(name: &str) -> bool {
 
 /// Everything of this setup's gone: links, namespace files, table, state entries.
 fn assert_clean(s: &Setup, veths: &[String], netns: &[PathBuf], bridges: &[String]) {
+    // Links of ended containers go in the background (and with their namespace).
+    let gone = |now: &[String]| !veths.iter().chain(bridges).any(|l| now.contains(l));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gone(&links()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let now = links();
     for l in veths.iter().chain(bridges) {
         assert!(!now.contains(l), "link {l} left: {now:?}");
@@ -352,7 +358,14 @@ fn a_restarted_manager_rebuilds_the_table_without_duplicates() {
         "{text}"
     );
     assert_eq!(text.matches("masquerade").count(), 3, "{text}");
-    assert!(!links().contains(&dead.endpoints[0].1.veth));
+    let veth_gone = || !links().contains(&dead.endpoints[0].1.veth);
+    for _ in 0..500 {
+        if veth_gone() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(veth_gone());
     assert!(links().contains(&a.endpoints[0].1.veth));
     let (t, _u) = echo_in(&a.netns, 80);
     assert_eq!(
