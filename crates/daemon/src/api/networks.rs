@@ -369,13 +369,17 @@ pub async fn prune(State(d): State<Arc<Daemon>>) -> ApiResult<Response> {
                     continue;
                 }
                 if n.remove(&net.id).is_ok() {
-                    gone.push(net.name);
+                    gone.push(net);
                 }
             }
             Ok(gone)
         })
         .await?;
-    Ok(json(StatusCode::OK, &json!({"NetworksDeleted": gone})))
+    for net in &gone {
+        event(&d, "destroy", net, None);
+    }
+    let names: Vec<&str> = gone.iter().map(|n| n.name.as_str()).collect();
+    Ok(json(StatusCode::OK, &json!({"NetworksDeleted": names})))
 }
 
 /// The network names containers' settings name (running or not).
@@ -407,11 +411,14 @@ pub async fn connect(
     body: Bytes,
 ) -> ApiResult<Response> {
     let b: ConnectBody = parse_body(&body)?;
-    d.with_engine(move |e| {
-        let net = nets(e)?.get(&id).map_err(berth_engine::EngineError::from)?;
-        Ok(e.connect_network(&b.container, &net.name, b.endpoint_config.settings())?)
-    })
-    .await?;
+    let (net, who) = d
+        .with_engine(move |e| {
+            let net = nets(e)?.get(&id).map_err(berth_engine::EngineError::from)?;
+            e.connect_network(&b.container, &net.name, b.endpoint_config.settings())?;
+            Ok((net, e.find(&b.container)?.id))
+        })
+        .await?;
+    event(&d, "connect", &net, Some(&who));
     Ok(StatusCode::OK.into_response())
 }
 
@@ -423,12 +430,26 @@ pub async fn disconnect(
 ) -> ApiResult<Response> {
     let b: ConnectBody = parse_body(&body)?;
     let _ = b.force;
-    d.with_engine(move |e| {
-        let net = nets(e)?.get(&id).map_err(berth_engine::EngineError::from)?;
-        Ok(e.disconnect_network(&b.container, &net.name)?)
-    })
-    .await?;
+    let (net, who) = d
+        .with_engine(move |e| {
+            let net = nets(e)?.get(&id).map_err(berth_engine::EngineError::from)?;
+            e.disconnect_network(&b.container, &net.name)?;
+            Ok((net, e.find(&b.container)?.id))
+        })
+        .await?;
+    event(&d, "disconnect", &net, Some(&who));
     Ok(StatusCode::OK.into_response())
+}
+
+/// Publishes a network event (with the container for connect and disconnect).
+fn event(d: &Daemon, action: &str, net: &Network, container: Option<&str>) {
+    let mut e = crate::events::Event::new("network", action, &net.id)
+        .with("name", net.name.clone())
+        .with("type", net.driver.clone());
+    if let Some(c) = container {
+        e = e.with("container", c);
+    }
+    d.events.publish(e);
 }
 
 trait IntoApi {
