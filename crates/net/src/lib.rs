@@ -4,7 +4,9 @@
 //! rebuilt from a persisted state when the daemon starts.
 
 pub mod claim;
+pub mod containers;
 pub mod dns;
+pub mod error;
 pub mod host;
 pub mod ipam;
 pub mod manager;
@@ -14,6 +16,8 @@ pub mod ports;
 pub mod settings;
 pub mod state;
 
+pub use containers::{Attached, Endpoints, Join};
+pub use error::NetError;
 pub use ipnet;
-pub use manager::{Attached, Config, CreateRequest, Join, NetError, Networks};
+pub use manager::{Config, CreateRequest, Networks};
 pub use state::{Endpoint, Network, Port, Proto, State};

@@ -1,8 +1,7 @@
 //! The networks of one daemon: the state document under a lock (a file lock, so every
 //! engine instance of the daemon and a restarted daemon agree), networks made and
-//! removed, containers attached when they start (a namespace file, a veth pair per
-//! network, an address, published ports as map elements) and detached when they stop,
-//! and the host rebuilt from the state when the daemon starts.
+//! removed, and the host rebuilt from the state when the daemon starts. Containers on
+//! networks are [`crate::containers`]'.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -11,116 +10,11 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::host::{Attachment, Host, HostError};
+use crate::error::NetError;
+use crate::host::Host;
 use crate::ipam::{self, IpamError};
 use crate::nft;
-use crate::ports::{PortError, Wanted};
-use crate::state::{Endpoint, Network, Port, State, STATE_VERSION};
-
-/// Networking errors, in docker's words where docker has them.
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// No such network.
-    #[error("network {0} not found")]
-    NotFound(String),
-    /// The name is taken.
-    #[error("network with name {0} already exists")]
-    Exists(String),
-    /// Containers are attached.
-    #[error("error while removing network: network {name} id {id} has active endpoints")]
-    InUse {
-        /// The network's name.
-        name: String,
-        /// Its id.
-        id: String,
-    },
-    /// The default network cannot be removed.
-    #[error("{0} is a pre-defined network and cannot be removed")]
-    Predefined(String),
-    /// A driver berth does not have.
-    #[error("plugin \"{0}\" not found")]
-    Driver(String),
-    /// `--ip` on the default network.
-    #[error("user specified IP address is supported on user defined networks only")]
-    IpOnDefault,
-    /// An address problem.
-    #[error(transparent)]
-    Ipam(#[from] IpamError),
-    /// A port spec problem.
-    #[error(transparent)]
-    Port(#[from] PortError),
-    /// Another container publishes the port.
-    #[error("Bind for {ip}:{port} failed: port is already allocated")]
-    PortAllocated {
-        /// The host address.
-        ip: Ipv4Addr,
-        /// The host port.
-        port: u16,
-    },
-    /// A host process holds the port.
-    #[error("driver failed programming external connectivity on endpoint {endpoint}: listen {proto} {ip}:{port}: bind: address already in use")]
-    PortBusy {
-        /// The container's name.
-        endpoint: String,
-        /// tcp or udp.
-        proto: &'static str,
-        /// The host address.
-        ip: Ipv4Addr,
-        /// The host port.
-        port: u16,
-    },
-    /// No free host port in the range asked for.
-    #[error("no free host port for {0}")]
-    NoFreePort(String),
-    /// A bad subnet or address given.
-    #[error("invalid {what} {value:?}")]
-    Invalid {
-        /// Which setting.
-        what: &'static str,
-        /// Its value.
-        value: String,
-    },
-    /// The container is on the network already.
-    #[error("endpoint with name {container} already exists in network {network}")]
-    Connected {
-        /// The container's name.
-        container: String,
-        /// The network's name.
-        network: String,
-    },
-    /// The container is not on the network.
-    #[error("container {container} is not connected to network {network}")]
-    NotConnected {
-        /// The container's name.
-        container: String,
-        /// The network's name.
-        network: String,
-    },
-    /// A host operation failed.
-    #[error(transparent)]
-    Host(#[from] HostError),
-    /// The embedded DNS server could not start.
-    #[error("{0}")]
-    Dns(String),
-    /// The state file could not be read or written.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The state file does not parse.
-    #[error("network state {path}: {source}")]
-    State {
-        /// The file.
-        path: PathBuf,
-        /// The parse error.
-        source: serde_json::Error,
-    },
-}
+use crate::state::{Network, State, STATE_VERSION};
 
 type Result<T> = std::result::Result<T, NetError>;
 
@@ -182,43 +76,16 @@ pub struct CreateRequest {
     pub options: BTreeMap<String, String>,
 }
 
-/// One network a starting container joins.
-#[derive(Debug, Clone, Default)]
-pub struct Join {
-    /// The network's name or id.
-    pub network: String,
-    /// An address asked for.
-    pub ip: Option<Ipv4Addr>,
-    /// A MAC address asked for.
-    pub mac: Option<[u8; 6]>,
-    /// More names.
-    pub aliases: Vec<String>,
-}
-
-/// Endpoints with their networks.
-pub type Endpoints = Vec<(Network, Endpoint)>;
-
-/// What a container gets when it starts.
-#[derive(Debug, Clone)]
-pub struct Attached {
-    /// Its namespace file.
-    pub netns: PathBuf,
-    /// Its endpoints, with their networks.
-    pub endpoints: Endpoints,
-    /// Its published ports.
-    pub ports: Vec<Port>,
-}
-
 /// A daemon's networks.
 pub struct Networks {
-    config: Config,
-    host: Box<dyn Host>,
-    table: String,
-    dns: Option<std::sync::Arc<crate::dns::Dns>>,
+    pub(crate) config: Config,
+    pub(crate) host: Box<dyn Host>,
+    pub(crate) table: String,
+    pub(crate) dns: Option<std::sync::Arc<crate::dns::Dns>>,
 }
 
 /// A random 64-hex id.
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     (0..4)
         .map(|_| format!("{:016x}", fastrand::u64(..)))
         .collect()
@@ -275,27 +142,6 @@ impl Networks {
     /// The state file (what the embedded DNS reads).
     pub fn state_file(&self) -> PathBuf {
         self.state_path()
-    }
-
-    /// Starts container `id`'s embedded DNS if it is on a user network.
-    fn start_dns(&self, state: &State, id: &str) -> Result<()> {
-        let Some(dns) = &self.dns else {
-            return Ok(());
-        };
-        let on_user = state.container_endpoints(id).iter().any(|e| {
-            state
-                .networks
-                .iter()
-                .any(|n| n.id == e.network && !n.predefined)
-        });
-        if !on_user || dns.serves(id) {
-            return Ok(());
-        }
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let asked = state.resolvers.get(id).cloned().unwrap_or_default();
-        let upstream = crate::dns::upstream(&asked, &host);
-        dns.start(id, &self.netns_path(id), upstream)
-            .map_err(|e| NetError::Dns(e.to_string()))
     }
 
     /// The nftables table's name.
@@ -360,7 +206,7 @@ impl Networks {
 
     /// Runs `f` on the state under the lock and saves what it leaves (also when it
     /// fails: `f` undoes its own half-done changes before it returns an error).
-    fn locked<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+    pub(crate) fn locked<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let _lock = self.lock()?;
         let mut state = self.read()?;
         let before = state.clone();
@@ -374,7 +220,7 @@ impl Networks {
 
     /// Replaces the firewall table with what `state` needs, and records the bridges
     /// in the daemon's claim.
-    fn apply_rules(&self, state: &State) -> Result<()> {
+    pub(crate) fn apply_rules(&self, state: &State) -> Result<()> {
         let bridges: Vec<String> = state.networks.iter().map(|n| n.bridge.clone()).collect();
         crate::claim::record(&self.config.claims, &self.config.bridge, &bridges);
         Ok(self.host.nft(&nft::ruleset(&self.table, state))?)
@@ -543,311 +389,6 @@ impl Networks {
         })
     }
 
-    /// Attaches starting container `id` (named `name`) to `joins` in a new namespace
-    /// file, and publishes `ports` on the first network. Nothing is left on failure.
-    pub fn attach(
-        &self,
-        id: &str,
-        name: &str,
-        joins: &[Join],
-        ports: &[Wanted],
-        dns_servers: &[String],
-    ) -> Result<Attached> {
-        if joins.iter().any(|j| j.network == "bridge") {
-            self.ensure_default()?;
-        }
-        let netns = self.netns_path(id);
-        self.locked(|state| {
-            self.release(state, id);
-            if !dns_servers.is_empty() {
-                state.resolvers.insert(id.into(), dns_servers.to_vec());
-            }
-            let r = self
-                .attach_locked(state, id, name, joins, ports, &netns)
-                .and_then(|a| self.start_dns(state, id).map(|_| a));
-            if r.is_err() {
-                self.release(state, id);
-            }
-            r
-        })
-    }
-
-    fn attach_locked(
-        &self,
-        state: &mut State,
-        id: &str,
-        name: &str,
-        joins: &[Join],
-        ports: &[Wanted],
-        netns: &Path,
-    ) -> Result<Attached> {
-        let mut endpoints = Vec::new();
-        for (i, j) in joins.iter().enumerate() {
-            let net = state
-                .network(&j.network)
-                .cloned()
-                .ok_or_else(|| NetError::NotFound(j.network.clone()))?;
-            if net.predefined && j.ip.is_some() {
-                return Err(NetError::IpOnDefault);
-            }
-            let ip = ipam::allocate(state, &net.id, j.ip)?;
-            let ep = Endpoint {
-                id: new_id(),
-                container: id.into(),
-                name: name.into(),
-                network: net.id.clone(),
-                aliases: j.aliases.clone(),
-                ip,
-                mac: ipam::mac_string(&j.mac.unwrap_or_else(|| ipam::mac_of(ip))),
-                veth: format!("veth{}", &new_id()[..7]),
-                ifname: format!("eth{i}"),
-            };
-            state.endpoints.push(ep.clone());
-            endpoints.push((net, ep));
-        }
-        let published = match endpoints.first() {
-            Some((_, ep)) => self.pick_ports(state, id, name, ep.ip, ports)?,
-            None => Vec::new(),
-        };
-        state.ports.extend(published.iter().cloned());
-        self.host.make_netns(netns)?;
-        for (i, (net, ep)) in endpoints.iter().enumerate() {
-            self.host.ensure_bridge(net)?;
-            let mac = ipam::parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_of(ep.ip));
-            self.host.attach(&Attachment {
-                network: net,
-                veth: &ep.veth,
-                ifname: &ep.ifname,
-                netns,
-                ip: ep.ip,
-                mac,
-                default_route: i == 0,
-            })?;
-        }
-        self.publish(state, &published)?;
-        Ok(Attached {
-            netns: netns.into(),
-            endpoints,
-            ports: published,
-        })
-    }
-
-    /// Adds `ports`' map elements; if the table is missing, writes it whole.
-    fn publish(&self, state: &State, ports: &[Port]) -> Result<()> {
-        if ports.is_empty() {
-            return Ok(());
-        }
-        let batch = nft::port_elements(&self.table, ports, true);
-        if self.host.nft(&batch).is_err() {
-            self.apply_rules(state)?;
-        }
-        Ok(())
-    }
-
-    /// Host ports for `wanted`: checked against other containers' and host processes'.
-    fn pick_ports(
-        &self,
-        state: &State,
-        id: &str,
-        name: &str,
-        ip: Ipv4Addr,
-        wanted: &[Wanted],
-    ) -> Result<Vec<Port>> {
-        let mut out: Vec<Port> = Vec::new();
-        for w in wanted {
-            let port = self.pick_port(state, &out, name, w)?;
-            out.push(Port {
-                container: id.into(),
-                proto: w.proto,
-                host_ip: w.host_ip,
-                host_port: port,
-                container_ip: ip,
-                container_port: w.container_port,
-            });
-        }
-        Ok(out)
-    }
-
-    fn pick_port(&self, state: &State, mine: &[Port], name: &str, w: &Wanted) -> Result<u16> {
-        let clash = |port: u16| {
-            state.ports.iter().chain(mine).any(|p| {
-                p.proto == w.proto
-                    && p.host_port == port
-                    && (p.host_ip.is_unspecified()
-                        || w.host_ip.is_unspecified()
-                        || p.host_ip == w.host_ip)
-            })
-        };
-        let free = |port| self.host.port_free(w.proto, w.host_ip, port);
-        let (first, last) = match w.host_ports {
-            (0, 0) => ephemeral_range(),
-            r => r,
-        };
-        if first == last {
-            if clash(first) {
-                return Err(NetError::PortAllocated {
-                    ip: w.host_ip,
-                    port: first,
-                });
-            }
-            if !free(first) {
-                return Err(NetError::PortBusy {
-                    endpoint: name.into(),
-                    proto: w.proto.as_str(),
-                    ip: w.host_ip,
-                    port: first,
-                });
-            }
-            return Ok(first);
-        }
-        (first..=last)
-            .find(|p| !clash(*p) && free(*p))
-            .ok_or_else(|| {
-                NetError::NoFreePort(format!("{}/{}", w.container_port, w.proto.as_str()))
-            })
-    }
-
-    /// Removes container `id`'s endpoints, ports, links and namespace file from the
-    /// host and the state (errors of the host steps are ignored: what is gone is gone).
-    fn release(&self, state: &mut State, id: &str) {
-        let ports: Vec<Port> = state
-            .ports
-            .iter()
-            .filter(|p| p.container == id)
-            .cloned()
-            .collect();
-        if !ports.is_empty() {
-            state.ports.retain(|p| p.container != id);
-            let batch = nft::port_elements(&self.table, &ports, false);
-            if self.host.nft(&batch).is_err() {
-                self.apply_rules(state).ok();
-            }
-        }
-        let veths: Vec<String> = state
-            .endpoints
-            .iter()
-            .filter(|e| e.container == id && !e.veth.is_empty())
-            .map(|e| e.veth.clone())
-            .collect();
-        if !veths.is_empty() {
-            self.host.delete_links_later(veths);
-        }
-        state.endpoints.retain(|e| e.container != id);
-        state.resolvers.remove(id);
-        if let Some(dns) = &self.dns {
-            dns.stop(id);
-        }
-        self.host.remove_netns(&self.netns_path(id)).ok();
-    }
-
-    /// Connects running container `id` (named `name`) to one more network, in its
-    /// namespace file.
-    pub fn connect(&self, id: &str, name: &str, join: &Join) -> Result<Endpoint> {
-        let netns = self.netns_path(id);
-        self.locked(|state| {
-            let net = state
-                .network(&join.network)
-                .cloned()
-                .ok_or_else(|| NetError::NotFound(join.network.clone()))?;
-            if state.endpoints_of(&net.id).any(|e| e.container == id) {
-                return Err(NetError::Connected {
-                    container: name.into(),
-                    network: net.name,
-                });
-            }
-            if net.predefined && join.ip.is_some() {
-                return Err(NetError::IpOnDefault);
-            }
-            let ip = ipam::allocate(state, &net.id, join.ip)?;
-            let taken: Vec<String> = state
-                .container_endpoints(id)
-                .iter()
-                .map(|e| e.ifname.clone())
-                .collect();
-            let ifname = (0..)
-                .map(|i| format!("eth{i}"))
-                .find(|n| !taken.contains(n))
-                .unwrap_or_default();
-            let ep = Endpoint {
-                id: new_id(),
-                container: id.into(),
-                name: name.into(),
-                network: net.id.clone(),
-                aliases: join.aliases.clone(),
-                ip,
-                mac: ipam::mac_string(&join.mac.unwrap_or_else(|| ipam::mac_of(ip))),
-                veth: format!("veth{}", &new_id()[..7]),
-                ifname,
-            };
-            self.host.ensure_bridge(&net)?;
-            let mac = ipam::parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_of(ip));
-            let attached = self.host.attach(&Attachment {
-                network: &net,
-                veth: &ep.veth,
-                ifname: &ep.ifname,
-                netns: &netns,
-                ip,
-                mac,
-                default_route: taken.is_empty(),
-            });
-            if let Err(e) = attached {
-                self.host.delete_link(&ep.veth).ok();
-                return Err(e.into());
-            }
-            state.endpoints.push(ep.clone());
-            self.start_dns(state, id)?;
-            Ok(ep)
-        })
-    }
-
-    /// Disconnects running container `id` from network `network` (its link goes).
-    pub fn disconnect(&self, id: &str, network: &str) -> Result<()> {
-        self.locked(|state| {
-            let net = state
-                .network(network)
-                .cloned()
-                .ok_or_else(|| NetError::NotFound(network.into()))?;
-            let Some(ep) = state
-                .endpoints_of(&net.id)
-                .find(|e| e.container == id)
-                .cloned()
-            else {
-                return Ok(());
-            };
-            self.host.delete_link(&ep.veth)?;
-            state.endpoints.retain(|e| e.id != ep.id);
-            Ok(())
-        })
-    }
-
-    /// Detaches container `id` (it stopped): its addresses go back to their networks.
-    pub fn detach(&self, id: &str) -> Result<()> {
-        self.locked(|state| {
-            self.release(state, id);
-            Ok(())
-        })
-    }
-
-    /// Container `id`'s endpoints with their networks, and its ports.
-    pub fn of_container(&self, id: &str) -> Result<(Endpoints, Vec<Port>)> {
-        let state = self.read()?;
-        let eps = state
-            .container_endpoints(id)
-            .into_iter()
-            .filter_map(|e| {
-                let n = state.networks.iter().find(|n| n.id == e.network)?;
-                Some((n.clone(), e.clone()))
-            })
-            .collect();
-        let ports = state
-            .ports
-            .iter()
-            .filter(|p| p.container == id)
-            .cloned()
-            .collect();
-        Ok((eps, ports))
-    }
-
     /// Rebuilds the host from the state when the daemon starts: containers that are not
     /// `alive` any more are detached, every network's bridge is made again if missing,
     /// and the firewall table is replaced whole (so a crash leaves no stale rule).
@@ -895,16 +436,5 @@ impl Networks {
             crate::claim::forget(&self.config.claims, &self.config.bridge);
             Ok(())
         })
-    }
-}
-
-/// The host's ephemeral port range (docker picks published ports from it).
-fn ephemeral_range() -> (u16, u16) {
-    let text =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let mut it = text.split_whitespace().filter_map(|w| w.parse().ok());
-    match (it.next(), it.next()) {
-        (Some(a), Some(b)) if a <= b => (a, b),
-        _ => (32768, 60999),
     }
 }
