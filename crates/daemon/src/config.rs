@@ -160,8 +160,9 @@ pub enum ConfigError {
 }
 
 /// The keys daemon.json may hold.
-const KNOWN_KEYS: [&str; 14] = [
+const KNOWN_KEYS: [&str; 15] = [
     "bridge",
+    "mtu",
     "bip",
     "default-address-pools",
     "data-root",
@@ -195,6 +196,7 @@ struct File {
     bridge: Option<String>,
     bip: Option<String>,
     default_address_pools: Option<Vec<crate::netconfig::AddressPool>>,
+    mtu: Option<u32>,
 }
 
 impl Settings {
@@ -234,6 +236,7 @@ impl Settings {
             flags.bridge.clone().or(file.bridge),
             flags.bip.clone().or(file.bip),
             file.default_address_pools.unwrap_or_default(),
+            file.mtu,
         )?;
         Ok(Settings {
             hosts,

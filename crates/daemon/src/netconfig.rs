@@ -31,6 +31,8 @@ pub struct NetSettings {
     pub bip: Option<Ipv4Net>,
     /// The pools (docker's defaults when empty).
     pub pools: Vec<Ipv4Net>,
+    /// The MTU of bridges and veths (`mtu`; 1500 when unset).
+    pub mtu: u32,
 }
 
 /// The bridge name used with the data root `root`: `berth0` for the default root,
@@ -62,7 +64,12 @@ impl NetSettings {
         bridge: Option<String>,
         bip: Option<String>,
         pools: Vec<AddressPool>,
+        mtu: Option<u32>,
     ) -> Result<NetSettings, ConfigError> {
+        let mtu = mtu.unwrap_or(1500);
+        if !(68..=65535).contains(&mtu) {
+            return Err(bad("mtu", &mtu.to_string(), "not between 68 and 65535"));
+        }
         let bridge = bridge.unwrap_or_else(|| default_bridge(root));
         if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ']) {
             return Err(bad("--bridge", &bridge, "not an interface name"));
@@ -89,6 +96,7 @@ impl NetSettings {
             bridge,
             bip,
             pools: out,
+            mtu,
         })
     }
 
@@ -99,7 +107,7 @@ impl NetSettings {
         if !self.pools.is_empty() {
             c.pools = self.pools.clone();
         }
-        Networks::new(c, Box::new(SystemHost::default()))
+        Networks::new(c, Box::new(SystemHost { mtu: self.mtu }))
     }
 
     /// The engine's networks, with `dns` serving user networks.
@@ -139,5 +147,40 @@ pub fn shutdown(d: &crate::state::Daemon) {
     });
     if let Err(e) = r {
         tracing::warn!("networks left as they are: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_bridges_named_per_data_root() {
+        let s = NetSettings::new(Path::new("/var/lib/berth"), None, None, vec![], None).unwrap();
+        assert_eq!(s.bridge, "berth0");
+        assert_eq!(s.mtu, 1500);
+        let a = NetSettings::new(Path::new("/tmp/a"), None, None, vec![], None).unwrap();
+        let b = NetSettings::new(Path::new("/tmp/b"), None, None, vec![], None).unwrap();
+        assert_ne!(a.bridge, b.bridge);
+        assert!(a.bridge.starts_with("bb") && a.bridge.len() == 10);
+        let pools = vec![AddressPool {
+            base: "10.10.0.0/16".into(),
+            size: 24,
+        }];
+        let s = NetSettings::new(
+            Path::new("/x"),
+            Some("br9".into()),
+            Some("172.30.0.1/16".into()),
+            pools,
+            Some(9000),
+        )
+        .unwrap();
+        assert_eq!(s.bip.unwrap().to_string(), "172.30.0.1/16");
+        assert_eq!(s.pools.len(), 256);
+        assert_eq!(s.mtu, 9000);
+        let root = Path::new("/x");
+        assert!(NetSettings::new(root, Some("a/b".into()), None, vec![], None).is_err());
+        assert!(NetSettings::new(root, None, Some("nope".into()), vec![], None).is_err());
+        assert!(NetSettings::new(root, None, None, vec![], Some(10)).is_err());
     }
 }

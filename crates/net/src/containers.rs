@@ -183,7 +183,8 @@ impl Networks {
             netns,
             ip: ep.ip,
             mac,
-            default_route: route,
+            // An internal network leads nowhere: no default route through it.
+            default_route: route && !net.internal,
         })?;
         Ok(())
     }
