@@ -107,7 +107,13 @@ impl NetSettings {
         if !self.pools.is_empty() {
             c.pools = self.pools.clone();
         }
-        Networks::new(c, Box::new(SystemHost { mtu: self.mtu }))
+        Networks::new(
+            c,
+            Box::new(SystemHost {
+                mtu: self.mtu,
+                backend: None,
+            }),
+        )
     }
 
     /// The engine's networks, with `dns` serving user networks.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::firewall::Change;
 use crate::host::Host;
 use crate::nft;
 
@@ -133,8 +134,8 @@ fn reap_one(path: &Path, default_bridge: &str, host: &dyn Host) -> Vec<String> {
         }
     }
     if !busy {
-        host.nft(&nft::delete(&nft::table_name(default_bridge)))
-            .ok();
+        let table = nft::table_name(default_bridge);
+        host.firewall(&table, &Change::Delete).ok();
         std::fs::remove_file(path).ok();
     }
     removed

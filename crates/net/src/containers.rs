@@ -7,10 +7,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::error::NetError;
+use crate::firewall::Change;
 use crate::host::Attachment;
 use crate::ipam;
 use crate::manager::{new_id, Networks};
-use crate::nft;
 use crate::ports::Wanted;
 use crate::state::{Endpoint, Network, Port, State};
 
@@ -189,13 +189,13 @@ impl Networks {
         Ok(())
     }
 
-    /// Adds `ports`' map elements; if the table is missing, writes it whole.
+    /// Publishes `ports`; if the rules are missing, writes them whole.
     fn publish(&self, state: &State, ports: &[Port]) -> Result<()> {
         if ports.is_empty() {
             return Ok(());
         }
-        let batch = nft::port_elements(&self.table, ports, true);
-        if self.host.nft(&batch).is_err() {
+        let change = Change::Publish { state, ports };
+        if self.host.firewall(&self.table, &change).is_err() {
             self.apply_rules(state)?;
         }
         Ok(())
@@ -275,8 +275,11 @@ impl Networks {
             .collect();
         if !ports.is_empty() {
             state.ports.retain(|p| p.container != id);
-            let batch = nft::port_elements(&self.table, &ports, false);
-            if self.host.nft(&batch).is_err() {
+            let change = Change::Unpublish {
+                state,
+                ports: &ports,
+            };
+            if self.host.firewall(&self.table, &change).is_err() {
                 self.apply_rules(state).ok();
             }
         }

@@ -8,6 +8,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::firewall::{nft_batch, Backend, Change};
+use crate::iptables;
 use crate::netlink::{Netlink, NetlinkError, VethSpec};
 use crate::state::{Network, Proto};
 
@@ -40,9 +42,14 @@ pub enum HostError {
     /// A helper thread panicked.
     #[error("{0}: the helper thread panicked")]
     Thread(&'static str),
-    /// `nft` could not be run or refused the batch.
-    #[error("nft: {0}")]
-    Nft(String),
+    /// The firewall tool could not be run or refused the change.
+    #[error("{tool}: {message}")]
+    Firewall {
+        /// `nft`, `iptables-restore` or `iptables`.
+        tool: &'static str,
+        /// What it said.
+        message: String,
+    },
 }
 
 /// One container end of a network to make.
@@ -83,8 +90,8 @@ pub trait Host: Send + Sync {
     fn remove_netns(&self, path: &Path) -> Result<(), HostError>;
     /// Makes a veth pair into the container, with its address and route.
     fn attach(&self, a: &Attachment) -> Result<(), HostError>;
-    /// Runs an nftables batch.
-    fn nft(&self, batch: &str) -> Result<(), HostError>;
+    /// Changes the firewall rules of the daemon whose nftables table is `table`.
+    fn firewall(&self, table: &str, change: &Change) -> Result<(), HostError>;
     /// Whether a host process could bind `ip:port` (the port is free).
     fn port_free(&self, proto: Proto, ip: Ipv4Addr, port: u16) -> bool;
     /// The names of the links whose name starts with `prefix`.
@@ -96,6 +103,8 @@ pub trait Host: Send + Sync {
 pub struct SystemHost {
     /// The MTU of bridges and veths (1500 when 0).
     pub mtu: u32,
+    /// The firewall tool (found on the PATH when None: nft, else iptables).
+    pub backend: Option<Backend>,
 }
 
 impl SystemHost {
@@ -205,8 +214,11 @@ impl Host for SystemHost {
         Ok(())
     }
 
-    fn nft(&self, batch: &str) -> Result<(), HostError> {
-        run_nft(batch)
+    fn firewall(&self, table: &str, change: &Change) -> Result<(), HostError> {
+        match self.backend.unwrap_or_else(Backend::detect) {
+            Backend::Nft => run("nft", &["-f", "-"], &nft_batch(table, change)),
+            Backend::Iptables => iptables_change(&iptables::prefix(table), change),
+        }
     }
 
     fn port_free(&self, proto: Proto, ip: Ipv4Addr, port: u16) -> bool {
@@ -222,28 +234,83 @@ impl Host for SystemHost {
     }
 }
 
-/// Runs `nft -f -` with `batch` on its stdin.
-fn run_nft(batch: &str) -> Result<(), HostError> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
+/// Runs `tool args` with `input` on its stdin.
+fn run(tool: &'static str, args: &[&str], input: &str) -> Result<(), HostError> {
+    let fail = |message: String| HostError::Firewall { tool, message };
+    let mut child = Command::new(tool)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| HostError::Nft(format!("run nft: {e}")))?;
+        .map_err(|e| fail(format!("run: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(batch.as_bytes())
-            .map_err(|e| HostError::Nft(format!("write to nft: {e}")))?;
+            .write_all(input.as_bytes())
+            .map_err(|e| fail(format!("write: {e}")))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| HostError::Nft(format!("wait for nft: {e}")))?;
+        .map_err(|e| fail(format!("wait: {e}")))?;
     if out.status.success() {
         return Ok(());
     }
-    let err = String::from_utf8_lossy(&out.stderr);
-    Err(HostError::Nft(err.trim().to_string()))
+    Err(fail(
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    ))
+}
+
+/// Applies `change` to the iptables chains named with `prefix`.
+fn iptables_change(prefix: &str, change: &Change) -> Result<(), HostError> {
+    match change {
+        Change::Replace(state) => {
+            run(
+                "iptables-restore",
+                &["--noflush"],
+                &iptables::restore_input(prefix, state),
+            )?;
+            hook(prefix)
+        }
+        Change::Publish { state, .. } | Change::Unpublish { state, .. } => run(
+            "iptables-restore",
+            &["--noflush"],
+            &iptables::restore_input(prefix, state),
+        ),
+        Change::Delete => {
+            for (table, builtin, suffix) in iptables::JUMPS {
+                let chain = format!("{prefix}-{suffix}");
+                while iptables(&["-t", table, "-D", builtin, "-j", &chain]).is_ok() {}
+            }
+            run(
+                "iptables-restore",
+                &["--noflush"],
+                &iptables::flush_input(prefix),
+            )
+            .ok();
+            for (table, _, suffix) in iptables::JUMPS {
+                iptables(&["-t", table, "-X", &format!("{prefix}-{suffix}")]).ok();
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Jumps from the built-in chains to the daemon's, once each.
+fn hook(prefix: &str) -> Result<(), HostError> {
+    for (table, builtin, suffix) in iptables::JUMPS {
+        let chain = format!("{prefix}-{suffix}");
+        if iptables(&["-t", table, "-C", builtin, "-j", &chain]).is_err() {
+            iptables(&["-t", table, "-I", builtin, "-j", &chain])?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `iptables -w args`.
+fn iptables(args: &[&str]) -> Result<(), HostError> {
+    let mut all = vec!["-w"];
+    all.extend_from_slice(args);
+    run("iptables", &all, "")
 }
 
 /// Makes a network namespace held by a bind mount of it on a new file at `path`: a

@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::NetError;
+use crate::firewall::Change;
 use crate::host::Host;
 use crate::ipam::{self, IpamError};
 use crate::nft;
@@ -223,7 +224,7 @@ impl Networks {
     pub(crate) fn apply_rules(&self, state: &State) -> Result<()> {
         let bridges: Vec<String> = state.networks.iter().map(|n| n.bridge.clone()).collect();
         crate::claim::record(&self.config.claims, &self.config.bridge, &bridges);
-        Ok(self.host.nft(&nft::ruleset(&self.table, state))?)
+        Ok(self.host.firewall(&self.table, &Change::Replace(state))?)
     }
 
     /// Claims this daemon's bridge name host-wide (held until the claim is dropped),
@@ -432,7 +433,7 @@ impl Networks {
             for n in state.networks.drain(..) {
                 self.host.delete_link(&n.bridge)?;
             }
-            self.host.nft(&nft::delete(&self.table))?;
+            self.host.firewall(&self.table, &Change::Delete)?;
             crate::claim::forget(&self.config.claims, &self.config.bridge);
             Ok(())
         })

@@ -35,6 +35,10 @@ struct Setup {
 }
 
 fn setup(tag: &str) -> Setup {
+    setup_with(tag, SystemHost::default())
+}
+
+fn setup_with(tag: &str, host: SystemHost) -> Setup {
     require_root();
     let dir = tempfile::tempdir().unwrap();
     let bridge = format!("bt{tag}{:x}", std::process::id() % 0xfffff);
@@ -49,7 +53,7 @@ fn setup(tag: &str) -> Setup {
     let dns = Arc::new(berth_net::dns::Dns::new(
         &dir.path().join("network/state.json"),
     ));
-    let net = Networks::new(c, Box::new(SystemHost::default())).with_dns(dns);
+    let net = Networks::new(c, Box::new(host)).with_dns(dns);
     Setup { dir, bridge, net }
 }
 
@@ -340,7 +344,7 @@ fn a_restarted_manager_rebuilds_the_table_without_duplicates() {
     // A crash: the table is lost (as after a reboot of the firewall), a new manager
     // restores from the state; the dead container's link goes.
     SystemHost::default()
-        .nft(&berth_net::nft::delete(s.net.table()))
+        .firewall(s.net.table(), &berth_net::firewall::Change::Delete)
         .unwrap();
     let mut c = s.net.config().clone();
     c.pools.truncate(1);
@@ -435,4 +439,87 @@ fn a_dead_daemons_unused_bridges_and_table_are_reaped_by_the_next_one() {
         .join("claims")
         .join(format!("{}.lock", s.bridge))
         .exists());
+}
+
+#[test]
+fn without_nftables_iptables_chains_do_the_same_and_go_at_the_end() {
+    let host = SystemHost {
+        mtu: 0,
+        backend: Some(berth_net::firewall::Backend::Iptables),
+    };
+    let tables_before = nft_tables();
+    let s = setup_with("i", host);
+    let prefix = berth_net::iptables::prefix(s.net.table());
+    let port = free_port();
+    s.net
+        .create(&CreateRequest {
+            name: "other".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let a = s
+        .net
+        .attach(
+            "ia",
+            "ia",
+            &[join("bridge")],
+            &[Wanted {
+                proto: Proto::Tcp,
+                host_ip: Ipv4Addr::UNSPECIFIED,
+                host_ports: (port, port),
+                container_port: 80,
+            }],
+            &[],
+        )
+        .unwrap();
+    let c = s
+        .net
+        .attach("ic", "ic", &[join("other")], &[], &[])
+        .unwrap();
+    let gateway = a.endpoints[0].0.gateway;
+    let (t, _u) = echo_in(&a.netns, 80);
+    assert_eq!(
+        tcp_talk((Ipv4Addr::LOCALHOST, port).into(), b"one..").unwrap(),
+        b"one.."
+    );
+    assert_eq!(
+        tcp_talk((gateway, port).into(), b"two..").unwrap(),
+        b"two.."
+    );
+    let to = SocketAddr::from((a.endpoints[0].1.ip, 80));
+    assert!(
+        inside(&c.netns, || tcp_talk(to, b"three")).is_err(),
+        "networks are isolated"
+    );
+    tcp_talk((Ipv4Addr::LOCALHOST, port).into(), b"close").unwrap();
+    t.join().unwrap();
+    s.net.detach("ia").unwrap();
+    s.net.detach("ic").unwrap();
+    s.net.remove("other").unwrap();
+    s.net.shutdown().unwrap();
+    for table in ["nat", "filter"] {
+        let out = Command::new("iptables")
+            .args(["-w", "-t", table, "-S"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains(&prefix), "{table}: {text}");
+    }
+    // iptables makes its built-in tables where there were none: this test's to remove.
+    for t in ["nat", "filter"] {
+        if !tables_before.contains(&format!("table ip {t}")) {
+            Command::new("nft")
+                .args(["delete", "table", "ip", t])
+                .status()
+                .ok();
+        }
+    }
+}
+
+fn nft_tables() -> String {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use berth_net::firewall::{self, Change};
 use berth_net::host::{Attachment, Host, HostError};
 use berth_net::ipam::{self, IpamError};
 use berth_net::ports::{self, Binding, Bindings, Wanted};
@@ -51,8 +52,8 @@ impl Host for Fake {
         self.log(format!("attach {} {} {}", a.veth, a.ifname, a.ip));
         Ok(())
     }
-    fn nft(&self, batch: &str) -> Result<(), HostError> {
-        self.log(format!("nft {batch}"));
+    fn firewall(&self, table: &str, change: &Change) -> Result<(), HostError> {
+        self.log(format!("nft {}", firewall::nft_batch(table, change)));
         Ok(())
     }
     fn port_free(&self, _: Proto, _: Ipv4Addr, port: u16) -> bool {
