@@ -299,7 +299,7 @@ pub async fn create(
     d.container_event(&c, "create", &[]);
     Ok(json(
         StatusCode::CREATED,
-        &json!({"Id": c.id, "Warnings": []}),
+        &json!({"Id": c.id, "Warnings": super::networks::create_warnings(&c)}),
     ))
 }
 

@@ -122,9 +122,27 @@ fn nets(e: &Engine) -> ApiResult<&Networks> {
         .ok_or(ApiError::NotImplemented("networks without a daemon".into()))
 }
 
-/// The ids docker-like clients see for the `host` and `none` pseudo networks.
-const HOST_ID: &str = "0000000000000000000000000000000000000000000000000000000000000001";
-const NONE_ID: &str = "0000000000000000000000000000000000000000000000000000000000000002";
+/// The id of pseudo network `name` (`host`, `none`) of the daemon whose bridge is
+/// `bridge`: 64 hex digits, stable for the daemon (FNV-1a rounds, as docker's are random
+/// but fixed).
+fn pseudo_id(bridge: &str, name: &str) -> String {
+    (0u8..4)
+        .map(|round| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in [round].iter().chain(bridge.as_bytes()).chain(name.as_bytes()) {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("{h:016x}")
+        })
+        .collect()
+}
+
+/// Which pseudo network `s` (a name, id or id prefix) is, if one.
+fn pseudo(bridge: &str, s: &str) -> Option<&'static str> {
+    ["host", "none"].into_iter().find(|name| {
+        *name == s || (s.len() >= 3 && pseudo_id(bridge, name).starts_with(s))
+    })
+}
 
 /// A network as the API shows it, with `containers` (name, endpoint) when inspected.
 fn network_json(n: &Network, containers: Option<&[Endpoint]>) -> Value {
@@ -166,12 +184,9 @@ fn network_json(n: &Network, containers: Option<&[Endpoint]>) -> Value {
 }
 
 /// The `host` or `none` pseudo network.
-fn pseudo_json(name: &str) -> Value {
-    let (id, driver) = if name == "host" {
-        (HOST_ID, "host")
-    } else {
-        (NONE_ID, "null")
-    };
+fn pseudo_json(bridge: &str, name: &str) -> Value {
+    let id = pseudo_id(bridge, name);
+    let driver = if name == "host" { "host" } else { "null" };
     json!({
         "Name": name, "Id": id, "Created": "0001-01-01T00:00:00Z", "Scope": "local",
         "Driver": driver, "EnableIPv6": false,
@@ -192,6 +207,7 @@ fn passes(v: &Value, filters: &crate::query::Filters) -> bool {
     any("name", &|x| field("Name").contains(x))
         && any("id", &|x| field("Id").starts_with(x))
         && any("driver", &|x| field("Driver") == x)
+        && any("scope", &|x| x == "local")
         && any("type", &|x| {
             let custom = !matches!(field("Name").as_str(), "bridge" | "host" | "none");
             (x == "custom") == custom
@@ -212,8 +228,9 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
         })
         .await?;
     let mut out: Vec<Value> = all.iter().map(|n| network_json(n, None)).collect();
-    out.push(pseudo_json("host"));
-    out.push(pseudo_json("none"));
+    let bridge = &d.settings.network.bridge;
+    out.push(pseudo_json(bridge, "host"));
+    out.push(pseudo_json(bridge, "none"));
     out.retain(|v| passes(v, &filters));
     Ok(json(StatusCode::OK, &out))
 }
@@ -229,13 +246,9 @@ fn find(e: &Engine, s: &str) -> ApiResult<(Network, Vec<Endpoint>)> {
 
 /// `GET /networks/{id}`.
 pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
-    if matches!(id.as_str(), "host" | "none") || id == HOST_ID || id == NONE_ID {
-        let name = if id == "host" || id == HOST_ID {
-            "host"
-        } else {
-            "none"
-        };
-        return Ok(json(StatusCode::OK, &pseudo_json(name)));
+    let bridge = &d.settings.network.bridge;
+    if let Some(name) = pseudo(bridge, &id) {
+        return Ok(json(StatusCode::OK, &pseudo_json(bridge, name)));
     }
     let (net, eps) = d.with_engine(move |e| find(e, &id)).await?;
     Ok(json(StatusCode::OK, &network_json(&net, Some(&eps))))
@@ -345,8 +358,8 @@ pub async fn create(State(d): State<Arc<Daemon>>, body: Bytes) -> ApiResult<Resp
 
 /// `DELETE /networks/{id}`.
 pub async fn remove(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
-    if matches!(id.as_str(), "host" | "none") {
-        return Err(NetError::Predefined(id).into_api());
+    if let Some(name) = pseudo(&d.settings.network.bridge, &id) {
+        return Err(NetError::Predefined(name.into()).into_api());
     }
     d.with_engine(move |e| {
         Ok(nets(e)?
@@ -651,4 +664,14 @@ pub fn config(cfg: &mut Value, c: &Container) {
     if !n.mac_address.is_empty() {
         cfg["MacAddress"] = json!(n.mac_address);
     }
+}
+
+/// The warnings docker gives at create about network settings that do nothing.
+pub fn create_warnings(c: &Container) -> Vec<&'static str> {
+    let n = &c.config.host.net;
+    let published = !n.port_bindings.is_empty() || n.publish_all;
+    if c.config.host.network_mode == "host" && published {
+        return vec!["Published ports are discarded when using host network mode"];
+    }
+    Vec::new()
 }
