@@ -390,6 +390,20 @@ fn none_has_only_loopback_and_container_mode_shares_a_namespace() {
         "eth0",
     ]);
     assert!(ip.contains("inet "), "{ip}");
+    // The namespace's owner's names too, as docker gives them.
+    let owner_name = root.ok(&["exec", "owner", "hostname"]);
+    let joined = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "hostname; tail -n1 /etc/hosts",
+    ]);
+    assert!(joined.starts_with(&owner_name), "{joined} vs {owner_name}");
+    assert!(joined.contains(owner_name.trim()), "{joined}");
     let hosts = root.ok(&[
         "run",
         "--rm",

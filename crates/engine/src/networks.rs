@@ -104,6 +104,7 @@ impl Engine {
                     netns: a.netns,
                     addresses: a.endpoints.iter().map(|(_, e)| e.ip).collect(),
                     embedded_dns: a.endpoints.iter().any(|(n, _)| !n.predefined),
+                    files_from: None,
                 }))
             }
         }
@@ -120,6 +121,7 @@ impl Engine {
             netns: format!("/proc/{}/ns/net", o.state.pid).into(),
             addresses: Vec::new(),
             embedded_dns: false,
+            files_from: Some(self.containers().dir(&o.id)),
         })
     }
 

@@ -337,19 +337,11 @@ pub fn container_spec_on(
         Some(_) => NetworkMode::Joined,
         None => network::mode(&s.network_mode)?,
     };
-    let hostname = network::hostname(opts.hostname.as_deref(), &opts.id, net, host);
     let dir = rootfs
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .ok_or_else(|| SpecError::NoContainerDir(rootfs.into()))?;
-    let files = network::FileSettings {
-        joined: opts.joined.as_ref(),
-        extra_hosts: &s.net.extra_hosts,
-        dns: &s.net.dns,
-        dns_search: &s.net.dns_search,
-        dns_options: &s.net.dns_options,
-    };
-    network::write_files(dir, &hostname, net, &files, host)?;
+    let (hostname, files_dir) = network::etc_files(dir, opts, net, host)?;
     let mut mounts = mounts(s.privileged);
     let mut args = args(config, opts)?;
     if s.init == Some(true) {
@@ -357,7 +349,7 @@ pub fn container_spec_on(
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
         args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
     }
-    mounts.extend(network::mounts(dir, s.readonly_rootfs));
+    mounts.extend(network::mounts(&files_dir, s.readonly_rootfs));
     add_user_mounts(&mut mounts, &opts.mounts);
     let security = security::parse(&s.security_opt)?;
     let caps = security::capabilities(&s.cap_add, &s.cap_drop, s.privileged, host)?;

@@ -129,7 +129,11 @@ fn pseudo_id(bridge: &str, name: &str) -> String {
     (0u8..4)
         .map(|round| {
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in [round].iter().chain(bridge.as_bytes()).chain(name.as_bytes()) {
+            for b in [round]
+                .iter()
+                .chain(bridge.as_bytes())
+                .chain(name.as_bytes())
+            {
                 h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
             }
             format!("{h:016x}")
@@ -139,9 +143,9 @@ fn pseudo_id(bridge: &str, name: &str) -> String {
 
 /// Which pseudo network `s` (a name, id or id prefix) is, if one.
 fn pseudo(bridge: &str, s: &str) -> Option<&'static str> {
-    ["host", "none"].into_iter().find(|name| {
-        *name == s || (s.len() >= 3 && pseudo_id(bridge, name).starts_with(s))
-    })
+    ["host", "none"]
+        .into_iter()
+        .find(|name| *name == s || (s.len() >= 3 && pseudo_id(bridge, name).starts_with(s)))
 }
 
 /// A network as the API shows it, with `containers` (name, endpoint) when inspected.

@@ -35,6 +35,37 @@ pub struct Joined {
     pub addresses: Vec<Ipv4Addr>,
     /// Names resolve through the embedded DNS server (user networks).
     pub embedded_dns: bool,
+    /// The directory of the container whose namespace this is (`container:` mode):
+    /// its hostname, hosts and resolv.conf are this container's too, as in docker.
+    pub files_from: Option<PathBuf>,
+}
+
+/// Writes the container's /etc files into `dir` (or, sharing another container's
+/// namespace, takes that container's); returns the hostname and the directory whose
+/// files are mounted.
+pub fn etc_files(
+    dir: &Path,
+    opts: &super::Options,
+    mode: NetworkMode,
+    host: &dyn Host,
+) -> Result<(String, PathBuf), SpecError> {
+    if let Some(other) = opts.joined.as_ref().and_then(|j| j.files_from.as_ref()) {
+        let path = other.join("hostname");
+        let name =
+            std::fs::read_to_string(&path).map_err(|source| SpecError::Write { path, source })?;
+        return Ok((name.trim().to_string(), other.clone()));
+    }
+    let s = &opts.settings;
+    let hostname = hostname(opts.hostname.as_deref(), &opts.id, mode, host);
+    let files = FileSettings {
+        joined: opts.joined.as_ref(),
+        extra_hosts: &s.net.extra_hosts,
+        dns: &s.net.dns,
+        dns_search: &s.net.dns_search,
+        dns_options: &s.net.dns_options,
+    };
+    write_files(dir, &hostname, mode, &files, host)?;
+    Ok((hostname, dir.to_path_buf()))
 }
 
 /// Parses `HostConfig.NetworkMode` (a network's name joins it, `container:<name>` another
