@@ -83,7 +83,10 @@ pub fn inspect(e: &Engine, c: &Container, execs: &[String]) -> ApiResult<Value> 
     m.insert("GraphDriver".into(), graph_driver(e, c));
     m.insert("Mounts".into(), mounts(c));
     m.insert("Config".into(), config(c, image_cfg.as_ref()));
-    m.insert("NetworkSettings".into(), super::networks::settings(e, c));
+    m.insert(
+        "NetworkSettings".into(),
+        super::network_json::settings(e, c),
+    );
     Ok(Value::Object(m))
 }
 
@@ -199,7 +202,7 @@ fn host_config(c: &Container) -> Value {
     if let (Some(init), Value::Object(o)) = (h.init, &mut m) {
         o.insert("Init".into(), json!(init));
     }
-    super::networks::host_config(&mut m, c);
+    super::network_json::host_config(&mut m, c);
     m
 }
 
@@ -283,7 +286,7 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     if let Some(t) = cfg.stop_timeout {
         out["StopTimeout"] = json!(t);
     }
-    super::networks::config(&mut out, c);
+    super::network_json::config(&mut out, c);
     out
 }
 

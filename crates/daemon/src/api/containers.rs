@@ -85,7 +85,7 @@ pub struct CreateBody {
     #[serde(deserialize_with = "nd")]
     mac_address: String,
     #[serde(deserialize_with = "nd")]
-    networking_config: super::networks::NetworkingConfigBody,
+    networking_config: super::network_json::NetworkingConfigBody,
 }
 
 /// docker's HostConfig (the fields berth uses).
@@ -129,7 +129,7 @@ struct HostConfigBody {
     #[serde(deserialize_with = "nd")]
     restart_policy: RestartPolicyBody,
     #[serde(flatten)]
-    net: super::networks::HostNetBody,
+    net: super::network_json::HostNetBody,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,7 +170,7 @@ impl CreateBody {
             ));
         }
         let h = self.host_config;
-        let net = super::networks::container_net(
+        let net = super::network_json::container_net(
             h.net,
             self.networking_config,
             self.exposed_ports.into_keys().collect(),
@@ -299,7 +299,7 @@ pub async fn create(
     d.container_event(&c, "create", &[]);
     Ok(json(
         StatusCode::CREATED,
-        &json!({"Id": c.id, "Warnings": super::networks::create_warnings(&c)}),
+        &json!({"Id": c.id, "Warnings": super::network_json::create_warnings(&c)}),
     ))
 }
 
@@ -351,7 +351,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
     let me = d.clone();
     let items = blocking(move || {
         let list = me.current_containers()?;
-        let nets = super::networks::state_of(&me);
+        let nets = super::network_json::state_of(&me);
         let f = container_json::ListFilter::new(&filters, &list, &me.containers, ancestors)?;
         let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
         if let Some(n) = limit {
@@ -359,7 +359,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
         }
         Ok(out
             .iter()
-            .map(|c| super::networks::decorate(container_json::summary(c), c, &nets))
+            .map(|c| super::network_json::decorate(container_json::summary(c), c, &nets))
             .collect::<Vec<_>>())
     })
     .await?;
