@@ -425,3 +425,86 @@ fn the_table_masquerades_isolates_and_maps_ports() {
     assert!(text.contains("elements = { tcp . 8080 : 10.1.0.2 . 80 }"));
     assert_eq!(nft::table_name("berth0"), "berth_berth0");
 }
+
+#[test]
+fn an_ip_range_narrows_where_addresses_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let n = networks(dir.path(), &fake);
+    n.create(&CreateRequest {
+        name: "ranged".into(),
+        subnet: Some("10.93.0.0/24".parse().unwrap()),
+        ip_range: Some("10.93.0.128/30".parse().unwrap()),
+        ..Default::default()
+    })
+    .unwrap();
+    let ips: Vec<Ipv4Addr> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|c| {
+            n.attach(c, c, &[join("ranged")], &[], &[])
+                .unwrap()
+                .endpoints[0]
+                .1
+                .ip
+        })
+        .collect();
+    assert_eq!(ips[0], Ipv4Addr::new(10, 93, 0, 128));
+    assert!(
+        ips.iter()
+            .all(|ip| ip.octets()[3] >= 128 && ip.octets()[3] <= 131),
+        "{ips:?}"
+    );
+    assert!(
+        n.attach("e", "e", &[join("ranged")], &[], &[]).is_err(),
+        "the range is full"
+    );
+    let bad = n.create(&CreateRequest {
+        name: "bad".into(),
+        subnet: Some("10.92.0.0/24".parse().unwrap()),
+        ip_range: Some("10.91.0.0/28".parse().unwrap()),
+        ..Default::default()
+    });
+    assert!(matches!(bad, Err(NetError::Ipam(IpamError::Range { .. }))));
+}
+
+#[test]
+fn the_embedded_dns_answers_names_aliases_and_shared_aliases_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let n = networks(dir.path(), &fake);
+    n.create(&CreateRequest {
+        name: "app".into(),
+        subnet: Some("10.90.0.0/24".parse().unwrap()),
+        ..Default::default()
+    })
+    .unwrap();
+    let with_alias = |alias: &str| Join {
+        network: "app".into(),
+        aliases: vec![alias.into()],
+        ..Default::default()
+    };
+    n.attach("c1", "web1", &[with_alias("web")], &[], &[])
+        .unwrap();
+    n.attach("c2", "web2", &[with_alias("web")], &[], &[])
+        .unwrap();
+    n.attach("c3", "client", &[join("app")], &[], &[]).unwrap();
+    n.attach("c4", "outsider", &[join("bridge")], &[], &[])
+        .unwrap();
+    let state = n.read().unwrap();
+    let lookup = |who: &str, name: &str| berth_net::dns::lookup(&state, who, name);
+    assert_eq!(lookup("c3", "web1"), [Ipv4Addr::new(10, 90, 0, 2)]);
+    assert_eq!(lookup("c3", "WEB2"), [Ipv4Addr::new(10, 90, 0, 3)]);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..50 {
+        let both = lookup("c3", "web");
+        assert_eq!(both.len(), 2);
+        seen.insert(both[0]);
+    }
+    assert_eq!(seen.len(), 2, "both holders come first in turn");
+    assert!(
+        lookup("c4", "web1").is_empty(),
+        "the default network has no names"
+    );
+    assert!(lookup("c3", "outsider").is_empty());
+    assert!(lookup("c3", "nosuch").is_empty());
+}
