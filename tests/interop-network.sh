@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Networking through berthd with the real docker CLI and docker-py: network create, ls,
-# inspect, connect, disconnect, rm and prune; containers on a user network found by name
-# and alias; published ports reached from the host; docker's errors for a network in
-# use; and, once everything is removed and berthd stopped, none of berth's bridges,
-# links, namespace files or nftables tables left.
+# Networking through berthd with the real docker CLI, docker-py and docker-compose:
+# network create, ls, inspect, connect, disconnect, rm and prune; containers on a user
+# network found by name and alias; published ports reached from the host; docker's
+# errors for a network in use; network JSON compared with dockerd's; and, once
+# everything is removed and berthd stopped, none of berth's bridges, links, namespace
+# files or nftables tables left.
 #
 # Usage: sudo tests/interop-network.sh [BERTHD]   (default: target/debug/berthd)
-# Needs: the docker CLI, dockerd (network JSON compared with its), nftables, curl, python3 with venv (or BERTH_DOCKERPY_VENV naming
-# a venv with docker-py).
+# Needs: the docker CLI, docker-compose (v1, Debian's), dockerd, nftables, curl, python3
+# with venv (or BERTH_DOCKERPY_VENV naming a venv with docker-py).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -16,6 +17,7 @@ export BERTHD=${1:-$REPO_ROOT/target/debug/berthd}
 command -v docker >/dev/null || fail "DOCKER CLI MISSING"
 command -v nft >/dev/null || fail "NFT MISSING: apt-get install nftables"
 command -v curl >/dev/null || fail "CURL MISSING: apt-get install curl"
+command -v docker-compose >/dev/null || fail "DOCKER-COMPOSE MISSING: apt-get install docker-compose"
 WORK=$(mktemp -d "/var/tmp/berth-network-$$-XXXX")
 
 cleanup() {
@@ -58,7 +60,9 @@ if docker network rm netcli 2>"$WORK/err"; then fail "a network in use was remov
 grep -q "has active endpoints" "$WORK/err" || fail "network rm: $(cat "$WORK/err")"
 
 log "docker CLI: published ports and port"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+port2=$(free_port)
 docker run -d --name pub -p "$port:80" busybox:1.35 \
     sh -c 'echo published > /tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
 wait_for "port $port" 10 curl -sf "http://127.0.0.1:$port/index.html"
@@ -85,6 +89,36 @@ if [[ -z $venv ]]; then
 fi
 "$venv/bin/python" "$REPO_ROOT/tests/network/dockerpy_networks.py"
 
+log "docker-compose: a project on two networks, one internal"
+mkdir -p "$WORK/compose"
+cat >"$WORK/compose/docker-compose.yml" <<YAML
+version: "3"
+services:
+  web:
+    image: busybox:1.35
+    command: sh -c 'echo composed > /tmp/index.html; exec httpd -f -p 80 -h /tmp'
+    ports: ["$port2:80"]
+    networks: [front]
+  client:
+    image: busybox:1.35
+    command: sleep 100
+    networks: [front, back]
+networks:
+  front:
+  back:
+    internal: true
+YAML
+(
+    cd "$WORK/compose"
+    docker-compose -p bcmp up -d >"$WORK/compose.log" 2>&1 || fail "docker-compose up: $(tail -3 "$WORK/compose.log")"
+    [[ $(docker-compose -p bcmp exec -T client wget -qO- http://web/index.html) == composed ]] ||
+        fail "compose service web not reached by name"
+    wait_for "compose port $port2" 10 curl -sf "http://127.0.0.1:$port2/index.html"
+    docker-compose -p bcmp exec -T client ip route | grep -q '^default via' || fail "no default route"
+    docker-compose -p bcmp down >"$WORK/compose.log" 2>&1 || fail "docker-compose down"
+)
+[[ -z $(docker network ls -q --filter name=bcmp_) ]] || fail "compose networks left"
+
 log "network JSON against dockerd's"
 start_dockerd "$WORK" >/dev/null
 python3 "$REPO_ROOT/tests/network/compare_networks.py" "$WORK/docker.sock" "$WORK/berth.sock" \
@@ -106,4 +140,4 @@ grep -qx "$user_bridge" <<<"$links" && fail "bridge $user_bridge left"
 nft list table ip "berth_$bridge" >/dev/null 2>&1 && fail "nft table berth_$bridge left"
 left=$(find "$WORK/berth-data/netns" -mindepth 1 2>/dev/null | wc -l)
 ((left == 0)) || fail "$left namespace files left"
-log "networking through docker and docker-py: all passed"
+log "networking through docker, docker-py and docker-compose: all passed"

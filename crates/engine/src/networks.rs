@@ -147,41 +147,42 @@ impl Engine {
             return Ok(());
         };
         let mut c = self.refresh(self.containers().find(who)?)?;
-        let on_mode = matches!(mode(&c.config.host.network_mode), Mode::Network(n) if n == network);
-        if on_mode || c.config.host.net.networks.contains_key(network) {
+        if !matches!(mode(&c.config.host.network_mode), Mode::Network(_)) {
+            return Err(EngineError::Network(NetError::Invalid {
+                what: "network mode for connect",
+                value: c.config.host.network_mode.clone(),
+            }));
+        }
+        if self.on_network(&c, network) {
             return Err(NetError::Connected {
                 container: c.name,
                 network: network.into(),
             }
             .into());
         }
-        if matches!(
-            mode(&c.config.host.network_mode),
-            Mode::Host | Mode::None | Mode::Container(_)
-        ) {
-            return Err(EngineError::Network(NetError::Invalid {
-                what: "network mode for connect",
-                value: c.config.host.network_mode.clone(),
-            }));
-        }
         let mut one = c.clone();
         one.config.host.net.networks = [(network.to_string(), settings.clone())].into();
+        one.config.host.net.mode_disconnected = true;
         if c.state.status == Status::Running {
-            let join = joins(&one, network)?.remove(0);
-            networks.connect(&c.id, &c.name, &join)?;
+            for join in joins(&one, "")? {
+                networks.connect(&c.id, &c.name, &join)?;
+            }
+        }
+        if self.is_mode_network(&c, network) {
+            c.config.host.net.mode_disconnected = false;
         }
         c.config.host.net.networks.insert(network.into(), settings);
         self.containers().save(&c)
     }
 
-    /// Disconnects container `who` from network `network`.
+    /// Disconnects container `who` from network `network` (from its network mode's too:
+    /// the mode stays, the container starts without that network, as in docker).
     pub fn disconnect_network(&self, who: &str, network: &str) -> Result<()> {
         let Some(networks) = &self.networks else {
             return Ok(());
         };
         let mut c = self.refresh(self.containers().find(who)?)?;
-        let on_mode = matches!(mode(&c.config.host.network_mode), Mode::Network(n) if n == network);
-        if !on_mode && !c.config.host.net.networks.contains_key(network) {
+        if !self.on_network(&c, network) {
             return Err(NetError::NotConnected {
                 container: c.name,
                 network: network.into(),
@@ -192,10 +193,29 @@ impl Engine {
             networks.disconnect(&c.id, network)?;
         }
         c.config.host.net.networks.remove(network);
-        if on_mode {
-            c.config.host.network_mode = "none".into();
+        if self.is_mode_network(&c, network) {
+            c.config.host.net.mode_disconnected = true;
         }
         self.containers().save(&c)
+    }
+
+    /// Whether network `network` (a name) is container `c`'s network mode's.
+    fn is_mode_network(&self, c: &Container, network: &str) -> bool {
+        let Mode::Network(n) = mode(&c.config.host.network_mode) else {
+            return false;
+        };
+        n == network
+            || self
+                .networks
+                .as_ref()
+                .and_then(|nets| nets.get(&n).ok())
+                .is_some_and(|found| found.name == network)
+    }
+
+    /// Whether container `c` is on network `network` (a name).
+    fn on_network(&self, c: &Container, network: &str) -> bool {
+        let by_mode = self.is_mode_network(c, network) && !c.config.host.net.mode_disconnected;
+        by_mode || c.config.host.net.networks.contains_key(network)
     }
 }
 
@@ -222,7 +242,10 @@ pub(crate) fn add_image_ports(c: &mut Container, image: &oci_spec::image::ImageC
 /// The networks container `c` joins: its mode's first, then the others it names.
 fn joins(c: &Container, first: &str) -> Result<Vec<Join>> {
     let net = &c.config.host.net;
-    let mut names = vec![first.to_string()];
+    let mut names = Vec::new();
+    if !net.mode_disconnected {
+        names.push(first.to_string());
+    }
     names.extend(net.networks.keys().filter(|k| *k != first).cloned());
     names
         .into_iter()

@@ -138,8 +138,10 @@ impl Networks {
         };
         state.ports.extend(published.iter().cloned());
         self.host.make_netns(netns)?;
+        // The default route goes through the first network that leads somewhere.
+        let gateway = endpoints.iter().position(|(n, _)| !n.internal);
         for (i, (net, ep)) in endpoints.iter().enumerate() {
-            self.plumb(net, ep, netns, i == 0)?;
+            self.plumb(net, ep, netns, Some(i) == gateway)?;
         }
         self.publish(state, &published)?;
         Ok(Attached {
@@ -183,7 +185,6 @@ impl Networks {
             netns,
             ip: ep.ip,
             mac,
-            // An internal network leads nowhere: no default route through it.
             default_route: route && !net.internal,
         })?;
         Ok(())
@@ -315,12 +316,18 @@ impl Networks {
                 }
             }
             let taken: Vec<String> = on.iter().map(|e| e.ifname.clone()).collect();
+            let routed = on.iter().any(|e| {
+                state
+                    .networks
+                    .iter()
+                    .any(|n| n.id == e.network && !n.internal)
+            });
             let ifname = (0..)
                 .map(|i| format!("eth{i}"))
                 .find(|n| !taken.contains(n))
                 .unwrap_or_default();
             let (net, ep) = self.new_endpoint(state, id, name, join, ifname)?;
-            if let Err(e) = self.plumb(&net, &ep, &netns, taken.is_empty()) {
+            if let Err(e) = self.plumb(&net, &ep, &netns, !routed) {
                 self.host.delete_link(&ep.veth).ok();
                 return Err(e);
             }

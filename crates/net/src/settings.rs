@@ -44,4 +44,7 @@ pub struct ContainerNet {
     pub extra_hosts: Vec<String>,
     /// `--mac-address` (for the first network).
     pub mac_address: String,
+    /// The container was disconnected from its network mode's network: it starts
+    /// without it (until connected again).
+    pub mode_disconnected: bool,
 }

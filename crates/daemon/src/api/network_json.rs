@@ -107,6 +107,7 @@ pub fn container_net(
         dns_options: h.dns_options,
         extra_hosts: h.extra_hosts,
         mac_address,
+        mode_disconnected: false,
     })
 }
 
@@ -122,6 +123,7 @@ pub fn settings(e: &Engine, c: &Container) -> Value {
     match mode {
         "host" | "none" => names.push(mode.into()),
         m if m.starts_with("container:") => {}
+        _ if c.config.host.net.mode_disconnected => {}
         "" | "default" | "bridge" => names.push("bridge".into()),
         m => names.push(m.into()),
     }
