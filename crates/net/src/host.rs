@@ -39,6 +39,9 @@ pub enum HostError {
         /// The OS error.
         source: nix::Error,
     },
+    /// A link named as a network's bridge is something else.
+    #[error("{0} is not a bridge: berth does not take over other links")]
+    NotABridge(String),
     /// A helper thread panicked.
     #[error("{0}: the helper thread panicked")]
     Thread(&'static str),
@@ -131,6 +134,10 @@ fn sysctl(path: &str, value: &str) -> Result<(), HostError> {
 
 impl Host for SystemHost {
     fn ensure_bridge(&self, net: &Network) -> Result<(), HostError> {
+        let sys = PathBuf::from(format!("/sys/class/net/{}", net.bridge));
+        if sys.exists() && !sys.join("bridge").exists() {
+            return Err(HostError::NotABridge(net.bridge.clone()));
+        }
         let mut nl = Netlink::open()?;
         let index = nl.ensure_bridge(&net.bridge, self.mtu())?;
         nl.add_address(index, net.gateway, net.subnet.prefix_len())?;

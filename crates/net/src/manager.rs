@@ -283,8 +283,10 @@ impl Networks {
         })
     }
 
-    /// Records `net`, makes its bridge and rewrites the rules; undone on failure.
+    /// Records `net`, makes its bridge and rewrites the rules; undone on failure (a
+    /// link that was there before is never removed).
     fn add_network(&self, state: &mut State, net: Network) -> Result<Network> {
+        let existed = self.host.links(&net.bridge)?.contains(&net.bridge);
         state.networks.push(net.clone());
         let made = self
             .host
@@ -293,7 +295,9 @@ impl Networks {
             .and_then(|_| self.apply_rules(state));
         if let Err(e) = made {
             state.networks.retain(|n| n.id != net.id);
-            self.host.delete_link(&net.bridge).ok();
+            if !existed {
+                self.host.delete_link(&net.bridge).ok();
+            }
             return Err(e);
         }
         Ok(net)
@@ -313,41 +317,65 @@ impl Networks {
             if state.networks.iter().any(|n| n.name == req.name) {
                 return Err(NetError::Exists(req.name.clone()));
             }
-            let subnet = match req.subnet {
-                Some(s) => {
-                    ipam::check_subnet(&s, state)?;
-                    s.trunc()
-                }
-                None => ipam::pick_subnet(&self.config.pools, state, &ipam::host_routes())?,
-            };
-            let gateway = ipam::gateway(&subnet, req.gateway)?;
-            if let Some(r) = req.ip_range.filter(|r| !subnet.contains(r)) {
-                return Err(IpamError::Range { range: r, subnet }.into());
-            }
-            let id = new_id();
-            let bridge = req
-                .options
-                .get("com.docker.network.bridge.name")
-                .cloned()
-                .unwrap_or_else(|| format!("br-{}", &id[..12]));
-            let net = Network {
-                id,
-                name: req.name.clone(),
-                driver: "bridge".into(),
-                bridge,
-                subnet,
-                gateway,
-                ip_range: req.ip_range,
-                internal: req.internal,
-                labels: req.labels.clone(),
-                options: req.options.clone(),
-                created: now(),
-                predefined: false,
-                attachable: req.attachable,
-                last: None,
-            };
+            let net = self.plan(state, req)?;
             self.add_network(state, net)
         })
+    }
+
+    /// The network `req` asks for: its subnet (checked, or picked from the pools), its
+    /// gateway and range inside it, its bridge's name (one that no link has).
+    fn plan(&self, state: &State, req: &CreateRequest) -> Result<Network> {
+        let subnet = match req.subnet {
+            Some(s) => {
+                ipam::check_subnet(&s, state)?;
+                s.trunc()
+            }
+            None => ipam::pick_subnet(&self.config.pools, state, &ipam::host_routes())?,
+        };
+        let gateway = ipam::gateway(&subnet, req.gateway)?;
+        if let Some(r) = req.ip_range.filter(|r| !subnet.contains(r)) {
+            return Err(IpamError::Range { range: r, subnet }.into());
+        }
+        let id = new_id();
+        let bridge = match req.options.get("com.docker.network.bridge.name") {
+            Some(b) => self.free_bridge_name(b)?,
+            None => format!("br-{}", &id[..12]),
+        };
+        Ok(Network {
+            id,
+            name: req.name.clone(),
+            driver: "bridge".into(),
+            bridge,
+            subnet,
+            gateway,
+            ip_range: req.ip_range,
+            internal: req.internal,
+            labels: req.labels.clone(),
+            options: req.options.clone(),
+            created: now(),
+            predefined: false,
+            attachable: req.attachable,
+            last: None,
+        })
+    }
+
+    /// `name` if it is a valid interface name no link has (a network never takes over
+    /// a link it did not make: removing the network removes its bridge).
+    fn free_bridge_name(&self, name: &str) -> Result<String> {
+        let invalid = name.is_empty() || name.len() > 15 || name.contains(['/', ' ', ':']);
+        if invalid {
+            return Err(NetError::Invalid {
+                what: "bridge name",
+                value: name.into(),
+            });
+        }
+        if self.host.links(name)?.iter().any(|l| l == name) {
+            return Err(NetError::Invalid {
+                what: "bridge name (a link has it already)",
+                value: name.into(),
+            });
+        }
+        Ok(name.into())
     }
 
     /// Every network (the default one made if missing).

@@ -523,3 +523,32 @@ fn nft_tables() -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn a_network_never_takes_over_a_link_it_did_not_make() {
+    let s = setup("l");
+    let taken = s.net.create(&CreateRequest {
+        name: "lo-net".into(),
+        options: [(
+            "com.docker.network.bridge.name".to_string(),
+            "lo".to_string(),
+        )]
+        .into(),
+        ..Default::default()
+    });
+    assert!(taken.is_err(), "a network was made on lo");
+    assert!(links().contains(&"lo".to_string()));
+    let mut c = s.net.config().clone();
+    c.bridge = "lo".into();
+    c.dir = s.dir.path().join("on-lo");
+    let on_lo = Networks::new(c, Box::new(SystemHost::default()));
+    let err = on_lo.ensure_default().unwrap_err();
+    assert!(err.to_string().contains("lo is not a bridge"), "{err}");
+    assert!(
+        on_lo.read().unwrap().networks.is_empty(),
+        "nothing recorded"
+    );
+    assert!(links().contains(&"lo".to_string()));
+    s.net.shutdown().unwrap();
+    assert_clean(&s, &[], &[], std::slice::from_ref(&s.bridge));
+}

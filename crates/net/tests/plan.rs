@@ -508,3 +508,19 @@ fn the_embedded_dns_answers_names_aliases_and_shared_aliases_in_turn() {
     assert!(lookup("c3", "outsider").is_empty());
     assert!(lookup("c3", "nosuch").is_empty());
 }
+
+#[test]
+fn a_bridge_name_a_link_has_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let n = networks(dir.path(), &fake);
+    let named = |b: &str| CreateRequest {
+        name: format!("n{}", b.len()),
+        options: [("com.docker.network.bridge.name".to_string(), b.to_string())].into(),
+        ..Default::default()
+    };
+    assert!(n.create(&named("a/b")).is_err());
+    assert!(n.create(&named("much-too-long-name")).is_err());
+    let ok = n.create(&named("brmine")).unwrap();
+    assert_eq!(ok.bridge, "brmine");
+}
