@@ -41,8 +41,25 @@ fn lock_path(dir: &Path, bridge: &str) -> PathBuf {
     dir.join(format!("{bridge}.lock"))
 }
 
+/// Takes the claim on `bridge` in `dir`, then reaps what dead daemons left (see
+/// [`reap`]); both under a lock on `dir`, so that a daemon reaping never takes a claim
+/// file another is making for its own.
+pub fn claim(dir: &Path, bridge: &str, host: &dyn Host) -> Result<Claim, ClaimError> {
+    let guard_path = dir.join(".guard");
+    let io = |op| {
+        let path = guard_path.clone();
+        move |source| ClaimError::Io { op, path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io("create"))?;
+    let f = std::fs::File::create(&guard_path).map_err(io("create"))?;
+    let _guard = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io("lock")(e.into()))?;
+    let claim = take(dir, bridge)?;
+    reap(dir, bridge, host);
+    Ok(claim)
+}
+
 /// Takes the claim on `bridge` in `dir`.
-pub fn take(dir: &Path, bridge: &str) -> Result<Claim, ClaimError> {
+fn take(dir: &Path, bridge: &str) -> Result<Claim, ClaimError> {
     let path = lock_path(dir, bridge);
     let io = |op| {
         let path = path.clone();
@@ -88,7 +105,7 @@ fn has_ports(name: &str) -> bool {
 
 /// Reaps what dead daemons left in `dir` (all but `mine`): their bridges without ports,
 /// and, when none is left, their table and claim file. Returns the bridges removed.
-pub fn reap(dir: &Path, mine: &str, host: &dyn Host) -> Vec<String> {
+fn reap(dir: &Path, mine: &str, host: &dyn Host) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

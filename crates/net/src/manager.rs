@@ -230,9 +230,7 @@ impl Networks {
     /// Claims this daemon's bridge name host-wide (held until the claim is dropped),
     /// then reaps what dead daemons left unused. Returns the claim.
     pub fn claim(&self) -> std::result::Result<crate::claim::Claim, crate::claim::ClaimError> {
-        let claim = crate::claim::take(&self.config.claims, &self.config.bridge)?;
-        crate::claim::reap(&self.config.claims, &self.config.bridge, self.host.as_ref());
-        Ok(claim)
+        crate::claim::claim(&self.config.claims, &self.config.bridge, self.host.as_ref())
     }
 
     /// Takes the host-wide lock for choosing a subnet.
