@@ -32,6 +32,20 @@ def setup(sock, tar):
 
 def main():
     dsock, bsock, tar = sys.argv[1:4]
+    try:
+        failed = run(dsock, bsock, tar)
+    finally:
+        for s in (dsock, bsock):
+            for url in ("/containers/fidctr?force=1", "/networks/fidnet"):
+                try:
+                    call(s, "DELETE", url)
+                except RuntimeError:
+                    pass
+    print(f"{failed} differences")
+    sys.exit(1 if failed else 0)
+
+
+def run(dsock, bsock, tar):
     for s in (dsock, bsock):
         setup(s, tar)
     urls = [("network list", "/networks?filters=" + quote('{"name":["fidnet"]}')),
@@ -60,11 +74,7 @@ def main():
         for line in out:
             print("   " + line)
         failed += len(out)
-    for s in (dsock, bsock):
-        call(s, "DELETE", "/containers/fidctr?force=1")
-        call(s, "DELETE", "/networks/fidnet")
-    print(f"{failed} differences")
-    sys.exit(1 if failed else 0)
+    return failed
 
 
 if __name__ == "__main__":
