@@ -324,6 +324,12 @@ impl Networks {
     /// gateway and range inside it, its bridge's name (one that no link has).
     fn plan(&self, state: &State, req: &CreateRequest) -> Result<Network> {
         let subnet = match req.subnet {
+            Some(s) if s.prefix_len() > 30 => {
+                return Err(NetError::Invalid {
+                    what: "subnet (too small for a gateway and a container)",
+                    value: s.to_string(),
+                })
+            }
             Some(s) => {
                 ipam::check_subnet(&s, state)?;
                 s.trunc()
