@@ -180,6 +180,13 @@ fn the_default_bridge_gives_an_address_a_route_and_published_ports() {
     );
     let state = root.ok(&["inspect", "-f", "{{.State.Status}}", "second"]);
     assert_eq!(state.trim(), "created");
+    // -P publishes the exposed ports on free host ports.
+    let all = web(&root, &["--name", "every", "-P", "--expose", "80"]);
+    let mapped = root.ok(&["port", &all, "80/tcp"]);
+    let host_port = mapped.trim().rsplit(':').next().unwrap().to_string();
+    assert!(host_port.parse::<u16>().is_ok_and(|p| p > 0), "{mapped}");
+    assert!(wait_until(10, || talk(&format!("127.0.0.1:{host_port}"))
+        .is_ok_and(|r| r.contains("hello"))));
 }
 
 /// Answers one DNS query (A 1.2.3.4) on `ip`:53 in the network namespace of `pid`.
@@ -413,6 +420,8 @@ fn none_has_only_loopback_and_container_mode_shares_a_namespace() {
         "9.9.9.9",
         "--dns-search",
         "example.org",
+        "--dns-option",
+        "ndots:3",
         "busybox:1.35",
         "sh",
         "-c",
@@ -423,6 +432,7 @@ fn none_has_only_loopback_and_container_mode_shares_a_namespace() {
         hosts.contains("nameserver 9.9.9.9") && hosts.contains("search example.org"),
         "{hosts}"
     );
+    assert!(hosts.contains("options ndots:3"), "{hosts}");
 }
 
 #[test]
@@ -565,6 +575,17 @@ fn a_killed_berthd_keeps_ports_working_and_everything_goes_at_the_end() {
         root.ok(&["port", &id, "80"]).trim(),
         format!("0.0.0.0:{port}")
     );
+    // The embedded DNS answers again for the containers that ran on.
+    let dns = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "mine",
+        "busybox:1.35",
+        "nslookup",
+        "other",
+    ]);
+    assert!(dns.contains("Name:\tother"), "{dns}");
     let user_bridge = root
         .ok(&["network", "inspect", "-f", "{{.Id}}", "mine"])
         .trim()
