@@ -340,6 +340,18 @@ fn containers_on_a_user_network_find_each_other_by_name_and_others_cannot() {
         "late",
     ]);
     assert!(late.contains("Address"), "{late}");
+    root.ok(&["rename", "server", "renamed"]);
+    let renamed = root.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "busybox:1.35",
+        "nslookup",
+        "renamed",
+    ]);
+    assert!(renamed.contains("10.214.7."), "{renamed}");
+    root.ok(&["rename", "renamed", "server"]);
     let r = root.run(&["network", "rm", "front"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("has active endpoints"), "{}", r.stderr);

@@ -199,6 +199,14 @@ impl Engine {
         self.containers().save(&c)
     }
 
+    /// Gives container `id`'s endpoints its new name (what the embedded DNS answers).
+    pub(crate) fn rename_endpoints(&self, id: &str, name: &str) -> Result<()> {
+        match &self.networks {
+            Some(n) => Ok(n.rename(id, name)?),
+            None => Ok(()),
+        }
+    }
+
     /// Whether network `network` (a name) is container `c`'s network mode's.
     fn is_mode_network(&self, c: &Container, network: &str) -> bool {
         let Mode::Network(n) = mode(&c.config.host.network_mode) else {

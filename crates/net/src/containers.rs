@@ -337,6 +337,16 @@ impl Networks {
         })
     }
 
+    /// Renames container `id`'s endpoints (the embedded DNS answers the new name).
+    pub fn rename(&self, id: &str, name: &str) -> Result<()> {
+        self.locked(|state| {
+            for e in state.endpoints.iter_mut().filter(|e| e.container == id) {
+                e.name = name.into();
+            }
+            Ok(())
+        })
+    }
+
     /// Disconnects running container `id` from network `network` (its link goes).
     pub fn disconnect(&self, id: &str, network: &str) -> Result<()> {
         self.locked(|state| {
