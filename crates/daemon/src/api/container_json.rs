@@ -455,7 +455,10 @@ impl<'a> ListFilter<'a> {
             && any("exited", &|x| {
                 c.state.status == Status::Exited && x.parse() == Ok(c.state.exit_code.unwrap_or(0))
             })
-            && any("network", &|n| *n == c.config.host.network_mode)
+            && any("network", &|n| {
+                *n == c.config.host.network_mode
+                    || c.config.host.net.networks.contains_key(n.as_str())
+            })
             && (f.values("ancestor").is_empty() || self.ancestors.contains(&c.image_id))
             && self.before.as_ref().is_none_or(|b| c.created < *b)
             && self.since.as_ref().is_none_or(|s| c.created > *s)
