@@ -64,7 +64,7 @@ fn postrouting(s: &mut String, prefix: &str, networks: &[Network]) {
             s,
             "-A {prefix}-POST -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE"
         );
-        if !n.internal {
+        if n.masquerades() {
             let _ = writeln!(s, "-A {prefix}-POST -s {sub} ! -o {br} -j MASQUERADE");
         }
     }

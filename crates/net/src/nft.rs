@@ -138,7 +138,7 @@ fn postrouting(s: &mut String, networks: &[Network]) {
             s,
             "    ct status dnat ip saddr {sub} oifname \"{br}\" masquerade"
         );
-        if !n.internal {
+        if n.masquerades() {
             let _ = writeln!(s, "    ip saddr {sub} oifname != \"{br}\" masquerade");
         }
     }

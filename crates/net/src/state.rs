@@ -147,6 +147,18 @@ impl Default for State {
     }
 }
 
+impl Network {
+    /// Whether traffic leaving the network is masqueraded: not for an internal one, nor
+    /// with `com.docker.network.bridge.enable_ip_masquerade=false`.
+    pub fn masquerades(&self) -> bool {
+        let off = self
+            .options
+            .get("com.docker.network.bridge.enable_ip_masquerade")
+            .is_some_and(|v| v == "false");
+        !self.internal && !off
+    }
+}
+
 impl State {
     /// The network named `s`, or with id (or unique id prefix) `s`.
     pub fn network(&self, s: &str) -> Option<&Network> {

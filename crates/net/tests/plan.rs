@@ -408,6 +408,12 @@ fn the_table_masquerades_isolates_and_maps_ports() {
     };
     state.networks.push(net("a", "br-a", "10.1.0.0/16", false));
     state.networks.push(net("b", "br-b", "10.2.0.0/16", true));
+    let mut quiet = net("q", "br-q", "10.3.0.0/16", false);
+    quiet.options.insert(
+        "com.docker.network.bridge.enable_ip_masquerade".into(),
+        "false".into(),
+    );
+    state.networks.push(quiet);
     state.ports.push(berth_net::Port {
         container: "c".into(),
         proto: Proto::Tcp,
@@ -420,6 +426,14 @@ fn the_table_masquerades_isolates_and_maps_ports() {
     assert!(text.starts_with("table ip t {}\ndelete table ip t\n"));
     assert!(text.contains("ip saddr 10.1.0.0/16 oifname != \"br-a\" masquerade"));
     assert!(!text.contains("ip saddr 10.2.0.0/16 oifname != \"br-b\" masquerade"));
+    assert!(!text.contains("ip saddr 10.3.0.0/16 oifname != \"br-q\" masquerade"));
+    let ipt = berth_net::iptables::restore_input("P", &state);
+    assert!(
+        ipt.contains("-A P-POST -s 10.1.0.0/16 ! -o br-a -j MASQUERADE"),
+        "{ipt}"
+    );
+    assert!(!ipt.contains("-s 10.3.0.0/16 ! -o br-q"), "{ipt}");
+    assert!(ipt.contains("-A P-PRE -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80"), "{ipt}");
     assert!(text.contains("iifname \"br-a\" oifname @bridges oifname != \"br-a\" drop"));
     assert!(text.contains("iifname \"br-b\" oifname != \"br-b\" drop"));
     assert!(text.contains("elements = { tcp . 8080 : 10.1.0.2 . 80 }"));
