@@ -163,9 +163,17 @@ impl Engine {
         let mut one = c.clone();
         one.config.host.net.networks = [(network.to_string(), settings.clone())].into();
         one.config.host.net.mode_disconnected = true;
+        let Some(join) = joins(&one, "")?.into_iter().next() else {
+            return Ok(());
+        };
         if c.state.status == Status::Running {
-            for join in joins(&one, "")? {
-                networks.connect(&c.id, &c.name, &join)?;
+            networks.connect(&c.id, &c.name, &join)?;
+        } else if let Some(ip) = join.ip {
+            // Checked now, as docker does, not at the next start.
+            let net = networks.get(network)?;
+            let range = net.ip_range.unwrap_or(net.subnet);
+            if !range.contains(&ip) {
+                return Err(NetError::Ipam(berth_net::ipam::IpamError::Outside(ip)).into());
             }
         }
         if self.is_mode_network(&c, network) {
