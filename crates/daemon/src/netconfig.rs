@@ -128,13 +128,16 @@ impl NetSettings {
     }
 }
 
-/// Rebuilds networking from its state when the daemon starts: containers that are not
-/// running lose their endpoints, bridges and the firewall table are made again.
+/// Rebuilds networking from its state when the daemon starts: containers not recorded
+/// as running lose their endpoints, bridges and the firewall table are made again.
 pub fn restore(engine: &berth_engine::Engine) -> Result<(), berth_engine::EngineError> {
     let Some(networks) = engine.networks() else {
         return Ok(());
     };
+    // The records as saved: a container that died while berthd was down is finished by
+    // the live restore, which releases its network then.
     let running: std::collections::HashSet<String> = engine
+        .containers()
         .list()?
         .into_iter()
         .filter(|c| c.state.status == berth_engine::record::Status::Running)
