@@ -6,6 +6,7 @@ mod client;
 mod containers;
 mod format;
 mod images;
+mod networks;
 mod registry;
 mod stream;
 mod system;
@@ -49,6 +50,8 @@ enum Command {
     System(system::Command),
     #[command(flatten)]
     Volumes(volumes::Command),
+    #[command(flatten)]
+    Networks(networks::Command),
 }
 
 impl Cli {
@@ -95,6 +98,7 @@ fn dispatch(cli: &Cli, client: &Client) -> anyhow::Result<u8> {
         Command::Registry(c) => registry::run(client, c),
         Command::System(c) => system::run(client, c),
         Command::Volumes(c) => volumes::run(client, c),
+        Command::Networks(c) => networks::run(client, c),
     }
 }
 

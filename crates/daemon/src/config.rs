@@ -68,6 +68,13 @@ pub struct Flags {
     /// Enable insecure registry communication
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// The default network's bridge (default: berth0 with the default data root, else a
+    /// name derived from the data root, so that daemons side by side do not share one)
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix (e.g. 172.30.0.1/16)
+    #[arg(long)]
+    pub bip: Option<String>,
 }
 
 /// A default ulimit as daemon.json writes it.
@@ -107,6 +114,8 @@ pub struct Settings {
     pub group: String,
     /// Hold a `favordynmods` hierarchy on cgroup v1 hosts (see `berth_cgroups::FavorDynMods`).
     pub cgroup_favor_dynmods: bool,
+    /// Networking: the default bridge, its address, the pools of new networks.
+    pub network: crate::netconfig::NetSettings,
     /// Registry mirrors by registry domain (`registry-mirrors`: a list is Docker Hub's).
     pub registry_mirrors: BTreeMap<String, Vec<String>>,
     /// Registries (`host[:port]`) or networks (CIDR) reached over plain HTTP.
@@ -181,7 +190,11 @@ pub enum ConfigError {
 }
 
 /// The keys daemon.json may hold.
-const KNOWN_KEYS: [&str; 13] = [
+const KNOWN_KEYS: [&str; 17] = [
+    "bridge",
+    "mtu",
+    "bip",
+    "default-address-pools",
     "data-root",
     "exec-root",
     "hosts",
@@ -214,6 +227,10 @@ struct File {
     cgroup_favor_dynmods: Option<bool>,
     registry_mirrors: Option<Mirrors>,
     insecure_registries: Option<Vec<String>>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    default_address_pools: Option<Vec<crate::netconfig::AddressPool>>,
+    mtu: Option<u32>,
 }
 
 impl Settings {
@@ -259,6 +276,13 @@ impl Settings {
             i if !i.is_empty() => i.clone(),
             _ => file.insecure_registries.unwrap_or_default(),
         };
+        let network = crate::netconfig::NetSettings::new(
+            &data_root,
+            flags.bridge.clone().or(file.bridge),
+            flags.bip.clone().or(file.bip),
+            file.default_address_pools.unwrap_or_default(),
+            file.mtu,
+        )?;
         Ok(Settings {
             registry_mirrors,
             insecure_registries,
@@ -277,6 +301,7 @@ impl Settings {
             default_ulimits,
             group: pick(flags.group.clone(), file.group, "berth".into()),
             cgroup_favor_dynmods: pick(flags.cgroup_favor_dynmods, file.cgroup_favor_dynmods, true),
+            network,
         })
     }
 
@@ -393,6 +418,8 @@ fn check_conflicts(flags: &Flags, file: &File, path: &Path) -> Result<(), Config
             .map(|m| format!("{:?}", m.keys().collect::<Vec<_>>())),
     );
     both("group", flags.group.clone(), file.group.clone());
+    both("bridge", flags.bridge.clone(), file.bridge.clone());
+    both("bip", flags.bip.clone(), file.bip.clone());
     both(
         "cgroup-favor-dynmods",
         flags.cgroup_favor_dynmods.map(|b| b.to_string()),

@@ -171,6 +171,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         E::Db(d) => db_status(d),
         E::Mount(m) => mount_status(m),
         E::Volume(v) => volume_status(v),
+        E::Network(n) => network_status(n),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -184,6 +185,21 @@ fn mount_status(e: &MountError) -> StatusCode {
 }
 
 /// A volume's errors as dockerd answers them.
+/// The status of a networking error, as dockerd gives it.
+pub fn network_status(e: &berth_net::NetError) -> StatusCode {
+    use berth_net::NetError as N;
+    match e {
+        N::NotFound(_) => StatusCode::NOT_FOUND,
+        N::Exists(_) | N::Connected { .. } => StatusCode::CONFLICT,
+        N::InUse { .. } | N::Predefined(_) | N::NotConnected { .. } => StatusCode::FORBIDDEN,
+        N::Driver(_) | N::IpOnDefault | N::Ipam(_) | N::Port(_) | N::Invalid { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The status of a volume error.
 pub fn volume_status(e: &VolumeError) -> StatusCode {
     match e {
         VolumeError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -16,6 +16,7 @@ pub mod hijack;
 pub mod listen;
 pub mod lock;
 pub mod monitor;
+pub mod netconfig;
 pub mod pending;
 pub mod query;
 pub mod restarts;

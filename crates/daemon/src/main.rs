@@ -110,6 +110,7 @@ async fn serve(settings: Settings, addresses: Vec<Address>) -> anyhow::Result<()
             Err(_) => tracing::warn!("connections still open after 5s; exiting anyway"),
         }
     }
+    berth_daemon::netconfig::shutdown(&daemon);
     Ok(())
 }
 

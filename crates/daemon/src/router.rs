@@ -8,7 +8,7 @@ use axum::Router;
 
 use crate::api::{
     archive, attach, containers, distribution, events, exec, filesystem, images, lifecycle, logs,
-    stats, system, top, volumes,
+    networks, stats, system, top, volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;
@@ -65,6 +65,15 @@ pub fn routes(state: Arc<Daemon>) -> Router {
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}", delete(containers::remove))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))

@@ -42,6 +42,8 @@ pub struct Daemon {
     pub content: berth_image::content::LocalStore,
     /// The snapshotter, for readers that need no engine (inspect).
     pub snapshotter: std::sync::Arc<dyn berth_image::snapshot::Snapshotter>,
+    /// The networks' state, for readers that need no engine (inspect).
+    pub net_reader: berth_net::Networks,
     /// Container exits and removals, and the runs being waited for.
     pub monitor: Monitor,
     /// Attaches waiting for a start.
@@ -60,6 +62,10 @@ pub struct Daemon {
     pub registries: berth_registry::client::RegistryConfig,
     /// Blobs being pulled, so that concurrent pulls fetch each once.
     pub inflight: berth_registry::client::pull::Inflight,
+    /// The embedded DNS servers of containers on user networks.
+    pub dns: std::sync::Arc<berth_net::dns::Dns>,
+    /// This daemon's hold on its bridge name.
+    _net_claim: berth_net::claim::Claim,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
     _favor: Option<FavorDynMods>,
 }
@@ -69,6 +75,13 @@ impl Daemon {
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let mut engine = Engine::open(&settings.data_root)?;
         engine.reconcile_users()?;
+        let dns = settings.network.dns(&settings.data_root);
+        let networks = settings.network.networks_with(&settings.data_root, &dns);
+        let net_claim = networks.claim()?;
+        engine.set_networks(networks);
+        if let Err(e) = crate::netconfig::restore(&engine) {
+            tracing::warn!("networks not restored: {e}");
+        }
         if let Err(e) = engine.protect_shim() {
             tracing::warn!("shims start from their path (each re-executes itself): {e}");
         }
@@ -78,6 +91,7 @@ impl Daemon {
         let containers = engine.containers().clone();
         let content = engine.images().content().clone();
         let snapshotter = engine.images().shared_snapshotter();
+        let net_reader = settings.network.networks(&settings.data_root);
         let settings_root = settings.data_root.clone();
         let settings_mirrors = settings.registry_mirrors.clone().into_iter().collect();
         let settings_insecure = settings.insecure_registries.clone();
@@ -94,6 +108,7 @@ impl Daemon {
             containers,
             content,
             snapshotter,
+            net_reader,
             monitor: Monitor::default(),
             pending: Pending::default(),
             execs: Execs::default(),
@@ -107,6 +122,8 @@ impl Daemon {
                 ..Default::default()
             },
             inflight: Default::default(),
+            dns,
+            _net_claim: net_claim,
             _favor: favor_dynmods(&settings_favor),
         })
     }
@@ -117,6 +134,7 @@ impl Daemon {
             content: &self.content,
             snapshotter: self.snapshotter.as_ref(),
             containers: &self.containers,
+            networks: Some(&self.net_reader),
         }
     }
 
@@ -163,7 +181,9 @@ impl Daemon {
 
     /// A fresh engine on the data root, for a long operation.
     pub fn own_engine(&self) -> ApiResult<Engine> {
-        Ok(Engine::open(self.root())?)
+        let mut e = Engine::open(self.root())?;
+        e.set_networks(self.settings.network.networks_with(self.root(), &self.dns));
+        Ok(e)
     }
 }
 
@@ -229,6 +249,9 @@ pub enum OpenError {
     /// The engine failed to open its stores.
     #[error("open data root: {0}")]
     Engine(#[from] berth_engine::EngineError),
+    /// The bridge name is another daemon's.
+    #[error(transparent)]
+    Bridge(#[from] berth_net::claim::ClaimError),
     /// The daemon id file could not be read or written.
     #[error("{op} {path}: {source}")]
     Id {

@@ -47,6 +47,7 @@ pub struct Engine {
     shim: PathBuf,
     shim_view: Option<std::os::fd::OwnedFd>,
     exit_hook: Vec<OsString>,
+    pub(crate) networks: Option<berth_net::Networks>,
 }
 
 /// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
@@ -73,6 +74,7 @@ impl Engine {
             shim: default_shim_path(),
             shim_view: None,
             exit_hook: Vec::new(),
+            networks: None,
         })
     }
 
@@ -190,6 +192,8 @@ impl Engine {
         c.config.healthcheck =
             HealthConfig::merged(req.config.healthcheck.as_ref(), image_health.as_ref());
         spec::check(&mut c.config.host, &spec::SystemHost)?;
+        crate::networks::add_image_ports(&mut c, &config);
+        self.check_network(&c)?;
         c.command = spec::command(config.config().as_ref(), &Self::spec_options(&c))?;
         let mut made = Vec::new();
         c.mounts = match self.resolve_mounts(&c, &config, &mut made) {
@@ -291,6 +295,7 @@ impl Engine {
         self.runtime
             .delete(&c.id, true)
             .map_err(EngineError::runtime("delete", &c.id))?;
+        self.detach_network(&c.id)?;
         rootfs::unmount(&self.containers.rootfs(&c.id))?;
         let snap = self.images.snapshotter();
         match snap.remove(&c.snapshot_key) {

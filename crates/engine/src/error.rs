@@ -52,6 +52,9 @@ impl StartKind {
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A networking failure (a network missing, a port taken, an address refused).
+    #[error(transparent)]
+    Network(#[from] berth_net::NetError),
     /// No container by this id, prefix or name.
     #[error("No such container: {0}")]
     NoSuchContainer(String),

@@ -16,6 +16,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod mounts;
 pub mod names;
+pub mod networks;
 pub mod options;
 pub mod record;
 pub mod rename;

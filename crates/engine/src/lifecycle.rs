@@ -88,6 +88,7 @@ impl Engine {
             Err(e) => {
                 // The first error is the one to report.
                 self.runtime().delete(&c.id, true).ok();
+                self.detach_network(&c.id).ok();
                 rootfs::unmount(&rootfs).ok();
                 Err(e)
             }
@@ -103,8 +104,9 @@ impl Engine {
         for m in &c.mounts {
             crate::mounts::copy_up(rootfs, m, self.volumes())?;
         }
-        let mut spec =
-            spec::container_spec(config.config().as_ref(), rootfs, &Self::spec_options(c))?;
+        let mut opts = Self::spec_options(c);
+        opts.joined = self.attach_network(c)?;
+        let mut spec = spec::container_spec(config.config().as_ref(), rootfs, &opts)?;
         set_console_size(&mut spec, c);
         let dir = self.containers().dir(&c.id);
         let path = dir.join("config.json");
@@ -227,6 +229,7 @@ impl Engine {
                 // The first error is the one to report; the shim sees its container go
                 // and exits; its exit hook finds the record as it was and does nothing.
                 self.runtime().delete(&c.id, true).ok();
+                self.detach_network(&c.id).ok();
                 rootfs::unmount(&rootfs).ok();
                 c.state = before;
                 c.state.error = e.to_string();
@@ -384,6 +387,7 @@ impl Engine {
         self.runtime()
             .delete(id, true)
             .map_err(EngineError::runtime("delete", id))?;
+        self.detach_network(id)?;
         rootfs::unmount(&self.containers().rootfs(id))?;
         c.state.status = Status::Exited;
         c.state.pid = 0;

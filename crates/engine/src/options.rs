@@ -93,11 +93,13 @@ pub struct HostOptions {
     pub log_config: LogConfig,
     /// Resource limits.
     pub ulimits: Vec<Ulimit>,
-    /// `none` or `host` (empty: the default).
+    /// `none`, `host`, `container:<name>`, a network's name (empty: the default).
     pub network_mode: String,
     /// The terminal's first size, `[height, width]` (docker's `ConsoleSize`), so that
     /// the process sees it from its first instruction.
     pub console_size: Option<[u16; 2]>,
     /// When it is started again after it exits.
     pub restart_policy: RestartPolicy,
+    /// Networks, published ports, DNS and /etc/hosts settings.
+    pub net: berth_net::settings::ContainerNet,
 }

@@ -29,6 +29,7 @@ impl Engine {
             self.containers().release_name(&name).ok();
             return Err(e);
         }
+        self.rename_endpoints(&c.id, &name)?;
         self.containers().release_name(&old)
     }
 }

@@ -79,6 +79,8 @@ pub struct Options {
     pub cgroupns: bool,
     /// Volumes, binds and tmpfs mounts (resolved).
     pub mounts: Vec<crate::mounts::MountPoint>,
+    /// The network namespace to join (set at start for a container on networks).
+    pub joined: Option<network::Joined>,
 }
 
 impl Options {
@@ -96,6 +98,7 @@ impl Options {
             settings: c.config.host.clone(),
             cgroupns: false,
             mounts: c.mounts.clone(),
+            joined: None,
         }
     }
 }
@@ -166,7 +169,7 @@ pub enum SpecError {
         reason: String,
     },
     /// A network mode berth does not have.
-    #[error("network mode {0:?} is not supported: berth has none and host (bridges come later)")]
+    #[error("network mode {0:?} is not available (no such network here)")]
     NetworkMode(String),
     /// `--init` without an init binary.
     #[error("--init: no berth-init binary beside the engine's executable; set BERTH_INIT to one")]
@@ -333,13 +336,15 @@ pub fn container_spec_on(
     host: &dyn Host,
 ) -> Result<Spec, SpecError> {
     let s = &opts.settings;
-    let net = network::mode(&s.network_mode)?;
-    let hostname = network::hostname(opts.hostname.as_deref(), &opts.id, net, host);
+    let net = match opts.joined {
+        Some(_) => NetworkMode::Joined,
+        None => network::mode(&s.network_mode)?,
+    };
     let dir = rootfs
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .ok_or_else(|| SpecError::NoContainerDir(rootfs.into()))?;
-    network::write_files(dir, &hostname, net, host)?;
+    let (hostname, files_dir) = network::etc_files(dir, opts, net, host)?;
     let mut mounts = mounts(s.privileged);
     let mut args = args(config, opts)?;
     if s.init == Some(true) {
@@ -347,7 +352,7 @@ pub fn container_spec_on(
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
         args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
     }
-    mounts.extend(network::mounts(dir, s.readonly_rootfs));
+    mounts.extend(network::mounts(&files_dir, s.readonly_rootfs));
     add_user_mounts(&mut mounts, &opts.mounts);
     let security = security::parse(&s.security_opt)?;
     let caps = security::capabilities(&s.cap_add, &s.cap_drop, s.privileged, host)?;
@@ -430,8 +435,12 @@ fn linux(
 ) -> Result<Value, SpecError> {
     let s = &opts.settings;
     let mut namespaces = vec![json!({"type": "pid"})];
-    if net == NetworkMode::Private {
-        namespaces.push(json!({"type": "network"}));
+    match (net, &opts.joined) {
+        (NetworkMode::Private, _) => namespaces.push(json!({"type": "network"})),
+        (NetworkMode::Joined, Some(j)) => {
+            namespaces.push(json!({"type": "network", "path": j.netns}))
+        }
+        _ => {}
     }
     namespaces.extend([
         json!({"type": "ipc"}),
@@ -845,7 +854,7 @@ mod tests {
                 ..Default::default()
             },
             HostOptions {
-                network_mode: "mynet".into(),
+                network_mode: "container:".into(),
                 ..Default::default()
             },
         ];

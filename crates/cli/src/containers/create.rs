@@ -117,9 +117,12 @@ pub struct Flags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
-    /// Connect a container to a network (none or host)
+    /// Connect a container to a network
     #[arg(long = "network", visible_alias = "net")]
     pub network: Option<String>,
+    /// Ports, addresses and DNS.
+    #[command(flatten)]
+    pub net: super::netflags::NetFlags,
     /// The image
     pub image: String,
     /// The command and its arguments
@@ -188,6 +191,8 @@ impl Flags {
             }
         }
         put("HostConfig", self.host_config(u.auto_remove)?);
+        let network = self.network.as_deref().unwrap_or("default");
+        self.net.apply(&mut cfg, network)?;
         Ok(Value::Object(cfg))
     }
 
@@ -333,7 +338,11 @@ pub fn create(c: &Client, f: &Flags, u: Use) -> anyhow::Result<String> {
     let query = || Query::new().opt("name", f.name.as_deref());
     match c.post_json("/containers/create", query(), Some(&body)) {
         Ok(v) => Ok(created_id(&v)),
-        Err(ClientError::Api { status: 404, .. }) => {
+        // A missing network is a 404 too: only a missing image is pulled.
+        Err(ClientError::Api {
+            status: 404,
+            message,
+        }) if !message.starts_with("network ") => {
             eprintln!("Unable to find image '{}' locally", tagged(&f.image));
             pull(c, &tagged(&f.image))?;
             let v = c.post_json("/containers/create", query(), Some(&body))?;

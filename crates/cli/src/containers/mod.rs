@@ -11,6 +11,7 @@ mod export;
 mod inspect;
 mod kill;
 mod logs;
+mod netflags;
 pub mod opts;
 mod pause;
 pub mod prune;

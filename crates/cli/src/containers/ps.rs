@@ -117,7 +117,7 @@ fn item(c: &Value, now: SystemTime, trunc: bool) -> Value {
         "Command": command(c["Command"].as_str().unwrap_or_default(), trunc),
         "CreatedAt": format::go_time(Some(created)),
         "RunningFor": format::ago(Some(created), now),
-        "Ports": "",
+        "Ports": super::netflags::ports_column(c),
         "State": c["State"],
         "Status": c["Status"],
         "Size": size(c),

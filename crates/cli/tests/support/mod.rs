@@ -278,6 +278,7 @@ impl Drop for Root {
             for id in ids.lines() {
                 self.run(&["rm", "-f", id]);
             }
+            self.run(&["network", "prune", "-f"]);
         }
         self.stop(libc::SIGTERM);
     }

@@ -46,6 +46,8 @@ pub struct Sources<'a> {
     pub snapshotter: &'a dyn Snapshotter,
     /// The containers' directories.
     pub containers: &'a ContainerStore,
+    /// The networks, for the container's endpoints and ports.
+    pub networks: Option<&'a berth_net::Networks>,
 }
 
 /// The inspect document of container `c`, whose exec instances are `execs`.
@@ -95,7 +97,10 @@ pub fn inspect(e: &Sources<'_>, c: &Container, execs: &[String]) -> ApiResult<Va
     m.insert("GraphDriver".into(), graph_driver(e, c));
     m.insert("Mounts".into(), mounts(c));
     m.insert("Config".into(), config(c, image_cfg.as_ref()));
-    m.insert("NetworkSettings".into(), network_settings(c));
+    m.insert(
+        "NetworkSettings".into(),
+        super::network_json::settings(e.networks, c),
+    );
     Ok(Value::Object(m))
 }
 
@@ -215,6 +220,7 @@ fn host_config(c: &Container) -> Value {
     if let (Some(init), Value::Object(o)) = (h.init, &mut m) {
         o.insert("Init".into(), json!(init));
     }
+    super::network_json::host_config(&mut m, c);
     m
 }
 
@@ -301,6 +307,7 @@ fn config(c: &Container, image: Option<&oci_spec::image::Config>) -> Value {
     if let Some(h) = &cfg.healthcheck {
         out["Healthcheck"] = healthcheck(h);
     }
+    super::network_json::config(&mut out, c);
     out
 }
 
@@ -337,22 +344,6 @@ fn health_word(c: &Container) -> &'static str {
         (None, Some(check)) if check.command().is_some() => "starting",
         _ => "none",
     }
-}
-
-fn network_settings(c: &Container) -> Value {
-    let mode = c.config.host.network_mode.as_str();
-    let mut networks = Map::new();
-    if matches!(mode, "host" | "none") {
-        networks.insert(mode.into(), endpoint());
-    }
-    json!({
-        "Bridge": "", "SandboxID": "", "HairpinMode": false,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-        "SandboxKey": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": networks,
-    })
 }
 
 fn endpoint() -> Value {
@@ -534,7 +525,10 @@ impl<'a> ListFilter<'a> {
             && any("exited", &|x| {
                 c.state.status == Status::Exited && x.parse() == Ok(c.state.exit_code.unwrap_or(0))
             })
-            && any("network", &|n| *n == c.config.host.network_mode)
+            && any("network", &|n| {
+                *n == c.config.host.network_mode
+                    || c.config.host.net.networks.contains_key(n.as_str())
+            })
             && any("health", &|h| h == health_word(c))
             && (f.values("ancestor").is_empty() || self.ancestors.contains(&c.image_id))
             && self.before.as_ref().is_none_or(|b| c.created < *b)

@@ -81,6 +81,12 @@ pub struct CreateBody {
     #[serde(deserialize_with = "nd")]
     host_config: HostConfigBody,
     healthcheck: Option<berth_engine::health::HealthConfig>,
+    #[serde(deserialize_with = "nd")]
+    exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(deserialize_with = "nd")]
+    mac_address: String,
+    #[serde(deserialize_with = "nd")]
+    networking_config: super::network_json::NetworkingConfigBody,
 }
 
 /// docker's HostConfig (the fields berth uses).
@@ -123,6 +129,8 @@ struct HostConfigBody {
     volumes_from: Vec<String>,
     #[serde(deserialize_with = "nd")]
     restart_policy: RestartPolicyBody,
+    #[serde(flatten)]
+    net: super::network_json::HostNetBody,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,9 +162,6 @@ struct UlimitBody {
     hard: i64,
 }
 
-/// Network modes berth has today.
-const NETWORK_MODES: [&str; 5] = ["", "default", "bridge", "host", "none"];
-
 impl CreateBody {
     /// The engine's request for this body and container name.
     pub fn request(self, name: Option<String>) -> ApiResult<CreateRequest> {
@@ -166,12 +171,12 @@ impl CreateBody {
             ));
         }
         let h = self.host_config;
-        if !NETWORK_MODES.contains(&h.network_mode.as_str()) {
-            return Err(ApiError::BadParameter(format!(
-                "network {} not found: berth supports the none and host network modes",
-                h.network_mode
-            )));
-        }
+        let net = super::network_json::container_net(
+            h.net,
+            self.networking_config,
+            self.exposed_ports.into_keys().collect(),
+            self.mac_address,
+        )?;
         let empty = |s: String| (!s.is_empty()).then_some(s);
         let restart = RestartPolicy {
             name: h.restart_policy.name,
@@ -218,6 +223,7 @@ impl CreateBody {
                 _ => None,
             },
             restart_policy: restart,
+            net,
         };
         if !self.stop_signal.is_empty() {
             super::lifecycle::parse_signal(&self.stop_signal)?;
@@ -295,7 +301,7 @@ pub async fn create(
     d.container_event(&c, "create", &[]);
     Ok(json(
         StatusCode::CREATED,
-        &json!({"Id": c.id, "Warnings": []}),
+        &json!({"Id": c.id, "Warnings": super::network_json::create_warnings(&c)}),
     ))
 }
 
@@ -347,6 +353,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
     let me = d.clone();
     let items = blocking(move || {
         let list = me.current_containers()?;
+        let nets = super::network_json::state_of(&me);
         let f = container_json::ListFilter::new(&filters, &list, &me.containers, ancestors)?;
         let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
         if let Some(n) = limit {
@@ -354,7 +361,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
         }
         Ok(out
             .iter()
-            .map(|c| container_json::summary(c))
+            .map(|c| super::network_json::decorate(container_json::summary(c), c, &nets))
             .collect::<Vec<_>>())
     })
     .await?;
@@ -535,8 +542,10 @@ mod tests {
     fn bad_bodies_are_refused() {
         let empty: CreateBody = serde_json::from_str("{}").unwrap();
         assert!(empty.request(None).is_err());
-        let net: CreateBody =
-            serde_json::from_str(r#"{"Image":"x","HostConfig":{"NetworkMode":"mynet"}}"#).unwrap();
+        let net: CreateBody = serde_json::from_str(
+            r#"{"Image":"x","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#,
+        )
+        .unwrap();
         assert!(net.request(None).is_err());
         assert!(serde_json::from_str::<CreateBody>(r#"{"Image":5}"#).is_err());
     }

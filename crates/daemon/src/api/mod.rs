@@ -16,6 +16,8 @@ pub mod image_json;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod network_json;
+pub mod networks;
 pub mod stats;
 pub mod system;
 pub mod top;

@@ -195,7 +195,12 @@ fn daemon_part(m: &mut Map<String, Value>, d: &Daemon) {
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "CDISpecDirs": [],
-        "Warnings": null,
+        // dockerd's: null when it has nothing to warn about.
+        "Warnings": if read_trim("/proc/sys/net/ipv4/ip_forward") == "1" {
+            Value::Null
+        } else {
+            json!(["WARNING: IPv4 forwarding is disabled"])
+        },
     });
     extend(m, v);
 }

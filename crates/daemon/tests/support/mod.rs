@@ -324,6 +324,14 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.remove_containers();
         if let Some(mut c) = self.child.take() {
+            // SIGTERM first: a daemon stopping with nothing attached removes its bridge and
+            // firewall table.
+            // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             c.kill().ok();
             c.wait().ok();
         }

@@ -1,0 +1,363 @@
+//! The OS seam: what networking asks of the host (bridges, veth pairs, namespaces,
+//! firewall batches, a port's availability), as a trait, so that the planning in
+//! [`crate::manager`] is tested with a fake, and [`SystemHost`], which does it through
+//! netlink, bind-mounted namespace files and `nft`.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::firewall::{nft_batch, Backend, Change};
+use crate::iptables;
+use crate::netlink::{Netlink, NetlinkError, VethSpec};
+use crate::state::{Network, Proto};
+
+/// Errors of host operations.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A netlink request failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Making or removing a namespace failed.
+    #[error("{op} network namespace {path}: {source}")]
+    Netns {
+        /// What was being done.
+        op: &'static str,
+        /// The namespace file.
+        path: PathBuf,
+        /// The OS error.
+        source: nix::Error,
+    },
+    /// A link named as a network's bridge is something else.
+    #[error("{0} is not a bridge: berth does not take over other links")]
+    NotABridge(String),
+    /// A helper thread panicked.
+    #[error("{0}: the helper thread panicked")]
+    Thread(&'static str),
+    /// The firewall tool could not be run or refused the change.
+    #[error("{tool}: {message}")]
+    Firewall {
+        /// `nft`, `iptables-restore` or `iptables`.
+        tool: &'static str,
+        /// What it said.
+        message: String,
+    },
+}
+
+/// One container end of a network to make.
+#[derive(Debug, Clone)]
+pub struct Attachment<'a> {
+    /// The network.
+    pub network: &'a Network,
+    /// The host end's name.
+    pub veth: &'a str,
+    /// The name in the container.
+    pub ifname: &'a str,
+    /// The container's namespace file.
+    pub netns: &'a Path,
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// The MAC address.
+    pub mac: [u8; 6],
+    /// Whether to route everything through this network's gateway.
+    pub default_route: bool,
+}
+
+/// What networking needs from the host.
+pub trait Host: Send + Sync {
+    /// Makes the network's bridge (with its gateway address, up) if it is missing.
+    fn ensure_bridge(&self, net: &Network) -> Result<(), HostError>;
+    /// Removes link `name` (gone already is fine).
+    fn delete_link(&self, name: &str) -> Result<(), HostError>;
+    /// Removes links `names` without waiting (deleting a link waits for an RCU grace
+    /// period, tens of milliseconds; a container's end need not).
+    fn delete_links_later(&self, names: Vec<String>) {
+        for n in names {
+            self.delete_link(&n).ok();
+        }
+    }
+    /// Makes a network namespace held by a file at `path`.
+    fn make_netns(&self, path: &Path) -> Result<(), HostError>;
+    /// Releases the namespace file at `path` (gone already is fine).
+    fn remove_netns(&self, path: &Path) -> Result<(), HostError>;
+    /// Makes a veth pair into the container, with its address and route.
+    fn attach(&self, a: &Attachment) -> Result<(), HostError>;
+    /// Changes the firewall rules of the daemon whose nftables table is `table`.
+    fn firewall(&self, table: &str, change: &Change) -> Result<(), HostError>;
+    /// Whether a host process could bind `ip:port` (the port is free).
+    fn port_free(&self, proto: Proto, ip: Ipv4Addr, port: u16) -> bool;
+    /// The names of the links whose name starts with `prefix`.
+    fn links(&self, prefix: &str) -> Result<Vec<String>, HostError>;
+}
+
+/// The real host.
+#[derive(Debug, Clone, Default)]
+pub struct SystemHost {
+    /// The MTU of bridges and veths (1500 when 0).
+    pub mtu: u32,
+    /// The firewall tool (found on the PATH when None: nft, else iptables).
+    pub backend: Option<Backend>,
+}
+
+impl SystemHost {
+    fn mtu(&self) -> u32 {
+        if self.mtu == 0 {
+            1500
+        } else {
+            self.mtu
+        }
+    }
+}
+
+/// Writes `value` to a sysctl file under /proc/sys unless it holds it already.
+fn sysctl(path: &str, value: &str) -> Result<(), HostError> {
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    std::fs::write(path, value).map_err(|source| HostError::Io {
+        op: "write",
+        path: path.into(),
+        source,
+    })
+}
+
+impl Host for SystemHost {
+    fn ensure_bridge(&self, net: &Network) -> Result<(), HostError> {
+        let sys = PathBuf::from(format!("/sys/class/net/{}", net.bridge));
+        if sys.exists() && !sys.join("bridge").exists() {
+            return Err(HostError::NotABridge(net.bridge.clone()));
+        }
+        let mut nl = Netlink::open()?;
+        let index = nl.ensure_bridge(&net.bridge, self.mtu())?;
+        nl.add_address(index, net.gateway, net.subnet.prefix_len())?;
+        nl.set_up(index)?;
+        // Published ports answer on 127.0.0.1: DNAT'ed loopback traffic leaves by the
+        // bridge (and is masqueraded there).
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        )?;
+        sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    }
+
+    fn delete_link(&self, name: &str) -> Result<(), HostError> {
+        Ok(Netlink::open()?.delete_link(name)?)
+    }
+
+    fn delete_links_later(&self, names: Vec<String>) {
+        // The namespace's end deletes the pair too; this makes sure of it when another
+        // container still holds the namespace.
+        std::thread::spawn(move || {
+            if let Ok(mut nl) = Netlink::open() {
+                for n in names {
+                    nl.delete_link(&n).ok();
+                }
+            }
+        });
+    }
+
+    fn make_netns(&self, path: &Path) -> Result<(), HostError> {
+        make_netns(path)
+    }
+
+    fn remove_netns(&self, path: &Path) -> Result<(), HostError> {
+        match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+            Err(source) => {
+                return Err(HostError::Netns {
+                    op: "unmount",
+                    path: path.into(),
+                    source,
+                })
+            }
+        }
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::Io {
+                op: "remove",
+                path: path.into(),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn attach(&self, a: &Attachment) -> Result<(), HostError> {
+        let mut nl = Netlink::open()?;
+        nl.add_veth(&VethSpec {
+            host: a.veth,
+            bridge: &a.network.bridge,
+            peer: a.ifname,
+            netns: a.netns,
+            mac: a.mac,
+            mtu: self.mtu(),
+        })?;
+        let mut inside = Netlink::open_in(a.netns)?;
+        if let Some(lo) = inside.index("lo")? {
+            inside.set_up(lo)?;
+        }
+        let index = inside
+            .index(a.ifname)?
+            .ok_or_else(|| NetlinkError::Refused {
+                op: "find link",
+                name: a.ifname.into(),
+                source: std::io::Error::from_raw_os_error(libc::ENODEV),
+            })?;
+        inside.add_address(index, a.ip, a.network.subnet.prefix_len())?;
+        inside.set_up(index)?;
+        if a.default_route {
+            inside.add_default_route(index, a.network.gateway)?;
+        }
+        Ok(())
+    }
+
+    fn firewall(&self, table: &str, change: &Change) -> Result<(), HostError> {
+        match self.backend.unwrap_or_else(Backend::detect) {
+            Backend::Nft => run("nft", &["-f", "-"], &nft_batch(table, change)),
+            Backend::Iptables => iptables_change(&iptables::prefix(table), change),
+        }
+    }
+
+    fn port_free(&self, proto: Proto, ip: Ipv4Addr, port: u16) -> bool {
+        let addr = SocketAddrV4::new(ip, port);
+        match proto {
+            Proto::Tcp => std::net::TcpListener::bind(addr).is_ok(),
+            Proto::Udp => std::net::UdpSocket::bind(addr).is_ok(),
+        }
+    }
+
+    fn links(&self, prefix: &str) -> Result<Vec<String>, HostError> {
+        Ok(Netlink::open()?.links_with_prefix(prefix)?)
+    }
+}
+
+/// Runs `tool args` with `input` on its stdin.
+fn run(tool: &'static str, args: &[&str], input: &str) -> Result<(), HostError> {
+    let fail = |message: String| HostError::Firewall { tool, message };
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("run: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| fail(format!("write: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| fail(format!("wait: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(fail(
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    ))
+}
+
+/// Applies `change` to the iptables chains named with `prefix`.
+fn iptables_change(prefix: &str, change: &Change) -> Result<(), HostError> {
+    match change {
+        Change::Replace(state) => {
+            run(
+                "iptables-restore",
+                &["--noflush"],
+                &iptables::restore_input(prefix, state),
+            )?;
+            hook(prefix)
+        }
+        Change::Publish { state, .. } | Change::Unpublish { state, .. } => run(
+            "iptables-restore",
+            &["--noflush"],
+            &iptables::restore_input(prefix, state),
+        ),
+        Change::Delete => {
+            for (table, builtin, suffix) in iptables::JUMPS {
+                let chain = format!("{prefix}-{suffix}");
+                while iptables(&["-t", table, "-D", builtin, "-j", &chain]).is_ok() {}
+            }
+            run(
+                "iptables-restore",
+                &["--noflush"],
+                &iptables::flush_input(prefix),
+            )
+            .ok();
+            for (table, _, suffix) in iptables::JUMPS {
+                iptables(&["-t", table, "-X", &format!("{prefix}-{suffix}")]).ok();
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Jumps from the built-in chains to the daemon's, once each.
+fn hook(prefix: &str) -> Result<(), HostError> {
+    for (table, builtin, suffix) in iptables::JUMPS {
+        let chain = format!("{prefix}-{suffix}");
+        if iptables(&["-t", table, "-C", builtin, "-j", &chain]).is_err() {
+            iptables(&["-t", table, "-I", builtin, "-j", &chain])?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `iptables -w args`.
+fn iptables(args: &[&str]) -> Result<(), HostError> {
+    let mut all = vec!["-w"];
+    all.extend_from_slice(args);
+    run("iptables", &all, "")
+}
+
+/// Makes a network namespace held by a bind mount of it on a new file at `path`: a
+/// short-lived thread unshares its network namespace and the file is bound to it.
+fn make_netns(path: &Path) -> Result<(), HostError> {
+    let io = |op| {
+        move |source| HostError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("create"))?;
+    }
+    std::fs::File::create(path).map_err(io("create"))?;
+    let made = std::thread::scope(|s| {
+        s.spawn(|| -> Result<(), HostError> {
+            let ns = |op| {
+                move |source| HostError::Netns {
+                    op,
+                    path: path.into(),
+                    source,
+                }
+            };
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(ns("unshare"))?;
+            nix::mount::mount(
+                Some("/proc/thread-self/ns/net"),
+                path,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(ns("bind"))
+        })
+        .join()
+    });
+    let r = made.unwrap_or(Err(HostError::Thread("make a network namespace")));
+    if r.is_err() {
+        std::fs::remove_file(path).ok();
+    }
+    r
+}
