@@ -25,7 +25,15 @@ impl Runtime {
             });
         }
         if all {
-            return Ok(self.cgroup(&saved)?.signal_all(signal)?);
+            return match self.cgroup(&saved)?.signal_all(signal) {
+                // It ended meanwhile and its cgroup went with it: as if it had before.
+                Err(_) if self.status(&saved) == Status::Stopped => Err(Error::BadStatus {
+                    id: id.into(),
+                    status: Status::Stopped.as_str(),
+                    want: "running",
+                }),
+                r => Ok(r?),
+            };
         }
         send(saved.pid, signal)
     }
