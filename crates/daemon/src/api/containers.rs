@@ -353,7 +353,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
     let me = d.clone();
     let items = blocking(move || {
         let list = me.current_containers()?;
-        let nets = super::network_json::state_of(&me);
+        let nets = super::network_json::by_container(&super::network_json::state_of(&me));
         let f = container_json::ListFilter::new(&filters, &list, &me.containers, ancestors)?;
         let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
         if let Some(n) = limit {

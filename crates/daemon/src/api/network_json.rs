@@ -224,22 +224,39 @@ pub fn state_of(d: &Daemon) -> berth_net::State {
         .unwrap_or_default()
 }
 
+/// Each container's endpoints (with their networks) and published ports, from one read
+/// of the networks' state: a listing looks each container up once.
+pub type ByContainer =
+    std::collections::HashMap<String, (Vec<(Network, Endpoint)>, Vec<berth_net::Port>)>;
+
+/// [`ByContainer`] of `state`.
+pub fn by_container(state: &berth_net::State) -> ByContainer {
+    let mut out = ByContainer::new();
+    for e in &state.endpoints {
+        if let Some(n) = state.networks.iter().find(|n| n.id == e.network) {
+            let entry = out.entry(e.container.clone()).or_default();
+            entry.0.push((n.clone(), e.clone()));
+        }
+    }
+    for p in &state.ports {
+        out.entry(p.container.clone())
+            .or_default()
+            .1
+            .push(p.clone());
+    }
+    out
+}
+
 /// A `/containers/json` entry with its published ports and its networks' addresses.
-pub fn decorate(mut v: Value, c: &Container, state: &berth_net::State) -> Value {
-    let ports: Vec<berth_net::Port> = state
-        .ports
-        .iter()
-        .filter(|p| p.container == c.id)
-        .cloned()
-        .collect();
-    v["Ports"] = summary_ports(c, &ports);
-    if let Some(nets) = v["NetworkSettings"]["Networks"].as_object_mut() {
-        for e in state.endpoints.iter().filter(|e| e.container == c.id) {
-            let Some(n) = state.networks.iter().find(|n| n.id == e.network) else {
-                continue;
-            };
-            let ep = (n.clone(), e.clone());
-            nets.insert(n.name.clone(), endpoint_json(Some(&ep), None, c));
+pub fn decorate(mut v: Value, c: &Container, nets: &ByContainer) -> Value {
+    let (eps, ports) = match nets.get(&c.id) {
+        Some((eps, ports)) => (eps.as_slice(), ports.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    v["Ports"] = summary_ports(c, ports);
+    if let Some(map) = v["NetworkSettings"]["Networks"].as_object_mut() {
+        for ep in eps {
+            map.insert(ep.0.name.clone(), endpoint_json(Some(ep), None, c));
         }
     }
     v
