@@ -13,6 +13,11 @@ if ! pkg-config --exists libseccomp 2>/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get -qq update
     DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends libseccomp-dev pkg-config >/dev/null
 fi
+if ! command -v nft >/dev/null && ! command -v iptables-restore >/dev/null; then
+    log "installing nftables (containers on the default bridge get NAT and ports through it)"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends nftables >/dev/null
+fi
 log "building berthd, berth, berth-shim and berth-init (release)"
 (cd "$REPO_ROOT" && cargo build --release -p berth-daemon -p berth-cli -p berth-shim -p berth-init)
 export BERTHD=$REPO_ROOT/target/release/berthd BERTH=$REPO_ROOT/target/release/berth
