@@ -149,15 +149,6 @@ impl Engine {
 
     /// The image config of image `id`, parsed.
     pub fn image_config(&self, id: &Digest) -> Result<ImageConfiguration> {
-        Ok(self.image_config_and_health(id)?.0)
-    }
-
-    /// The image config of image `id`, and its `HEALTHCHECK` (docker's addition to the
-    /// OCI config, which the parsed form leaves out).
-    pub fn image_config_and_health(
-        &self,
-        id: &Digest,
-    ) -> Result<(ImageConfiguration, Option<HealthConfig>)> {
         read_image_config(self.images.content(), id)
     }
 
@@ -171,7 +162,9 @@ impl Engine {
     /// refused first ([`spec::check`]). Nothing is left if a step fails.
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
         let image = self.images.db().resolve(&req.image)?;
-        let (config, image_health) = self.image_config_and_health(&image.id)?;
+        let raw = self.images.content().read_all(&image.id, CONFIG_LIMIT)?;
+        let config = parse_image_config(&raw, &image.id)?;
+        let image_health = image_healthcheck(&raw);
         if let Some(h) = &req.config.healthcheck {
             h.validate().map_err(spec::SpecError::from)?;
         }
@@ -347,19 +340,22 @@ impl Engine {
     }
 }
 
-/// The image config of image `id` in `content`, and its `HEALTHCHECK` (docker's addition
-/// to the OCI config, which the parsed form leaves out). Needs no engine: readers on
+/// The image config of image `id` in `content`, parsed. Needs no engine: readers on
 /// other threads use it.
-pub fn read_image_config(
-    content: &LocalStore,
-    id: &Digest,
-) -> Result<(ImageConfiguration, Option<HealthConfig>)> {
-    let raw = content.read_all(id, CONFIG_LIMIT)?;
-    let bad = |source| EngineError::ImageConfig {
+pub fn read_image_config(content: &LocalStore, id: &Digest) -> Result<ImageConfiguration> {
+    parse_image_config(&content.read_all(id, CONFIG_LIMIT)?, id)
+}
+
+fn parse_image_config(raw: &[u8], id: &Digest) -> Result<ImageConfiguration> {
+    serde_json::from_slice(raw).map_err(|source| EngineError::ImageConfig {
         image: id.to_string(),
         source,
-    };
-    let config = serde_json::from_slice(&raw).map_err(bad)?;
+    })
+}
+
+/// The `HEALTHCHECK` of a raw image config: docker's addition to the OCI config, which
+/// the parsed form leaves out. Only a create needs it.
+fn image_healthcheck(raw: &[u8]) -> Option<HealthConfig> {
     #[derive(serde::Deserialize)]
     struct Raw {
         #[serde(default)]
@@ -370,9 +366,5 @@ pub fn read_image_config(
         #[serde(default, rename = "Healthcheck")]
         healthcheck: Option<HealthConfig>,
     }
-    let health = serde_json::from_slice::<Raw>(&raw)
-        .ok()
-        .and_then(|r| r.config)
-        .and_then(|c| c.healthcheck);
-    Ok((config, health))
+    serde_json::from_slice::<Raw>(raw).ok()?.config?.healthcheck
 }

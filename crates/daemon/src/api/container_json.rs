@@ -54,8 +54,7 @@ pub struct Sources<'a> {
 pub fn inspect(e: &Sources<'_>, c: &Container, execs: &[String]) -> ApiResult<Value> {
     let image = Digest::parse(&c.image_id)
         .ok()
-        .and_then(|d| read_image_config(e.content, &d).ok())
-        .map(|(config, _)| config);
+        .and_then(|d| read_image_config(e.content, &d).ok());
     let image_cfg = image.as_ref().and_then(|i| i.config().clone());
     let mut m = Map::new();
     m.insert("Id".into(), json!(c.id));
