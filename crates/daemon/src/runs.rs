@@ -31,7 +31,7 @@ impl Daemon {
     pub async fn start_container(self: &Arc<Self>, c: Container) -> ApiResult<Option<Started>> {
         let me = self.clone();
         let id = c.id.clone();
-        let health = c.config.healthcheck.is_some();
+        let health = c.config.healthcheck.as_ref().is_some_and(|h| h.probes());
         let started = self
             .with_engine(move |e| {
                 let r = e.start_with(&c, &mut |shim| me.pending.connect_all(&c.id, shim));
@@ -88,7 +88,7 @@ impl Daemon {
             self.arm(
                 c.id.clone(),
                 c.state.monitor_pid,
-                c.config.healthcheck.is_some(),
+                c.config.healthcheck.as_ref().is_some_and(|h| h.probes()),
             );
         }
     }
@@ -177,7 +177,7 @@ impl Daemon {
                     self.arm(
                         c.id.clone(),
                         c.state.monitor_pid,
-                        c.config.healthcheck.is_some(),
+                        c.config.healthcheck.as_ref().is_some_and(|h| h.probes()),
                     );
                 }
                 Some(Found::Exited(s)) => {

@@ -116,6 +116,15 @@ impl HealthConfig {
         })
     }
 
+    /// Whether the check runs probes ([`HealthConfig::command`] without building it).
+    pub fn probes(&self) -> bool {
+        match self.test.split_first() {
+            Some((kind, rest)) if kind == "CMD" => !rest.is_empty(),
+            Some((kind, rest)) if kind == "CMD-SHELL" => rest.len() == 1,
+            _ => false,
+        }
+    }
+
     /// The command a probe runs; None when there is no check (`NONE` or no test).
     pub fn command(&self) -> Option<Vec<String>> {
         match self.test.split_first() {
@@ -369,6 +378,7 @@ mod tests {
             ..HealthConfig::default()
         };
         assert_eq!(none.command(), None);
+        assert!(shell.probes() && !none.probes());
         assert_eq!(
             shell.interval_at(HealthStatus::Starting, 0),
             DEFAULT_START_INTERVAL

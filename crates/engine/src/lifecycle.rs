@@ -153,12 +153,7 @@ impl Engine {
         c.state.monitor_start = berth_runtime::state::process_start(monitor).unwrap_or(0);
         c.state.exit_code = None;
         let started = now();
-        if c.config
-            .healthcheck
-            .as_ref()
-            .and_then(|h| h.command())
-            .is_some()
-        {
+        if c.config.healthcheck.as_ref().is_some_and(|h| h.probes()) {
             // As docker, a run with a check starts `starting`, before its first probe.
             let previous = c.state.health.take();
             c.state.health = Some(crate::health::Health::begin(previous.as_ref(), &started));

@@ -339,8 +339,8 @@ fn health(h: &berth_engine::health::Health) -> Value {
 /// The word the `health` filter and the STATUS column use for `c`.
 fn health_word(c: &Container) -> &'static str {
     match (&c.state.health, &c.config.healthcheck) {
-        (Some(h), Some(check)) if check.command().is_some() => h.status.as_str(),
-        (None, Some(check)) if check.command().is_some() => "starting",
+        (Some(h), Some(check)) if check.probes() => h.status.as_str(),
+        (None, Some(check)) if check.probes() => "starting",
         _ => "none",
     }
 }
