@@ -217,11 +217,7 @@ pub fn ports_json(c: &Container, ports: &[berth_net::Port]) -> Value {
 
 /// The networking state, read without the engine (for listings).
 pub fn state_of(d: &Daemon) -> berth_net::State {
-    d.settings
-        .network
-        .networks(d.root())
-        .read()
-        .unwrap_or_default()
+    d.net_reader.read().unwrap_or_default()
 }
 
 /// Each container's endpoints (with their networks) and published ports, from one read
