@@ -69,12 +69,7 @@ pub async fn wait(state_dir: &Path, shim_pid: Option<i32>) -> End {
                 tokio::time::sleep(RETRY).await;
             }
             // Gone: what it wrote just before it went still counts.
-            Ok(None) | Err(_) => {
-                return match ExitStatus::read(state_dir) {
-                    Ok(Some(status)) => End::Exited(status),
-                    _ => End::Lost,
-                }
-            }
+            Ok(None) | Err(_) => return last_look(state_dir),
         }
     }
 }
@@ -96,13 +91,16 @@ pub fn ended(state_dir: &Path, shim_pid: Option<i32>) -> End {
             Ok(None) | Err(_) if lives && std::time::Instant::now() < deadline => {
                 std::thread::sleep(RETRY);
             }
-            Ok(None) | Err(_) => {
-                return match ExitStatus::read(state_dir) {
-                    Ok(Some(status)) => End::Exited(status),
-                    _ => End::Lost,
-                }
-            }
+            Ok(None) | Err(_) => return last_look(state_dir),
         }
+    }
+}
+
+/// The end a shim that is gone recorded in `state_dir`, if it recorded one.
+fn last_look(state_dir: &Path) -> End {
+    match ExitStatus::read(state_dir) {
+        Ok(Some(status)) => End::Exited(status),
+        _ => End::Lost,
     }
 }
 
