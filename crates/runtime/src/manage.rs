@@ -41,9 +41,16 @@ impl Runtime {
     /// Deletes a container. A created or stopped one always; a running or paused one only
     /// with `force`, after killing every process in it.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        self.delete_counting_oom(id, force).map(drop)
+    }
+
+    /// [`Runtime::delete`], which also tells how many of the container's processes the
+    /// OOM killer ended (read from its cgroup before the cgroup goes; 0 for a container
+    /// already gone).
+    pub fn delete_counting_oom(&self, id: &str, force: bool) -> Result<u64> {
         let saved = match self.root.load(id) {
             Ok(s) => s,
-            Err(crate::state::StateError::NotFound(_)) if force => return Ok(()),
+            Err(crate::state::StateError::NotFound(_)) if force => return Ok(0),
             Err(e) => return Err(e.into()),
         };
         let status = self.status(&saved);
@@ -60,6 +67,7 @@ impl Runtime {
         }
         let spec = self.spec_with_hooks(id, Kind::Poststop).ok().flatten();
         let cg = self.cgroup(&saved)?;
+        let oom_kills = cg.oom_kills().unwrap_or(0);
         cg.destroy()?;
         if let Some(spec) = &spec {
             let mut state = self.oci_state(&saved, Some(spec));
@@ -69,7 +77,7 @@ impl Runtime {
             }
         }
         self.root.remove(id)?;
-        Ok(())
+        Ok(oom_kills)
     }
 
     fn kill_everything(&self, saved: &crate::state::Saved) -> Result<()> {
@@ -144,12 +152,6 @@ impl Runtime {
     /// Resource statistics of the container's cgroup.
     pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
         self.stats_of(id, berth_cgroups::Scope::Full)
-    }
-
-    /// How many of the container's processes the OOM killer ended.
-    pub fn oom_kills(&self, id: &str) -> Result<u64> {
-        let saved = self.root.load(id)?;
-        Ok(self.cgroup(&saved)?.oom_kills()?)
     }
 
     /// The statistics `scope` names of the container's cgroup.

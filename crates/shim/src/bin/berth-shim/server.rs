@@ -590,10 +590,10 @@ impl Server {
         if let Some(e) = self.log.flush(now) {
             note(format!("write the log: {e}"));
         }
-        let oom_killed = self.target.oom_killed();
-        if let Err(e) = self.target.cleanup() {
+        let oom_killed = self.target.cleanup().unwrap_or_else(|e| {
             note(format!("delete the container: {e:#}"));
-        }
+            false
+        });
         // After exit.json the shim touches nothing a new run of the container (a new
         // shim in the same directory) could own: socket and pid file go first.
         self.close_io();

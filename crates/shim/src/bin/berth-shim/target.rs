@@ -81,20 +81,12 @@ impl Target {
     }
 
     /// Undoes what the shim made once the process is gone: the container's runtime state
-    /// and cgroup (any process left in it is killed).
-    pub fn cleanup(&self) -> Result<()> {
+    /// and cgroup (any process left in it is killed). Returns whether the OOM killer
+    /// ended a process of the container (an exec's is the container's business).
+    pub fn cleanup(&self) -> Result<bool> {
         match self {
-            Target::Container { rt, id } => Ok(rt.delete(id, true)?),
-            Target::Exec { .. } => Ok(()),
-        }
-    }
-
-    /// Whether the OOM killer ended a process of the container (read before
-    /// [`Target::cleanup`] removes its cgroup; an exec's is the container's business).
-    pub fn oom_killed(&self) -> bool {
-        match self {
-            Target::Container { rt, id } => rt.oom_kills(id).is_ok_and(|n| n > 0),
-            Target::Exec { .. } => false,
+            Target::Container { rt, id } => Ok(rt.delete_counting_oom(id, true)? > 0),
+            Target::Exec { .. } => Ok(false),
         }
     }
 
