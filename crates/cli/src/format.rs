@@ -311,6 +311,29 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
+/// docker's inspect of several objects: each one's document fetched by `fetch`, the
+/// found ones printed as [`inspect`] prints them, then a line for each one that could
+/// not be fetched; exit status 1 if any could not.
+pub fn inspect_each<E: std::fmt::Display>(
+    names: &[String],
+    template: Option<&str>,
+    mut fetch: impl FnMut(&str) -> Result<Vec<u8>, E>,
+) -> anyhow::Result<u8> {
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match fetch(name) {
+            Ok(doc) => docs.push(doc),
+            Err(e) => errors.push(e),
+        }
+    }
+    inspect(&docs, template)?;
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    Ok(u8::from(!errors.is_empty()))
+}
+
 /// Prints inspect documents (the daemon's JSON bytes) as docker does: a JSON array with
 /// the daemon's key order, or the template per document.
 pub fn inspect(docs: &[Vec<u8>], template: Option<&str>) -> anyhow::Result<()> {

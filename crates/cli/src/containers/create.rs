@@ -320,17 +320,6 @@ impl Flags {
     }
 }
 
-/// `busybox` as docker names it when it looks for it: with `:latest` unless it has a
-/// tag or digest.
-pub fn tagged(image: &str) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains(':') || image.contains('@') {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    }
-}
-
 /// Creates the container; an image that is missing is pulled (when the daemon can) and
 /// the create tried again. Returns the container's ID.
 pub fn create(c: &Client, f: &Flags, u: Use) -> anyhow::Result<String> {
@@ -343,8 +332,11 @@ pub fn create(c: &Client, f: &Flags, u: Use) -> anyhow::Result<String> {
             status: 404,
             message,
         }) if !message.starts_with("network ") => {
-            eprintln!("Unable to find image '{}' locally", tagged(&f.image));
-            pull(c, &tagged(&f.image))?;
+            eprintln!(
+                "Unable to find image '{}' locally",
+                crate::registry::tagged(&f.image)
+            );
+            pull(c, &crate::registry::tagged(&f.image))?;
             let v = c.post_json("/containers/create", query(), Some(&body))?;
             Ok(created_id(&v))
         }
@@ -479,9 +471,12 @@ mod tests {
 
     #[test]
     fn images_are_looked_for_with_a_tag() {
-        assert_eq!(tagged("busybox"), "busybox:latest");
-        assert_eq!(tagged("busybox:1.35"), "busybox:1.35");
-        assert_eq!(tagged("localhost:5000/app"), "localhost:5000/app:latest");
-        assert_eq!(tagged("a@sha256:00"), "a@sha256:00");
+        assert_eq!(crate::registry::tagged("busybox"), "busybox:latest");
+        assert_eq!(crate::registry::tagged("busybox:1.35"), "busybox:1.35");
+        assert_eq!(
+            crate::registry::tagged("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
+        assert_eq!(crate::registry::tagged("a@sha256:00"), "a@sha256:00");
     }
 }

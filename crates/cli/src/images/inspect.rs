@@ -17,17 +17,7 @@ pub struct Args {
 
 /// `image inspect`.
 pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    for name in &args.images {
-        match c.get_raw(&format!("/images/{}/json", image_path(name)), Query::new()) {
-            Ok(doc) => docs.push(doc),
-            Err(e) => errors.push(e),
-        }
-    }
-    format::inspect(&docs, args.format.as_deref())?;
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(u8::from(!errors.is_empty()))
+    format::inspect_each(&args.images, args.format.as_deref(), |name| {
+        c.get_raw(&format!("/images/{}/json", image_path(name)), Query::new())
+    })
 }

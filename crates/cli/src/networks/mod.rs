@@ -252,19 +252,9 @@ fn list(c: &Client, a: &ListArgs) -> anyhow::Result<u8> {
 }
 
 fn inspect(c: &Client, a: &InspectArgs) -> anyhow::Result<u8> {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    for name in &a.networks {
-        match c.get_raw(&format!("/networks/{}", path_part(name)), Query::new()) {
-            Ok(doc) => docs.push(doc),
-            Err(e) => errors.push(e),
-        }
-    }
-    format::inspect(&docs, a.format.as_deref())?;
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(u8::from(!errors.is_empty()))
+    format::inspect_each(&a.networks, a.format.as_deref(), |name| {
+        c.get_raw(&format!("/networks/{}", path_part(name)), Query::new())
+    })
 }
 
 fn remove(c: &Client, a: &RmArgs) -> anyhow::Result<u8> {

@@ -170,19 +170,9 @@ fn list_item(v: &Value) -> Value {
 }
 
 fn inspect(c: &Client, a: &InspectArgs) -> anyhow::Result<u8> {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    for name in &a.volumes {
-        match c.get_raw(&format!("/volumes/{}", path_part(name)), Query::new()) {
-            Ok(doc) => docs.push(doc),
-            Err(e) => errors.push(e),
-        }
-    }
-    format::inspect(&docs, a.format.as_deref())?;
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(u8::from(!errors.is_empty()))
+    format::inspect_each(&a.volumes, a.format.as_deref(), |name| {
+        c.get_raw(&format!("/volumes/{}", path_part(name)), Query::new())
+    })
 }
 
 fn remove(c: &Client, a: &RmArgs) -> anyhow::Result<u8> {
