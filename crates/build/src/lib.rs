@@ -1,0 +1,5 @@
+//! Dockerfiles into images: the parser (`dockerfile`), variable expansion (`expand`),
+//! `.dockerignore` matching (`ignore`) and the builder that runs the steps over a
+//! [`builder::Backend`] with a layer cache.
+
+pub mod ast;
