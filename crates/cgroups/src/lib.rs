@@ -243,8 +243,22 @@ impl Manager {
     pub fn stats_of(&self, scope: Scope) -> Result<Stats> {
         match &self.backend {
             Backend::V1(b) => stats::v1::read(b, scope),
-            Backend::V2(b) => stats::v2::read(b.dir(), scope),
+            Backend::V2(b) => stats::v2::read(b.dir_buf(), scope),
         }
+    }
+
+    /// A reader of this cgroup's statistics that keeps its files open between samples.
+    pub fn sampler(&self) -> Sampler {
+        let dirs = match &self.backend {
+            Backend::V1(b) => SampleDirs::V1(
+                stats::V1_STAT_CONTROLLERS
+                    .iter()
+                    .filter_map(|c| b.dir(c).map(|p| (*c, stats::dir::KeptDir::new(p))))
+                    .collect(),
+            ),
+            Backend::V2(b) => SampleDirs::V2(stats::dir::KeptDir::new(b.dir())),
+        };
+        Sampler { dirs }
     }
 
     /// Whether the cgroup exists (in any hierarchy, for v1).
@@ -269,6 +283,37 @@ impl Manager {
         match &self.backend {
             Backend::V1(b) => b.paths(),
             Backend::V2(b) => vec![b.dir().to_path_buf()],
+        }
+    }
+}
+
+/// A cgroup's statistics reader that opens each file once and rereads it on every
+/// sample: for a daemon that samples many containers again and again. Drop it when the
+/// container stops (its files then belong to a removed cgroup).
+#[derive(Debug)]
+pub struct Sampler {
+    dirs: SampleDirs,
+}
+
+#[derive(Debug)]
+enum SampleDirs {
+    V1(Vec<(&'static str, stats::dir::KeptDir)>),
+    V2(stats::dir::KeptDir),
+}
+
+impl Sampler {
+    /// The statistics `scope` names, read now.
+    pub fn stats(&self, scope: Scope) -> Result<Stats> {
+        match &self.dirs {
+            SampleDirs::V1(dirs) => stats::v1::read_dirs(
+                |c| {
+                    dirs.iter()
+                        .find(|(name, _)| *name == c)
+                        .map(|(_, d)| d as &dyn stats::dir::Dir)
+                },
+                scope,
+            ),
+            SampleDirs::V2(dir) => stats::v2::read(dir, scope),
         }
     }
 }

@@ -313,6 +313,21 @@ fn stats_of_a_running_process() {
         "left out"
     );
     assert_eq!((d.pids.current, d.pids.limit), (1, 50));
+    let sampler = m.sampler();
+    let first = sampler.stats(berth_cgroups::Scope::Docker).expect("sample");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let second = sampler.stats(berth_cgroups::Scope::Docker).expect("sample");
+    assert!(first.cpu.usage.total >= d.cpu.usage.total);
+    assert!(
+        second.cpu.usage.total > first.cpu.usage.total,
+        "a kept file is read anew"
+    );
+    assert_eq!(second.memory.usage.limit, 268_435_456);
+    assert_eq!((second.pids.current, second.pids.limit), (1, 50));
+    assert_eq!(
+        second.memory.raw.keys().collect::<Vec<_>>(),
+        d.memory.raw.keys().collect::<Vec<_>>()
+    );
 }
 
 /// This host has swap accounting, so a host without it is imitated by a FAKE v1 tree whose

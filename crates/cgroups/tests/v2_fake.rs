@@ -251,6 +251,14 @@ fn stats_are_read_from_v2_files() {
     assert_eq!(d.memory.usage, s.memory.usage);
     assert_eq!(d.blkio, s.blkio);
     assert!(d.hugetlb.is_empty(), "left out");
+    let sampler = manager(&root).sampler();
+    assert_eq!(
+        sampler.stats(berth_cgroups::Scope::Full).expect("sample"),
+        s
+    );
+    write(&ctr, "memory.current", "5000");
+    let again = sampler.stats(berth_cgroups::Scope::Docker).expect("sample");
+    assert_eq!(again.memory.usage.usage, 5000, "a kept file is read anew");
     let json = serde_json::to_value(&s).expect("json");
     assert_eq!(json["cpu"]["throttling"]["throttledPeriods"], 3);
     assert_eq!(json["blkio"]["ioServiceBytesRecursive"][0]["op"], "Read");

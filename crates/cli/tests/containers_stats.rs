@@ -75,6 +75,14 @@ fn stats_come_from_the_containers_cgroup() {
         "busy",
     ]);
     assert!(f.starts_with("busy "), "{f}");
+    // A restart makes a new cgroup: the figures come from it, not from the old one's files.
+    root.ok(&["restart", "-t", "0", "busy"]);
+    let restarted = curl_json(&root, "/containers/busy/stats?stream=false");
+    assert!(
+        restarted["pids_stats"]["current"].as_u64().unwrap() >= 3,
+        "{restarted}"
+    );
+    assert_eq!(restarted["memory_stats"]["limit"], 64 * 1024 * 1024);
     root.ok(&["rm", "-f", "busy"]);
 }
 

@@ -160,6 +160,13 @@ impl Runtime {
         Ok(self.cgroup(&saved)?.stats_of(scope)?)
     }
 
+    /// A reader of the container's cgroup statistics that keeps the files open; for a
+    /// caller that samples the same running container again and again.
+    pub fn sampler(&self, id: &str) -> Result<berth_cgroups::Sampler> {
+        let saved = self.root.load(id)?;
+        Ok(self.cgroup(&saved)?.sampler())
+    }
+
     /// The state of one container.
     pub fn state(&self, id: &str) -> Result<OciState> {
         let saved = self.root.load(id)?;

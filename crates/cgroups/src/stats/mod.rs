@@ -2,12 +2,17 @@
 //! read from cgroup v1 or v2 files. Field names and the omission of zero values follow runc's
 //! JSON, so tools that parse runc's output can parse berth's.
 
+pub(crate) mod dir;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+/// The v1 controllers statistics are read from.
+pub(crate) const V1_STAT_CONTROLLERS: [&str; 6] =
+    ["cpuacct", "cpu", "memory", "pids", "blkio", "hugetlb"];
 
 fn is_zero(v: &u64) -> bool {
     *v == 0

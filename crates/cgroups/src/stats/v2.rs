@@ -3,32 +3,33 @@
 
 use std::path::Path;
 
+use super::dir::Dir;
 use super::{dev_numbers, Blkio, BlkioEntry, Cpu, Hugetlb, Memory, MemoryEntry, Scope, Stats};
-use crate::fs::{flat_keyed, keyed_value, parse_error, read_opt, read_u64};
+use crate::fs::{flat_keyed, keyed_value, parse_error};
 use crate::{Error, Result};
 
 /// Reads the statistics `scope` names that the cgroup's files offer.
-pub(crate) fn read(dir: &Path, scope: Scope) -> Result<Stats> {
+pub(crate) fn read(dir: &dyn Dir, scope: Scope) -> Result<Stats> {
     let mut s = Stats::default();
-    if let Some(stat) = read_opt(&dir.join("cpu.stat"))? {
+    if let Some(stat) = dir.read_opt("cpu.stat")? {
         s.cpu = cpu(&stat);
     }
-    if dir.join("memory.current").exists() {
+    if dir.has("memory.current") {
         s.memory = memory(dir)?;
     }
     s.pids = super::v1::pids(dir)?;
-    if let Some(io) = read_opt(&dir.join("io.stat"))? {
-        s.blkio = io_stat(&dir.join("io.stat"), &io)?;
+    if let Some(io) = dir.read_opt("io.stat")? {
+        s.blkio = io_stat(&dir.path().join("io.stat"), &io)?;
     }
     if scope == Scope::Docker {
         return Ok(s);
     }
-    for size in page_sizes(dir, ".max")? {
-        let f = |name: &str| dir.join(format!("hugetlb.{size}.{name}"));
-        let events = read_opt(&f("events"))?.unwrap_or_default();
+    for size in page_sizes(dir.path(), ".max")? {
+        let f = |name: &str| format!("hugetlb.{size}.{name}");
+        let events = dir.read_opt(&f("events"))?.unwrap_or_default();
         let h = Hugetlb {
-            usage: read_u64(&f("current"))?,
-            max: read_u64(&f("max"))?,
+            usage: dir.read_u64(&f("current"))?,
+            max: dir.read_u64(&f("max"))?,
             failcnt: keyed_value(&events, "max").unwrap_or(0),
         };
         s.hugetlb.insert(size, h);
@@ -49,19 +50,20 @@ fn cpu(stat: &str) -> Cpu {
 }
 
 /// Memory use; `swap` is memory+swap, as in v1, so the numbers compare across versions.
-fn memory(dir: &Path) -> Result<Memory> {
-    let f = |name: &str| dir.join(name);
-    let events = read_opt(&f("memory.events"))?.unwrap_or_default();
+fn memory(dir: &dyn Dir) -> Result<Memory> {
+    let events = dir.read_opt("memory.events")?.unwrap_or_default();
     let usage = MemoryEntry {
-        limit: read_u64(&f("memory.max"))?,
-        usage: read_u64(&f("memory.current"))?,
-        max: read_u64(&f("memory.peak"))?,
+        limit: dir.read_u64("memory.max")?,
+        usage: dir.read_u64("memory.current")?,
+        max: dir.read_u64("memory.peak")?,
         failcnt: keyed_value(&events, "max").unwrap_or(0),
     };
-    let swap_events = read_opt(&f("memory.swap.events"))?.unwrap_or_default();
+    let swap_events = dir.read_opt("memory.swap.events")?.unwrap_or_default();
     let swap = MemoryEntry {
-        limit: read_u64(&f("memory.swap.max"))?.saturating_add(usage.limit),
-        usage: read_u64(&f("memory.swap.current"))?.saturating_add(usage.usage),
+        limit: dir.read_u64("memory.swap.max")?.saturating_add(usage.limit),
+        usage: dir
+            .read_u64("memory.swap.current")?
+            .saturating_add(usage.usage),
         max: 0,
         failcnt: keyed_value(&swap_events, "max").unwrap_or(0),
     };
@@ -70,7 +72,7 @@ fn memory(dir: &Path) -> Result<Memory> {
         swap,
         ..Memory::default()
     };
-    if let Some(stat) = read_opt(&f("memory.stat"))? {
+    if let Some(stat) = dir.read_opt("memory.stat")? {
         m.raw = flat_keyed(&stat).map(|(k, v)| (k.to_string(), v)).collect();
     }
     m.cache = m.raw.get("file").copied().unwrap_or(0);

@@ -62,6 +62,11 @@ impl V1 {
         self.hierarchy(controller).map(|h| h.dir.as_path())
     }
 
+    /// [`V1::dir`] as the owned path it is.
+    pub(crate) fn dir_buf(&self, controller: &str) -> Option<&PathBuf> {
+        self.hierarchy(controller).map(|h| &h.dir)
+    }
+
     fn hierarchy(&self, controller: &str) -> Option<&Hierarchy> {
         self.hierarchies
             .iter()

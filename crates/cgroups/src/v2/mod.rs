@@ -35,6 +35,11 @@ impl V2 {
         &self.dir
     }
 
+    /// [`V2::dir`] as the owned path it is.
+    pub(crate) fn dir_buf(&self) -> &PathBuf {
+        &self.dir
+    }
+
     /// Creates the directory (and any missing ancestors).
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(Error::io("create cgroup", &self.dir))

@@ -13,8 +13,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_cgroups::Stats;
+use berth_cgroups::{Sampler, Scope, Stats};
 use berth_engine::record::{Container, Status};
+use berth_runtime::container::Runtime;
 use serde_json::{json, Value};
 
 use super::json;
@@ -27,25 +28,50 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// The interval of a stream.
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// The CPU figures and time of the last answer, per container.
+/// Per running container: a sampler that keeps its cgroup files open, and the CPU
+/// figures and time of the last answer.
 #[derive(Debug, Default)]
 pub struct LastSamples {
-    map: Mutex<HashMap<String, (String, Value)>>,
+    map: Mutex<HashMap<String, Kept>>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    /// The container's process when the sampler was made (a restart makes a new cgroup).
+    pid: i32,
+    sampler: Arc<Sampler>,
+    last: Option<(String, Value)>,
 }
 
 impl LastSamples {
-    /// Swaps in `(read, cpu)` for `id`; returns what was there.
-    fn swap(&self, id: &str, read: String, cpu: Value) -> Option<(String, Value)> {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert(id.to_string(), (read, cpu))
+    /// The sampler of running container `c`, made on its first sample.
+    fn sampler(&self, runtime: &Runtime, c: &Container) -> Option<Arc<Sampler>> {
+        if let Some(k) = self.lock().get(&c.id).filter(|k| k.pid == c.state.pid) {
+            return Some(k.sampler.clone());
+        }
+        let sampler = Arc::new(runtime.sampler(&c.id).ok()?);
+        let kept = Kept {
+            pid: c.state.pid,
+            sampler: sampler.clone(),
+            last: None,
+        };
+        self.lock().insert(c.id.clone(), kept);
+        Some(sampler)
     }
 
-    /// Forgets `id`.
+    /// Swaps in `(read, cpu)` for `id`; returns what was there.
+    fn swap(&self, id: &str, read: String, cpu: Value) -> Option<(String, Value)> {
+        let mut m = self.lock();
+        m.get_mut(id)?.last.replace((read, cpu))
+    }
+
+    /// Forgets `id` (and closes its sampler's files).
     pub fn forget(&self, id: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -139,8 +165,9 @@ pub fn sample(d: &Daemon, c: &Container) -> Value {
     let name = format!("/{}", c.name);
     let running = c.state.status == Status::Running;
     let stats = running
-        .then(|| d.runtime.stats_of(&c.id, berth_cgroups::Scope::Docker).ok())
-        .flatten();
+        .then(|| d.last_samples.sampler(&d.runtime, c))
+        .flatten()
+        .and_then(|s| s.stats(Scope::Docker).ok());
     let Some(s) = stats else {
         return json!({
             "read": ZERO_TIME, "preread": ZERO_TIME,
@@ -183,13 +210,13 @@ pub async fn stats(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let stream = Query::parse(q.as_deref()).bool_or("stream", true);
-    let me = d.clone();
-    let c = blocking(move || Ok(me.containers.find(&id)?)).await?;
     if !stream {
         let me = d.clone();
-        let doc = blocking(move || Ok(sample(&me, &c))).await?;
+        let doc = blocking(move || Ok(sample(&me, &me.containers.find(&id)?))).await?;
         return Ok(json(StatusCode::OK, &doc));
     }
+    let me = d.clone();
+    let c = blocking(move || Ok(me.containers.find(&id)?)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
         let id = c.id.clone();
