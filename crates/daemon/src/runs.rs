@@ -54,11 +54,21 @@ impl Daemon {
     /// task that waits for its run records the end, so only a running container no task
     /// watches (none, normally: live restore arms them all) is checked, under the engine.
     pub fn current_containers(&self) -> ApiResult<Vec<Container>> {
-        let list = self.containers.list()?;
+        Ok(self
+            .current_containers_shared()?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    /// [`Daemon::current_containers`] without copies of the records that need no check.
+    pub fn current_containers_shared(&self) -> ApiResult<Vec<Arc<Container>>> {
+        let list = self.containers.list_shared()?;
         list.into_iter()
             .map(|c| {
                 if c.state.status == Status::Running && !self.monitor.is_armed(&c.id) {
-                    self.engine_now(|e| Ok(e.refresh(c)?))
+                    let c = Arc::unwrap_or_clone(c);
+                    Ok(Arc::new(self.engine_now(|e| Ok(e.refresh(c)?))?))
                 } else {
                     Ok(c)
                 }

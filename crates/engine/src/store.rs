@@ -26,7 +26,10 @@ pub const RECORD_FILE: &str = "container.json";
 #[derive(Debug, Clone)]
 pub struct ContainerStore {
     root: PathBuf,
-    cache: Arc<Mutex<HashMap<String, (Stamp, Container)>>>,
+    /// `root`, open: records are looked up from it (two path components, not the
+    /// data root's many, on each of a list's `stat`s).
+    root_fd: Arc<std::os::fd::OwnedFd>,
+    cache: Arc<Mutex<HashMap<String, (Stamp, Arc<Container>)>>>,
 }
 
 /// The identity of a record file's content.
@@ -38,6 +41,14 @@ struct Stamp {
 }
 
 impl Stamp {
+    fn of_stat(st: &nix::sys::stat::FileStat) -> Stamp {
+        Stamp {
+            ino: st.st_ino,
+            mtime_ns: st.st_mtime.saturating_mul(1_000_000_000) + st.st_mtime_nsec,
+            size: st.st_size.max(0) as u64,
+        }
+    }
+
     fn of(m: &fs::Metadata) -> Stamp {
         Stamp {
             ino: m.ino(),
@@ -52,8 +63,10 @@ impl ContainerStore {
     pub fn open(root: &Path) -> Result<ContainerStore> {
         let names = root.join("names");
         fs::create_dir_all(&names).map_err(EngineError::io("create directory", &names))?;
+        let dir = fs::File::open(root).map_err(EngineError::io("open", root))?;
         Ok(ContainerStore {
             root: root.into(),
+            root_fd: Arc::new(dir.into()),
             cache: Arc::default(),
         })
     }
@@ -156,25 +169,32 @@ impl ContainerStore {
     /// Reads container `id`'s record (a full id): from memory when its file is the one
     /// read last time.
     pub fn load(&self, id: &str) -> Result<Container> {
+        self.load_shared(id).map(|c| (*c).clone())
+    }
+
+    /// [`ContainerStore::load`] without a copy: the record as remembered, shared.
+    pub fn load_shared(&self, id: &str) -> Result<Arc<Container>> {
         let path = self.record_path(id);
-        let stamp = match fs::metadata(&path) {
-            Ok(m) => Stamp::of(&m),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+        let relative = format!("{id}/{RECORD_FILE}");
+        let at = nix::fcntl::AtFlags::empty();
+        let stamp = match nix::sys::stat::fstatat(&*self.root_fd, relative.as_str(), at) {
+            Ok(st) => Stamp::of_stat(&st),
+            Err(nix::errno::Errno::ENOENT) => {
                 self.forget(id);
                 return Err(EngineError::NoSuchContainer(id.into()));
             }
-            Err(e) => return Err(EngineError::io("stat", &path)(e)),
+            Err(e) => return Err(EngineError::io("stat", &path)(e.into())),
         };
         if let Some((s, c)) = self.cached().get(id) {
             if *s == stamp {
-                return Ok(c.clone());
+                return Ok(Arc::clone(c));
             }
         }
         self.read_record(id, &path)
     }
 
     /// Reads a record from its file and remembers it under the stamp of the file read.
-    fn read_record(&self, id: &str, path: &Path) -> Result<Container> {
+    fn read_record(&self, id: &str, path: &Path) -> Result<Arc<Container>> {
         let file = match fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -189,13 +209,13 @@ impl ContainerStore {
             // removed at exit are not synced): the create never finished.
             return Err(EngineError::NoSuchContainer(id.into()));
         }
-        let c = Container::read_from(file, path)?;
+        let c = Arc::new(Container::read_from(file, path)?);
         self.cached()
-            .insert(id.to_string(), (Stamp::of(&meta), c.clone()));
+            .insert(id.to_string(), (Stamp::of(&meta), Arc::clone(&c)));
         Ok(c)
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Stamp, Container)>> {
+    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Stamp, Arc<Container>)>> {
         // The map holds only copies of what is on disk: a poisoned one is still right.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -216,6 +236,15 @@ impl ContainerStore {
 
     /// Every container, newest first.
     pub fn list(&self) -> Result<Vec<Container>> {
+        Ok(self
+            .list_shared()?
+            .into_iter()
+            .map(|c| (*c).clone())
+            .collect())
+    }
+
+    /// [`ContainerStore::list`] without copies of the records.
+    pub fn list_shared(&self) -> Result<Vec<Arc<Container>>> {
         let rd = fs::read_dir(&self.root).map_err(EngineError::io("read directory", &self.root))?;
         let mut out = Vec::new();
         for entry in rd {
@@ -224,7 +253,7 @@ impl ContainerStore {
             let Some(id) = name.to_str().filter(|n| is_id(n)) else {
                 continue;
             };
-            match self.load(id) {
+            match self.load_shared(id) {
                 Ok(c) => out.push(c),
                 // A directory whose record is not written yet (a create in progress).
                 Err(EngineError::NoSuchContainer(_)) => {}

@@ -192,6 +192,15 @@ impl Client {
         json(self.call("GET", path, query, Payload::Empty)?)
     }
 
+    /// GET, the response body parsed as `T` (fields `T` does not name are skipped).
+    pub fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str, query: Query) -> Result<T> {
+        let body = self
+            .call("GET", path, query, Payload::Empty)?
+            .body
+            .bytes()?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::BadResponse(e.to_string()))
+    }
+
     /// POST with an optional JSON body; the response body as JSON (`null` if empty).
     pub fn post_json(&self, path: &str, query: Query, body: Option<&Value>) -> Result<Value> {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());

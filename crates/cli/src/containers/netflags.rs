@@ -90,8 +90,8 @@ impl NetFlags {
 }
 
 /// docker's PORTS column from a `/containers/json` entry: `0.0.0.0:8080->80/tcp, 443/tcp`.
-pub fn ports_column(c: &Value) -> String {
-    let Some(list) = c["Ports"].as_array() else {
+pub fn ports_column(ports: &Value) -> String {
+    let Some(list) = ports.as_array() else {
         return String::new();
     };
     let mut out: Vec<String> = list

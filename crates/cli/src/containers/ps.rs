@@ -1,8 +1,9 @@
 //! `berth ps`: the daemon's container list as docker's table or `--format`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::de::IgnoredAny;
 use serde_json::{json, Map, Value};
 
 use crate::client::{Client, Query};
@@ -51,6 +52,32 @@ pub fn filters_json(list: &[String]) -> Option<String> {
     Some(Value::Object(m).to_string())
 }
 
+/// The fields of a `/containers/json` entry that `ps` shows; the rest of each entry is
+/// skipped unread (a list of hundreds of containers is most of `ps`'s time).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Summary {
+    id: String,
+    names: Vec<String>,
+    image: String,
+    command: String,
+    created: i64,
+    state: String,
+    status: String,
+    labels: Option<Map<String, Value>>,
+    ports: Value,
+    size_rw: Option<i64>,
+    size_root_fs: Option<i64>,
+    network_settings: Option<NetworkSettings>,
+}
+
+/// A summary's networks, by name only.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkSettings {
+    networks: Option<BTreeMap<String, IgnoredAny>>,
+}
+
 /// `ps`.
 pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
     let limit = if a.latest { 1 } else { a.last };
@@ -60,14 +87,9 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
         .flag("size", size)
         .opt("limit", (limit > 0).then(|| limit.to_string()).as_deref())
         .opt("filters", filters_json(&a.filter).as_deref());
-    let list = c.get_json("/containers/json", q)?;
+    let list: Vec<Summary> = c.get_typed("/containers/json", q)?;
     let now = SystemTime::now();
-    let items: Vec<Value> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| item(c, now, !a.no_trunc))
-        .collect();
+    let items: Vec<Value> = list.iter().map(|c| item(c, now, !a.no_trunc)).collect();
     let fmt = if a.quiet {
         Format::Template("{{.ID}}".into())
     } else {
@@ -89,42 +111,41 @@ pub fn run(c: &Client, a: &Args) -> anyhow::Result<u8> {
 }
 
 /// One container as docker's `ps` template fields.
-fn item(c: &Value, now: SystemTime, trunc: bool) -> Value {
-    let id = c["Id"].as_str().unwrap_or_default();
-    let created =
-        UNIX_EPOCH + Duration::from_secs(c["Created"].as_i64().unwrap_or(0).max(0) as u64);
-    let names: Vec<&str> = c["Names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
+fn item(c: &Summary, now: SystemTime, trunc: bool) -> Value {
+    let id = c.id.as_str();
+    let created = UNIX_EPOCH + Duration::from_secs(c.created.max(0) as u64);
+    let names: Vec<&str> = c
+        .names
+        .iter()
         .map(|n| n.trim_start_matches('/'))
         .filter(|n| !trunc || !n.contains('/'))
         .collect();
-    let labels = c["Labels"].as_object().map(|m| {
+    let labels = c.labels.as_ref().map(|m| {
         m.iter()
             .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(",")
     });
-    let networks: Vec<&String> = c["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.keys().collect())
+    let networks: Vec<&str> = c
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|m| m.keys().map(String::as_str).collect())
         .unwrap_or_default();
     json!({
         "ID": if trunc { &id[..id.len().min(12)] } else { id },
-        "Image": c["Image"],
-        "Command": command(c["Command"].as_str().unwrap_or_default(), trunc),
+        "Image": c.image,
+        "Command": command(&c.command, trunc),
         "CreatedAt": format::go_time(Some(created)),
         "RunningFor": format::ago(Some(created), now),
-        "Ports": super::netflags::ports_column(c),
-        "State": c["State"],
-        "Status": c["Status"],
+        "Ports": super::netflags::ports_column(&c.ports),
+        "State": c.state,
+        "Status": c.status,
         "Size": size(c),
         "Names": names.join(","),
         "Labels": labels.unwrap_or_default(),
         "Mounts": "",
-        "Networks": networks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+        "Networks": networks.join(","),
         "LocalVolumes": "0",
     })
 }
@@ -140,12 +161,12 @@ fn command(full: &str, trunc: bool) -> String {
 }
 
 /// `0B (virtual 4.26MB)`.
-fn size(c: &Value) -> String {
-    let rw = c["SizeRw"].as_i64().unwrap_or(0).max(0) as u64;
-    let root = c["SizeRootFs"].as_i64().unwrap_or(0).max(0) as u64;
-    if c.get("SizeRw").is_none() && c.get("SizeRootFs").is_none() {
+fn size(c: &Summary) -> String {
+    if c.size_rw.is_none() && c.size_root_fs.is_none() {
         return String::new();
     }
+    let rw = c.size_rw.unwrap_or(0).max(0) as u64;
+    let root = c.size_root_fs.unwrap_or(0).max(0) as u64;
     format!(
         "{} (virtual {})",
         format::human_size(rw),
@@ -177,6 +198,7 @@ mod tests {
         let c = json!({"Id": "0123456789abcdef", "Names": ["/web"], "Image": "busybox",
             "Command": "sh -c 'echo hello world; sleep 1'", "Created": 0, "State": "running",
             "Status": "Up 3 seconds", "Labels": {"a": "b"}, "SizeRw": 12, "SizeRootFs": 4_260_000});
+        let c: Summary = serde_json::from_value(c).unwrap();
         let i = item(&c, UNIX_EPOCH + Duration::from_secs(30), true);
         assert_eq!(i["ID"], "0123456789ab");
         assert_eq!(i["Names"], "web");

@@ -386,26 +386,73 @@ pub fn parse_until(s: &str) -> ApiResult<SystemTime> {
 
 /// One `/containers/json` entry.
 pub fn summary(c: &Container) -> Value {
-    let mode = c.config.host.network_mode.as_str();
-    let mut networks = Map::new();
-    if matches!(mode, "host" | "none") {
-        networks.insert(mode.into(), endpoint());
+    serde_json::to_value(Summary::of(c)).unwrap_or(Value::Null)
+}
+
+/// A `/containers/json` entry, written straight to JSON (a list of hundreds is built
+/// on every `ps`).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Summary<'a> {
+    id: &'a str,
+    names: [String; 1],
+    image: &'a str,
+    #[serde(rename = "ImageID")]
+    image_id: &'a str,
+    command: String,
+    created: i64,
+    /// Published and exposed ports (see `network_json::decorate`).
+    pub ports: Value,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    state: &'static str,
+    status: String,
+    host_config: SummaryHost<'a>,
+    /// The networks the container is on.
+    pub network_settings: SummaryNetworks,
+    mounts: Value,
+}
+
+/// `HostConfig` of a list entry.
+#[derive(Debug, serde::Serialize)]
+struct SummaryHost<'a> {
+    #[serde(rename = "NetworkMode")]
+    network_mode: &'a str,
+}
+
+/// `NetworkSettings` of a list entry.
+#[derive(Debug, serde::Serialize)]
+pub struct SummaryNetworks {
+    /// Endpoint settings by network name.
+    #[serde(rename = "Networks")]
+    pub networks: Map<String, Value>,
+}
+
+impl<'a> Summary<'a> {
+    /// The entry of `c`, without its bridge networks' endpoints and ports.
+    pub fn of(c: &'a Container) -> Summary<'a> {
+        let mode = c.config.host.network_mode.as_str();
+        let mut networks = Map::new();
+        if matches!(mode, "host" | "none") {
+            networks.insert(mode.into(), endpoint());
+        }
+        Summary {
+            id: &c.id,
+            names: [format!("/{}", c.name)],
+            image: &c.image_name,
+            image_id: &c.image_id,
+            command: c.command.join(" "),
+            created: unix_time(Some(&c.created)),
+            ports: Value::Array(Vec::new()),
+            labels: &c.config.labels,
+            state: status_word(c),
+            status: status_text(c, SystemTime::now()),
+            host_config: SummaryHost {
+                network_mode: if mode.is_empty() { "default" } else { mode },
+            },
+            network_settings: SummaryNetworks { networks },
+            mounts: mounts(c),
+        }
     }
-    json!({
-        "Id": c.id,
-        "Names": [format!("/{}", c.name)],
-        "Image": c.image_name,
-        "ImageID": c.image_id,
-        "Command": c.command.join(" "),
-        "Created": unix_time(Some(&c.created)),
-        "Ports": [],
-        "Labels": c.config.labels,
-        "State": status_word(c),
-        "Status": status_text(c, SystemTime::now()),
-        "HostConfig": {"NetworkMode": if mode.is_empty() { "default" } else { mode }},
-        "NetworkSettings": {"Networks": networks},
-        "Mounts": mounts(c),
-    })
 }
 
 /// docker's STATUS column: `Created`, `Up 3 minutes`, `Exited (0) 2 hours ago`.
@@ -479,9 +526,9 @@ pub struct ListFilter<'a> {
 impl<'a> ListFilter<'a> {
     /// Resolves `before`/`since` (containers in `store`); `ancestors` are the image ids
     /// the `ancestor` filter names ([`resolve_images`]).
-    pub fn new(
+    pub fn new<C: std::borrow::Borrow<Container>>(
         filters: &'a Filters,
-        all: &[Container],
+        all: &[C],
         store: &ContainerStore,
         ancestors: Vec<String>,
     ) -> ApiResult<Self> {
@@ -490,7 +537,11 @@ impl<'a> ListFilter<'a> {
                 None => Ok(None),
                 Some(n) => {
                     let c = store.find(n)?;
-                    Ok(all.iter().find(|x| x.id == c.id).map(|x| x.created.clone()))
+                    Ok(all
+                        .iter()
+                        .map(|x| x.borrow())
+                        .find(|x| x.id == c.id)
+                        .map(|x| x.created.clone()))
                 }
             }
         };

@@ -351,21 +351,25 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(q): RawQuery) -> ApiRes
         }
     };
     let me = d.clone();
-    let items = blocking(move || {
-        let list = me.current_containers()?;
+    blocking(move || {
+        let list = me.current_containers_shared()?;
         let nets = super::network_json::by_container(&super::network_json::state_of(&me));
         let f = container_json::ListFilter::new(&filters, &list, &me.containers, ancestors)?;
-        let mut out: Vec<&Container> = list.iter().filter(|c| f.keeps(c, all)).collect();
+        let mut out: Vec<&Container> = list
+            .iter()
+            .map(|c| &**c)
+            .filter(|c| f.keeps(c, all))
+            .collect();
         if let Some(n) = limit {
             out.truncate(n as usize);
         }
-        Ok(out
+        let items: Vec<_> = out
             .iter()
-            .map(|c| super::network_json::decorate(container_json::summary(c), c, &nets))
-            .collect::<Vec<_>>())
+            .map(|c| super::network_json::decorate(container_json::Summary::of(c), c, &nets))
+            .collect();
+        Ok(json(StatusCode::OK, &items))
     })
-    .await?;
-    Ok(json(StatusCode::OK, &items))
+    .await
 }
 
 /// `DELETE /containers/{id}?force=&v=`. A running container is refused without

@@ -11,6 +11,7 @@ use berth_net::{Endpoint, Network};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
+use super::container_json;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 
@@ -244,16 +245,20 @@ pub fn by_container(state: &berth_net::State) -> ByContainer {
 }
 
 /// A `/containers/json` entry with its published ports and its networks' addresses.
-pub fn decorate(mut v: Value, c: &Container, nets: &ByContainer) -> Value {
+pub fn decorate<'a>(
+    mut v: container_json::Summary<'a>,
+    c: &Container,
+    nets: &ByContainer,
+) -> container_json::Summary<'a> {
     let (eps, ports) = match nets.get(&c.id) {
         Some((eps, ports)) => (eps.as_slice(), ports.as_slice()),
         None => (&[][..], &[][..]),
     };
-    v["Ports"] = summary_ports(c, ports);
-    if let Some(map) = v["NetworkSettings"]["Networks"].as_object_mut() {
-        for ep in eps {
-            map.insert(ep.0.name.clone(), endpoint_json(Some(ep), None, c));
-        }
+    v.ports = summary_ports(c, ports);
+    for ep in eps {
+        v.network_settings
+            .networks
+            .insert(ep.0.name.clone(), endpoint_json(Some(ep), None, c));
     }
     v
 }
