@@ -29,8 +29,11 @@ pub struct ContainerStore {
     /// `root`, open: records are looked up from it (two path components, not the
     /// data root's many, on each of a list's `stat`s).
     root_fd: Arc<std::os::fd::OwnedFd>,
-    cache: Arc<Mutex<HashMap<String, (Stamp, Arc<Container>)>>>,
+    cache: Arc<Mutex<Records>>,
 }
+
+/// Records read, by id, with the identity of the file each was read from.
+type Records = HashMap<String, (Stamp, Arc<Container>)>;
 
 /// The identity of a record file's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +218,7 @@ impl ContainerStore {
         Ok(c)
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Stamp, Arc<Container>)>> {
+    fn cached(&self) -> std::sync::MutexGuard<'_, Records> {
         // The map holds only copies of what is on disk: a poisoned one is still right.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
