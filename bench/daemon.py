@@ -146,6 +146,7 @@ def pids_named(name):
 def run_bench(args, work, b, docker_env):
     tools = {
         "berth": [args.berth, "-H", b.host, "run", "--rm", IMAGE, "true"],
+        "berth --network none": [args.berth, "-H", b.host, "run", "--rm", "--network", "none", IMAGE, "true"],
         "docker CLI on berthd": ["docker", "-H", b.host, "run", "--rm", IMAGE, "true"],
         "docker": ["docker", "run", "--rm", "--network", "none", IMAGE, "true"],
     }
@@ -356,7 +357,10 @@ def report(args, samples, skipped, many, busy, logs, out):
         "",
         "## `run --rm busybox true`, end to end (milliseconds)",
         "",
-        f"{args.runs} runs each, in rotating order; wall clock from the client's start to its exit.",
+        f"{args.runs} runs each, in rotating order; wall clock from the client's start to its exit. "
+        "docker runs with `--network none` (no bridge, as the engine issue asks); berth's first row "
+        "is on its default bridge (a veth, an address and NAT per container), the `--network none` "
+        "row is the like-for-like comparison.",
         "",
         "| client → engine | median | p90 | docker / this |",
         "|---|---|---|---|",
