@@ -78,6 +78,9 @@ impl Daemon {
         let dns = settings.network.dns(&settings.data_root);
         let networks = settings.network.networks_with(&settings.data_root, &dns);
         let net_claim = networks.claim()?;
+        if berth_net::firewall::Backend::none_installed() {
+            tracing::warn!("neither nft nor iptables-restore is on the PATH: containers on bridge networks will not start (install nftables)");
+        }
         engine.set_networks(networks);
         if let Err(e) = crate::netconfig::restore(&engine) {
             tracing::warn!("networks not restored: {e}");

@@ -40,15 +40,23 @@ pub enum Backend {
 impl Backend {
     /// nftables when an `nft` binary is on the PATH, else iptables.
     pub fn detect() -> Backend {
-        let path =
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-        let has_nft = std::env::split_paths(&path).any(|d| d.join("nft").is_file());
-        if has_nft {
+        if on_path("nft") {
             Backend::Nft
         } else {
             Backend::Iptables
         }
     }
+
+    /// Whether neither tool is installed (bridge networks cannot work).
+    pub fn none_installed() -> bool {
+        !on_path("nft") && !on_path("iptables-restore")
+    }
+}
+
+/// Whether `tool` is a file in one of the PATH's directories.
+fn on_path(tool: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path).any(|d| d.join(tool).is_file())
 }
 
 /// The nft batch for `change` on table `table`.

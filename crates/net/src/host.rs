@@ -45,6 +45,12 @@ pub enum HostError {
     /// A helper thread panicked.
     #[error("{0}: the helper thread panicked")]
     Thread(&'static str),
+    /// Neither `nft` nor `iptables-restore` is installed.
+    #[error("bridge networking needs nftables (nft) or iptables on this host and {tool} was not found on the PATH: install nftables, or run containers with --network none or host")]
+    NoFirewallTool {
+        /// The tool looked for.
+        tool: &'static str,
+    },
     /// The firewall tool could not be run or refused the change.
     #[error("{tool}: {message}")]
     Firewall {
@@ -250,7 +256,10 @@ fn run(tool: &'static str, args: &[&str], input: &str) -> Result<(), HostError> 
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(format!("run: {e}")))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => HostError::NoFirewallTool { tool },
+            _ => fail(format!("run: {e}")),
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(input.as_bytes())
