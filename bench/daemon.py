@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchlib import Berthd, common_args, timed, version
+
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "busybox:1.35"
 
@@ -49,55 +51,9 @@ def parse_args():
     p.add_argument("--log-runs", type=int, default=3)
     p.add_argument("--sections", default="run,many,busy,logs",
                    help="which parts to run (comma separated; a partial run is for trying, not for docs/)")
-    p.add_argument("--work", required=True)
-    p.add_argument("--docker-host", required=True)
     p.add_argument("--images", required=True)
-    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
-    p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
-    p.add_argument("--shim", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-shim"))
-    p.add_argument("--out", default=str(REPO / "docs"))
+    common_args(p)
     return p.parse_args()
-
-
-class Berthd:
-    def __init__(self, args, work):
-        self.args, self.work = args, work
-        self.sock = work / "berth.sock"
-        self.host = f"unix://{self.sock}"
-
-    def __enter__(self):
-        (self.work / "berthd.json").write_text("{}")
-        env = dict(os.environ, BERTH_SHIM=self.args.shim)
-        self.log = open(self.work / "berthd.log", "ab")
-        self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
-                                      "--exec-root", str(self.work / "berth-exec"), "--config-file",
-                                      str(self.work / "berthd.json"), "-H", self.host],
-                                     stdout=self.log, stderr=self.log, env=env)
-        for _ in range(200):
-            if self.sock.exists() and self.berth("version", check=False).returncode == 0:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("berthd did not start; see berthd.log")
-
-    def berth(self, *a, check=True, **kw):
-        return subprocess.run([self.args.berth, "-H", self.host, *a], check=check, capture_output=True, text=True, **kw)
-
-    def __exit__(self, *exc):
-        ids = self.berth("ps", "-aq", check=False).stdout.split()
-        if ids:
-            self.berth("rm", "-f", *ids, check=False)
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
-
-
-def timed(argv, env=None):
-    start = time.perf_counter()
-    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    elapsed = time.perf_counter() - start
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
-    return elapsed
 
 
 def podman_base(work):
@@ -337,13 +293,6 @@ def plot(samples, many, out):
     axes[1].set_title(f"{list(many.values())[0].get('count', '')} running containers")
     fig.tight_layout()
     fig.savefig(out / "bench-daemon.png", dpi=110)
-
-
-def version(argv):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
-    except (OSError, IndexError):
-        return "unknown"
 
 
 def report(args, samples, skipped, many, busy, logs, out):

@@ -6,14 +6,11 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../tests/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-build=1
-args=()
-for a in "$@"; do
-    if [[ $a == --no-build ]]; then build=0; else args+=("$a"); fi
-done
-((EUID == 0)) || fail "run me as root"
+bench_setup "$@"
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 if ! command -v podman >/dev/null; then
     log "installing podman for the comparison (it may still refuse to run here: see the report)"
@@ -21,14 +18,7 @@ if ! command -v podman >/dev/null; then
         log "podman could not be installed; its rows will say so"
 fi
 
-VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
-[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q -r bench/requirements.txt
-if ((build)); then
-    log "cargo build --release (berthd, berth), cargo shim-release"
-    cargo build --release -p berth-daemon -p berth-cli
-    cargo shim-release
-fi
+bench_build_engine
 
 WORK=$(mktemp -d /var/tmp/berth-bench-daemon.XXXXXX)
 cleanup() {
@@ -41,4 +31,4 @@ cleanup() {
 trap cleanup EXIT
 start_dockerd "$WORK"
 "$VENV/bin/python" bench/daemon.py --work "$WORK" --docker-host "$DOCKER_HOST" \
-    --images "$(images_dir)" "${args[@]}"
+    --images "$(images_dir)" "${ARGS[@]}"

@@ -6,20 +6,14 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../tests/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-build=1
-args=()
-for a in "$@"; do
-    if [[ $a == --no-build ]]; then build=0; else args+=("$a"); fi
-done
-((EUID == 0)) || fail "run me as root"
+bench_setup "$@"
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 
-VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
-[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q -r bench/requirements.txt
-if ((build)); then
+if ((BUILD)); then
     log "cargo build --release -p berth-daemon -p berth-cli -p berth-shim, --example rootfs_bench"
     cargo build --release -p berth-daemon -p berth-cli -p berth-shim
     cargo build --release -p berth-image --example rootfs_bench
@@ -39,4 +33,4 @@ trap cleanup EXIT
 # for each docker round.
 start_containerd "$WORK"
 "$VENV/bin/python" bench/images.py --work "$WORK" --containerd "$CTRD_SOCK" \
-    --images "$(images_dir)" "${args[@]}"
+    --images "$(images_dir)" "${ARGS[@]}"

@@ -44,6 +44,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchlib import Berthd, common_args, timed, version
+
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = 8
 FILE_MIB = 4
@@ -57,12 +59,7 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--size-mb", type=int, default=1024, help="uncompressed image size (MiB), over 8 layers")
     p.add_argument("--no-drop-caches", action="store_true", help="do not drop the page cache before each timed step")
-    p.add_argument("--work", required=True)
-    p.add_argument("--docker-host", required=True)
-    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
-    p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
-    p.add_argument("--shim", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-shim"))
-    p.add_argument("--out", default=str(REPO / "docs"))
+    common_args(p)
     return p.parse_args()
 
 
@@ -169,52 +166,11 @@ class Distribution:
         self.start()
 
 
-class Berthd:
-    def __init__(self, args, work):
-        self.args, self.work = args, work
-        self.sock = work / "berth.sock"
-        self.host = f"unix://{self.sock}"
-
-    def __enter__(self):
-        (self.work / "berthd.json").write_text("{}")
-        env = dict(os.environ, BERTH_SHIM=self.args.shim)
-        self.log = open(self.work / "berthd.log", "ab")
-        self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
-                                      "--exec-root", str(self.work / "berth-exec"), "--config-file",
-                                      str(self.work / "berthd.json"), "-H", self.host],
-                                     stdout=self.log, stderr=self.log, env=env)
-        for _ in range(200):
-            if self.sock.exists() and self.run("version", check=False).returncode == 0:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("berthd did not start; see berthd.log")
-
-    def argv(self, *a):
-        return [self.args.berth, "-H", self.host, *a]
-
-    def run(self, *a, check=True):
-        return subprocess.run(self.argv(*a), check=check, capture_output=True, text=True)
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
-
-
 def free_port():
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def timed(argv, env=None):
-    start = time.perf_counter()
-    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    elapsed = time.perf_counter() - start
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
-    return elapsed
 
 
 def quiet(argv, env=None, check=True):
@@ -324,14 +280,6 @@ def measure(bench, rounds):
 
 # ---- the report -------------------------------------------------------------------------
 
-def version(argv):
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True)
-        return (r.stdout.strip() or r.stderr.strip()).splitlines()[0]
-    except (OSError, IndexError):
-        return "unknown"
-
-
 def table(title, samples, ref, mb, goal):
     """A markdown table of `samples` (seconds); `mb`: the MB each tool moved."""
     med = {n: statistics.median(v) for n, v in samples.items()}
@@ -436,10 +384,10 @@ def main():
     push_reg = Distribution(work, "push-registry", free_port()).start()
     try:
         with Berthd(args, work) as b:
-            b.run("load", "-q", "-i", str(archives[0]))
-            b.run("tag", image_id, f"{pull_reg.addr}/{REF}:1")
-            b.run("push", "-q", f"{pull_reg.addr}/{REF}:1")
-            b.run("rmi", "-f", image_id)
+            b.berth("load", "-q", "-i", str(archives[0]))
+            b.berth("tag", image_id, f"{pull_reg.addr}/{REF}:1")
+            b.berth("push", "-q", f"{pull_reg.addr}/{REF}:1")
+            b.berth("rmi", "-f", image_id)
             bench = Bench(args, work, b, docker_env, image_id, archives, pull_reg, push_reg)
             pulls, pushes = measure(bench, args.rounds)
             meta["pushed_bytes"] = bench.pushed_bytes

@@ -11,26 +11,16 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../tests/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-build=1
-args=()
-for a in "$@"; do
-    if [[ $a == --no-build ]]; then build=0; else args+=("$a"); fi
-done
-((EUID == 0)) || fail "run me as root"
+bench_setup "$@"
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 command -v docker-registry >/dev/null || fail "docker-registry not installed (apt-get install docker-registry)"
 command -v skopeo >/dev/null || fail "skopeo not installed (apt-get install skopeo)"
 
-VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
-[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q -r bench/requirements.txt
-if ((build)); then
-    log "cargo build --release (berthd, berth), cargo shim-release"
-    cargo build --release -p berth-daemon -p berth-cli
-    cargo shim-release
-fi
+bench_build_engine
 
 WORK=$(mktemp -d /var/tmp/berth-bench-reg.XXXXXX)
 cleanup() {
@@ -45,4 +35,4 @@ cleanup() {
 trap cleanup EXIT
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 start_dockerd "$WORK"
-"$VENV/bin/python" bench/registry.py --work "$WORK" --docker-host "$DOCKER_HOST" "${args[@]}"
+"$VENV/bin/python" bench/registry.py --work "$WORK" --docker-host "$DOCKER_HOST" "${ARGS[@]}"
