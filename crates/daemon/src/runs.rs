@@ -164,7 +164,7 @@ impl Daemon {
     /// and execs dropped.
     pub fn forget(&self, id: &str) {
         self.backoff.forget(id);
-        self.last_samples.forget(id);
+        self.samplers.forget(id);
         self.monitor.removed(id);
         self.pending.forget(id);
         self.execs.forget_container(id);

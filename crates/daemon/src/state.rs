@@ -56,8 +56,8 @@ pub struct Daemon {
     pub events: crate::events::Events,
     /// The runtime, for reading containers' cgroups without the engine.
     pub runtime: berth_runtime::container::Runtime,
-    /// The CPU figures each container's last stats answer gave.
-    pub last_samples: crate::api::stats::LastSamples,
+    /// Each running container's stats sampler and the CPU figures of its last answer.
+    pub samplers: crate::api::stats::Samplers,
     /// How registries are reached (mirrors, insecure registries, CA directories).
     pub registries: berth_registry::client::RegistryConfig,
     /// Blobs being pulled, so that concurrent pulls fetch each once.
@@ -118,7 +118,7 @@ impl Daemon {
             backoff: Default::default(),
             events: Default::default(),
             runtime: berth_runtime::container::Runtime::new(&settings_root.join("runtime")),
-            last_samples: Default::default(),
+            samplers: Default::default(),
             registries: berth_registry::client::RegistryConfig {
                 mirrors: settings_mirrors,
                 insecure: settings_insecure,

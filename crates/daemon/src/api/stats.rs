@@ -31,7 +31,7 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// Per running container: a sampler that keeps its cgroup files open, and the CPU
 /// figures and time of the last answer.
 #[derive(Debug, Default)]
-pub struct LastSamples {
+pub struct Samplers {
     map: Mutex<HashMap<String, Kept>>,
 }
 
@@ -43,7 +43,7 @@ struct Kept {
     last: Option<(String, Value)>,
 }
 
-impl LastSamples {
+impl Samplers {
     /// The sampler of running container `c`, made on its first sample.
     fn sampler(&self, runtime: &Runtime, c: &Container) -> Option<Arc<Sampler>> {
         if let Some(k) = self.lock().get(&c.id).filter(|k| k.pid == c.state.pid) {
@@ -165,7 +165,7 @@ pub fn sample(d: &Daemon, c: &Container) -> Value {
     let name = format!("/{}", c.name);
     let running = c.state.status == Status::Running;
     let stats = running
-        .then(|| d.last_samples.sampler(&d.runtime, c))
+        .then(|| d.samplers.sampler(&d.runtime, c))
         .flatten()
         .and_then(|s| s.stats(Scope::Docker).ok());
     let Some(s) = stats else {
@@ -180,7 +180,7 @@ pub fn sample(d: &Daemon, c: &Container) -> Value {
     let read = berth_runtime::state::rfc3339(SystemTime::now());
     let cpu = cpu_json(&s, system_cpu_usage());
     let (preread, precpu) = d
-        .last_samples
+        .samplers
         .swap(&c.id, read.clone(), cpu.clone())
         .unwrap_or_else(|| (ZERO_TIME.to_string(), empty_cpu()));
     let limit = (s.pids.limit > 0).then_some(s.pids.limit);
