@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Networking benchmark (issue 7), berthd against dockerd in one run:
+
+- run: `run --rm busybox:1.35 true`, end to end (client start to exit), --runs times for
+  each of berth on its default bridge, berth `--network none`, docker on its default bridge
+  and docker `--network none`, in rotating order (after one untimed warm-up run each);
+- c2c: TCP throughput between two containers on one user-defined network (`network
+  create --subnet`): a tcpbench server in one, a tcpbench client in a new container each
+  run, by the server's IP and by its name, --bytes per run, --tcp-runs runs, median;
+- published: a tcpbench server on the default bridge published
+  `-p 127.0.0.1:PORT:5201 -p GATEWAY:PORT2:5201`; the same tcpbench binary on the host
+  sends to 127.0.0.1:PORT, to the bridge gateway's GATEWAY:PORT2, and straight to the
+  container's IP (no publishing: the routed baseline); --tcp-runs runs, median. Which
+  process listens on the published port (docker-proxy or nothing: kernel NAT) is recorded.
+
+The tool is bench/tools/tcpbench.c, built static by bench/network.sh; this script puts it
+into a one-layer image (busybox's layer plus /tcpbench) and imports that into both engines,
+so both run the same binary. berthd runs on its own data root with the binaries given;
+dockerd is the private instance bench/network.sh starts. Results go to
+docs/bench-network.{md,png,json}.
+"""
+
+import argparse
+import datetime
+import io
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGE = "busybox:1.35"
+TOOL_IMAGE = "berth-netbench:1"
+PORT = 5201
+SUFFIX = f"nb{os.getpid()}"
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=20, help="`run --rm` runs per variant")
+    p.add_argument("--tcp-runs", type=int, default=5, help="transfers per TCP path and engine")
+    p.add_argument("--bytes", type=int, default=1 << 30, help="bytes per transfer")
+    p.add_argument("--sections", default="run,c2c,published",
+                   help="which parts to run (comma separated; a partial run is for trying, not for docs/)")
+    p.add_argument("--work", required=True)
+    p.add_argument("--docker-host", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--tcpbench", required=True, help="the static tcpbench binary")
+    p.add_argument("--berth-bip", required=True, help="berthd's default bridge address/prefix")
+    p.add_argument("--docker-gateway", required=True, help="dockerd's default bridge address")
+    p.add_argument("--berth-subnet", required=True, help="subnet of berth's user network")
+    p.add_argument("--docker-subnet", required=True, help="subnet of docker's user network")
+    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
+    p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
+    p.add_argument("--shim", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-shim"))
+    p.add_argument("--out", default=str(REPO / "docs"))
+    return p.parse_args()
+
+
+class Berthd:
+    """A berthd on a data root of its own under `work`, with the default bridge on `bip`."""
+
+    def __init__(self, args, work):
+        self.args, self.work = args, work
+        self.sock = work / "berth.sock"
+        self.host = f"unix://{self.sock}"
+
+    def __enter__(self):
+        (self.work / "berthd.json").write_text("{}")
+        env = dict(os.environ, BERTH_SHIM=self.args.shim)
+        self.log = open(self.work / "berthd.log", "ab")
+        self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
+                                      "--exec-root", str(self.work / "berth-exec"), "--config-file",
+                                      str(self.work / "berthd.json"), "-H", self.host, "--bip", self.args.berth_bip],
+                                     stdout=self.log, stderr=self.log, env=env)
+        for _ in range(200):
+            if self.sock.exists() and self.cli("version", check=False).returncode == 0:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("berthd did not start; see berthd.log")
+
+    def argv(self, *a):
+        return [self.args.berth, "-H", self.host, *a]
+
+    def cli(self, *a, check=True):
+        return run(self.argv(*a), check=check)
+
+    def __exit__(self, *exc):
+        ids = self.cli("ps", "-aq", check=False).stdout.split()
+        if ids:
+            self.cli("rm", "-f", *ids, check=False)
+        nets = self.cli("network", "ls", "-q", "--filter", f"name={SUFFIX}", check=False).stdout.split()
+        if nets:
+            self.cli("network", "rm", *nets, check=False)
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+class Docker:
+    """The docker CLI on the private dockerd."""
+
+    def __init__(self, docker_host):
+        self.env = dict(os.environ, DOCKER_HOST=docker_host)
+
+    def argv(self, *a):
+        return ["docker", *a]
+
+    def cli(self, *a, check=True):
+        return run(self.argv(*a), check=check, env=self.env)
+
+    def cleanup(self):
+        ids = self.cli("ps", "-aq", "--filter", f"name={SUFFIX}", check=False).stdout.split()
+        if ids:
+            self.cli("rm", "-f", *ids, check=False)
+        nets = self.cli("network", "ls", "-q", "--filter", f"name={SUFFIX}", check=False).stdout.split()
+        if nets:
+            self.cli("network", "rm", *nets, check=False)
+
+
+def run(argv, check=True, env=None):
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def timed(argv, env=None):
+    start = time.perf_counter()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - start
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
+    return elapsed
+
+
+def tool_image_tar(images, tcpbench, dest):
+    """Writes `dest`: a one-layer root filesystem tar, busybox's layer plus /tcpbench."""
+    with tarfile.open(Path(images) / "busybox-1.35.docker.tar") as outer:
+        layer = json.load(outer.extractfile("manifest.json"))[0]["Layers"][0]
+        data = outer.extractfile(layer).read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(dest, "w") as out:
+        for m in src.getmembers():
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+        info = out.gettarinfo(tcpbench, arcname="tcpbench")
+        info.mode, info.uid, info.gid, info.uname, info.gname = 0o755, 0, 0, "root", "root"
+        with open(tcpbench, "rb") as f:
+            out.addfile(info, f)
+
+
+def run_bench(args, b, d):
+    """`run --rm busybox true` times (ms) for the four variants, rotating order."""
+    tools = {
+        "berth, default bridge": (b.argv("run", "--rm", IMAGE, "true"), None),
+        "berth, --network none": (b.argv("run", "--rm", "--network", "none", IMAGE, "true"), None),
+        "docker, default bridge": (d.argv("run", "--rm", IMAGE, "true"), d.env),
+        "docker, --network none": (d.argv("run", "--rm", "--network", "none", IMAGE, "true"), d.env),
+    }
+    for argv, env in tools.values():
+        timed(argv, env)
+    samples = {n: [] for n in tools}
+    names = list(tools)
+    for i in range(args.runs):
+        for n in names[i % len(names):] + names[:i % len(names)]:
+            samples[n].append(timed(*tools[n]) * 1e3)
+    return samples
+
+
+GBIT = re.compile(r"gbit_s=([0-9.]+)")
+
+
+def gbits(output, what):
+    m = GBIT.search(output)
+    if not m:
+        raise RuntimeError(f"{what}: no gbit_s in tcpbench's output: {output!r}")
+    return float(m.group(1))
+
+
+def container_ip(e, name):
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    ips = e.cli("inspect", "-f", fmt, name).stdout.split()
+    if not ips:
+        raise RuntimeError(f"{name}: no IP address in inspect")
+    return ips[0]
+
+
+def wait_listening(e, name):
+    """Waits until the server container has printed its `listening` line."""
+    for _ in range(100):
+        if "listening" in e.cli("logs", name, check=False).stderr:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name}: tcpbench server did not start: {e.cli('logs', name, check=False).stderr}")
+
+
+def c2c_setup(e, subnet):
+    """A user network on `subnet` with a tcpbench server; the targets (IP, name)."""
+    net, srv = f"net-{SUFFIX}", f"srv-{SUFFIX}"
+    e.cli("network", "create", "--subnet", subnet, net)
+    e.cli("run", "-d", "--name", srv, "--network", net, TOOL_IMAGE, "/tcpbench", "server", str(PORT))
+    wait_listening(e, srv)
+    return net, {"by IP": container_ip(e, srv), "by name": srv}
+
+
+def c2c_bench(args, engines):
+    """Gbit/s per engine and target, a new client container per transfer."""
+    setup = {n: c2c_setup(e, subnet) for n, (e, subnet) in engines.items()}
+    res = {n: {t: [] for t in setup[n][1]} for n in engines}
+    names = list(engines)
+    for i in range(args.tcp_runs):
+        for n in (names if i % 2 == 0 else names[::-1]):
+            e, net, targets = engines[n][0], *setup[n]
+            for t, host in targets.items():
+                out = e.cli("run", "--rm", "--network", net, TOOL_IMAGE, "/tcpbench", "client", host, str(PORT), str(args.bytes))
+                res[n][t].append(gbits(out.stdout, f"{n} c2c {t}"))
+    for n, (e, _) in engines.items():
+        e.cli("rm", "-f", f"srv-{SUFFIX}")
+        e.cli("network", "rm", setup[n][0])
+    return res
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listener(port):
+    """The process listening on TCP `port` of the host ("none": nothing, i.e. kernel NAT)."""
+    out = run(["ss", "-Hltnp", f"sport = :{port}"], check=False).stdout
+    procs = sorted(set(re.findall(r'\("([^"]+)"', out)))
+    return ", ".join(procs) if procs else "none"
+
+
+def published_setup(e, gateway):
+    """A tcpbench server on the default bridge published on 127.0.0.1 and on `gateway`."""
+    srv, lo_port, gw_port = f"pub-{SUFFIX}", free_port(), free_port()
+    e.cli("run", "-d", "--name", srv, "-p", f"127.0.0.1:{lo_port}:{PORT}", "-p", f"{gateway}:{gw_port}:{PORT}",
+          TOOL_IMAGE, "/tcpbench", "server", str(PORT))
+    wait_listening(e, srv)
+    targets = {"127.0.0.1 (published)": ("127.0.0.1", lo_port), "bridge gateway (published)": (gateway, gw_port),
+               "container IP (direct)": (container_ip(e, srv), PORT)}
+    return srv, targets, {"127.0.0.1": listener(lo_port), gateway: listener(gw_port)}
+
+
+def published_bench(args, engines):
+    """Gbit/s per engine and target, the host's tcpbench as the client."""
+    setup = {n: published_setup(e, gw) for n, (e, gw) in engines.items()}
+    res = {n: {t: [] for t in setup[n][1]} for n in engines}
+    names = list(engines)
+    for i in range(args.tcp_runs):
+        for n in (names if i % 2 == 0 else names[::-1]):
+            for t, (host, port) in setup[n][1].items():
+                out = run([args.tcpbench, "client", host, str(port), str(args.bytes)])
+                res[n][t].append(gbits(out.stdout, f"{n} published {t}"))
+    for n, (e, _) in engines.items():
+        e.cli("rm", "-f", setup[n][0])
+    return res, {n: setup[n][2] for n in engines}
+
+
+def plot(samples, c2c, published, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    if samples:
+        names = list(samples)
+        axes[0].boxplot([samples[n] for n in names], tick_labels=[n.replace(", ", "\n") for n in names])
+        axes[0].set_yscale("log")
+        axes[0].set_ylabel("ms, log scale (lower is better)")
+        axes[0].set_title("run --rm busybox true, end to end")
+    for ax, res, title in ((axes[1], c2c, "container to container (user network)"),
+                           (axes[2], published, "host to container")):
+        if not res:
+            ax.set_visible(False)
+            continue
+        engines = list(res)
+        targets = list(res[engines[0]])
+        width = 0.8 / len(engines)
+        for k, n in enumerate(engines):
+            xs = [i + k * width for i in range(len(targets))]
+            ax.bar(xs, [statistics.median(res[n][t]) for t in targets], width, label=n)
+        ax.set_xticks([i + width * (len(engines) - 1) / 2 for i in range(len(targets))],
+                      [t.replace(" (", "\n(") for t in targets])
+        ax.set_ylabel("Gbit/s, median (higher is better)")
+        ax.set_title(title)
+        ax.legend(loc="lower right", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(out / "bench-network.png", dpi=110)
+
+
+def version(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def run_table(args, samples):
+    med = {n: statistics.median(v) for n, v in samples.items()}
+    lines = ["## `run --rm busybox:1.35 true`, end to end (milliseconds)", "",
+             f"{args.runs} runs each after one untimed warm-up, in rotating order; wall clock from the client's start to its exit.", "",
+             "| engine, network | median | p90 | docker bridge / this |", "|---|---|---|---|"]
+    for n, v in samples.items():
+        p90 = statistics.quantiles(v, n=10)[-1]
+        lines.append(f"| {n} | {med[n]:.1f} | {p90:.1f} | {med['docker, default bridge'] / med[n]:.1f}x |")
+    ratio = med["docker, default bridge"] / med["berth, default bridge"]
+    lines += ["", f"Default bridge: docker / berth = **{ratio:.1f}x** (goal: at least 20x). "
+              f"berth's bridge costs {med['berth, default bridge'] - med['berth, --network none']:+.1f} ms over its `--network none`; "
+              f"docker's {med['docker, default bridge'] - med['docker, --network none']:+.1f} ms.", ""]
+    return lines
+
+
+def tcp_table(args, title, intro, res):
+    lines = [f"## {title} (Gbit/s)", "", intro, "",
+             "| path | berth median | docker median | berth / docker | berth runs | docker runs |", "|---|---|---|---|---|---|"]
+    for t in res["berth"]:
+        b, d = statistics.median(res["berth"][t]), statistics.median(res["docker"][t])
+        runs = [" ".join(f"{x:.2f}" for x in res[n][t]) for n in ("berth", "docker")]
+        lines.append(f"| {t} | {b:.2f} | {d:.2f} | {b / d:.2f} | {runs[0]} | {runs[1]} |")
+    return lines + [""]
+
+
+def report(args, samples, c2c, published, listeners, out):
+    gib = args.bytes / (1 << 30)
+    lines = [
+        "# Networking benchmark: run on a bridge, TCP throughput", "",
+        f"Generated by `bench/network.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}, load average {os.getloadavg()[0]:.1f} at the end. "
+        "Peer: Debian's dockerd 20.10 with containerd and runc, its default bridge under a private name, "
+        "`--iptables=false` (the host's firewall untouched), userland proxy on (its default).", "",
+    ]
+    if samples:
+        lines += run_table(args, samples)
+    if c2c:
+        lines += tcp_table(args, "Container to container on a user network", (
+            f"`network create --subnet` on each engine; `tcpbench server` in one container, and per transfer a new container "
+            f"running `tcpbench client` to the server's IP or its name (the engine's DNS), {gib:g} GiB in 128 KiB writes, "
+            f"timed inside the client from connect to the server's close after EOF. {args.tcp_runs} transfers per path, engines alternating."), c2c)
+    if published:
+        lines += tcp_table(args, "Host to container", (
+            f"`tcpbench server` on the default bridge, `-p 127.0.0.1:PORT:5201 -p GATEWAY:PORT2:5201`; the same static "
+            f"binary on the host sends {gib:g} GiB to each published address, and to the container's IP straight (routed, "
+            f"no publishing: the baseline). {args.tcp_runs} transfers per path, engines alternating."), published)
+        lines += ["Who listens on the published host ports (`ss -ltnp`): " + "; ".join(
+            f"{n}: " + ", ".join(f"{addr} → {who}" for addr, who in ls.items()) for n, ls in listeners.items()) + ".", ""]
+    lines += ["![results](bench-network.png)", "",
+              "Versions: " + ", ".join(f"{k}: {version(c)}" for k, c in (("berth", [args.berth, "--version"]), ("docker", ["dockerd", "--version"]))), ""]
+    (out / "bench-network.md").write_text("\n".join(lines))
+    (out / "bench-network.json").write_text(json.dumps({"run_ms": samples, "c2c_gbit_s": c2c, "published_gbit_s": published,
+                                                        "listeners": listeners, "bytes": args.bytes}, indent=1))
+    print("\n".join(lines))
+
+
+def main():
+    args = parse_args()
+    work, out = Path(args.work), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    d = Docker(args.docker_host)
+    busybox = str(Path(args.images) / "busybox-1.35.docker.tar")
+    tool_tar = work / "tcpbench-image.tar"
+    tool_image_tar(args.images, args.tcpbench, tool_tar)
+    d.cli("load", "-i", busybox)
+    d.cli("import", str(tool_tar), TOOL_IMAGE)
+    sections = set(args.sections.split(","))
+    samples, c2c, published, listeners = {}, {}, {}, {}
+    try:
+        with Berthd(args, work) as b:
+            b.cli("load", "-i", busybox)
+            b.cli("import", str(tool_tar), TOOL_IMAGE)
+            if "run" in sections:
+                samples = run_bench(args, b, d)
+            if "c2c" in sections:
+                c2c = c2c_bench(args, {"berth": (b, args.berth_subnet), "docker": (d, args.docker_subnet)})
+            if "published" in sections:
+                gw = args.berth_bip.split("/")[0]
+                published, listeners = published_bench(args, {"berth": (b, gw), "docker": (d, args.docker_gateway)})
+    finally:
+        d.cleanup()
+    if sections != {"run", "c2c", "published"}:
+        print(json.dumps({"run_ms": {n: statistics.median(v) for n, v in samples.items()}, "c2c": c2c,
+                          "published": published, "listeners": listeners}, indent=1))
+        return
+    report(args, samples, c2c, published, listeners, out)
+    plot(samples, c2c, published, out)
+
+if __name__ == "__main__":
+    main()
