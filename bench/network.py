@@ -125,7 +125,8 @@ class Docker:
 
 
 def run(argv, check=True, env=None):
-    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    """Runs `argv` (at most 5 minutes: a transfer that stalls fails the run instead of hanging it)."""
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.strip()}")
     return r

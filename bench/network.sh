@@ -42,8 +42,8 @@ free_subnet() {
         for ((y = 1; y < 255; y += 7)); do
             net=10.$x.$y.0/24
             [[ $TAKEN == *" $net "* ]] && continue
-            if [[ -z $(ip -4 route show table all to match "$net" | grep -v '^default') &&
-                -z $(ip -4 route show table all root "$net") ]]; then
+            if ! ip -4 route show table all to match "$net" | grep -qv '^default' &&
+                [[ -z $(ip -4 route show table all root "$net") ]]; then
                 TAKEN+="$net "
                 printf -v "$1" %s "$net"
                 return 0
@@ -66,7 +66,7 @@ remove_bridges_in() {
     local net dev
     for net in "$@"; do
         for dev in $(ip -4 -o addr show to "$net" 2>/dev/null | awk '{print $2}'); do
-            [[ -d /sys/class/net/$dev/bridge ]] && ip link del "$dev" 2>/dev/null || true
+            if [[ -d /sys/class/net/$dev/bridge ]]; then ip link del "$dev" 2>/dev/null || true; fi
         done
     done
 }
