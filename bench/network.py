@@ -78,7 +78,10 @@ class Berthd:
         self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
                                       "--exec-root", str(self.work / "berth-exec"), "--config-file",
                                       str(self.work / "berthd.json"), "-H", self.host, "--bip", self.args.berth_bip],
-                                     stdout=self.log, stderr=self.log, env=env)
+                                     stdout=self.log, stderr=self.log, env=env,
+                                     # Ctrl-C reaches this script, which then removes the
+                                     # containers through berthd before stopping it.
+                                     start_new_session=True)
         for _ in range(200):
             if self.sock.exists() and self.cli("version", check=False).returncode == 0:
                 return self

@@ -70,10 +70,21 @@ remove_bridges_in() {
         done
     done
 }
+# stop_leftovers: ends what still names $WORK once the daemons are gone (a container
+# monitor whose daemon was killed): the container's processes first, then the monitor.
+stop_leftovers() {
+    local pid child
+    for pid in $(pids_with_arg "$WORK/"); do
+        ((pid == $$)) && continue
+        for child in $(pgrep -P "$pid"); do kill -KILL "$child" 2>/dev/null || true; done
+        stop_pid "$pid" 5
+    done
+}
 cleanup() {
     local rc=$? pid
     stop_dockerd "$WORK" "$rc"
     for pid in $(pids_with_arg "$WORK/berth.sock"); do stop_pid "$pid" 10; done
+    stop_leftovers
     ip link del "$DOCKER_BRIDGE" 2>/dev/null || true
     remove_bridges_in "$BERTH_BIP_NET" "$DOCKER_BIP_NET" "$BERTH_USER_NET" "$DOCKER_USER_NET"
     unmount_under "$WORK"
