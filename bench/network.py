@@ -353,6 +353,16 @@ def tcp_table(args, title, intro, res):
     return lines + [""]
 
 
+def bridge_nf():
+    """Whether bridged IPv4 traffic passes the host's netfilter hooks (br_netfilter)."""
+    try:
+        on = Path("/proc/sys/net/bridge/bridge-nf-call-iptables").read_text().strip() == "1"
+    except OSError:
+        return "br_netfilter not loaded: bridged traffic skips the host's netfilter hooks"
+    return ("br_netfilter on: traffic between two containers on one bridge passes the host's netfilter hooks (every "
+            "nft table there, both engines alike)" if on else "br_netfilter loaded, bridge-nf-call-iptables off")
+
+
 def report(args, samples, c2c, published, proxy_cpu, listeners, out):
     gib = args.bytes / (1 << 30)
     lines = [
@@ -361,7 +371,8 @@ def report(args, samples, c2c, published, proxy_cpu, listeners, out):
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, load average {args.load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
         "(other work on the machine makes the throughput numbers noisy: compare the per-run columns). "
         "Peer: Debian's dockerd 20.10 with containerd and runc, its default bridge under a private name, "
-        "`--iptables=false` (the host's firewall untouched), userland proxy on (its default).", "",
+        "`--iptables=false` (the host's firewall untouched), userland proxy on (its default). "
+        f"{bridge_nf()}.", "",
     ]
     if samples:
         lines += run_table(args, samples)
