@@ -20,10 +20,12 @@ def common_args(p):
 
 class Berthd:
     """berthd with the release binaries on `work`'s own data root, exec root and socket;
-    `args` names the binaries (`berth`, `berthd`, `shim`). Leaving removes every container."""
+    `args` names the binaries (`berth`, `berthd`, `shim`); `extra`: more berthd options.
+    It runs in a session of its own, so a Ctrl-C reaches the benchmark, which removes the
+    containers through it on the way out. Leaving removes every container."""
 
-    def __init__(self, args, work):
-        self.args, self.work = args, work
+    def __init__(self, args, work, extra=()):
+        self.args, self.work, self.extra = args, work, list(extra)
         self.sock = work / "berth.sock"
         self.host = f"unix://{self.sock}"
 
@@ -33,8 +35,8 @@ class Berthd:
         self.log = open(self.work / "berthd.log", "ab")
         self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
                                       "--exec-root", str(self.work / "berth-exec"), "--config-file",
-                                      str(self.work / "berthd.json"), "-H", self.host],
-                                     stdout=self.log, stderr=self.log, env=env)
+                                      str(self.work / "berthd.json"), "-H", self.host, *self.extra],
+                                     stdout=self.log, stderr=self.log, env=env, start_new_session=True)
         for _ in range(200):
             if self.sock.exists() and self.berth("version", check=False).returncode == 0:
                 return self

@@ -34,7 +34,8 @@ import tarfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchlib import Berthd, common_args, timed, version
+
 IMAGE = "busybox:1.35"
 TOOL_IMAGE = "berth-netbench:1"
 PORT = 5201
@@ -48,50 +49,25 @@ def parse_args():
     p.add_argument("--bytes", type=int, default=1 << 30, help="bytes per transfer")
     p.add_argument("--sections", default="run,c2c,published",
                    help="which parts to run (comma separated; a partial run is for trying, not for docs/)")
-    p.add_argument("--work", required=True)
-    p.add_argument("--docker-host", required=True)
+    common_args(p)
     p.add_argument("--images", required=True)
     p.add_argument("--tcpbench", required=True, help="the static tcpbench binary")
     p.add_argument("--berth-bip", required=True, help="berthd's default bridge address/prefix")
     p.add_argument("--docker-gateway", required=True, help="dockerd's default bridge address")
     p.add_argument("--berth-subnet", required=True, help="subnet of berth's user network")
     p.add_argument("--docker-subnet", required=True, help="subnet of docker's user network")
-    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
-    p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
-    p.add_argument("--shim", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-shim"))
-    p.add_argument("--out", default=str(REPO / "docs"))
     return p.parse_args()
 
 
-class Berthd:
-    """A berthd on a data root of its own under `work`, with the default bridge on `bip`."""
+class NetBerthd(Berthd):
+    """benchlib's berthd with its default bridge on `--berth-bip`; leaving also removes
+    this run's networks."""
 
     def __init__(self, args, work):
-        self.args, self.work = args, work
-        self.sock = work / "berth.sock"
-        self.host = f"unix://{self.sock}"
-
-    def __enter__(self):
-        (self.work / "berthd.json").write_text("{}")
-        env = dict(os.environ, BERTH_SHIM=self.args.shim)
-        self.log = open(self.work / "berthd.log", "ab")
-        self.proc = subprocess.Popen([self.args.berthd, "--data-root", str(self.work / "berth-data"),
-                                      "--exec-root", str(self.work / "berth-exec"), "--config-file",
-                                      str(self.work / "berthd.json"), "-H", self.host, "--bip", self.args.berth_bip],
-                                     stdout=self.log, stderr=self.log, env=env,
-                                     # Ctrl-C reaches this script, which then removes the
-                                     # containers through berthd before stopping it.
-                                     start_new_session=True)
-        for _ in range(200):
-            if self.sock.exists() and self.cli("version", check=False).returncode == 0:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("berthd did not start; see berthd.log")
-
-    def argv(self, *a):
-        return [self.args.berth, "-H", self.host, *a]
+        super().__init__(args, work, extra=("--bip", args.berth_bip))
 
     def cli(self, *a, check=True):
+        """Runs berth with `a` (see `run`)."""
         return run(self.argv(*a), check=check)
 
     def __exit__(self, *exc):
@@ -101,9 +77,7 @@ class Berthd:
         nets = self.cli("network", "ls", "-q", "--filter", f"name={SUFFIX}", check=False).stdout.split()
         if nets:
             self.cli("network", "rm", *nets, check=False)
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
+        super().__exit__(*exc)
 
 
 class Docker:
@@ -116,6 +90,7 @@ class Docker:
         return ["docker", *a]
 
     def cli(self, *a, check=True):
+        """Runs docker with `a` (see `run`)."""
         return run(self.argv(*a), check=check, env=self.env)
 
     def cleanup(self):
@@ -133,15 +108,6 @@ def run(argv, check=True, env=None):
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.strip()}")
     return r
-
-
-def timed(argv, env=None):
-    start = time.perf_counter()
-    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    elapsed = time.perf_counter() - start
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
-    return elapsed
 
 
 def tool_image_tar(images, tcpbench, dest):
@@ -321,13 +287,6 @@ def plot(samples, c2c, published, out):
     fig.savefig(out / "bench-network.png", dpi=110)
 
 
-def version(argv):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
-    except (OSError, IndexError):
-        return "unknown"
-
-
 def run_table(args, samples):
     med = {n: statistics.median(v) for n, v in samples.items()}
     lines = ["## `run --rm busybox:1.35 true`, end to end (milliseconds)", "",
@@ -414,7 +373,7 @@ def main():
     sections = set(args.sections.split(","))
     samples, c2c, published, proxy_cpu, listeners = {}, {}, {}, {}, {}
     try:
-        with Berthd(args, work) as b:
+        with NetBerthd(args, work) as b:
             b.cli("load", "-i", busybox)
             b.cli("import", str(tool_tar), TOOL_IMAGE)
             if "run" in sections:

@@ -9,29 +9,18 @@
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../tests/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-build=1
-args=()
-for a in "$@"; do
-    if [[ $a == --no-build ]]; then build=0; else args+=("$a"); fi
-done
-((EUID == 0)) || fail "run me as root"
+bench_setup "$@"
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 if ! command -v musl-gcc >/dev/null; then
     log "installing musl-tools (a static tcpbench that resolves names without glibc's NSS)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >/dev/null ||
         fail "musl-tools could not be installed (apt-get install musl-tools)"
 fi
-
-VENV=${BERTH_BENCH_VENV:-$HOME/.cache/berth-bench-venv}
-[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q -r bench/requirements.txt
-if ((build)); then
-    log "cargo build --release (berthd, berth), cargo shim-release"
-    cargo build --release -p berth-daemon -p berth-cli
-    cargo shim-release
-fi
+bench_build_engine
 
 # free_subnet VAR: sets VAR to the first 10.X.Y.0/24 (X in 200..250) that no route here
 # contains or lies in, and that an earlier call did not hand out ($TAKEN).
@@ -107,4 +96,4 @@ start_dockerd "$WORK" --bridge="$DOCKER_BRIDGE"
 "$VENV/bin/python" bench/network.py --work "$WORK" --docker-host "$DOCKER_HOST" \
     --images "$(images_dir)" --tcpbench "$WORK/tcpbench" \
     --berth-bip "$(gateway "$BERTH_BIP_NET")/24" --docker-gateway "$(gateway "$DOCKER_BIP_NET")" \
-    --berth-subnet "$BERTH_USER_NET" --docker-subnet "$DOCKER_USER_NET" "${args[@]}"
+    --berth-subnet "$BERTH_USER_NET" --docker-subnet "$DOCKER_USER_NET" "${ARGS[@]}"
