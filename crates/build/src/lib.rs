@@ -3,3 +3,4 @@
 //! [`builder::Backend`] with a layer cache.
 
 pub mod ast;
+pub mod expand;
