@@ -3,4 +3,5 @@
 //! [`builder::Backend`] with a layer cache.
 
 pub mod ast;
+pub mod dockerfile;
 pub mod expand;
