@@ -4,3 +4,5 @@
 
 pub mod ast;
 pub mod builder;
+pub mod dockerfile;
+pub mod expand;
