@@ -85,7 +85,8 @@ impl DaemonBackend {
         platform: Option<&str>,
         out: &mut dyn Output,
     ) -> Result<(), BackendError> {
-        let reference = Reference::parse(name).map_err(|e| ApiError::BadParameter(e.to_string()))?;
+        let reference =
+            Reference::parse(name).map_err(|e| ApiError::BadParameter(e.to_string()))?;
         let platform = platform.map(|p| {
             let parts: Vec<&str> = p.split('/').collect();
             Platform::new(
@@ -169,7 +170,9 @@ impl Backend for DaemonBackend {
         let (started, attach) = self.engine(move |e| {
             let c = e.find(&cid)?;
             let mut attach = None;
-            let s = e.start_with(&c, &mut |shim| attach = Some(shim.attach(false, true, true)))?;
+            let s = e.start_with(&c, &mut |shim| {
+                attach = Some(shim.attach(false, true, true))
+            })?;
             Ok((s, attach))
         })?;
         if let Some(s) = started {

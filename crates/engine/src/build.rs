@@ -89,7 +89,10 @@ impl Engine {
         let mut config = config.clone();
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
         if let Value::Object(root) = &mut config {
-            root.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+            root.insert(
+                "rootfs".into(),
+                json!({"type": "layers", "diff_ids": diff_ids}),
+            );
         }
         let raw = serde_json::to_vec(&config)?;
         self.put_built(&raw, layers)
@@ -97,9 +100,13 @@ impl Engine {
 
     fn put_built(&self, raw: &[u8], layers: Vec<LayerRecord>) -> Result<Digest> {
         let content = self.images().content();
-        let config_blob = content.put(raw, Expected::unknown()).map_err(EngineError::from)?;
+        let config_blob = content
+            .put(raw, Expected::unknown())
+            .map_err(EngineError::from)?;
         let manifest = crate::commit::manifest(&config_blob.digest, raw.len() as u64, &layers);
-        let manifest_blob = content.put(&manifest, Expected::unknown()).map_err(EngineError::from)?;
+        let manifest_blob = content
+            .put(&manifest, Expected::unknown())
+            .map_err(EngineError::from)?;
         let record = ImageRecord {
             id: config_blob.digest,
             manifest_digest: manifest_blob.digest,
@@ -118,7 +125,11 @@ impl Engine {
 
     /// The image config of image `id`, raw JSON.
     pub fn image_config_json(&self, id: &Digest) -> Result<Value> {
-        let raw = self.images().content().read_all(id, CONFIG_LIMIT).map_err(EngineError::from)?;
+        let raw = self
+            .images()
+            .content()
+            .read_all(id, CONFIG_LIMIT)
+            .map_err(EngineError::from)?;
         Ok(serde_json::from_slice(&raw)?)
     }
 
@@ -160,7 +171,8 @@ impl Engine {
 
     /// Whether `path` is a directory in container `c` (links followed inside its root).
     pub fn build_is_dir(&self, c: &Container, path: &str) -> Result<bool> {
-        let r = self.with_mounted_root(c, |root| Ok(open_root(root).map(|fd| is_dir_in(&fd, path))));
+        let r =
+            self.with_mounted_root(c, |root| Ok(open_root(root).map(|fd| is_dir_in(&fd, path))));
         r?.map_err(|source| BuildSupportError::Path {
             op: "open the root of",
             path: c.id.clone(),

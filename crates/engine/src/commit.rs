@@ -100,7 +100,11 @@ impl Engine {
     /// unpacked: its tar (uncompressed, so its digest is its diffID) is made again from the
     /// snapshot, exactly, when `save` or push needs it. Writing and fsyncing a second copy
     /// here, or compressing it, would make commit several times slower.
-    pub(crate) fn write_layer(&self, c: &Container, top: Option<&Digest>) -> Result<layer::Committed> {
+    pub(crate) fn write_layer(
+        &self,
+        c: &Container,
+        top: Option<&Digest>,
+    ) -> Result<layer::Committed> {
         let snap = self.images().snapshotter();
         let dirs = snap.layer_dirs(&c.snapshot_key)?;
         Ok(layer::diff_and_unpack(

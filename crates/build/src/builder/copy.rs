@@ -124,7 +124,11 @@ fn inside(context: &Path, path: &Path) -> bool {
 fn children_matching(dir: &Path, pat: &str) -> Vec<PathBuf> {
     if !pat.contains(['*', '?', '[']) {
         let p = dir.join(pat);
-        return if p.symlink_metadata().is_ok() { vec![p] } else { Vec::new() };
+        return if p.symlink_metadata().is_ok() {
+            vec![p]
+        } else {
+            Vec::new()
+        };
     }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -276,16 +280,15 @@ pub fn hash(parts: &[Part]) -> Result<String, BuildError> {
             }
             Part::File { path, dest } => {
                 h.update(dest.as_bytes());
-                let meta = path.symlink_metadata().map_err(|source| BuildError::Context {
-                    path: path.clone(),
-                    source,
-                })?;
+                let meta = path
+                    .symlink_metadata()
+                    .map_err(|source| BuildError::Context {
+                        path: path.clone(),
+                        source,
+                    })?;
                 hash_entry(&mut h, path, Path::new(base_name(dest)), &meta)?;
             }
-            Part::Archive { dir, path }
-            | Part::Download {
-                path, dir, ..
-            } => {
+            Part::Archive { dir, path } | Part::Download { path, dir, .. } => {
                 h.update(dir.as_bytes());
                 hash_file(&mut h, path)?;
             }
@@ -393,7 +396,8 @@ fn append(
         h.set_entry_type(tar::EntryType::Regular);
         h.set_size(meta.len());
         let f = File::open(path).map_err(ctx)?;
-        tar.append_data(&mut h, name, f.take(meta.len())).map_err(ctx)
+        tar.append_data(&mut h, name, f.take(meta.len()))
+            .map_err(ctx)
     } else {
         Ok(()) // devices, fifos and sockets in a context are not copied
     }
@@ -430,7 +434,9 @@ pub fn archive_reader(path: &Path) -> Result<Box<dyn Read>, BuildError> {
     let n = read_up_to(&mut f, &mut magic);
     f.rewind().map_err(ctx)?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        return Ok(Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f))));
+        return Ok(Box::new(flate2::read::GzDecoder::new(
+            std::io::BufReader::new(f),
+        )));
     }
     Ok(Box::new(std::io::BufReader::new(f)))
 }

@@ -114,7 +114,11 @@ impl Run<'_> {
         })
     }
 
-    fn env_step(&mut self, st: &mut StageState, pairs: &[(String, String)]) -> Result<(), BuildError> {
+    fn env_step(
+        &mut self,
+        st: &mut StageState,
+        pairs: &[(String, String)],
+    ) -> Result<(), BuildError> {
         let pairs = expand_pairs(st, pairs)?;
         let text = pairs_text("ENV", &pairs, false);
         self.meta(st, &text, &mut |img| {
@@ -124,12 +128,16 @@ impl Run<'_> {
         })
     }
 
-    fn arg_step(&mut self, st: &mut StageState, args: &[crate::ast::Arg]) -> Result<(), BuildError> {
+    fn arg_step(
+        &mut self,
+        st: &mut StageState,
+        args: &[crate::ast::Arg],
+    ) -> Result<(), BuildError> {
         let env = st.env();
         let mut words = Vec::new();
         for a in args {
             st.scope
-                .declare(a, &mut self.build_args, Some(&self.global), &env)
+                .declare(a, &mut self.build_args, Some(&self.global), &env, st.escape)
                 .map_err(|why| BuildError::Expand { line: st.line, why })?;
             words.push(match &a.default {
                 Some(d) => format!("{}={d}", a.name),
@@ -221,21 +229,27 @@ impl Run<'_> {
         )
     }
 
-    fn copy_step(&mut self, st: &mut StageState, spec: &CopySpec, op: &'static str) -> Result<(), BuildError> {
+    fn copy_step(
+        &mut self,
+        st: &mut StageState,
+        spec: &CopySpec,
+        op: &'static str,
+    ) -> Result<(), BuildError> {
         let line = st.line;
         let sources = expand_all(st, &spec.sources)?;
         let dest = copy::absolute(&st.expand(&spec.dest)?, &st.workdir());
         let chown = spec.chown.as_deref().map(|c| st.expand(c)).transpose()?;
-        let chmod = match spec.chmod.as_deref() {
-            None => None,
-            Some(m) => Some(u32::from_str_radix(&st.expand(m)?, 8).map_err(|_| {
-                BuildError::BadValue {
-                    line,
-                    instruction: op,
-                    why: format!("invalid chmod parameter: {m}"),
-                }
-            })?),
-        };
+        let chmod =
+            match spec.chmod.as_deref() {
+                None => None,
+                Some(m) => Some(u32::from_str_radix(&st.expand(m)?, 8).map_err(|_| {
+                    BuildError::BadValue {
+                        line,
+                        instruction: op,
+                        why: format!("invalid chmod parameter: {m}"),
+                    }
+                })?),
+            };
         let mut view = None;
         let root = match &spec.from {
             None => self.opts.context.clone(),
@@ -510,7 +524,13 @@ fn expand_pairs(
 fn pairs_text(keyword: &str, pairs: &[(String, String)], quote: bool) -> String {
     let words: Vec<String> = pairs
         .iter()
-        .map(|(k, v)| if quote { format!("{k}={v:?}") } else { format!("{k}={v}") })
+        .map(|(k, v)| {
+            if quote {
+                format!("{k}={v:?}")
+            } else {
+                format!("{k}={v}")
+            }
+        })
         .collect();
     format!("{keyword} {}", words.join(" "))
 }
@@ -544,7 +564,9 @@ fn healthcheck(st: &StageState, h: &Healthcheck) -> Result<Value, BuildError> {
         return Ok(json!({"Test": ["NONE"]}));
     };
     let test: Vec<String> = match command {
-        Command::Exec(v) => std::iter::once("CMD".to_string()).chain(v.clone()).collect(),
+        Command::Exec(v) => std::iter::once("CMD".to_string())
+            .chain(v.clone())
+            .collect(),
         Command::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
     };
     let mut v = json!({"Test": test});

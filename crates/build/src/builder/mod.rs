@@ -177,5 +177,11 @@ pub fn build(
 
 /// Parses an ONBUILD trigger (one instruction's text).
 fn parse_trigger(text: &str) -> Result<crate::ast::Located<crate::ast::Instruction>, String> {
-    Err(format!("cannot parse trigger {text:?} yet"))
+    let df =
+        crate::dockerfile::parse(&format!("FROM scratch\n{text}\n")).map_err(|e| e.to_string())?;
+    df.stages
+        .into_iter()
+        .next()
+        .and_then(|s| s.instructions.into_iter().next())
+        .ok_or_else(|| "not an instruction".to_string())
 }

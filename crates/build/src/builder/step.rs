@@ -31,6 +31,8 @@ pub struct Run<'a> {
     total: usize,
     /// The time history entries get.
     pub(super) created: String,
+    /// The Dockerfile's escape character.
+    escape: char,
 }
 
 /// The state of the stage being built.
@@ -47,6 +49,8 @@ pub struct StageState {
     pub index: usize,
     /// The line of the instruction running.
     pub line: usize,
+    /// The Dockerfile's escape character.
+    pub escape: char,
 }
 
 impl StageState {
@@ -58,7 +62,7 @@ impl StageState {
     /// Expands `word` with the stage's ENV and ARGs.
     pub fn expand(&self, word: &str) -> Result<String, BuildError> {
         let env = self.env();
-        super::vars::expand(word, &|k| self.scope.lookup(&env, k)).map_err(|why| {
+        super::vars::expand(word, &|k| self.scope.lookup(&env, k), self.escape).map_err(|why| {
             BuildError::Expand {
                 line: self.line,
                 why,
@@ -112,12 +116,13 @@ impl<'a> Run<'a> {
         backend: &'a mut dyn Backend,
         out: &'a mut dyn Output,
     ) -> Result<Run<'a>, BuildError> {
+        let escape = escape_char(df);
         let mut build_args = BuildArgs::new(&opts.build_args);
         let mut global = Scope::default();
         for a in &df.global_args {
             for arg in std::slice::from_ref(&a.value) {
                 global
-                    .declare(arg, &mut build_args, None, &[])
+                    .declare(arg, &mut build_args, None, &[], escape)
                     .map_err(|why| BuildError::Expand {
                         line: a.pos.line,
                         why,
@@ -138,6 +143,7 @@ impl<'a> Run<'a> {
             step: 0,
             total: 0,
             created,
+            escape,
         })
     }
 
@@ -245,11 +251,13 @@ impl<'a> Run<'a> {
 
     /// The stage's base: an earlier stage, scratch or an image.
     fn from(&mut self, stage: &Stage, i: usize) -> Result<StageState, BuildError> {
-        let base = super::vars::expand(&stage.base, &|k| self.global.get(k).map(String::from))
-            .map_err(|why| BuildError::Expand {
+        let lookup = |k: &str| self.global.get(k).map(String::from);
+        let base = super::vars::expand(&stage.base, &lookup, self.escape).map_err(|why| {
+            BuildError::Expand {
                 line: stage.pos.line,
                 why,
-            })?;
+            }
+        })?;
         let image = if let Some(j) = stages::find(&self.df.stages, i, &base) {
             let id = self.stage_images[j]
                 .clone()
@@ -283,6 +291,7 @@ impl<'a> Run<'a> {
             cmd_set: false,
             index: i,
             line: stage.pos.line,
+            escape: self.escape,
         })
     }
 
@@ -466,6 +475,16 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The `# escape=` directive's character (default `\\`).
+fn escape_char(df: &Dockerfile) -> char {
+    df.directives
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case("escape"))
+        .and_then(|(_, v)| v.chars().next())
+        .unwrap_or('\\')
+}
+
 /// The FROM line as docker prints it.
 fn from_text(stage: &Stage) -> String {
     let mut s = String::from("FROM ");
@@ -490,9 +509,7 @@ fn created_time(epoch: Option<i64>) -> String {
 
 /// `2006-01-02T15:04:05.999999999Z`.
 fn rfc3339(t: std::time::SystemTime) -> String {
-    let d = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     let (y, m, dd) = civil(days);

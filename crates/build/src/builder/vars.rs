@@ -66,11 +66,12 @@ impl Scope {
         build_args: &mut BuildArgs,
         global: Option<&Scope>,
         env: &[String],
+        escape: char,
     ) -> Result<(), String> {
         let value = match build_args.take(&arg.name) {
             Some(v) => Some(v),
             None => match &arg.default {
-                Some(d) => Some(expand(d, &|k| self.lookup(env, k))?),
+                Some(d) => Some(expand(d, &|k| self.lookup(env, k), escape)?),
                 None => global.and_then(|g| g.get(&arg.name).map(String::from)),
             },
         };
@@ -102,7 +103,10 @@ impl Scope {
         let mut out: Vec<String> = self
             .args
             .iter()
-            .filter(|(k, _)| !env.iter().any(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k)))
+            .filter(|(k, _)| {
+                !env.iter()
+                    .any(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k))
+            })
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
             .collect();
         out.sort();
@@ -110,70 +114,12 @@ impl Scope {
     }
 }
 
-/// Expands `$NAME`, `${NAME}`, `${NAME:-word}`, `${NAME:+word}` in `word` (`\$` is a
-/// literal `$`; a backslash before anything else is kept).
-pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let chars: Vec<char> = word.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' if chars.get(i + 1) == Some(&'$') => {
-                out.push('$');
-                i += 2;
-            }
-            '$' if chars.get(i + 1) == Some(&'{') => {
-                let end = chars[i..]
-                    .iter()
-                    .position(|c| *c == '}')
-                    .map(|p| p + i)
-                    .ok_or_else(|| format!("missing '}}' in {word:?}"))?;
-                let inner: String = chars[i + 2..end].iter().collect();
-                out.push_str(&braced(&inner, lookup)?);
-                i = end + 1;
-            }
-            '$' => {
-                let len = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-                    .count();
-                if len == 0 {
-                    out.push('$');
-                } else {
-                    let name: String = chars[i + 1..i + 1 + len].iter().collect();
-                    out.push_str(&lookup(&name).unwrap_or_default());
-                }
-                i += 1 + len;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The value of `${inner}`.
-fn braced(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    if let Some((name, word)) = inner.split_once(":-") {
-        return Ok(lookup(name)
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| expand(word, lookup), Ok)?);
-    }
-    if let Some((name, word)) = inner.split_once(":+") {
-        return match lookup(name).filter(|v| !v.is_empty()) {
-            Some(_) => expand(word, lookup),
-            None => Ok(String::new()),
-        };
-    }
-    if let Some((name, msg)) = inner.split_once(":?") {
-        return lookup(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("{name}: {msg}"));
-    }
-    if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("bad substitution: ${{{inner}}}"));
-    }
-    Ok(lookup(inner).unwrap_or_default())
+/// Expands `word` (docker's rules: see [`crate::expand`]) with escape character
+/// `escape`; the error is the expander's message.
+pub fn expand(
+    word: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    escape: char,
+) -> Result<String, String> {
+    crate::expand::expand(word, lookup, escape).map_err(|e| e.to_string())
 }
