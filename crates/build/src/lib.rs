@@ -5,3 +5,5 @@
 pub mod ast;
 pub mod dockerfile;
 pub mod expand;
+pub mod ignore;
+pub mod pathmatch;
