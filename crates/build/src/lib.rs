@@ -6,3 +6,5 @@ pub mod ast;
 pub mod builder;
 pub mod dockerfile;
 pub mod expand;
+pub mod ignore;
+pub mod pathmatch;
