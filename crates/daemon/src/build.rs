@@ -221,6 +221,9 @@ impl Backend for DaemonBackend {
         let c = container.map(|id| self.own.find(id)).transpose()?;
         let parent = parent.map(digest).transpose()?;
         let id = self.own.build_commit(c.as_ref(), parent.as_ref(), config)?;
+        if let Some(p) = &parent {
+            self.cache.add_child(p, &id)?;
+        }
         Ok(id.to_string())
     }
 

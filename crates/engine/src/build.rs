@@ -334,7 +334,7 @@ impl BuildCache {
             })?,
         };
         let mut n = 0;
-        for e in rd.flatten() {
+        for e in rd.flatten().filter(|e| e.path().is_file()) {
             if std::fs::remove_file(e.path()).is_ok() {
                 n += 1;
             }
@@ -342,9 +342,46 @@ impl BuildCache {
         Ok(n)
     }
 
+    /// Notes that image `child` was built on image `parent`.
+    pub fn add_child(&self, parent: &Digest, child: &Digest) -> Result<()> {
+        let dir = self.dir.join("children");
+        let path = dir.join(parent.hex());
+        let err = |op, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BuildSupportError::Cache { op, path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(err("create", &dir))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err("open", &path))?;
+        std::io::Write::write_all(&mut f, format!("{child}\n").as_bytes())
+            .map_err(err("write", &path))
+    }
+
+    /// Every image the builder built on another: parent → children.
+    pub fn children(&self) -> std::collections::HashMap<Digest, Vec<Digest>> {
+        let mut out = std::collections::HashMap::new();
+        let Ok(rd) = std::fs::read_dir(self.dir.join("children")) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Ok(parent) = Digest::sha256_hex(&name.to_string_lossy()) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let kids = text.lines().filter_map(|l| Digest::parse(l).ok()).collect();
+            out.insert(parent, kids);
+        }
+        out
+    }
+
     /// How many entries there are.
     pub fn len(&self) -> usize {
-        std::fs::read_dir(&self.dir).map_or(0, |rd| rd.flatten().count())
+        std::fs::read_dir(&self.dir)
+            .map_or(0, |rd| rd.flatten().filter(|e| e.path().is_file()).count())
     }
 
     /// Whether there are none.

@@ -414,6 +414,9 @@ pub fn tar_of_file(name: &str, data: &mut File, mode: u32) -> Result<File, Build
     let mut tar = tar::Builder::new(tempfile::tempfile().map_err(tmp_err)?);
     let mut h = tar::Header::new_gnu();
     h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_size(size);
     h.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut h, name, data).map_err(tmp_err)?;

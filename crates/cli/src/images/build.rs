@@ -264,6 +264,9 @@ fn add_tree(
 fn append_file(tar: &mut tar::Builder<File>, name: &str, data: &[u8]) -> anyhow::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o600);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_size(data.len() as u64);
     h.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut h, name, data)?;

@@ -249,3 +249,22 @@ pub async fn prune(State(d): State<Arc<Daemon>>) -> ApiResult<Response> {
         &json!({"CachesDeleted": [], "SpaceReclaimed": 0}),
     ))
 }
+
+/// The untagged images a build made that another image was built on (docker's
+/// intermediate images): `images` lists them only with `all`.
+pub fn intermediates(
+    root: &Path,
+    all: &[berth_image::metadata::ImageSummary],
+) -> std::collections::HashSet<berth_image::digest::Digest> {
+    let children = berth_engine::build::BuildCache::new(root).children();
+    let present: std::collections::HashSet<_> = all.iter().map(|s| &s.image.id).collect();
+    all.iter()
+        .filter(|s| s.tags.is_empty() && s.digests.is_empty())
+        .filter(|s| {
+            children
+                .get(&s.image.id)
+                .is_some_and(|kids| kids.iter().any(|k| k != &s.image.id && present.contains(k)))
+        })
+        .map(|s| s.image.id.clone())
+        .collect()
+}
