@@ -288,7 +288,14 @@ impl Backend for DaemonBackend {
             url: url.into(),
             why,
         };
-        let mut resp = reqwest::blocking::get(url).map_err(|e| err(e.to_string()))?;
+        let host = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        let client = self.d.registries.http_client(host)?;
+        let mut resp = client.get(url).send().map_err(|e| err(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(err(format!("status {}", resp.status())).into());
         }

@@ -99,6 +99,16 @@ pub enum BuildError {
         /// What is wrong.
         why: String,
     },
+    /// An image a FROM or COPY --from names could not be had.
+    #[error("Dockerfile line {line}: image {name:?}: {source}")]
+    Image {
+        /// The line.
+        line: usize,
+        /// The image as named.
+        name: String,
+        /// The engine's error.
+        source: BackendError,
+    },
     /// The engine failed.
     #[error("{op}: {source}")]
     Backend {

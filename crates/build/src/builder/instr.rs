@@ -446,7 +446,11 @@ impl Run<'_> {
                 let (pull, out) = (self.opts.pull, &mut *self.out);
                 self.backend
                     .base_image(from, pull, None, out)
-                    .map_err(BuildError::backend("resolve the COPY --from image"))?
+                    .map_err(|source| BuildError::Image {
+                        line: st.line,
+                        name: from.to_string(),
+                        source,
+                    })?
                     .id
             }
         };

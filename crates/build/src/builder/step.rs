@@ -278,7 +278,11 @@ impl<'a> Run<'a> {
             let (pull, platform) = (self.opts.pull, stage.platform.clone());
             self.backend
                 .base_image(&base, pull, platform.as_deref(), self.out)
-                .map_err(BuildError::backend("resolve the base image"))?
+                .map_err(|source| BuildError::Image {
+                    line: stage.pos.line,
+                    name: base.clone(),
+                    source,
+                })?
         };
         if !image.id.is_empty() {
             let line = format!(" ---> {}\n", short(&image.id));
