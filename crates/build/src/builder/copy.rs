@@ -73,11 +73,7 @@ pub fn in_context(context: &Path, source: &str) -> Option<PathBuf> {
     for c in Path::new(source).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
             _ => {}
         }
     }

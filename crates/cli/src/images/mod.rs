@@ -49,6 +49,8 @@ pub enum Command {
 }
 
 /// `builder ...`.
+// Parsed once per process: the size of the largest command's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum BuilderCommand {
     /// Build an image from a Dockerfile.
