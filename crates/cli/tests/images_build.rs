@@ -542,3 +542,46 @@ fn docker_cli_classic_builder_against_berthd() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"));
 }
+
+#[test]
+fn run_mounts_cache_bind_and_tmpfs() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35 AS s\nRUN echo staged > /staged\nFROM busybox:1.35\n\
+             RUN --mount=type=cache,target=/cache echo run >> /cache/log && echo runs=$(wc -l < /cache/log)\n\
+             RUN --mount=type=bind,target=/ctx cat /ctx/b.txt\n\
+             RUN --mount=type=bind,from=s,source=/staged,target=/st cat /st\n\
+             RUN --mount=type=tmpfs,target=/t grep ' /t ' /proc/mounts | cut -d' ' -f3\n",
+        ),
+        ("b.txt", "bound\n"),
+    ]);
+    let out = build(&root, ctx.path(), &["-t", "mounts"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for line in ["runs=1\n", "bound\n", "staged\n", "tmpfs\n"] {
+        assert!(
+            out.stdout.contains(line),
+            "{line:?} missing: {}",
+            out.stdout
+        );
+    }
+    // The cache directory outlives the build; a changed bound file misses the cache.
+    std::fs::write(ctx.path().join("b.txt"), "changed\n").unwrap();
+    let again = build(&root, ctx.path(), &["--no-cache"]);
+    assert!(again.stdout.contains("runs=2\n"), "{}", again.stdout);
+    std::fs::write(ctx.path().join("b.txt"), "third\n").unwrap();
+    let third = build(&root, ctx.path(), &[]);
+    assert!(third.stdout.contains("\nthird\n"), "{}", third.stdout);
+    assert!(!third.stdout.contains("runs=3"), "{}", third.stdout);
+    assert_eq!(root.ok(&["ps", "-aq"]), "");
+    // The image does not keep what the mounts showed.
+    assert_eq!(
+        run_in(
+            &root,
+            "mounts",
+            "find /cache /ctx -type f | wc -l; [ -s /st ] || echo empty"
+        ),
+        "0\nempty\n"
+    );
+}

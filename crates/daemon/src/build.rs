@@ -8,8 +8,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_build::builder::{Backend, BackendError, ContainerSpec, Image, Output};
+use berth_build::builder::{Backend, BackendError, ContainerSpec, Image, Output, StepMount};
 use berth_engine::build::BuildCache;
+use berth_engine::mounts::{MountRequest, MountRequests};
 use berth_engine::Engine;
 use berth_image::digest::Digest;
 use berth_image::formats::Platform;
@@ -121,6 +122,39 @@ impl DaemonBackend {
     }
 }
 
+impl DaemonBackend {
+    /// A step's mounts as the engine takes them (cache mounts get their directory).
+    fn mount_requests(&self, mounts: &[StepMount]) -> Result<MountRequests, BackendError> {
+        let mut out = MountRequests::default();
+        for m in mounts {
+            let (source, target, read_only) = match m {
+                StepMount::Tmpfs { target } => {
+                    out.tmpfs.insert(target.clone(), String::new());
+                    continue;
+                }
+                StepMount::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => (source.clone(), target, *read_only),
+                StepMount::Cache {
+                    id,
+                    target,
+                    read_only,
+                } => (self.cache.mount_dir(id)?, target, *read_only),
+            };
+            out.mounts.push(MountRequest {
+                kind: "bind".into(),
+                source: source.to_string_lossy().into_owned(),
+                target: target.clone(),
+                read_only,
+                ..Default::default()
+            });
+        }
+        Ok(out)
+    }
+}
+
 fn db_err(e: berth_image::metadata::DbError) -> ApiError {
     ApiError::from(berth_engine::EngineError::from(e))
 }
@@ -152,13 +186,14 @@ impl Backend for DaemonBackend {
     }
 
     fn create(&mut self, spec: &ContainerSpec) -> Result<String, BackendError> {
+        let mounts = self.mount_requests(&spec.mounts)?;
         let spec = spec.clone();
         let c = self.engine(move |e| {
             let net = spec.network.as_deref().map_or("", |n| match n {
                 "default" => "",
                 n => n,
             });
-            Ok(e.build_container(&spec.image, spec.cmd, spec.env, net))
+            Ok(e.build_container(&spec.image, spec.cmd, spec.env, net, mounts))
         })??;
         Ok(c.id)
     }

@@ -141,11 +141,13 @@ impl Engine {
         cmd: Vec<String>,
         env: Vec<String>,
         network: &str,
+        mounts: crate::mounts::MountRequests,
     ) -> Result<Container> {
         let mut config = Config {
             cmd,
             entrypoint: Some(Vec::new()),
             env,
+            mounts,
             ..Default::default()
         };
         config.host.network_mode = network.to_string();
@@ -191,7 +193,7 @@ impl Engine {
     /// the root's path. [`Engine::remove_build_container`] unmounts and removes it.
     pub fn build_view(&self, image: &str) -> Result<(Container, PathBuf)> {
         let nop = vec!["/bin/sh".into(), "-c".into(), "#(nop) view".into()];
-        let c = self.build_container(image, nop, Vec::new(), "none")?;
+        let c = self.build_container(image, nop, Vec::new(), "none", Default::default())?;
         let target = self.containers().rootfs(&c.id);
         if let Err(e) = rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target) {
             // The mount's error is the one to report.
@@ -321,6 +323,22 @@ impl BuildCache {
         let tmp = self.dir.join(format!(".{key}.tmp"));
         std::fs::write(&tmp, image.to_string()).map_err(err("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(err("rename", &path))
+    }
+
+    /// The directory of `RUN --mount=type=cache,id=<id>` (made if missing).
+    pub fn mount_dir(&self, id: &str) -> Result<PathBuf> {
+        use sha2::Digest as _;
+        let hex: String = sha2::Sha256::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = self.dir.join("mounts").join(hex);
+        std::fs::create_dir_all(&dir).map_err(|source| BuildSupportError::Cache {
+            op: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
     }
 
     /// Drops every entry; returns how many there were.

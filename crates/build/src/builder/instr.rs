@@ -3,12 +3,12 @@
 
 use serde_json::{json, Value};
 
-use crate::ast::{Command, CopySpec, Healthcheck, Instruction, Located};
+use crate::ast::{Command, CopySpec, Healthcheck, Instruction, Located, RunMount};
 
 use super::copy::{self, Part};
 use super::error::BuildError;
 use super::step::{LayerStep, Run, StageState};
-use super::{config, Backend};
+use super::{config, Backend, StepMount};
 
 impl Run<'_> {
     /// Runs one instruction of the stage.
@@ -19,8 +19,11 @@ impl Run<'_> {
     ) -> Result<(), BuildError> {
         match &ins.value {
             Instruction::Run {
-                command, network, ..
-            } => self.run_step(st, command, network.as_deref()),
+                command,
+                network,
+                mounts,
+                ..
+            } => self.run_step(st, command, network.as_deref(), mounts),
             Instruction::Cmd(c) => {
                 let argv = argv(st, c);
                 st.cmd_set = true;
@@ -182,6 +185,7 @@ impl Run<'_> {
         st: &mut StageState,
         command: &Command,
         network: Option<&str>,
+        mounts: &[RunMount],
     ) -> Result<(), BuildError> {
         let cmd = argv(st, command);
         let args = st.scope.run_env(&st.env());
@@ -189,19 +193,111 @@ impl Run<'_> {
         if !args.is_empty() {
             created_by = format!("|{} {} {created_by}", args.len(), args.join(" "));
         }
-        let key_text = format!("RUN {}", json!(cmd));
-        self.layer(
-            st,
-            LayerStep {
-                key_text,
-                content: None,
-                created_by,
-                cmd,
-                run: true,
-                network: network.map(String::from),
-                fill: None,
-            },
-        )
+        let mut views = Vec::new();
+        let resolved = self.step_mounts(st, mounts, &mut views);
+        let done = resolved.and_then(|(mounts, content)| {
+            let key_text = format!("RUN {} {:?} {network:?}", json!(cmd), mounts_key(&mounts));
+            self.layer(
+                st,
+                LayerStep {
+                    key_text,
+                    content,
+                    created_by,
+                    cmd,
+                    run: true,
+                    network: network.map(String::from),
+                    mounts,
+                    fill: None,
+                },
+            )
+        });
+        for v in views {
+            self.backend
+                .remove_container(&v)
+                .map_err(BuildError::backend("release a mounted stage"))?;
+        }
+        done
+    }
+
+    /// The `--mount`s of a RUN, and the content hash of what bind mounts show (part of
+    /// the cache key). Stages mounted with `from=` are noted in `views`.
+    fn step_mounts(
+        &mut self,
+        st: &StageState,
+        mounts: &[RunMount],
+        views: &mut Vec<String>,
+    ) -> Result<(Vec<StepMount>, Option<String>), BuildError> {
+        let mut out = Vec::new();
+        let mut parts = Vec::new();
+        for m in mounts {
+            let field = |k: &str| {
+                m.fields
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone().unwrap_or_default())
+            };
+            let target = field("target")
+                .or_else(|| field("dst"))
+                .or_else(|| field("destination"))
+                .map(|t| st.expand(&t))
+                .transpose()?
+                .unwrap_or_default();
+            let target = copy::absolute(&target, &st.workdir());
+            let flag = |k: &str| field(k).is_some_and(|v| v.is_empty() || v == "true");
+            let read_only = flag("ro") || flag("readonly");
+            let writable = flag("rw") || flag("readwrite");
+            match m.kind.as_str() {
+                "cache" => out.push(StepMount::Cache {
+                    id: field("id").unwrap_or_else(|| target.clone()),
+                    target,
+                    read_only,
+                }),
+                "tmpfs" => out.push(StepMount::Tmpfs { target }),
+                "bind" => {
+                    let root = match field("from") {
+                        None => self.opts.context.clone(),
+                        Some(from) => {
+                            let (cid, path) = self.view_of(st, &st.expand(&from)?)?;
+                            views.push(cid);
+                            path
+                        }
+                    };
+                    let src =
+                        st.expand(&field("source").or_else(|| field("src")).unwrap_or_default())?;
+                    let source = copy::in_context(&root, &src)
+                        .filter(|p| p.symlink_metadata().is_ok())
+                        .ok_or_else(|| BuildError::NoSource {
+                            line: st.line,
+                            op: "RUN --mount",
+                            source_path: src.clone(),
+                        })?;
+                    let name = match source.is_dir() {
+                        true => ".".into(),
+                        false => source.file_name().map(Into::into).unwrap_or_default(),
+                    };
+                    parts.push(Part::Files {
+                        dir: target.clone(),
+                        items: vec![(source.clone(), name)],
+                    });
+                    out.push(StepMount::Bind {
+                        source,
+                        target,
+                        read_only: !writable,
+                    });
+                }
+                other => {
+                    return Err(BuildError::BadValue {
+                        line: st.line,
+                        instruction: "RUN",
+                        why: format!("--mount=type={other} is not supported"),
+                    })
+                }
+            }
+        }
+        let content = (!parts.is_empty())
+            .then(|| copy::hash(&parts))
+            .transpose()?;
+        Ok((out, content))
     }
 
     fn workdir_step(&mut self, st: &mut StageState, w: &str) -> Result<(), BuildError> {
@@ -224,6 +320,7 @@ impl Run<'_> {
                 cmd: nop(&text),
                 run: false,
                 network: None,
+                mounts: Vec::new(),
                 fill: Some(fill),
             },
         )
@@ -310,6 +407,7 @@ impl Run<'_> {
                 cmd: nop(&text),
                 run: false,
                 network: None,
+                mounts: Vec::new(),
                 fill: Some(fill),
             },
         )
@@ -602,4 +700,23 @@ mod tests {
         assert_eq!(super::normalize("/a/./b/../c/"), "/a/c");
         assert_eq!(super::normalize("/"), "/");
     }
+}
+
+/// The mounts as the cache key sees them (host paths of binds are temporary: their
+/// content hash stands for them).
+fn mounts_key(mounts: &[StepMount]) -> Vec<String> {
+    mounts
+        .iter()
+        .map(|m| match m {
+            StepMount::Bind {
+                target, read_only, ..
+            } => format!("bind {target} {read_only}"),
+            StepMount::Cache {
+                id,
+                target,
+                read_only,
+            } => format!("cache {id} {target} {read_only}"),
+            StepMount::Tmpfs { target } => format!("tmpfs {target}"),
+        })
+        .collect()
 }

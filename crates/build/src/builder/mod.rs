@@ -51,6 +51,36 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// `RUN --network=...` (`default`, `none`, `host`); None: the build's network mode.
     pub network: Option<String>,
+    /// `RUN --mount=...`s.
+    pub mounts: Vec<StepMount>,
+}
+
+/// A `RUN --mount` as the backend makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepMount {
+    /// A host path (in the context, or a mounted stage's root) bound at `target`.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// The path in the container.
+        target: String,
+        /// Read-only (the default; `rw` makes it writable, changes are dropped).
+        read_only: bool,
+    },
+    /// A directory kept between builds, named by `id`, at `target`.
+    Cache {
+        /// The cache's id (default: the target).
+        id: String,
+        /// The path in the container.
+        target: String,
+        /// Read-only.
+        read_only: bool,
+    },
+    /// An empty tmpfs at `target`.
+    Tmpfs {
+        /// The path in the container.
+        target: String,
+    },
 }
 
 /// Where build output goes: the text lines docker's classic builder prints, and the id

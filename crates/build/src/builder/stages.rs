@@ -49,12 +49,26 @@ pub fn needed(df: &Dockerfile, target: usize) -> Vec<bool> {
             need[j] = true;
         }
         for ins in &stage.instructions {
-            if let Instruction::Copy(c) = &ins.value {
-                if let Some(j) = c.from.as_deref().and_then(|f| find(&df.stages, i, f)) {
+            for from in sources(&ins.value) {
+                if let Some(j) = find(&df.stages, i, from) {
                     need[j] = true;
                 }
             }
         }
     }
     need
+}
+
+/// The stages (or images) an instruction reads from: `COPY --from`, `RUN --mount=from=`.
+fn sources(ins: &Instruction) -> Vec<&str> {
+    match ins {
+        Instruction::Copy(c) => c.from.as_deref().into_iter().collect(),
+        Instruction::Run { mounts, .. } => mounts
+            .iter()
+            .flat_map(|m| &m.fields)
+            .filter(|(k, _)| k == "from")
+            .filter_map(|(_, v)| v.as_deref())
+            .collect(),
+        _ => Vec::new(),
+    }
 }

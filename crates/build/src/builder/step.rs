@@ -95,6 +95,8 @@ pub struct LayerStep<'s> {
     pub run: bool,
     /// RUN --network.
     pub network: Option<String>,
+    /// RUN --mount.
+    pub mounts: Vec<super::StepMount>,
     /// Called with the container before the commit (COPY writes its files).
     pub fill: Option<Fill<'s>>,
 }
@@ -386,6 +388,7 @@ impl<'a> Run<'a> {
             cmd: step.cmd.clone(),
             env: args,
             network: step.network.clone().or_else(|| self.opts.network.clone()),
+            mounts: step.mounts.clone(),
         };
         let cid = self
             .backend
