@@ -693,15 +693,6 @@ fn healthcheck(st: &StageState, h: &Healthcheck) -> Result<Value, BuildError> {
     Ok(v)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn normalizes() {
-        assert_eq!(super::normalize("/a/./b/../c/"), "/a/c");
-        assert_eq!(super::normalize("/"), "/");
-    }
-}
-
 /// The mounts as the cache key sees them (host paths of binds are temporary: their
 /// content hash stands for them).
 fn mounts_key(mounts: &[StepMount]) -> Vec<String> {
@@ -719,4 +710,13 @@ fn mounts_key(mounts: &[StepMount]) -> Vec<String> {
             StepMount::Tmpfs { target } => format!("tmpfs {target}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalizes() {
+        assert_eq!(super::normalize("/a/./b/../c/"), "/a/c");
+        assert_eq!(super::normalize("/"), "/");
+    }
 }
