@@ -3,6 +3,7 @@
 //! [`builder::Backend`] with a layer cache.
 
 pub mod ast;
+pub mod context;
 pub mod dockerfile;
 pub mod expand;
 pub mod ignore;

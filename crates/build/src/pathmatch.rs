@@ -52,7 +52,6 @@ impl Glob {
 }
 
 /// True when `s` has a glob metacharacter (`*`, `?`, `[`, or a `\` escape).
-#[allow(dead_code)] // used by context (next commit)
 pub(crate) fn has_meta(s: &str) -> bool {
     s.contains(['*', '?', '[', '\\'])
 }
