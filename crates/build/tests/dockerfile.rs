@@ -603,22 +603,45 @@ fn healthcheck_forms() {
         ),
         (
             "HEALTHCHECK --retries=-1 CMD x",
-            ParseErrorKind::Retries { value: "-1".into() },
+            ParseErrorKind::NegativeRetries { value: "-1".into() },
+        ),
+        (
+            "HEALTHCHECK --retries=x CMD x",
+            ParseErrorKind::Retries { value: "x".into() },
         ),
         (
             "HEALTHCHECK --interval=soon CMD x",
             ParseErrorKind::Duration {
                 flag: "interval",
                 value: "soon".into(),
-                reason: "not a duration",
+            },
+        ),
+        (
+            "HEALTHCHECK --interval=1 CMD x",
+            ParseErrorKind::Duration {
+                flag: "interval",
+                value: "1".into(),
+            },
+        ),
+        (
+            "HEALTHCHECK --interval=1.2.3s CMD x",
+            ParseErrorKind::Duration {
+                flag: "interval",
+                value: "1.2.3s".into(),
             },
         ),
         (
             "HEALTHCHECK --timeout=10us CMD x",
-            ParseErrorKind::Duration {
+            ParseErrorKind::ShortDuration {
                 flag: "timeout",
                 value: "10us".into(),
-                reason: "cannot be less than 1ms",
+            },
+        ),
+        (
+            "HEALTHCHECK --timeout=-1s CMD x",
+            ParseErrorKind::ShortDuration {
+                flag: "timeout",
+                value: "-1s".into(),
             },
         ),
         (
@@ -630,6 +653,11 @@ fn healthcheck_forms() {
     ] {
         assert_eq!(err(&format!("FROM a\n{line}")).kind, kind, "{line}");
     }
+    // docker's words
+    assert_eq!(
+        err("FROM a\nHEALTHCHECK --interval=1us CMD x").to_string(),
+        "dockerfile parse error on line 2 (column 1): Interval \"interval\" cannot be less than 1ms"
+    );
 }
 
 #[test]

@@ -171,26 +171,26 @@ fn interval(flags: &Flags, flag: &'static str) -> Result<Option<String>, ParseEr
     let Some(value) = flags.get(flag).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let bad = |reason| ParseErrorKind::Duration {
+    let nanos = go_duration_nanos(&value).ok_or_else(|| ParseErrorKind::Duration {
         flag,
         value: value.clone(),
-        reason,
-    };
-    let nanos = go_duration_nanos(&value).ok_or_else(|| bad("not a duration"))?;
+    })?;
     if nanos != 0.0 && nanos < 1e6 {
-        return Err(bad("cannot be less than 1ms"));
+        return Err(ParseErrorKind::ShortDuration { flag, value });
     }
     Ok(Some(value))
 }
 
+/// `--retries=n`: a non-negative 32-bit count.
 fn retries(flags: &Flags) -> Result<Option<u32>, ParseErrorKind> {
     let Some(value) = flags.get("retries").filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    value
-        .parse::<u32>()
-        .map(Some)
-        .map_err(|_| ParseErrorKind::Retries { value })
+    match value.parse::<i32>() {
+        Ok(n) if n < 0 => Err(ParseErrorKind::NegativeRetries { value }),
+        Ok(n) => Ok(u32::try_from(n).ok()),
+        Err(_) => Err(ParseErrorKind::Retries { value }),
+    }
 }
 
 /// A Go `time.ParseDuration` string in nanoseconds (`1m30s`, `1.5h`, `-2ms`, `0`).
