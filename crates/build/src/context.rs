@@ -11,10 +11,13 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use thiserror::Error;
 
 /// How many symlinks one source may pass through (Linux's limit is 40; Go's 255).
 const MAX_LINKS: usize = 255;
+/// The read size when hashing files.
+const READ_BUFFER: usize = 128 * 1024;
 
 /// A source that cannot be used, or the context cannot be read.
 #[derive(Debug, Error)]
@@ -401,12 +404,29 @@ impl Context {
     /// file contents (not times or owners), in order. Unchanged files hash the same;
     /// any change to a selected file, its name or its mode changes the hash.
     pub fn content_hash(&self, sources: &[Source]) -> Result<String, ContextError> {
+        let lists = sources
+            .iter()
+            .map(|s| self.entries(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let files: Vec<&Path> = lists
+            .iter()
+            .flatten()
+            .filter(|e| matches!(e.kind, EntryKind::File(_)))
+            .map(|e| e.path.as_path())
+            .collect();
+        let mut digests = file_digests(&files)?.into_iter();
         let mut total = Sha256::new();
-        for source in sources {
+        for (source, entries) in sources.iter().zip(&lists) {
             field(&mut total, b"source");
             field(&mut total, source.rel.as_bytes());
-            for entry in self.entries(source)? {
-                entry_hash(&mut total, &entry)?;
+            for entry in entries {
+                field(&mut total, entry.rel.as_bytes());
+                field(&mut total, &entry.mode.to_le_bytes());
+                match &entry.kind {
+                    EntryKind::Dir | EntryKind::Other => {}
+                    EntryKind::Symlink(target) => field(&mut total, target.as_os_str().as_bytes()),
+                    EntryKind::File(_) => field(&mut total, &digests.next().unwrap_or_default()),
+                }
             }
         }
         Ok(format!("sha256:{}", hex(&total.finalize())))
@@ -458,37 +478,68 @@ fn entry(rel: String, path: PathBuf, meta: &Metadata) -> Result<Entry, ContextEr
     })
 }
 
-/// Feeds one entry: its path, mode, and link target or file content digest.
-fn entry_hash(total: &mut Sha256, entry: &Entry) -> Result<(), ContextError> {
-    field(total, entry.rel.as_bytes());
-    field(total, &entry.mode.to_le_bytes());
-    match &entry.kind {
-        EntryKind::Dir | EntryKind::Other => {}
-        EntryKind::Symlink(target) => field(total, target.as_os_str().as_bytes()),
-        EntryKind::File(_) => field(total, &file_digest(&entry.path)?),
-    }
-    Ok(())
-}
-
 /// A length-prefixed field, so that no two different entry lists feed the same bytes.
 fn field(hasher: &mut Sha256, bytes: &[u8]) {
     hasher.update((bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
 }
 
-/// The sha256 of a file's content.
-fn file_digest(path: &Path) -> Result<[u8; 32], ContextError> {
+/// The sha256 of each file's content, in order, read on as many threads as the
+/// machine has cores (taking files one by one from a shared counter).
+fn file_digests(files: &[&Path]) -> Result<Vec<[u8; 32]>, ContextError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(files.len());
+    if workers <= 1 {
+        let mut buf = vec![0u8; READ_BUFFER];
+        return files.iter().map(|p| file_digest(p, &mut buf)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut out = vec![[0u8; 32]; files.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| scope.spawn(|| digest_worker(files, &next)))
+            .collect();
+        for handle in handles {
+            let done = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            for (index, digest) in done {
+                out[index] = digest;
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Hashes files taken from `next` until there are none left: `(index, digest)`.
+fn digest_worker(
+    files: &[&Path],
+    next: &AtomicUsize,
+) -> Result<Vec<(usize, [u8; 32])>, ContextError> {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut done = Vec::new();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(path) = files.get(index) else {
+            return Ok(done);
+        };
+        done.push((index, file_digest(path, &mut buf)?));
+    }
+}
+
+/// The sha256 of a file's content, read through `buf`.
+fn file_digest(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], ContextError> {
     let mut file = File::open(path).map_err(io_err("open", path))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf).map_err(io_err("read", path))?;
+        let n = file.read(buf).map_err(io_err("read", path))?;
         if n == 0 {
-            break;
+            return Ok(hasher.finalize().into());
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().into())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -308,3 +308,27 @@ fn bad_dockerignore_is_an_error() {
         Err(ContextError::Ignore(_))
     ));
 }
+
+#[test]
+fn content_hash_does_not_depend_on_where_the_context_is() {
+    // the executor unpacks each build's context into a new temporary directory
+    let one = sample();
+    let two = sample();
+    for dir in [&one, &two] {
+        for i in 0..50 {
+            write(
+                dir.path(),
+                &format!("many/{i:02}.txt"),
+                &"x".repeat(i * 1000),
+            );
+        }
+    }
+    let hash = |dir: &tempfile::TempDir| {
+        let c = ctx(dir, "");
+        let sources = [c.resolve("many").unwrap(), c.resolve("*.txt").unwrap()].concat();
+        c.content_hash(&sources).unwrap()
+    };
+    assert_eq!(hash(&one), hash(&two));
+    write(two.path(), "many/49.txt", "changed");
+    assert_ne!(hash(&one), hash(&two));
+}
