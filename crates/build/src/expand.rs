@@ -123,6 +123,21 @@ pub fn expand_words(
     Ok(words)
 }
 
+/// Expands the body of a `COPY <<EOF` heredoc whose delimiter was not quoted, as
+/// BuildKit does: variables replaced, quotes kept as they are, `\` still escaping
+/// the next character (`\$X` gives a literal `$X`; before any other character the
+/// `\` is dropped).
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let opts = Options {
+        skip_quotes: true,
+        ..Options::plain('\\')
+    };
+    lex(content, lookup, opts).map(|(text, _)| text)
+}
+
 /// How the lexer treats quotes, escapes and unset variables.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
@@ -134,6 +149,8 @@ pub(crate) struct Options {
     pub raw_escapes: bool,
     /// Leave unset variables as written (`$X`, `${X:-y}`).
     pub skip_unset: bool,
+    /// Treat quotes as plain characters (heredoc bodies).
+    pub skip_quotes: bool,
 }
 
 impl Options {
@@ -144,6 +161,7 @@ impl Options {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
         }
     }
 }
@@ -273,7 +291,7 @@ impl Lexer<'_> {
                 return Ok((result, words));
             }
             match ch {
-                '\'' | '"' => {
+                '\'' | '"' if !self.opts.skip_quotes => {
                     let quoted = if ch == '\'' {
                         self.single_quoted()?
                     } else {

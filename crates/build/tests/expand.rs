@@ -225,3 +225,14 @@ fn pattern_removal_and_replacement() {
     assert!(matches!(err("${V/x/y"), ExpandError::MissingBrace { .. }));
     assert!(matches!(err("${V#x"), ExpandError::MissingBrace { .. }));
 }
+
+#[test]
+fn heredoc_bodies() {
+    use berth_build::expand::expand_heredoc;
+    let body = "echo \"$A\" '$A' ${UNSET:-d}\n\\$A a\\nb\nC:\\\\x\n";
+    assert_eq!(
+        expand_heredoc(body, &env).unwrap(),
+        "echo \"a\" 'a' d\n$A anb\nC:\\x\n"
+    );
+    assert!(expand_heredoc("${A", &env).is_err());
+}

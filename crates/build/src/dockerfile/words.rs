@@ -143,6 +143,7 @@ pub(super) fn heredoc_words(text: &str) -> Result<Vec<Heredoc>, ParseErrorKind> 
         raw_quotes: true,
         raw_escapes: true,
         skip_unset: false,
+        skip_quotes: false,
     };
     let Ok((_, words)) = lex(text, &|_| None, raw) else {
         return Ok(Vec::new());
@@ -174,6 +175,7 @@ pub(super) fn heredoc(word: &str) -> Result<Option<Heredoc>, ParseErrorKind> {
         raw_quotes,
         raw_escapes: false,
         skip_unset: true,
+        skip_quotes: false,
     };
     let bad = |source| ParseErrorKind::BadHeredoc {
         word: word.into(),
