@@ -151,6 +151,8 @@ pub(crate) struct Options {
     pub skip_unset: bool,
     /// Treat quotes as plain characters (heredoc bodies).
     pub skip_quotes: bool,
+    /// Keep the blanks after `<<` in the same word (`RUN <<  EOF` opens a heredoc).
+    pub heredoc_words: bool,
 }
 
 impl Options {
@@ -162,6 +164,7 @@ impl Options {
             raw_escapes: false,
             skip_unset: false,
             skip_quotes: false,
+            heredoc_words: false,
         }
     }
 }
@@ -304,6 +307,16 @@ impl Lexer<'_> {
                     let value = self.dollar()?;
                     result.push_str(&value);
                     words.add_str(&value);
+                }
+                '<' if self.opts.heredoc_words && self.chars.get(self.pos + 1) == Some(&'<') => {
+                    let start = self.pos;
+                    self.pos += 2;
+                    while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
+                        self.pos += 1;
+                    }
+                    let op: String = self.chars[start..self.pos].iter().collect();
+                    result.push_str(&op);
+                    words.add_raw_str(&op);
                 }
                 _ => {
                     if !self.plain_char(&mut result, &mut words) {
