@@ -75,9 +75,12 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Con
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     /// The path as named or matched, relative to the context (`.` for the context
-    /// itself); its last component names the copy.
+    /// itself).
     pub rel: String,
-    /// The path after resolving symlinks inside the context, relative to it.
+    /// The path after resolving symlinks inside the context, relative to it (equal to
+    /// `rel` unless a symlink was followed). Docker's builder names the copy of a
+    /// named symlink after this path's last component (`COPY link /out/` where
+    /// `link -> a.txt` makes `/out/a.txt`).
     pub real: String,
     /// `real` on disk.
     pub path: PathBuf,
