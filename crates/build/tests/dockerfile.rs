@@ -615,6 +615,7 @@ fn healthcheck_forms() {
             ParseErrorKind::Duration {
                 flag: "interval",
                 value: "soon".into(),
+                message: "time: invalid duration \"soon\"".into(),
             },
         ),
         (
@@ -622,6 +623,7 @@ fn healthcheck_forms() {
             ParseErrorKind::Duration {
                 flag: "interval",
                 value: "1".into(),
+                message: "time: missing unit in duration \"1\"".into(),
             },
         ),
         (
@@ -629,6 +631,7 @@ fn healthcheck_forms() {
             ParseErrorKind::Duration {
                 flag: "interval",
                 value: "1.2.3s".into(),
+                message: "time: missing unit in duration \"1.2.3s\"".into(),
             },
         ),
         (
@@ -655,6 +658,21 @@ fn healthcheck_forms() {
         assert_eq!(err(&format!("FROM a\n{line}")).kind, kind, "{line}");
     }
     // docker's words
+    assert_eq!(
+        err("FROM a\nHEALTHCHECK --interval=5x CMD x").to_string(),
+        "dockerfile parse error on line 2 (column 1): time: unknown unit \"x\" in duration \"5x\""
+    );
+    assert_eq!(
+        step("HEALTHCHECK --interval=.5s --timeout=1h2m3.5s --start-period=+3ms CMD x"),
+        Instruction::Healthcheck(Healthcheck::Check {
+            command: Command::Shell("x".into()),
+            interval: Some(".5s".into()),
+            timeout: Some("1h2m3.5s".into()),
+            start_period: Some("+3ms".into()),
+            start_interval: None,
+            retries: None,
+        })
+    );
     assert_eq!(
         err("FROM a\nHEALTHCHECK --interval=1us CMD x").to_string(),
         "dockerfile parse error on line 2 (column 1): Interval \"interval\" cannot be less than 1ms"

@@ -171,9 +171,10 @@ fn interval(flags: &Flags, flag: &'static str) -> Result<Option<String>, ParseEr
     let Some(value) = flags.get(flag).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let nanos = go_duration_nanos(&value).ok_or_else(|| ParseErrorKind::Duration {
+    let nanos = go_duration_nanos(&value).map_err(|message| ParseErrorKind::Duration {
         flag,
         value: value.clone(),
+        message,
     })?;
     if nanos != 0.0 && nanos < 1e6 {
         return Err(ParseErrorKind::ShortDuration { flag, value });
@@ -193,41 +194,62 @@ fn retries(flags: &Flags) -> Result<Option<u32>, ParseErrorKind> {
     }
 }
 
-/// A Go `time.ParseDuration` string in nanoseconds (`1m30s`, `1.5h`, `-2ms`, `0`).
-pub(crate) fn go_duration_nanos(text: &str) -> Option<f64> {
+/// A Go `time.ParseDuration` string in nanoseconds (`1m30s`, `1.5h`, `-2ms`, `0`);
+/// the error is Go's message.
+pub(crate) fn go_duration_nanos(text: &str) -> Result<f64, String> {
+    let quoted = |s: &str| format!("{s:?}");
+    let invalid = || format!("time: invalid duration {}", quoted(text));
     let (sign, mut rest) = match text.strip_prefix('-') {
         Some(r) => (-1.0, r),
         None => (1.0, text.strip_prefix('+').unwrap_or(text)),
     };
     if rest == "0" {
-        return Some(0.0);
+        return Ok(0.0);
     }
     if rest.is_empty() {
-        return None;
+        return Err(invalid());
     }
     let mut total = 0.0;
     while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..num_end];
-        if !number.chars().any(|c| c.is_ascii_digit()) || number.matches('.').count() > 1 {
-            return None;
+        let whole = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let mut end = whole;
+        let mut fraction = 0;
+        if rest[end..].starts_with('.') {
+            let digits = rest[end + 1..].len()
+                - rest[end + 1..]
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .len();
+            fraction = digits;
+            end += 1 + digits;
         }
-        let unit_end = rest[num_end..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map_or(rest.len(), |i| num_end + i);
-        let scale = match &rest[num_end..unit_end] {
+        if whole == 0 && fraction == 0 {
+            return Err(invalid());
+        }
+        let number: f64 = rest[..end].parse().map_err(|_| invalid())?;
+        let unit_len = rest[end..]
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len() - end);
+        if unit_len == 0 {
+            return Err(format!("time: missing unit in duration {}", quoted(text)));
+        }
+        let unit = &rest[end..end + unit_len];
+        let scale = match unit {
             "ns" => 1.0,
             "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
             "ms" => 1e6,
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => return None,
+            _ => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    quoted(unit),
+                    quoted(text)
+                ))
+            }
         };
-        total += number.parse::<f64>().ok()? * scale;
-        rest = &rest[unit_end..];
+        total += number * scale;
+        rest = &rest[end + unit_len..];
     }
-    Some(sign * total)
+    Ok(sign * total)
 }

@@ -166,12 +166,14 @@ pub enum ParseErrorKind {
     #[error("Missing command after HEALTHCHECK CMD")]
     HealthcheckCommand,
     /// `--interval=soon`: not a Go duration.
-    #[error("time: invalid duration {value:?}")]
+    #[error("{message}")]
     Duration {
         /// The flag.
         flag: &'static str,
         /// The value given.
         value: String,
+        /// Go's message (`time: missing unit in duration "5"`).
+        message: String,
     },
     /// `--interval=10us`: a duration under docker's minimum.
     #[error("Interval {flag:?} cannot be less than 1ms")]
