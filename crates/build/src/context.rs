@@ -211,36 +211,35 @@ impl Context {
         let mut links = 0;
         while let Some(part) = todo.pop_front() {
             match part.as_str() {
-                "" | "." => continue,
+                "" | "." => {}
                 ".." => {
                     done.pop();
-                    continue;
                 }
-                _ => {}
-            }
-            let path = self.root.join(done.join("/")).join(&part);
-            let meta = match fs::symlink_metadata(&path) {
-                Ok(meta) => meta,
-                Err(e) if gone(&e) => return Ok(None),
-                Err(e) => return Err(io_err("stat", &path)(e)),
-            };
-            if !meta.file_type().is_symlink() {
-                done.push(part);
-                continue;
-            }
-            links += 1;
-            if links > MAX_LINKS {
-                return Err(ContextError::Loop {
-                    name: source.into(),
-                });
-            }
-            let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
-            let target = target.to_string_lossy();
-            if target.starts_with('/') {
-                done.clear();
-            }
-            for piece in target.split('/').rev() {
-                todo.push_front(piece.into());
+                _ => {
+                    let path = self.root.join(done.join("/")).join(&part);
+                    let target = match link_target(&path) {
+                        Ok(Some(target)) => target,
+                        Ok(None) => {
+                            done.push(part);
+                            continue;
+                        }
+                        Err(e) if gone(&e) => return Ok(None),
+                        Err(e) => return Err(io_err("resolve", &path)(e)),
+                    };
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(ContextError::Loop {
+                            name: source.into(),
+                        });
+                    }
+                    if target.starts_with('/') {
+                        done.clear();
+                    }
+                    target
+                        .split('/')
+                        .rev()
+                        .for_each(|p| todo.push_front(p.into()));
+                }
             }
         }
         Ok(Some(if done.is_empty() {
@@ -450,6 +449,14 @@ fn inside(source: &str) -> String {
 /// directory was expected).
 fn gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20)
+}
+
+/// The target of `path` when it is a symlink, None when it is something else.
+fn link_target(path: &Path) -> io::Result<Option<String>> {
+    if !fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Ok(None);
+    }
+    Ok(Some(fs::read_link(path)?.to_string_lossy().into_owned()))
 }
 
 fn missing(e: io::Error, source: &str, path: &Path) -> ContextError {

@@ -197,8 +197,6 @@ fn retries(flags: &Flags) -> Result<Option<u32>, ParseErrorKind> {
 /// A Go `time.ParseDuration` string in nanoseconds (`1m30s`, `1.5h`, `-2ms`, `0`);
 /// the error is Go's message.
 pub(crate) fn go_duration_nanos(text: &str) -> Result<f64, String> {
-    let quoted = |s: &str| format!("{s:?}");
-    let invalid = || format!("time: invalid duration {}", quoted(text));
     let (sign, mut rest) = match text.strip_prefix('-') {
         Some(r) => (-1.0, r),
         None => (1.0, text.strip_prefix('+').unwrap_or(text)),
@@ -207,49 +205,41 @@ pub(crate) fn go_duration_nanos(text: &str) -> Result<f64, String> {
         return Ok(0.0);
     }
     if rest.is_empty() {
-        return Err(invalid());
+        return Err(format!("time: invalid duration {text:?}"));
     }
     let mut total = 0.0;
     while !rest.is_empty() {
-        let whole = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let mut end = whole;
-        let mut fraction = 0;
-        if rest[end..].starts_with('.') {
-            let digits = rest[end + 1..].len()
-                - rest[end + 1..]
-                    .trim_start_matches(|c: char| c.is_ascii_digit())
-                    .len();
-            fraction = digits;
-            end += 1 + digits;
-        }
-        if whole == 0 && fraction == 0 {
-            return Err(invalid());
-        }
-        let number: f64 = rest[..end].parse().map_err(|_| invalid())?;
-        let unit_len = rest[end..]
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len() - end);
-        if unit_len == 0 {
-            return Err(format!("time: missing unit in duration {}", quoted(text)));
-        }
-        let unit = &rest[end..end + unit_len];
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    quoted(unit),
-                    quoted(text)
-                ))
-            }
-        };
-        total += number * scale;
-        rest = &rest[end + unit_len..];
+        let (nanos, after) = duration_term(rest, text)?;
+        total += nanos;
+        rest = after;
     }
     Ok(sign * total)
+}
+
+/// One `<number><unit>` term at the start of `rest`: its nanoseconds and what follows.
+fn duration_term<'a>(rest: &'a str, text: &str) -> Result<(f64, &'a str), String> {
+    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let whole = digits(rest);
+    let fraction = rest[whole..].strip_prefix('.').map(digits);
+    let end = whole + fraction.map_or(0, |f| f + 1);
+    let invalid = || format!("time: invalid duration {text:?}");
+    if whole == 0 && fraction.unwrap_or(0) == 0 {
+        return Err(invalid());
+    }
+    let number: f64 = rest[..end].parse().map_err(|_| invalid())?;
+    let unit_len = rest[end..]
+        .find(|c: char| c == '.' || c.is_ascii_digit())
+        .unwrap_or(rest.len() - end);
+    let unit = &rest[end..end + unit_len];
+    let scale = match unit {
+        "" => return Err(format!("time: missing unit in duration {text:?}")),
+        "ns" => 1.0,
+        "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
+    };
+    Ok((number * scale, &rest[end + unit_len..]))
 }
