@@ -295,11 +295,7 @@ impl Lexer<'_> {
             }
             match ch {
                 '\'' | '"' if !self.opts.skip_quotes => {
-                    let quoted = if ch == '\'' {
-                        self.single_quoted()?
-                    } else {
-                        self.double_quoted()?
-                    };
+                    let quoted = self.quoted(ch)?;
                     result.push_str(&quoted);
                     words.add_raw_str(&quoted);
                 }
@@ -309,12 +305,7 @@ impl Lexer<'_> {
                     words.add_str(&value);
                 }
                 '<' if self.opts.heredoc_words && self.chars.get(self.pos + 1) == Some(&'<') => {
-                    let start = self.pos;
-                    self.pos += 2;
-                    while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
-                        self.pos += 1;
-                    }
-                    let op: String = self.chars[start..self.pos].iter().collect();
+                    let op = self.heredoc_op();
                     result.push_str(&op);
                     words.add_raw_str(&op);
                 }
@@ -326,9 +317,29 @@ impl Lexer<'_> {
             }
         }
         match stop {
+            Some('/') => Err(Fail::Unterminated("/")),
             Some(_) => Err(Fail::Unterminated("}")),
             None => Ok((result, words)),
         }
+    }
+
+    /// A single- or double-quoted string (quotes kept with `raw_quotes`).
+    fn quoted(&mut self, quote: char) -> Result<String, Fail> {
+        if quote == '\'' {
+            self.single_quoted()
+        } else {
+            self.double_quoted()
+        }
+    }
+
+    /// `<<` and the blanks after it, kept as one piece of a word.
+    fn heredoc_op(&mut self) -> String {
+        let start = self.pos;
+        self.pos += 2;
+        while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
+            self.pos += 1;
+        }
+        self.chars[start..self.pos].iter().collect()
     }
 
     /// One unquoted character (or an escape and the character it escapes); false at
