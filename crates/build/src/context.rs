@@ -104,7 +104,8 @@ pub enum EntryKind {
 /// One file, directory or link a source selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The path relative to the source (`""` for the source itself).
+    /// The path relative to the source (`""` for the source itself); a name that is
+    /// not UTF-8 appears here lossily, `path` has it exactly.
     pub rel: String,
     /// On disk.
     pub path: PathBuf,
@@ -341,41 +342,47 @@ impl Context {
         let meta = fs::symlink_metadata(&source.path).map_err(io_err("stat", &source.path))?;
         let mut out = vec![entry(String::new(), source.path.clone(), &meta)?];
         if source.is_dir {
-            self.walk(source, "", &mut out)?;
+            self.walk(source, &source.path, "", &mut out)?;
         }
         Ok(out)
     }
 
     /// Appends the visible entries under `source`/`sub`; true when it appended any.
-    fn walk(&self, source: &Source, sub: &str, out: &mut Vec<Entry>) -> Result<bool, ContextError> {
-        let dir = source.path.join(sub);
-        let mut names: Vec<_> = fs::read_dir(&dir)
-            .map_err(io_err("read directory", &dir))?
+    fn walk(
+        &self,
+        source: &Source,
+        dir: &Path,
+        sub: &str,
+        out: &mut Vec<Entry>,
+    ) -> Result<bool, ContextError> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .map_err(io_err("read directory", dir))?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()
-            .map_err(io_err("read directory", &dir))?;
+            .map_err(io_err("read directory", dir))?;
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut any = false;
         for name in names {
-            let name = name.to_string_lossy();
+            let lossy = name.to_string_lossy();
             let rel = if sub.is_empty() {
-                name.to_string()
+                lossy.into_owned()
             } else {
-                format!("{sub}/{name}")
+                format!("{sub}/{lossy}")
             };
-            any |= self.walk_one(source, rel, out)?;
+            any |= self.walk_one(source, rel, dir.join(&name), out)?;
         }
         Ok(any)
     }
 
-    /// One entry under a directory source, and what is under it.
+    /// One entry under a directory source (`rel` for matching, `path` on disk), and
+    /// what is under it.
     fn walk_one(
         &self,
         source: &Source,
         rel: String,
+        path: PathBuf,
         out: &mut Vec<Entry>,
     ) -> Result<bool, ContextError> {
-        let path = source.path.join(&rel);
         let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
         let in_context = if source.real == "." {
             rel.clone()
@@ -393,8 +400,8 @@ impl Context {
             return Ok(false);
         }
         let at = out.len();
-        out.push(entry(rel.clone(), path, &meta)?);
-        let any = self.walk(source, &rel, out)?;
+        out.push(entry(rel.clone(), path.clone(), &meta)?);
+        let any = self.walk(source, &path, &rel, out)?;
         if excluded && !any {
             out.truncate(at);
             return Ok(false);
@@ -422,7 +429,8 @@ impl Context {
             field(&mut total, b"source");
             field(&mut total, source.rel.as_bytes());
             for entry in entries {
-                field(&mut total, entry.rel.as_bytes());
+                let rel = entry.path.strip_prefix(&source.path).unwrap_or(&entry.path);
+                field(&mut total, rel.as_os_str().as_bytes());
                 field(&mut total, &entry.mode.to_le_bytes());
                 match &entry.kind {
                     EntryKind::Dir | EntryKind::Other => {}

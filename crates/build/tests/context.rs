@@ -727,3 +727,26 @@ const DOCKER_COPIED: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+#[test]
+fn names_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = sample();
+    let odd = dir
+        .path()
+        .join("src")
+        .join(OsStr::from_bytes(b"caf\xe9.txt"));
+    fs::write(&odd, "x").unwrap();
+    let c = ctx(&dir, "");
+    let src = &c.resolve("src").unwrap()[0];
+    let entries = c.entries(src).unwrap();
+    let found = entries
+        .iter()
+        .find(|e| e.path == odd)
+        .expect("the odd name is listed");
+    assert_eq!(found.kind, EntryKind::File(1));
+    let before = c.content_hash(std::slice::from_ref(src)).unwrap();
+    fs::write(&odd, "y").unwrap();
+    assert_ne!(c.content_hash(std::slice::from_ref(src)).unwrap(), before);
+}
