@@ -5,11 +5,16 @@
 //! substitution, no arithmetic, no field splitting inside quotes. Single quotes keep
 //! everything literal, double quotes allow `$` expansion and let the escape character
 //! escape `"`, `$` and itself; outside quotes the escape character escapes anything.
-//! Quotes are removed from the result.
+//! Quotes are removed from the result. BuildKit's pattern operators work too:
+//! `${VAR#pat}`, `${VAR##pat}`, `${VAR%pat}`, `${VAR%%pat}`, `${VAR/pat/repl}`,
+//! `${VAR//pat/repl}`.
 //!
 //! Which instructions expand their arguments is [`expands`]; `RUN`, `CMD` and
 //! `ENTRYPOINT` never do (the shell inside the container does).
 
+mod pattern;
+
+use pattern::Pattern;
 use thiserror::Error;
 
 /// The instructions whose arguments the builder expands with the build's variables
@@ -51,13 +56,29 @@ pub enum ExpandError {
         /// The word being expanded.
         word: String,
     },
-    /// `${VAR%x}` and other operators docker does not know.
+    /// `${VAR/x` without the `/` that ends the pattern.
+    #[error("failed to process {word:?}: syntax error: missing '/' in ${{}}")]
+    MissingSlash {
+        /// The word being expanded.
+        word: String,
+    },
+    /// `${VAR:0:1}`, `${VAR^}` and other operators docker does not know.
     #[error("failed to process {word:?}: unsupported modifier ({modifier}) in substitution")]
     UnsupportedModifier {
         /// The word being expanded.
         word: String,
-        /// The operator character.
-        modifier: char,
+        /// The operator as written (`:0`, `^`).
+        modifier: String,
+    },
+    /// `${VAR#\x}`: a pattern docker cannot read.
+    #[error("failed to process {word:?}: invalid pattern ({pattern}) in substitution: {reason}")]
+    Pattern {
+        /// The word being expanded.
+        word: String,
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
     },
     /// `${VAR?msg}` / `${VAR:?msg}` with the variable unset (or empty).
     #[error("failed to process {word:?}: {name}: {message}")]
@@ -102,6 +123,21 @@ pub fn expand_words(
     Ok(words)
 }
 
+/// Expands the body of a `COPY <<EOF` heredoc whose delimiter was not quoted, as
+/// BuildKit does: variables replaced, quotes kept as they are, `\` still escaping
+/// the next character (`\$X` gives a literal `$X`; before any other character the
+/// `\` is dropped).
+pub fn expand_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let opts = Options {
+        skip_quotes: true,
+        ..Options::plain('\\')
+    };
+    lex(content, lookup, opts).map(|(text, _)| text)
+}
+
 /// How the lexer treats quotes, escapes and unset variables.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
@@ -113,6 +149,10 @@ pub(crate) struct Options {
     pub raw_escapes: bool,
     /// Leave unset variables as written (`$X`, `${X:-y}`).
     pub skip_unset: bool,
+    /// Treat quotes as plain characters (heredoc bodies).
+    pub skip_quotes: bool,
+    /// Keep the blanks after `<<` in the same word (`RUN <<  EOF` opens a heredoc).
+    pub heredoc_words: bool,
 }
 
 impl Options {
@@ -123,6 +163,8 @@ impl Options {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
+            heredoc_words: false,
         }
     }
 }
@@ -148,8 +190,10 @@ pub(crate) fn lex(
 /// A failure before the word is known to the error (attached by [`Fail::on`]).
 enum Fail {
     MissingBrace,
+    MissingSlash,
     BadSubstitution,
-    Modifier(char),
+    Modifier(String),
+    Pattern { pattern: String, reason: String },
     Required { name: String, message: String },
     Unterminated(&'static str),
 }
@@ -159,6 +203,12 @@ impl Fail {
         let word = word.to_string();
         match self {
             Fail::MissingBrace => ExpandError::MissingBrace { word },
+            Fail::MissingSlash => ExpandError::MissingSlash { word },
+            Fail::Pattern { pattern, reason } => ExpandError::Pattern {
+                word,
+                pattern,
+                reason,
+            },
             Fail::BadSubstitution => ExpandError::BadSubstitution { word },
             Fail::Modifier(modifier) => ExpandError::UnsupportedModifier { word, modifier },
             Fail::Required { name, message } => ExpandError::Required {
@@ -244,12 +294,8 @@ impl Lexer<'_> {
                 return Ok((result, words));
             }
             match ch {
-                '\'' | '"' => {
-                    let quoted = if ch == '\'' {
-                        self.single_quoted()?
-                    } else {
-                        self.double_quoted()?
-                    };
+                '\'' | '"' if !self.opts.skip_quotes => {
+                    let quoted = self.quoted(ch)?;
                     result.push_str(&quoted);
                     words.add_raw_str(&quoted);
                 }
@@ -257,6 +303,11 @@ impl Lexer<'_> {
                     let value = self.dollar()?;
                     result.push_str(&value);
                     words.add_str(&value);
+                }
+                '<' if self.opts.heredoc_words && self.chars.get(self.pos + 1) == Some(&'<') => {
+                    let op = self.heredoc_op();
+                    result.push_str(&op);
+                    words.add_raw_str(&op);
                 }
                 _ => {
                     if !self.plain_char(&mut result, &mut words) {
@@ -266,9 +317,29 @@ impl Lexer<'_> {
             }
         }
         match stop {
+            Some('/') => Err(Fail::Unterminated("/")),
             Some(_) => Err(Fail::Unterminated("}")),
             None => Ok((result, words)),
         }
+    }
+
+    /// A single- or double-quoted string (quotes kept with `raw_quotes`).
+    fn quoted(&mut self, quote: char) -> Result<String, Fail> {
+        if quote == '\'' {
+            self.single_quoted()
+        } else {
+            self.double_quoted()
+        }
+    }
+
+    /// `<<` and the blanks after it, kept as one piece of a word.
+    fn heredoc_op(&mut self) -> String {
+        let start = self.pos;
+        self.pos += 2;
+        while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
+            self.pos += 1;
+        }
+        self.chars[start..self.pos].iter().collect()
     }
 
     /// One unquoted character (or an escape and the character it escapes); false at
@@ -373,8 +444,9 @@ impl Lexer<'_> {
         }
     }
 
-    /// `${name}`, `${name:-word}`, `${name-word}`, `${name:+word}`, `${name+word}`,
-    /// `${name:?word}`, `${name?word}`.
+    /// `${name}` and its operators: `:-` `-` `:+` `+` `:?` `?` (defaults,
+    /// alternatives, required), `#` `##` `%` `%%` (prefix and suffix removal), `/`
+    /// `//` (replacement).
     fn braced(&mut self) -> Result<String, Fail> {
         self.pos += 1;
         match self.peek() {
@@ -392,22 +464,29 @@ impl Lexer<'_> {
                 None => Ok(String::new()),
             },
             Some(':') => {
-                let modifier = self.next().ok_or(Fail::MissingBrace)?;
-                let word = self.operand()?;
-                self.modify(&name, value, true, modifier, word)
+                let op = self.next().ok_or(Fail::MissingBrace)?;
+                let word = self.operand('}', op == '#' || op == '%')?;
+                self.modify(&name, value, true, op, word)
             }
-            Some(op @ ('-' | '+' | '?')) => {
-                let word = self.operand()?;
+            Some(op @ ('-' | '+' | '?' | '#' | '%')) => {
+                let word = self.operand('}', op == '#' || op == '%')?;
                 self.modify(&name, value, false, op, word)
             }
-            Some(other) => Err(Fail::Modifier(other)),
+            Some('/') => self.replace(&name, value),
+            Some(other) => Err(Fail::Modifier(other.to_string())),
         }
     }
 
-    /// The word after an operator, up to the closing brace (itself expanded).
-    fn operand(&mut self) -> Result<String, Fail> {
-        match self.until(Some('}')) {
+    /// The word after an operator, up to `stop` (consumed), itself expanded; with
+    /// `raw`, escape characters are kept for the pattern.
+    fn operand(&mut self, stop: char, raw: bool) -> Result<String, Fail> {
+        let saved = self.opts.raw_escapes;
+        self.opts.raw_escapes = raw;
+        let result = self.until(Some(stop));
+        self.opts.raw_escapes = saved;
+        match result {
             Ok((word, _)) => Ok(word),
+            Err(_) if self.peek().is_none() && stop == '/' => Err(Fail::MissingSlash),
             Err(_) if self.peek().is_none() => Err(Fail::MissingBrace),
             Err(fail) => Err(fail),
         }
@@ -422,11 +501,13 @@ impl Lexer<'_> {
         op: char,
         word: String,
     ) -> Result<String, Fail> {
+        let colon = if colon { ":" } else { "" };
         if value.is_none() && self.opts.skip_unset {
-            let colon = if colon { ":" } else { "" };
             return Ok(format!("${{{name}{colon}{op}{word}}}"));
         }
-        let set = value.as_ref().is_some_and(|v| !colon || !v.is_empty());
+        let set = value
+            .as_ref()
+            .is_some_and(|v| colon.is_empty() || !v.is_empty());
         match op {
             '-' if set => Ok(value.unwrap_or_default()),
             '-' => Ok(word),
@@ -434,8 +515,28 @@ impl Lexer<'_> {
             '+' => Ok(String::new()),
             '?' if set => Ok(value.unwrap_or_default()),
             '?' => Err(required(name, value.is_none(), word)),
-            other => Err(Fail::Modifier(other)),
+            '#' | '%' => trim(op, &value.unwrap_or_default(), &word),
+            other => Err(Fail::Modifier(format!("{colon}{other}"))),
         }
+    }
+
+    /// `${name/pattern/replacement}` and `${name//pattern/replacement}`.
+    fn replace(&mut self, name: &str, value: Option<String>) -> Result<String, Fail> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.pos += 1;
+        }
+        let pattern = self.operand('/', true)?;
+        let replacement = self.operand('}', true)?;
+        let Some(value) = value else {
+            if self.opts.skip_unset {
+                return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+            }
+            return Ok(String::new());
+        };
+        let compiled =
+            Pattern::new(&pattern).map_err(|reason| Fail::Pattern { pattern, reason })?;
+        Ok(pattern::replace(&compiled, &value, &replacement, all))
     }
 
     /// A variable name: letters, digits and `_`; or digits only (`$1`); or one
@@ -462,6 +563,23 @@ impl Lexer<'_> {
         }
         name
     }
+}
+
+/// `${name#word}`, `${name##word}`, `${name%word}`, `${name%%word}` on `value`.
+fn trim(op: char, value: &str, word: &str) -> Result<String, Fail> {
+    let (greedy, text) = match word.strip_prefix(op) {
+        Some(rest) => (true, rest),
+        None => (false, word),
+    };
+    let compiled = Pattern::new(text).map_err(|reason| Fail::Pattern {
+        pattern: text.into(),
+        reason,
+    })?;
+    Ok(if op == '%' {
+        pattern::trim_suffix(&compiled, value, greedy)
+    } else {
+        pattern::trim_prefix(&compiled, value, greedy)
+    })
 }
 
 /// The error of `${name?word}` / `${name:?word}`.

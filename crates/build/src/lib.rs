@@ -8,3 +8,6 @@ pub mod dockerfile;
 pub mod expand;
 pub mod ignore;
 pub mod pathmatch;
+
+// Build contexts: COPY/ADD source resolution and the content hash of the layer cache.
+pub mod context;

@@ -52,7 +52,6 @@ impl Glob {
 }
 
 /// True when `s` has a glob metacharacter (`*`, `?`, `[`, or a `\` escape).
-#[allow(dead_code)] // used by context (next commit)
 pub(crate) fn has_meta(s: &str) -> bool {
     s.contains(['*', '?', '[', '\\'])
 }
@@ -125,21 +124,7 @@ fn compile(pattern: &str, double_star: bool) -> Result<(Vec<Tok>, Mode), BadPatt
         i += 1;
         match chars[start] {
             '*' if double_star && chars.get(i) == Some(&'*') => {
-                i += 1;
-                if chars.get(i) == Some(&'/') {
-                    i += 1;
-                }
-                if i < chars.len() {
-                    toks.push(Tok::AnyDirs);
-                    mode = Mode::Tokens;
-                } else {
-                    toks.push(Tok::AnyPath);
-                    mode = if mode == Mode::Exact {
-                        Mode::Prefix
-                    } else {
-                        Mode::Tokens
-                    };
-                }
+                i = double_star_at(&chars, i + 1, &mut toks, &mut mode);
                 if start == 0 {
                     mode = Mode::Suffix;
                 }
@@ -167,6 +152,27 @@ fn compile(pattern: &str, double_star: bool) -> Result<(Vec<Tok>, Mode), BadPatt
         }
     }
     Ok((toks, mode))
+}
+
+/// `**` (its second `*` just read, `i` after it): a trailing `**` matches anything
+/// (a prefix match when all before it was literal), an inner `**/` any directories.
+/// Returns the index after it (and after its `/`).
+fn double_star_at(chars: &[char], mut i: usize, toks: &mut Vec<Tok>, mode: &mut Mode) -> usize {
+    if chars.get(i) == Some(&'/') {
+        i += 1;
+    }
+    if i < chars.len() {
+        toks.push(Tok::AnyDirs);
+        *mode = Mode::Tokens;
+    } else {
+        toks.push(Tok::AnyPath);
+        *mode = if *mode == Mode::Exact {
+            Mode::Prefix
+        } else {
+            Mode::Tokens
+        };
+    }
+    i
 }
 
 /// A character class starting after its `[`: the token and the index after its `]`.

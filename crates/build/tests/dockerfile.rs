@@ -491,6 +491,7 @@ fn label_expose_volume() {
     );
     assert_eq!(step("VOLUME /a /b"), Instruction::Volume(s(&["/a", "/b"])));
     assert_eq!(step("VOLUME [\"/a b\"]"), Instruction::Volume(s(&["/a b"])));
+    assert_eq!(step("VOLUME [\" /c \"]"), Instruction::Volume(s(&["/c"])));
     assert_eq!(
         err("FROM a\nVOLUME []").kind,
         ParseErrorKind::AtLeastOne {
@@ -603,22 +604,48 @@ fn healthcheck_forms() {
         ),
         (
             "HEALTHCHECK --retries=-1 CMD x",
-            ParseErrorKind::Retries { value: "-1".into() },
+            ParseErrorKind::NegativeRetries { value: "-1".into() },
+        ),
+        (
+            "HEALTHCHECK --retries=x CMD x",
+            ParseErrorKind::Retries { value: "x".into() },
         ),
         (
             "HEALTHCHECK --interval=soon CMD x",
             ParseErrorKind::Duration {
                 flag: "interval",
                 value: "soon".into(),
-                reason: "not a duration",
+                message: "time: invalid duration \"soon\"".into(),
+            },
+        ),
+        (
+            "HEALTHCHECK --interval=1 CMD x",
+            ParseErrorKind::Duration {
+                flag: "interval",
+                value: "1".into(),
+                message: "time: missing unit in duration \"1\"".into(),
+            },
+        ),
+        (
+            "HEALTHCHECK --interval=1.2.3s CMD x",
+            ParseErrorKind::Duration {
+                flag: "interval",
+                value: "1.2.3s".into(),
+                message: "time: missing unit in duration \"1.2.3s\"".into(),
             },
         ),
         (
             "HEALTHCHECK --timeout=10us CMD x",
-            ParseErrorKind::Duration {
+            ParseErrorKind::ShortDuration {
                 flag: "timeout",
                 value: "10us".into(),
-                reason: "cannot be less than 1ms",
+            },
+        ),
+        (
+            "HEALTHCHECK --timeout=-1s CMD x",
+            ParseErrorKind::ShortDuration {
+                flag: "timeout",
+                value: "-1s".into(),
             },
         ),
         (
@@ -630,6 +657,26 @@ fn healthcheck_forms() {
     ] {
         assert_eq!(err(&format!("FROM a\n{line}")).kind, kind, "{line}");
     }
+    // docker's words
+    assert_eq!(
+        err("FROM a\nHEALTHCHECK --interval=5x CMD x").to_string(),
+        "dockerfile parse error on line 2 (column 1): time: unknown unit \"x\" in duration \"5x\""
+    );
+    assert_eq!(
+        step("HEALTHCHECK --interval=.5s --timeout=1h2m3.5s --start-period=+3ms CMD x"),
+        Instruction::Healthcheck(Healthcheck::Check {
+            command: Command::Shell("x".into()),
+            interval: Some(".5s".into()),
+            timeout: Some("1h2m3.5s".into()),
+            start_period: Some("+3ms".into()),
+            start_interval: None,
+            retries: None,
+        })
+    );
+    assert_eq!(
+        err("FROM a\nHEALTHCHECK --interval=1us CMD x").to_string(),
+        "dockerfile parse error on line 2 (column 1): Interval \"interval\" cannot be less than 1ms"
+    );
 }
 
 #[test]
@@ -868,4 +915,61 @@ fn error_lines_count_every_physical_line() {
     assert_eq!((e.line, e.column), (9, 1));
     let e = err("FROM a\nRUN a \\\n b\n  COPY x");
     assert_eq!((e.line, e.column), (4, 3));
+}
+
+#[test]
+fn heredoc_word_forms() {
+    // blanks between `<<` and the delimiter, as BuildKit allows
+    let Instruction::Run { heredocs, .. } = step("RUN cat <<  EOF\nx\nEOF") else {
+        panic!()
+    };
+    assert_eq!(
+        (heredocs[0].name.as_str(), heredocs[0].content.as_str()),
+        ("EOF", "x\n")
+    );
+    // an unset-looking delimiter stays as written
+    let Instruction::Run { heredocs, .. } = step("RUN <<$EOF\nx\n$EOF") else {
+        panic!()
+    };
+    assert_eq!(heredocs[0].name, "$EOF");
+    // quotes anywhere in the delimiter turn expansion off; escaped ones do not
+    let Instruction::Run { heredocs, .. } = step("RUN <<eo'f' <<eo\\'f\na\neof\nb\neo'f") else {
+        panic!()
+    };
+    assert_eq!(
+        (heredocs[0].name.as_str(), heredocs[0].expand),
+        ("eof", false)
+    );
+    assert_eq!(
+        (heredocs[1].name.as_str(), heredocs[1].expand),
+        ("eo'f", true)
+    );
+    // bodies are read in order; each only ends at its own delimiter
+    let Instruction::Copy(spec) = step("COPY <<X <<Y /dest\nY\nX\nX\nY") else {
+        panic!()
+    };
+    assert_eq!(spec.heredocs[0].content, "Y\n");
+    assert_eq!(spec.heredocs[1].content, "X\n");
+    // a quoted `<<` opens nothing
+    assert_eq!(step("RUN echo \"<<NOPE\""), shell("echo \"<<NOPE\""));
+}
+
+#[test]
+fn onbuild_heredocs() {
+    let file = ok("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\nRUN x");
+    let st = &file.stages[0].instructions;
+    assert_eq!(
+        st[0].value,
+        Instruction::Onbuild("RUN <<EOF\necho hi\nEOF".into())
+    );
+    assert_eq!(st[1].value, shell("x"));
+    // the trigger text parses again into the same instruction
+    let Instruction::Onbuild(trigger) = &st[0].value else {
+        panic!()
+    };
+    let again = ok(&format!("FROM a\n{trigger}"));
+    let Instruction::Run { heredocs, .. } = &again.stages[0].instructions[0].value else {
+        panic!()
+    };
+    assert_eq!(heredocs[0].content, "echo hi\n");
 }

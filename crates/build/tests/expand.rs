@@ -8,6 +8,7 @@ fn env(name: &str) -> Option<String> {
         "EMPTY" => Some(String::new()),
         "SPACED" => Some("x  y".into()),
         "PATH" => Some("/usr/bin".into()),
+        "V" => Some("/usr/local/bin/app.tar.gz".into()),
         "1" => Some("one".into()),
         _ => None,
     }
@@ -97,15 +98,15 @@ fn syntax_errors() {
     assert!(matches!(err("${:x}"), ExpandError::BadSubstitution { .. }));
     assert!(matches!(err("${{A}"), ExpandError::BadSubstitution { .. }));
     assert_eq!(
-        err("${A%x}"),
+        err("${A^}"),
         ExpandError::UnsupportedModifier {
-            word: "${A%x}".into(),
-            modifier: '%'
+            word: "${A^}".into(),
+            modifier: "^".into()
         }
     );
     assert_eq!(
         err("${A:0:1}").to_string(),
-        r#"failed to process "${A:0:1}": unsupported modifier (0) in substitution"#
+        r#"failed to process "${A:0:1}": unsupported modifier (:0) in substitution"#
     );
     assert_eq!(
         err("'abc").to_string(),
@@ -196,4 +197,42 @@ fn instructions_that_expand() {
     ] {
         assert!(!expands(name), "{name}");
     }
+}
+
+#[test]
+fn pattern_removal_and_replacement() {
+    assert_eq!(x("${V#*/}"), "usr/local/bin/app.tar.gz");
+    assert_eq!(x("${V##*/}"), "app.tar.gz");
+    assert_eq!(x("${V%.*}"), "/usr/local/bin/app.tar");
+    assert_eq!(x("${V%%.*}"), "/usr/local/bin/app");
+    assert_eq!(x("${V%/*}"), "/usr/local/bin");
+    assert_eq!(x("${V#/usr}"), "/local/bin/app.tar.gz");
+    assert_eq!(x("${V#nomatch}"), "/usr/local/bin/app.tar.gz");
+    assert_eq!(x("${V%?z}"), "/usr/local/bin/app.tar.");
+    assert_eq!(x("${V#\\*}"), "/usr/local/bin/app.tar.gz");
+    assert_eq!(x("${UNSET#x}"), "");
+    assert_eq!(x("${A%$A}"), "");
+    assert_eq!(x("${V/local/LOCAL}"), "/usr/LOCAL/bin/app.tar.gz");
+    assert_eq!(x("${V//\\//:}"), ":usr:local:bin:app.tar.gz");
+    assert_eq!(x("${V/a*/X}"), "/usr/locX");
+    assert_eq!(x("${V//?/x}"), "x".repeat(25));
+    assert_eq!(x("${V/zzz/y}"), "/usr/local/bin/app.tar.gz");
+    assert_eq!(x("${V//a/}"), "/usr/locl/bin/pp.tr.gz");
+    assert_eq!(x("${A//*/[&]}"), "[&]");
+    assert_eq!(x("${UNSET/a/b}"), "");
+    assert!(matches!(err("${V#\\a}"), ExpandError::Pattern { .. }));
+    assert!(matches!(err("${V/x"), ExpandError::MissingSlash { .. }));
+    assert!(matches!(err("${V/x/y"), ExpandError::MissingBrace { .. }));
+    assert!(matches!(err("${V#x"), ExpandError::MissingBrace { .. }));
+}
+
+#[test]
+fn heredoc_bodies() {
+    use berth_build::expand::expand_heredoc;
+    let body = "echo \"$A\" '$A' ${UNSET:-d}\n\\$A a\\nb\nC:\\\\x\n";
+    assert_eq!(
+        expand_heredoc(body, &env).unwrap(),
+        "echo \"a\" 'a' d\n$A anb\nC:\\x\n"
+    );
+    assert!(expand_heredoc("${A", &env).is_err());
 }

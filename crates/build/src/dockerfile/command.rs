@@ -171,63 +171,75 @@ fn interval(flags: &Flags, flag: &'static str) -> Result<Option<String>, ParseEr
     let Some(value) = flags.get(flag).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let bad = |reason| ParseErrorKind::Duration {
+    let nanos = go_duration_nanos(&value).map_err(|message| ParseErrorKind::Duration {
         flag,
         value: value.clone(),
-        reason,
-    };
-    let nanos = go_duration_nanos(&value).ok_or_else(|| bad("not a duration"))?;
+        message,
+    })?;
     if nanos != 0.0 && nanos < 1e6 {
-        return Err(bad("cannot be less than 1ms"));
+        return Err(ParseErrorKind::ShortDuration { flag, value });
     }
     Ok(Some(value))
 }
 
+/// `--retries=n`: a non-negative 32-bit count.
 fn retries(flags: &Flags) -> Result<Option<u32>, ParseErrorKind> {
     let Some(value) = flags.get("retries").filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    value
-        .parse::<u32>()
-        .map(Some)
-        .map_err(|_| ParseErrorKind::Retries { value })
+    match value.parse::<i32>() {
+        Ok(n) if n < 0 => Err(ParseErrorKind::NegativeRetries { value }),
+        Ok(n) => Ok(u32::try_from(n).ok()),
+        Err(_) => Err(ParseErrorKind::Retries { value }),
+    }
 }
 
-/// A Go `time.ParseDuration` string in nanoseconds (`1m30s`, `1.5h`, `-2ms`, `0`).
-pub(crate) fn go_duration_nanos(text: &str) -> Option<f64> {
+/// A Go `time.ParseDuration` string in nanoseconds (`1m30s`, `1.5h`, `-2ms`, `0`);
+/// the error is Go's message.
+pub(crate) fn go_duration_nanos(text: &str) -> Result<f64, String> {
     let (sign, mut rest) = match text.strip_prefix('-') {
         Some(r) => (-1.0, r),
         None => (1.0, text.strip_prefix('+').unwrap_or(text)),
     };
     if rest == "0" {
-        return Some(0.0);
+        return Ok(0.0);
     }
     if rest.is_empty() {
-        return None;
+        return Err(format!("time: invalid duration {text:?}"));
     }
     let mut total = 0.0;
     while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..num_end];
-        if !number.chars().any(|c| c.is_ascii_digit()) || number.matches('.').count() > 1 {
-            return None;
-        }
-        let unit_end = rest[num_end..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map_or(rest.len(), |i| num_end + i);
-        let scale = match &rest[num_end..unit_end] {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += number.parse::<f64>().ok()? * scale;
-        rest = &rest[unit_end..];
+        let (nanos, after) = duration_term(rest, text)?;
+        total += nanos;
+        rest = after;
     }
-    Some(sign * total)
+    Ok(sign * total)
+}
+
+/// One `<number><unit>` term at the start of `rest`: its nanoseconds and what follows.
+fn duration_term<'a>(rest: &'a str, text: &str) -> Result<(f64, &'a str), String> {
+    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let whole = digits(rest);
+    let fraction = rest[whole..].strip_prefix('.').map(digits);
+    let end = whole + fraction.map_or(0, |f| f + 1);
+    let invalid = || format!("time: invalid duration {text:?}");
+    if whole == 0 && fraction.unwrap_or(0) == 0 {
+        return Err(invalid());
+    }
+    let number: f64 = rest[..end].parse().map_err(|_| invalid())?;
+    let unit_len = rest[end..]
+        .find(|c: char| c == '.' || c.is_ascii_digit())
+        .unwrap_or(rest.len() - end);
+    let unit = &rest[end..end + unit_len];
+    let scale = match unit {
+        "" => return Err(format!("time: missing unit in duration {text:?}")),
+        "ns" => 1.0,
+        "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
+    };
+    Ok((number * scale, &rest[end + unit_len..]))
 }

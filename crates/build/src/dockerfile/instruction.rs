@@ -101,7 +101,7 @@ fn step(
         "maintainer" => Instruction::Maintainer(exactly_one(args, "MAINTAINER")?),
         "shell" => Instruction::Shell(shell(args)?),
         "healthcheck" => Instruction::Healthcheck(healthcheck(args, flags)?),
-        _ => Instruction::Onbuild(onbuild(args)?),
+        _ => Instruction::Onbuild(onbuild(args, &line.heredocs)?),
     })
 }
 
@@ -226,11 +226,12 @@ fn arg(args: &str, escape: char) -> Result<Vec<Arg>, ParseErrorKind> {
         .collect()
 }
 
-/// `VOLUME ["/a"]` or `VOLUME /a /b`.
+/// `VOLUME ["/a"]` or `VOLUME /a /b`, each path trimmed.
 fn volume(args: &str) -> Result<Vec<String>, ParseErrorKind> {
     let words = json_array(args)?.unwrap_or_else(|| whitespace_words(args));
     let words = at_least_one(words, "VOLUME")?;
-    if words.iter().any(|w| w.trim().is_empty()) {
+    let words: Vec<String> = words.iter().map(|w| w.trim().to_string()).collect();
+    if words.iter().any(String::is_empty) {
         return Err(ParseErrorKind::EmptyVolume);
     }
     Ok(words)
@@ -242,8 +243,9 @@ fn shell(args: &str) -> Result<Vec<String>, ParseErrorKind> {
     at_least_one(words, "SHELL")
 }
 
-/// `ONBUILD <instruction>`: the trigger's text; not `ONBUILD`, `FROM`, `MAINTAINER`.
-fn onbuild(args: &str) -> Result<String, ParseErrorKind> {
+/// `ONBUILD <instruction>`: the trigger's text (with the bodies and terminators of
+/// its heredocs, so that it parses again); not `ONBUILD`, `FROM`, `MAINTAINER`.
+fn onbuild(args: &str, heredocs: &[Heredoc]) -> Result<String, ParseErrorKind> {
     let trigger = args.split_whitespace().next().unwrap_or_default();
     match trigger.to_ascii_uppercase().as_str() {
         "" => Err(ParseErrorKind::AtLeastOne {
@@ -251,7 +253,9 @@ fn onbuild(args: &str) -> Result<String, ParseErrorKind> {
         }),
         "ONBUILD" => Err(ParseErrorKind::OnbuildChain),
         name @ ("FROM" | "MAINTAINER") => Err(ParseErrorKind::OnbuildTrigger { name: name.into() }),
-        _ => Ok(args.to_string()),
+        _ => Ok(heredocs.iter().fold(args.to_string(), |text, doc| {
+            format!("{text}\n{}{}", doc.content, doc.name)
+        })),
     }
 }
 

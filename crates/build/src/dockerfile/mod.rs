@@ -165,19 +165,33 @@ pub enum ParseErrorKind {
     /// `HEALTHCHECK CMD` alone.
     #[error("Missing command after HEALTHCHECK CMD")]
     HealthcheckCommand,
-    /// `--interval=soon`, `--interval=1ns`.
-    #[error("invalid --{flag} {value:?}: {reason}")]
+    /// `--interval=soon`: not a Go duration.
+    #[error("{message}")]
     Duration {
         /// The flag.
         flag: &'static str,
         /// The value given.
         value: String,
-        /// Docker's reason.
-        reason: &'static str,
+        /// Go's message (`time: missing unit in duration "5"`).
+        message: String,
     },
-    /// `--retries=x` or a negative count.
-    #[error("invalid --retries {value:?}: must be a non-negative integer")]
+    /// `--interval=10us`: a duration under docker's minimum.
+    #[error("Interval {flag:?} cannot be less than 1ms")]
+    ShortDuration {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// `--retries=x`.
+    #[error("strconv.ParseInt: parsing {value:?}: invalid syntax")]
     Retries {
+        /// The value given.
+        value: String,
+    },
+    /// `--retries=-1`.
+    #[error("--retries cannot be negative ({value})")]
+    NegativeRetries {
         /// The value given.
         value: String,
     },

@@ -128,10 +128,14 @@ pub(super) fn quoted_words(text: &str, escape: char) -> Vec<String> {
 }
 
 /// True when `text` (a whole instruction) is a `RUN`, `COPY` or `ADD` in shell form
-/// that mentions `<<`.
+/// (or an `ONBUILD` of one) that mentions `<<`.
 pub(super) fn may_have_heredocs(text: &str) -> bool {
     let (cmd, _, rest) = split_command(text);
-    ["run", "copy", "add"].contains(&cmd.to_ascii_lowercase().as_str())
+    let cmd = cmd.to_ascii_lowercase();
+    if cmd == "onbuild" {
+        return may_have_heredocs(rest);
+    }
+    ["run", "copy", "add"].contains(&cmd.as_str())
         && rest.contains("<<")
         && !matches!(json_array(rest), Ok(Some(_)) | Err(_))
 }
@@ -142,7 +146,9 @@ pub(super) fn heredoc_words(text: &str) -> Result<Vec<Heredoc>, ParseErrorKind> 
         escape: '\\',
         raw_quotes: true,
         raw_escapes: true,
-        skip_unset: false,
+        skip_unset: true,
+        skip_quotes: false,
+        heredoc_words: true,
     };
     let Ok((_, words)) = lex(text, &|_| None, raw) else {
         return Ok(Vec::new());
@@ -166,6 +172,7 @@ pub(super) fn heredoc(word: &str) -> Result<Option<Heredoc>, ParseErrorKind> {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    let rest = rest.trim_start();
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
@@ -174,6 +181,8 @@ pub(super) fn heredoc(word: &str) -> Result<Option<Heredoc>, ParseErrorKind> {
         raw_quotes,
         raw_escapes: false,
         skip_unset: true,
+        skip_quotes: false,
+        heredoc_words: false,
     };
     let bad = |source| ParseErrorKind::BadHeredoc {
         word: word.into(),
