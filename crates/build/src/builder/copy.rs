@@ -1,7 +1,7 @@
 //! COPY and ADD sources: resolved in the context (globs, docker's directory semantics),
 //! hashed for the cache key, and written as the tar the backend extracts.
 //!
-//! Semantics as docker's: a directory source copies its contents; the destination is a
+//! Sources are resolved by [`crate::context`]. Semantics as docker's: a directory source copies its contents; the destination is a
 //! directory when it ends in `/`, when there are several sources, when the source is a
 //! directory or when it is a directory in the image already; a relative destination is
 //! relative to WORKDIR. ADD extracts local tar archives (plain or gzip) into the
@@ -10,11 +10,12 @@
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
 use super::error::BuildError;
+use crate::context::{Context, ContextError, Source};
 
 /// One thing to put into the image.
 #[derive(Debug, Clone)]
@@ -23,8 +24,7 @@ pub enum Part {
     Files {
         /// The absolute directory in the image.
         dir: String,
-        /// Each source: the host path and its name under `dir` (for a directory source
-        /// whose contents are copied: `.`).
+        /// Each entry (not recursive): the host path and its name under `dir`.
         items: Vec<(PathBuf, PathBuf)>,
     },
     /// One file to `dest`, or into `dest` when that is a directory in the image.
@@ -66,112 +66,36 @@ pub fn absolute(dest: &str, workdir: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), dest)
 }
 
-/// The context path `source` names, refused if it leaves the context. None when the
-/// source names the context root itself.
-pub fn in_context(context: &Path, source: &str) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in Path::new(source).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir if !out.pop() => return None,
-            _ => {}
-        }
+/// The entries a resolved source puts into the image, each (host path, name under the
+/// destination directory): a directory's contents (not itself), or the file as `name`.
+pub fn flatten(
+    ctx: &Context,
+    source: &Source,
+    name: Option<&Path>,
+) -> Result<Vec<(PathBuf, PathBuf)>, ContextError> {
+    if !source.is_dir {
+        let own = Path::new(&source.real)
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        return Ok(vec![(
+            source.path.clone(),
+            name.map_or(own, Path::to_path_buf),
+        )]);
     }
-    Some(context.join(out))
-}
-
-/// The context paths a source (maybe with `*`, `?` wildcards) matches, sorted.
-pub fn matches(context: &Path, source: &str) -> Vec<PathBuf> {
-    let Some(path) = in_context(context, source) else {
-        return Vec::new();
-    };
-    if !source.contains(['*', '?', '[']) {
-        return if path.symlink_metadata().is_ok() && inside(context, &path) {
-            vec![path]
-        } else {
-            Vec::new()
-        };
-    }
-    let rel = path.strip_prefix(context).unwrap_or(&path).to_path_buf();
-    let mut found = vec![context.to_path_buf()];
-    for comp in rel.components() {
-        let pat = comp.as_os_str().to_string_lossy().into_owned();
-        found = found
-            .into_iter()
-            .flat_map(|dir| children_matching(&dir, &pat))
-            .collect();
-    }
-    found.sort();
-    found.retain(|p| inside(context, p));
-    found
-}
-
-/// Whether `path`'s parent directory, symlinks resolved, is inside `context`.
-fn inside(context: &Path, path: &Path) -> bool {
-    if path == context {
-        return true;
-    }
-    let (Ok(root), Some(parent)) = (context.canonicalize(), path.parent()) else {
-        return false;
-    };
-    parent.canonicalize().is_ok_and(|p| p.starts_with(root))
-}
-
-fn children_matching(dir: &Path, pat: &str) -> Vec<PathBuf> {
-    if !pat.contains(['*', '?', '[']) {
-        let p = dir.join(pat);
-        return if p.symlink_metadata().is_ok() {
-            vec![p]
-        } else {
-            Vec::new()
-        };
-    }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.filter_map(Result::ok)
-        .filter(|e| fnmatch(pat.as_bytes(), e.file_name().as_encoded_bytes()))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Shell-style matching of one path component: `*`, `?`, `[abc]`, `[a-z]`, `[!a]`.
-pub fn fnmatch(pat: &[u8], name: &[u8]) -> bool {
-    match (pat.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            fnmatch(&pat[1..], name) || (!name.is_empty() && fnmatch(pat, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => fnmatch(&pat[1..], &name[1..]),
-        (Some(b'['), Some(c)) => match class(&pat[1..], *c) {
-            Some((true, rest)) => fnmatch(rest, &name[1..]),
-            _ => false,
-        },
-        (Some(b'\\'), Some(c)) if pat.get(1) == Some(c) => fnmatch(&pat[2..], &name[1..]),
-        (Some(p), Some(c)) if p == c => fnmatch(&pat[1..], &name[1..]),
-        _ => false,
-    }
-}
-
-/// Whether `c` is in the class starting after `[`; the pattern after `]`.
-fn class(pat: &[u8], c: u8) -> Option<(bool, &[u8])> {
-    let (negate, mut i) = match pat.first() {
-        Some(b'!' | b'^') => (true, 1),
-        _ => (false, 0),
-    };
-    let mut hit = false;
-    let mut first = true;
-    while i < pat.len() && (first || pat[i] != b']') {
-        first = false;
-        if pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|e| *e != b']') {
-            hit |= pat[i] <= c && c <= pat[i + 2];
-            i += 3;
-        } else {
-            hit |= pat[i] == c;
-            i += 1;
-        }
-    }
-    (i < pat.len()).then(|| (hit != negate, &pat[i + 1..]))
+    Ok(ctx
+        .entries(source)?
+        .into_iter()
+        .filter(|e| !e.rel.is_empty())
+        .map(|e| {
+            let name = e
+                .path
+                .strip_prefix(&source.path)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| PathBuf::from(&e.rel));
+            (e.path, name)
+        })
+        .collect())
 }
 
 /// The file name of the last component of `path` (`/a/b/` → `b`).
@@ -212,55 +136,6 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> usize {
     n
 }
 
-/// Every entry under the source `host` (itself first unless it is a directory whose
-/// contents are copied, i.e. named `.`), as (host path, name, metadata), in name order.
-/// Symlinks are copied as links, never followed (a context's links may point anywhere
-/// on the daemon's host).
-pub fn walk(host: &Path, name: &Path) -> Result<Vec<(PathBuf, PathBuf, Metadata)>, BuildError> {
-    let ctx = |source| BuildError::Context {
-        path: host.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::symlink_metadata(host).map_err(ctx)?;
-    let mut out = Vec::new();
-    if name != Path::new(".") {
-        out.push((host.to_path_buf(), name.to_path_buf(), meta.clone()));
-    }
-    if meta.is_dir() {
-        walk_dir(host, name, &mut out)?;
-    }
-    Ok(out)
-}
-
-fn walk_dir(
-    dir: &Path,
-    name: &Path,
-    out: &mut Vec<(PathBuf, PathBuf, Metadata)>,
-) -> Result<(), BuildError> {
-    let ctx = |source| BuildError::Context {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(ctx)?
-        .collect::<Result<_, _>>()
-        .map_err(ctx)?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let meta = e.path().symlink_metadata().map_err(ctx)?;
-        let child = if name == Path::new(".") {
-            PathBuf::from(e.file_name())
-        } else {
-            name.join(e.file_name())
-        };
-        out.push((e.path(), child.clone(), meta.clone()));
-        if meta.is_dir() {
-            walk_dir(&e.path(), &child, out)?;
-        }
-    }
-    Ok(())
-}
-
 /// The content hash of `parts`: names, kinds, modes, sizes, link targets and contents.
 pub fn hash(parts: &[Part]) -> Result<String, BuildError> {
     let mut h = Sha256::new();
@@ -268,10 +143,8 @@ pub fn hash(parts: &[Part]) -> Result<String, BuildError> {
         match part {
             Part::Files { dir, items } => {
                 h.update(dir.as_bytes());
-                for (host, name) in items {
-                    for (path, n, meta) in walk(host, name)? {
-                        hash_entry(&mut h, &path, &n, &meta)?;
-                    }
+                for (path, name) in items {
+                    hash_entry(&mut h, path, name, &meta_of(path)?)?;
                 }
             }
             Part::File { path, dest } => {
@@ -291,6 +164,15 @@ pub fn hash(parts: &[Part]) -> Result<String, BuildError> {
         }
     }
     Ok(hex(&h.finalize()))
+}
+
+/// What `path` is (a link itself, not its target).
+fn meta_of(path: &Path) -> Result<Metadata, BuildError> {
+    path.symlink_metadata()
+        .map_err(|source| BuildError::Context {
+            path: path.into(),
+            source,
+        })
 }
 
 fn hash_entry(h: &mut Sha256, path: &Path, name: &Path, meta: &Metadata) -> Result<(), BuildError> {
@@ -351,10 +233,8 @@ pub fn tar_of(items: &[(PathBuf, PathBuf)], attrs: Attrs) -> Result<File, BuildE
     let file = tempfile::tempfile().map_err(tmp_err)?;
     let mut tar = tar::Builder::new(file);
     tar.follow_symlinks(false);
-    for (host, name) in items {
-        for (path, n, meta) in walk(host, name)? {
-            append(&mut tar, &path, &n, &meta, attrs)?;
-        }
+    for (path, name) in items {
+        append(&mut tar, path, name, &meta_of(path)?, attrs)?;
     }
     let mut file = tar.into_inner().map_err(tmp_err)?;
     file.rewind().map_err(tmp_err)?;
@@ -445,14 +325,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn globs() {
-        assert!(fnmatch(b"*.txt", b"a.txt"));
-        assert!(!fnmatch(b"*.txt", b"a.txb"));
-        assert!(fnmatch(b"f?le[0-9]", b"file7"));
-        assert!(!fnmatch(b"[!a]x", b"ax"));
-    }
-
-    #[test]
     fn paths() {
         assert_eq!(absolute("x", "/app"), "/app/x");
         assert_eq!(absolute(".", "/app"), "/app/");
@@ -460,7 +332,5 @@ mod tests {
         assert_eq!(parent_dir("/a/b"), "/a");
         assert_eq!(parent_dir("/a"), "/");
         assert_eq!(base_name("/a/b/"), "b");
-        assert!(in_context(Path::new("/c"), "../x").is_none());
-        assert_eq!(in_context(Path::new("/c"), "a/../b"), Some("/c/b".into()));
     }
 }

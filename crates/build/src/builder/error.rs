@@ -41,15 +41,15 @@ pub enum BuildError {
         /// The source as written.
         source_path: String,
     },
-    /// A COPY or ADD source leaves the context (`../x`).
-    #[error("Dockerfile line {line}: {op} failed: forbidden path outside the build context: {source_path}")]
-    OutsideContext {
+    /// A COPY or ADD source cannot be resolved in the context.
+    #[error("Dockerfile line {line}: {op} failed: {source}")]
+    Resolve {
         /// The line.
         line: usize,
-        /// COPY or ADD.
+        /// COPY, ADD or RUN --mount.
         op: &'static str,
-        /// The source as written.
-        source_path: String,
+        /// Why.
+        source: crate::context::ContextError,
     },
     /// A value in an instruction is wrong (a bad `--chmod`, port, duration, ...).
     #[error("Dockerfile line {line}: {instruction}: {why}")]

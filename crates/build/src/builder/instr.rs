@@ -9,6 +9,8 @@ use super::copy::{self, Part};
 use super::error::BuildError;
 use super::step::{LayerStep, Run, StageState};
 use super::{config, Backend, StepMount};
+use crate::context::Context;
+use crate::ignore::Ignore;
 
 impl Run<'_> {
     /// Runs one instruction of the stage.
@@ -254,33 +256,34 @@ impl Run<'_> {
                 }),
                 "tmpfs" => out.push(StepMount::Tmpfs { target }),
                 "bind" => {
-                    let root = match field("from") {
-                        None => self.opts.context.clone(),
+                    let line = st.line;
+                    let op = "RUN --mount";
+                    let ctx = match field("from") {
+                        None => self.context(line, op)?,
                         Some(from) => {
                             let (cid, path) = self.view_of(st, &st.expand(&from)?)?;
                             views.push(cid);
-                            path
+                            Context::new(path, Ignore::default())
                         }
                     };
                     let src =
                         st.expand(&field("source").or_else(|| field("src")).unwrap_or_default())?;
-                    let source = copy::in_context(&root, &src)
-                        .filter(|p| p.symlink_metadata().is_ok())
-                        .ok_or_else(|| BuildError::NoSource {
-                            line: st.line,
-                            op: "RUN --mount",
-                            source_path: src.clone(),
-                        })?;
-                    let name = match source.is_dir() {
-                        true => ".".into(),
-                        false => source.file_name().map(Into::into).unwrap_or_default(),
+                    let src = if src.is_empty() { ".".to_string() } else { src };
+                    let resolve_err = |source| BuildError::Resolve { line, op, source };
+                    let found = ctx.resolve(&src).map_err(resolve_err)?;
+                    let Some(source) = found.into_iter().next() else {
+                        return Err(BuildError::NoSource {
+                            line,
+                            op,
+                            source_path: src,
+                        });
                     };
                     parts.push(Part::Files {
                         dir: target.clone(),
-                        items: vec![(source.clone(), name)],
+                        items: copy::flatten(&ctx, &source, None).map_err(resolve_err)?,
                     });
                     out.push(StepMount::Bind {
-                        source,
+                        source: source.path,
                         target,
                         read_only: !writable,
                     });
@@ -348,22 +351,27 @@ impl Run<'_> {
                 })?),
             };
         let mut view = None;
-        let root = match &spec.from {
-            None => self.opts.context.clone(),
+        let ctx = match &spec.from {
+            None => self.context(line, op)?,
             Some(from) => {
                 let from = st.expand(from)?;
                 let (cid, path) = self.view_of(st, &from)?;
                 view = Some(cid);
-                path
+                Context::new(path, Ignore::default())
             }
         };
-        let done = self.copy_parts(st, op, &sources, &dest, &root, chown, chmod, spec);
+        let done = self.copy_parts(st, op, &sources, &dest, &ctx, chown, chmod, spec);
         if let Some(cid) = view {
             self.backend
                 .remove_container(&cid)
                 .map_err(BuildError::backend("release the source stage"))?;
         }
         done
+    }
+
+    /// The build context with its `.dockerignore`.
+    fn context(&self, line: usize, op: &'static str) -> Result<Context, BuildError> {
+        Context::open(&self.opts.context).map_err(|source| BuildError::Resolve { line, op, source })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -373,13 +381,13 @@ impl Run<'_> {
         op: &'static str,
         sources: &[String],
         dest: &str,
-        root: &std::path::Path,
+        ctx: &Context,
         chown: Option<String>,
         chmod: Option<u32>,
         spec: &CopySpec,
     ) -> Result<(), BuildError> {
         let mut downloads = Vec::new();
-        let parts = self.parts(st, op, sources, dest, root, spec, &mut downloads)?;
+        let parts = self.parts(st, op, sources, dest, ctx, spec, &mut downloads)?;
         let hash = copy::hash(&parts)?;
         let kind = if parts.len() > 1 { "multi" } else { "file" };
         let text = format!("{op} {kind}:{hash} in {dest} ");
@@ -421,7 +429,7 @@ impl Run<'_> {
         op: &'static str,
         sources: &[String],
         dest: &str,
-        root: &std::path::Path,
+        ctx: &Context,
         spec: &CopySpec,
         downloads: &mut Vec<tempfile::TempPath>,
     ) -> Result<Vec<Part>, BuildError> {
@@ -433,50 +441,38 @@ impl Run<'_> {
                 parts.push(self.download(line, s, dest, spec.checksum.as_deref(), downloads)?);
                 continue;
             }
-            if copy::in_context(root, s).is_none() {
-                return Err(BuildError::OutsideContext {
-                    line,
-                    op,
-                    source_path: s.clone(),
-                });
-            }
-            let found = copy::matches(root, s);
-            if found.is_empty() {
-                return Err(BuildError::NoSource {
-                    line,
-                    op,
-                    source_path: s.clone(),
-                });
-            }
+            let found =
+                ctx.resolve(s)
+                    .map_err(|source| BuildError::Resolve { line, op, source })?;
             matched.extend(found);
         }
         let many = matched.len() + parts.len() > 1;
         let dir = dest.trim_end_matches('/').to_string();
         let dir = if dir.is_empty() { "/".to_string() } else { dir };
-        for p in matched {
-            let meta = p.symlink_metadata().map_err(|source| BuildError::Context {
-                path: p.clone(),
-                source,
-            })?;
-            if meta.is_dir() {
+        let entries = |src: &crate::context::Source| {
+            copy::flatten(ctx, src, None).map_err(|source| BuildError::Resolve { line, op, source })
+        };
+        for src in matched {
+            if src.is_dir || many || dest.ends_with('/') {
+                if op == "ADD" && !src.is_dir && copy::is_archive(&src.path) {
+                    parts.push(Part::Archive {
+                        dir: dir.clone(),
+                        path: src.path,
+                    });
+                    continue;
+                }
                 parts.push(Part::Files {
                     dir: dir.clone(),
-                    items: vec![(p, ".".into())],
+                    items: entries(&src)?,
                 });
-            } else if op == "ADD" && meta.is_file() && copy::is_archive(&p) {
+            } else if op == "ADD" && copy::is_archive(&src.path) {
                 parts.push(Part::Archive {
                     dir: dir.clone(),
-                    path: p,
-                });
-            } else if many || dest.ends_with('/') {
-                let name = p.file_name().map(Into::into).unwrap_or_default();
-                parts.push(Part::Files {
-                    dir: dir.clone(),
-                    items: vec![(p, name)],
+                    path: src.path,
                 });
             } else {
                 parts.push(Part::File {
-                    path: p,
+                    path: src.path,
                     dest: dir.clone(),
                 });
             }
