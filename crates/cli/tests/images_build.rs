@@ -585,3 +585,26 @@ fn run_mounts_cache_bind_and_tmpfs() {
         "0\nempty\n"
     );
 }
+
+#[test]
+fn heredocs_in_run_and_copy() {
+    let root = root();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox:1.35\nENV WHO=world\nRUN <<EOF\necho script-ran\necho $WHO > /from-script\nEOF\n\
+         RUN cat <<'X' > /quoted\nkeep $WHO \"quotes\"\nX\n\
+         COPY <<EOF /dest/\nhello $WHO \"q\"\nEOF\n\
+         COPY <<\"RAW\" /raw.txt\nraw $WHO\nRAW\n",
+    )]);
+    let out = build(&root, ctx.path(), &["-t", "heredocs"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("\nscript-ran\n"), "{}", out.stdout);
+    assert_eq!(
+        run_in(
+            &root,
+            "heredocs",
+            "cat /from-script /quoted /dest/EOF /raw.txt"
+        ),
+        "world\nkeep $WHO \"quotes\"\nhello world \"q\"\nraw $WHO\n"
+    );
+}

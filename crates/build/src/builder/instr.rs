@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::ast::{Command, CopySpec, Healthcheck, Instruction, Located, RunMount};
+use std::io::Write as _;
+
+use crate::ast::{Command, CopySpec, Healthcheck, Heredoc, Instruction, Located, RunMount};
 
 use super::copy::{self, Part};
 use super::error::BuildError;
@@ -24,8 +26,8 @@ impl Run<'_> {
                 command,
                 network,
                 mounts,
-                ..
-            } => self.run_step(st, command, network.as_deref(), mounts),
+                heredocs,
+            } => self.run_step(st, command, heredocs, network.as_deref(), mounts),
             Instruction::Cmd(c) => {
                 let argv = argv(st, c);
                 st.cmd_set = true;
@@ -186,10 +188,11 @@ impl Run<'_> {
         &mut self,
         st: &mut StageState,
         command: &Command,
+        heredocs: &[Heredoc],
         network: Option<&str>,
         mounts: &[RunMount],
     ) -> Result<(), BuildError> {
-        let cmd = argv(st, command);
+        let cmd = run_argv(st, command, heredocs);
         let args = st.scope.run_env(&st.env());
         let mut created_by = cmd.join(" ");
         if !args.is_empty() {
@@ -446,7 +449,7 @@ impl Run<'_> {
                     .map_err(|source| BuildError::Resolve { line, op, source })?;
             matched.extend(found);
         }
-        let many = matched.len() + parts.len() > 1;
+        let many = matched.len() + parts.len() + spec.heredocs.len() > 1;
         let dir = dest.trim_end_matches('/').to_string();
         let dir = if dir.is_empty() { "/".to_string() } else { dir };
         let entries = |src: &crate::context::Source| {
@@ -476,6 +479,15 @@ impl Run<'_> {
                     dest: dir.clone(),
                 });
             }
+        }
+        for doc in &spec.heredocs {
+            parts.push(heredoc_part(
+                st,
+                doc,
+                &dir,
+                many || dest.ends_with('/'),
+                downloads,
+            )?);
         }
         Ok(parts)
     }
@@ -597,6 +609,72 @@ fn argv(st: &StageState, c: &Command) -> Vec<String> {
         Command::Exec(v) => v.clone(),
         Command::Shell(s) => st.shell.iter().cloned().chain([s.clone()]).collect(),
     }
+}
+
+/// The argv of a RUN with heredocs: a line that is only `<<EOF` runs the heredoc as
+/// the script; otherwise the shell gets the line with its heredocs attached (and so
+/// feeds them to the command as a shell does).
+fn run_argv(st: &StageState, c: &Command, heredocs: &[Heredoc]) -> Vec<String> {
+    let Command::Shell(line) = c else {
+        return argv(st, c);
+    };
+    if heredocs.is_empty() {
+        return argv(st, c);
+    }
+    let bare = line.trim().trim_start_matches("<<").trim_start_matches('-');
+    let bare = bare.trim_matches(['"', '\'']);
+    let script = match heredocs {
+        [doc] if bare == doc.name => doc.content.clone(),
+        _ => {
+            let mut s = format!("{line}\n");
+            for doc in heredocs {
+                s.push_str(&doc.content);
+                s.push_str(&doc.name);
+                s.push('\n');
+            }
+            s
+        }
+    };
+    st.shell.iter().cloned().chain([script]).collect()
+}
+
+/// A `COPY <<EOF dest` source: the body (expanded unless its delimiter was quoted) in a
+/// temporary file kept in `keep`, named after the delimiter in a directory destination.
+fn heredoc_part(
+    st: &StageState,
+    doc: &Heredoc,
+    dir: &str,
+    into_dir: bool,
+    keep: &mut Vec<tempfile::TempPath>,
+) -> Result<Part, BuildError> {
+    let body = match doc.expand {
+        true => st.expand_text(&doc.content)?,
+        false => doc.content.clone(),
+    };
+    let tmp_err = |source| BuildError::Context {
+        path: std::env::temp_dir(),
+        source,
+    };
+    let mut file = tempfile::NamedTempFile::new().map_err(tmp_err)?;
+    file.write_all(body.as_bytes()).map_err(tmp_err)?;
+    std::fs::set_permissions(
+        file.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .map_err(tmp_err)?;
+    let path = file.into_temp_path();
+    let host = path.to_path_buf();
+    keep.push(path);
+    Ok(match into_dir {
+        true => Part::Files {
+            dir: dir.to_string(),
+            items: vec![(host, doc.name.clone().into())],
+        },
+        false => Part::File {
+            path: host,
+            dest: dir.to_string(),
+        },
+    })
 }
 
 /// The command of a container that only holds a layer (docker's `#(nop)`).

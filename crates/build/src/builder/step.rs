@@ -70,6 +70,26 @@ impl StageState {
         })
     }
 
+    /// Expands `$VAR`s in a heredoc body: only variables, no quote removal (each line
+    /// expanded as a word would lose its quotes, so quotes are escaped first).
+    pub fn expand_text(&self, text: &str) -> Result<String, BuildError> {
+        let env = self.env();
+        let e = self.escape;
+        let mut protected = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c == '\'' || c == '"' || c == e {
+                protected.push(e);
+            }
+            protected.push(c);
+        }
+        super::vars::expand(&protected, &|k| self.scope.lookup(&env, k), e).map_err(|why| {
+            BuildError::Expand {
+                line: self.line,
+                why,
+            }
+        })
+    }
+
     /// The current `config.WorkingDir`.
     pub fn workdir(&self) -> String {
         self.image
