@@ -129,6 +129,7 @@ RUN echo "$MSG from RUN" > /msg && echo app:x:1234:1234::/:/bin/sh >> /etc/passw
 COPY --chown=app:app --chmod=0640 files/ /copied/
 COPY one.txt two.txt /both/
 COPY one.txt /renamed.txt
+COPY --exclude=*.txt --exclude=sub files/ /excluded/
 ADD archive.tar.gz /unpacked/
 ADD --checksum={sum} http://127.0.0.1:{port}/get/file.txt /fetched/
 WORKDIR /work/sub
@@ -146,6 +147,7 @@ CMD ["default", "args"]
     let ctx = context(&[
         ("Dockerfile", &dockerfile),
         ("files/a.txt", "a\n"),
+        ("files/keep.md", "k\n"),
         ("files/sub/b.txt", "b\n"),
         ("one.txt", "one\n"),
         ("two.txt", "two\n"),
@@ -154,7 +156,7 @@ CMD ["default", "args"]
     let out = build(&root, ctx.path(), &["-t", "every:1", "-t", "every:2"]);
     assert_eq!(out.code, 0, "{}{}\n{}", out.stdout, out.stderr, root.log());
     assert!(
-        out.stdout.contains("Step 1/23 : FROM $BASE\n"),
+        out.stdout.contains("Step 1/24 : FROM $BASE\n"),
         "{}",
         out.stdout
     );
@@ -202,12 +204,12 @@ CMD ["default", "args"]
         "every:1",
         "cat /msg; stat -c '%U:%G %a %n' /copied/a.txt /copied/sub/b.txt; \
          cat /both/one.txt /both/two.txt /renamed.txt /unpacked/dir/inner.txt /fetched/file.txt; \
-         stat -c '%a' /fetched/file.txt; pwd; ls -d /work/sub",
+         stat -c '%a' /fetched/file.txt; pwd; ls -d /work/sub; ls -A /excluded",
     );
     assert_eq!(
         files,
         "hello world from RUN\napp:app 640 /copied/a.txt\napp:app 640 /copied/sub/b.txt\n\
-         one\ntwo\none\ninner\ndownloaded\n600\n/work/other\n/work/sub\n"
+         one\ntwo\none\ninner\ndownloaded\n600\n/work/other\n/work/sub\nkeep.md\n"
     );
     // History: docker's classic shapes.
     let hist = root.ok(&[

@@ -452,9 +452,25 @@ impl Run<'_> {
         let many = matched.len() + parts.len() + spec.heredocs.len() > 1;
         let dir = dest.trim_end_matches('/').to_string();
         let dir = if dir.is_empty() { "/".to_string() } else { dir };
+        let exclude =
+            Ignore::parse(&spec.excludes.join("\n")).map_err(|e| BuildError::BadValue {
+                line,
+                instruction: op,
+                why: format!("--exclude: {e}"),
+            })?;
         let entries = |src: &crate::context::Source| {
-            copy::flatten(ctx, src, None).map_err(|source| BuildError::Resolve { line, op, source })
+            let all = copy::flatten(ctx, src, None).map_err(|source| BuildError::Resolve {
+                line,
+                op,
+                source,
+            })?;
+            Ok::<_, BuildError>(
+                all.into_iter()
+                    .filter(|(_, name)| !exclude.is_excluded(&name.to_string_lossy()))
+                    .collect(),
+            )
         };
+        matched.retain(|src| exclude.is_empty() || !exclude.is_excluded(&src.rel));
         for src in matched {
             if src.is_dir || many || dest.ends_with('/') {
                 if op == "ADD" && !src.is_dir && copy::is_archive(&src.path) {
