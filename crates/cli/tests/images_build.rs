@@ -527,6 +527,19 @@ fn docker_cli_classic_builder_against_berthd() {
         "{stdout}"
     );
     assert_eq!(root.ok(&["run", "--rm", "viadocker"]), "from docker\n");
+    // -q: the daemon sends nothing but the id (the RUN's output included).
+    let quiet = std::process::Command::new("docker")
+        .env("DOCKER_HOST", root.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "--no-cache"])
+        .arg(ctx.path())
+        .output()
+        .expect("docker");
+    let stdout = String::from_utf8_lossy(&quiet.stdout);
+    assert!(
+        stdout.starts_with("sha256:") && stdout.len() == 72,
+        "{stdout:?}"
+    );
     // A failing RUN: docker exits with its code and prints the message.
     std::fs::write(
         ctx.path().join("Dockerfile"),

@@ -10,7 +10,7 @@ use crate::ast::{Command, CopySpec, Healthcheck, Heredoc, Instruction, Located, 
 use super::copy::{self, Part};
 use super::error::BuildError;
 use super::step::{LayerStep, Run, StageState};
-use super::{config, Backend, StepMount};
+use super::{config, Backend, Output, StepMount};
 use crate::context::Context;
 use crate::ignore::Ignore;
 
@@ -565,7 +565,11 @@ impl Run<'_> {
         let id = match self.stage_image(st, from) {
             Some(id) => id,
             None => {
-                let (pull, out) = (self.opts.pull, &mut *self.out);
+                let pull = self.opts.pull;
+                let out: &mut dyn Output = match self.opts.quiet {
+                    true => &mut self.silent,
+                    false => &mut *self.out,
+                };
                 self.backend
                     .base_image(from, pull, None, out)
                     .map_err(|source| BuildError::Image {

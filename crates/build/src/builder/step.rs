@@ -33,6 +33,16 @@ pub struct Run<'a> {
     pub(super) created: String,
     /// The Dockerfile's escape character.
     escape: char,
+    /// Output dropped (`-q`).
+    pub(super) silent: Silent,
+}
+
+/// An output that drops everything.
+pub struct Silent;
+
+impl Output for Silent {
+    fn stream(&mut self, _text: &str) {}
+    fn image_id(&mut self, _id: &str) {}
 }
 
 /// The state of the stage being built.
@@ -166,6 +176,7 @@ impl<'a> Run<'a> {
             total: 0,
             created,
             escape,
+            silent: Silent,
         })
     }
 
@@ -199,6 +210,10 @@ impl<'a> Run<'a> {
             ));
         }
         self.out.image_id(&id);
+        if self.opts.quiet {
+            // docker's clients print what a quiet build streams: the id alone.
+            self.out.stream(&format!("{id}\n"));
+        }
         self.say(&format!("Successfully built {}\n", short(&id)));
         let mut tags = Vec::new();
         for t in &self.opts.tags {
@@ -298,8 +313,12 @@ impl<'a> Run<'a> {
             }
         } else {
             let (pull, platform) = (self.opts.pull, stage.platform.clone());
+            let out: &mut dyn Output = match self.opts.quiet {
+                true => &mut self.silent,
+                false => &mut *self.out,
+            };
             self.backend
-                .base_image(&base, pull, platform.as_deref(), self.out)
+                .base_image(&base, pull, platform.as_deref(), out)
                 .map_err(|source| BuildError::Image {
                     line: stage.pos.line,
                     name: base.clone(),
@@ -433,9 +452,13 @@ impl<'a> Run<'a> {
     ) -> Result<Image, BuildError> {
         if step.run {
             self.say(&format!(" ---> Running in {}\n", short(cid)));
+            let out: &mut dyn Output = match self.opts.quiet {
+                true => &mut self.silent,
+                false => &mut *self.out,
+            };
             let code = self
                 .backend
-                .run(cid, self.out)
+                .run(cid, out)
                 .map_err(BuildError::backend("run the step's container"))?;
             if code != 0 {
                 return Err(BuildError::RunFailed {
