@@ -107,3 +107,38 @@ fn failures_are_in_the_stream_or_a_400() {
     assert!(r.json()["CachesDeleted"].is_array());
     assert!(r.json()["SpaceReclaimed"].is_number());
 }
+
+#[test]
+fn a_client_gone_away_cancels_the_build() {
+    use std::io::Read;
+    let d = Daemon::start();
+    d.load_busybox();
+    let tar = context(&[(
+        "Dockerfile",
+        "FROM busybox:1.35\nRUN sleep 1\nRUN echo never > /never\n",
+    )]);
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    let head = format!(
+        "POST /build?t=cancelled HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        tar.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&tar).unwrap();
+    let mut first = [0u8; 64];
+    let n = s.read(&mut first).unwrap();
+    assert!(n > 0);
+    drop(s);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let gone = || {
+        d.get("/containers/json?all=1")
+            .json()
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+            && d.log().contains("build cancelled")
+    };
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone(), "{}", d.log());
+    assert_eq!(d.get("/images/cancelled/json").status, 404);
+}

@@ -15,6 +15,9 @@ pub enum BuildError {
         /// Its exit code.
         code: i32,
     },
+    /// The client went away.
+    #[error("build cancelled: the client went away")]
+    Cancelled,
     /// `--target` names no stage.
     #[error("failed to reach build target {0} in Dockerfile")]
     NoTarget(String),

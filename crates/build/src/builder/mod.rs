@@ -90,6 +90,11 @@ pub trait Output {
     fn stream(&mut self, text: &str);
     /// The id of the image built (`sha256:...`), once, before "Successfully built".
     fn image_id(&mut self, id: &str);
+    /// True once nobody reads the output any more (the client went away): the build
+    /// stops before its next step.
+    fn gone(&self) -> bool {
+        false
+    }
 }
 
 /// What the builder needs of an engine. Calls are short except [`Backend::run`] (which

@@ -235,21 +235,25 @@ impl<'a> Run<'a> {
     }
 
     /// Prints `Step N/M : text`.
-    pub fn announce(&mut self, text: &str) {
+    pub fn announce(&mut self, text: &str) -> Result<(), BuildError> {
+        if self.out.gone() {
+            return Err(BuildError::Cancelled);
+        }
         self.step += 1;
         let line = format!("Step {}/{} : {}\n", self.step, self.total, text);
         self.say(&line);
+        Ok(())
     }
 
     /// Builds stage `i`; returns its image id.
     fn stage(&mut self, i: usize, last: bool) -> Result<String, BuildError> {
         let stage = &self.df.stages[i];
-        self.announce(&from_text(stage));
+        self.announce(&from_text(stage))?;
         let mut st = self.from(stage, i)?;
         self.triggers(&mut st)?;
         for ins in &stage.instructions {
             st.line = ins.pos.line;
-            self.announce(&ins.source);
+            self.announce(&ins.source)?;
             self.instruction(&mut st, ins)?;
         }
         if last && !self.opts.labels.is_empty() {
@@ -278,7 +282,7 @@ impl<'a> Run<'a> {
             .map(|(k, v)| format!("{k}={v:?}"))
             .collect::<Vec<_>>()
             .join(" ");
-        self.announce(&format!("LABEL {text}"));
+        self.announce(&format!("LABEL {text}"))?;
         self.meta(st, &format!("LABEL {text}"), &mut |img| {
             for (k, v) in &pairs {
                 config::set_label(img, k, v);

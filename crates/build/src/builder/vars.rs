@@ -7,6 +7,21 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::Arg;
 
+/// Build args docker accepts without an ARG.
+const PREDEFINED: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "SOURCE_DATE_EPOCH",
+];
+
 /// The build args given, and which of them some ARG declared.
 #[derive(Debug, Default)]
 pub struct BuildArgs {
@@ -40,11 +55,12 @@ impl BuildArgs {
         v
     }
 
-    /// The args given that no ARG declared, sorted.
+    /// The args given that no ARG declared, sorted (docker's predefined proxy args and
+    /// `SOURCE_DATE_EPOCH` need no ARG).
     pub fn unused(&self) -> Vec<String> {
         self.given
             .keys()
-            .filter(|k| !self.consumed.contains(*k))
+            .filter(|k| !self.consumed.contains(*k) && !PREDEFINED.contains(&k.as_str()))
             .cloned()
             .collect()
     }

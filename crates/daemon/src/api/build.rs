@@ -45,8 +45,9 @@ impl Request {
             "" | "default" => None,
             n => Some(n.to_string()),
         };
-        let epoch = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
+        let epoch = build_args
+            .get("SOURCE_DATE_EPOCH")
+            .and_then(|v| v.as_deref())
             .and_then(|s| s.parse().ok());
         let opts = Options {
             context: PathBuf::new(),
@@ -90,6 +91,13 @@ struct JsonOut {
 }
 
 impl JsonOut {
+    /// Whether the client has gone away (the response stream was dropped).
+    fn closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl JsonOut {
     fn send(&self, v: &Value) {
         let mut line = serde_json::to_vec(v).unwrap_or_default();
         line.push(b'\n');
@@ -113,6 +121,10 @@ impl Output for JsonOut {
 
     fn image_id(&mut self, id: &str) {
         self.send(&json!({"aux": {"ID": id}}));
+    }
+
+    fn gone(&self) -> bool {
+        self.closed()
     }
 }
 
