@@ -95,14 +95,17 @@ impl IgnorePattern {
 
     /// True when the whole of `path` (cleaned, relative, `/`-separated) matches.
     pub fn matches(&self, path: &str) -> bool {
-        match self.mode {
-            Mode::Exact => path == self.text,
-            Mode::Prefix => path.starts_with(&self.text[..self.text.len() - 2]),
-            Mode::Suffix => {
-                let suffix = &self.text[2..];
+        match (
+            &self.mode,
+            self.text.strip_suffix("**"),
+            self.text.strip_prefix("**"),
+        ) {
+            (Mode::Exact, _, _) => path == self.text,
+            (Mode::Prefix, Some(prefix), _) => path.starts_with(prefix),
+            (Mode::Suffix, _, Some(suffix)) => {
                 path.ends_with(suffix) || suffix.strip_prefix('/') == Some(path)
             }
-            Mode::Tokens => {
+            _ => {
                 let chars: Vec<char> = path.chars().collect();
                 match_toks(&self.toks, &chars)
             }
@@ -208,27 +211,60 @@ fn class_char(chars: &[char], i: usize) -> Option<(char, usize)> {
     }
 }
 
-/// Backtracking match of the whole of `s`.
+/// True when `toks` match the whole of `s`; memoised on (token, position) so that
+/// patterns full of stars stay polynomial.
 fn match_toks(toks: &[Tok], s: &[char]) -> bool {
-    let Some((tok, rest)) = toks.split_first() else {
-        return s.is_empty();
+    let mut matcher = Matcher {
+        toks,
+        s,
+        memo: vec![None; (toks.len() + 1) * (s.len() + 1)],
     };
-    let one =
-        |ok: &dyn Fn(char) -> bool| s.first().is_some_and(|c| ok(*c)) && match_toks(rest, &s[1..]);
-    match tok {
-        Tok::Lit(c) => one(&|x| x == *c),
-        Tok::One => one(&|x| x != '/'),
-        Tok::Class { negated, ranges } => {
-            one(&|x| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&x)) != *negated)
+    matcher.at(0, 0)
+}
+
+/// The state of one [`match_toks`].
+struct Matcher<'a> {
+    toks: &'a [Tok],
+    s: &'a [char],
+    memo: Vec<Option<bool>>,
+}
+
+impl Matcher<'_> {
+    /// Whether tokens from `t` on match `s` from `p` to its end.
+    fn at(&mut self, t: usize, p: usize) -> bool {
+        let key = t * (self.s.len() + 1) + p;
+        if let Some(known) = self.memo[key] {
+            return known;
         }
-        Tok::Star => {
-            let run = s.iter().position(|c| *c == '/').unwrap_or(s.len());
-            (0..=run).any(|n| match_toks(rest, &s[n..]))
-        }
-        Tok::AnyPath => (0..=s.len()).any(|n| match_toks(rest, &s[n..])),
-        Tok::AnyDirs => {
-            match_toks(rest, s)
-                || (1..=s.len()).any(|n| s[n - 1] == '/' && match_toks(rest, &s[n..]))
+        let result = self.step(t, p);
+        self.memo[key] = Some(result);
+        result
+    }
+
+    fn step(&mut self, t: usize, p: usize) -> bool {
+        let Some(tok) = self.toks.get(t) else {
+            return p == self.s.len();
+        };
+        let ch = self.s.get(p).copied();
+        match tok {
+            Tok::Lit(c) => ch == Some(*c) && self.at(t + 1, p + 1),
+            Tok::One => ch.is_some_and(|c| c != '/') && self.at(t + 1, p + 1),
+            Tok::Class { negated, ranges } => {
+                let hit = |c: char| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c));
+                ch.is_some_and(|c| hit(c) != *negated) && self.at(t + 1, p + 1)
+            }
+            Tok::Star => {
+                let run = self.s[p..]
+                    .iter()
+                    .position(|c| *c == '/')
+                    .map_or(self.s.len(), |i| p + i);
+                (p..=run).any(|q| self.at(t + 1, q))
+            }
+            Tok::AnyPath => (p..=self.s.len()).any(|q| self.at(t + 1, q)),
+            Tok::AnyDirs => {
+                self.at(t + 1, p)
+                    || (p + 1..=self.s.len()).any(|q| self.s[q - 1] == '/' && self.at(t + 1, q))
+            }
         }
     }
 }

@@ -51,22 +51,49 @@ impl Pattern {
 
     /// The end of the first match (by priority) that starts at `start`.
     fn match_at(&self, s: &[char], start: usize, greedy: bool) -> Option<usize> {
-        first_end(&self.toks, s, start, greedy)
+        let mut search = Search {
+            toks: &self.toks,
+            s,
+            greedy,
+            memo: vec![None; (self.toks.len() + 1) * (s.len() + 1)],
+        };
+        search.first_end(0, start)
     }
 }
 
-fn first_end(toks: &[Tok], s: &[char], pos: usize, greedy: bool) -> Option<usize> {
-    let Some((tok, rest)) = toks.split_first() else {
-        return Some(pos);
-    };
-    match tok {
-        Tok::Lit(c) if s.get(pos) == Some(c) => first_end(rest, s, pos + 1, greedy),
-        Tok::Any if pos < s.len() => first_end(rest, s, pos + 1, greedy),
-        Tok::Star if greedy => (pos..=s.len())
-            .rev()
-            .find_map(|p| first_end(rest, s, p, greedy)),
-        Tok::Star => (pos..=s.len()).find_map(|p| first_end(rest, s, p, greedy)),
-        _ => None,
+/// One [`Pattern::match_at`], memoised on (token, position).
+struct Search<'a> {
+    toks: &'a [Tok],
+    s: &'a [char],
+    greedy: bool,
+    memo: Vec<Option<Option<usize>>>,
+}
+
+impl Search<'_> {
+    /// The end of the first match of tokens from `t` on, starting at `p`.
+    fn first_end(&mut self, t: usize, p: usize) -> Option<usize> {
+        let key = t * (self.s.len() + 1) + p;
+        if let Some(known) = self.memo[key] {
+            return known;
+        }
+        let result = self.step(t, p);
+        self.memo[key] = Some(result);
+        result
+    }
+
+    fn step(&mut self, t: usize, p: usize) -> Option<usize> {
+        let Some(tok) = self.toks.get(t) else {
+            return Some(p);
+        };
+        match tok {
+            Tok::Lit(c) if self.s.get(p) == Some(c) => self.first_end(t + 1, p + 1),
+            Tok::Any if p < self.s.len() => self.first_end(t + 1, p + 1),
+            Tok::Star if self.greedy => (p..=self.s.len())
+                .rev()
+                .find_map(|q| self.first_end(t + 1, q)),
+            Tok::Star => (p..=self.s.len()).find_map(|q| self.first_end(t + 1, q)),
+            _ => None,
+        }
     }
 }
 
