@@ -92,7 +92,13 @@ impl Backend for Fake {
     fn is_dir(&mut self, _id: &str, _path: &str) -> Result<bool, BackendError> {
         Ok(false)
     }
-    fn copy_in(&mut self, _id: &str, _dir: &str, tar: &mut dyn Read) -> Result<(), BackendError> {
+    fn copy_in(
+        &mut self,
+        _id: &str,
+        _dir: &str,
+        _owner: (u32, u32),
+        tar: &mut dyn Read,
+    ) -> Result<(), BackendError> {
         std::io::copy(tar, &mut std::io::sink())?;
         Ok(())
     }

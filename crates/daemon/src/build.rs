@@ -242,9 +242,15 @@ impl Backend for DaemonBackend {
         Ok(self.own.build_is_dir(&c, path)?)
     }
 
-    fn copy_in(&mut self, id: &str, dir: &str, tar: &mut dyn Read) -> Result<(), BackendError> {
+    fn copy_in(
+        &mut self,
+        id: &str,
+        dir: &str,
+        owner: (u32, u32),
+        tar: &mut dyn Read,
+    ) -> Result<(), BackendError> {
         let c = self.own.find(id)?;
-        Ok(self.own.build_copy_in(&c, dir, tar)?)
+        Ok(self.own.build_copy_in(&c, dir, owner, tar)?)
     }
 
     fn commit(

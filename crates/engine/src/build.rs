@@ -165,10 +165,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Makes directory `dir` (and missing parents, root's, 0755) in container `c`, then
-    /// extracts the tar `input` into it (nothing lands outside it).
-    pub fn build_copy_in(&self, c: &Container, dir: &str, input: impl Read) -> Result<()> {
-        self.with_mounted_root(c, |target| Ok(copy_into(target, dir, input)))?
+    /// Makes directory `dir` (and missing parents, 0755, owned by `owner`) in container
+    /// `c`, then extracts the tar `input` into it (nothing lands outside it).
+    pub fn build_copy_in(
+        &self,
+        c: &Container,
+        dir: &str,
+        owner: (u32, u32),
+        input: impl Read,
+    ) -> Result<()> {
+        self.with_mounted_root(c, |target| Ok(copy_into(target, dir, owner, input)))?
     }
 
     /// Whether `path` is a directory in container `c` (links followed inside its root).
@@ -240,9 +246,9 @@ fn components(dir: &str) -> Vec<&str> {
     out
 }
 
-/// Makes `dir` and its missing parents inside the root `root` (0755, root's) and
-/// returns it open.
-fn make_dirs(root: BorrowedFd<'_>, dir: &str) -> Result<OwnedFd> {
+/// Makes `dir` and its missing parents inside the root `root` (0755, owned by `owner`)
+/// and returns it open.
+fn make_dirs(root: BorrowedFd<'_>, dir: &str, owner: (u32, u32)) -> Result<OwnedFd> {
     let err = |op| {
         let path = dir.to_string();
         move |source| BuildSupportError::Path { op, path, source }
@@ -261,7 +267,16 @@ fn make_dirs(root: BorrowedFd<'_>, dir: &str) -> Result<OwnedFd> {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(err("mkdir")(e)),
                 }
-                open_in(root, &prefix).map_err(err("open"))?
+                let made = open_in(root, &prefix).map_err(err("open"))?;
+                if owner != (0, 0) {
+                    let (uid, gid) = owner;
+                    let (uid, gid) = (
+                        rustix::fs::Uid::from_raw(uid),
+                        rustix::fs::Gid::from_raw(gid),
+                    );
+                    rustix::fs::fchown(&made, Some(uid), Some(gid)).map_err(err("chown"))?;
+                }
+                made
             }
             Err(e) => return Err(err("open")(e)),
         };
@@ -270,13 +285,13 @@ fn make_dirs(root: BorrowedFd<'_>, dir: &str) -> Result<OwnedFd> {
 }
 
 /// Extracts `input` into `dir` (made as needed) of the mounted root `target`.
-fn copy_into(target: &Path, dir: &str, input: impl Read) -> Result<()> {
+fn copy_into(target: &Path, dir: &str, owner: (u32, u32), input: impl Read) -> Result<()> {
     let root = open_root(target).map_err(|source| BuildSupportError::Path {
         op: "open the root for",
         path: dir.to_string(),
         source,
     })?;
-    let fd = make_dirs(root.as_fd(), dir)?;
+    let fd = make_dirs(root.as_fd(), dir, owner)?;
     let at = PathBuf::from(format!(
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&fd)

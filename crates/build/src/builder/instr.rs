@@ -314,7 +314,7 @@ impl Run<'_> {
         let target = dir.clone();
         let fill: super::step::Fill<'_> = Box::new(move |b: &mut dyn Backend, cid: &str| {
             let mut empty = std::io::Cursor::new(vec![0u8; 1024]);
-            b.copy_in(cid, &target, &mut empty)
+            b.copy_in(cid, &target, (0, 0), &mut empty)
                 .map_err(BuildError::backend("create the working directory"))
         });
         self.layer(
@@ -592,7 +592,7 @@ fn put(b: &mut dyn Backend, cid: &str, part: &Part, attrs: copy::Attrs) -> Resul
     match part {
         Part::Files { dir, items } => {
             let mut tar = copy::tar_of(items, attrs)?;
-            b.copy_in(cid, dir, &mut tar).map_err(copy_err)
+            b.copy_in(cid, dir, attrs.ids, &mut tar).map_err(copy_err)
         }
         Part::File { path, dest } => {
             let is_dir = b
@@ -605,7 +605,7 @@ fn put(b: &mut dyn Backend, cid: &str, part: &Part, attrs: copy::Attrs) -> Resul
                 (copy::parent_dir(dest), copy::base_name(dest).into())
             };
             let mut tar = copy::tar_of(&[(path.clone(), name)], attrs)?;
-            b.copy_in(cid, &dir, &mut tar).map_err(copy_err)
+            b.copy_in(cid, &dir, attrs.ids, &mut tar).map_err(copy_err)
         }
         Part::Download { path, dir, name } => {
             let mut f = std::fs::File::open(path).map_err(|source| BuildError::Context {
@@ -614,11 +614,11 @@ fn put(b: &mut dyn Backend, cid: &str, part: &Part, attrs: copy::Attrs) -> Resul
             })?;
             let mode = attrs.chmod.unwrap_or(0o600);
             let mut tar = copy::tar_of_file(name, &mut f, mode)?;
-            b.copy_in(cid, dir, &mut tar).map_err(copy_err)
+            b.copy_in(cid, dir, attrs.ids, &mut tar).map_err(copy_err)
         }
         Part::Archive { dir, path } => {
             let mut r = copy::archive_reader(path)?;
-            b.copy_in(cid, dir, &mut r).map_err(copy_err)
+            b.copy_in(cid, dir, attrs.ids, &mut r).map_err(copy_err)
         }
     }
 }

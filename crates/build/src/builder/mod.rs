@@ -125,9 +125,16 @@ pub trait Backend {
     /// Whether `path` (absolute) is a directory in container `id` (symlinks followed
     /// inside its root).
     fn is_dir(&mut self, id: &str, path: &str) -> Result<bool, BackendError>;
-    /// Makes directory `dir` (absolute) and its missing parents (root's, 0755) in
-    /// container `id`, then extracts the uncompressed tar `tar` into it.
-    fn copy_in(&mut self, id: &str, dir: &str, tar: &mut dyn Read) -> Result<(), BackendError>;
+    /// Makes directory `dir` (absolute) and its missing parents (0755, owned by `owner`
+    /// as docker's COPY --chown makes them) in container `id`, then extracts the
+    /// uncompressed tar `tar` into it.
+    fn copy_in(
+        &mut self,
+        id: &str,
+        dir: &str,
+        owner: (u32, u32),
+        tar: &mut dyn Read,
+    ) -> Result<(), BackendError>;
     /// A new image: `config` (the whole image config, its history entry added) over
     /// `parent`'s layers (none for scratch) and, with a container, that container's
     /// writable layer (its diffID appended to `rootfs.diff_ids` here).

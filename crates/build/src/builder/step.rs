@@ -13,6 +13,9 @@ use super::{cache, config, stages, Backend, Built, ContainerSpec, Image, Options
 /// The default shell of RUN, CMD and ENTRYPOINT in shell form.
 pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
+/// The PATH a stage gets when its base sets none (docker's default on Linux).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// A build in progress.
 pub struct Run<'a> {
     pub(super) df: &'a Dockerfile,
@@ -332,6 +335,14 @@ impl<'a> Run<'a> {
         if !image.id.is_empty() {
             let line = format!(" ---> {}\n", short(&image.id));
             self.say(&line);
+        }
+        let mut image = image;
+        if !config::env(&image.config)
+            .iter()
+            .any(|e| e.starts_with("PATH="))
+        {
+            // As docker's builder: a stage whose base sets no PATH gets the default one.
+            config::set_env(&mut image.config, "PATH", DEFAULT_PATH);
         }
         Ok(StageState {
             image,
