@@ -12,7 +12,6 @@ source "$(dirname "$0")/lib.sh"
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 command -v docker >/dev/null || fail "docker CLI not installed"
 WORK=$(mktemp -d /tmp/berth-bld.XXXXXX)
-BERTHD_PID=
 
 cleanup() {
     local rc=$?
