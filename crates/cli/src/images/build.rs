@@ -321,6 +321,6 @@ pub fn prune(c: &Client, args: &PruneArgs) -> anyhow::Result<u8> {
     let q = Query::new().flag("all", args.all);
     let v = c.post_json("/build/prune", q, None)?;
     let n = v["SpaceReclaimed"].as_u64().unwrap_or(0);
-    println!("Total:\t{}", crate::format::human_size(n));
+    println!("Total reclaimed space: {}", crate::format::human_size(n));
     Ok(0)
 }
