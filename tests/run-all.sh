@@ -31,6 +31,7 @@ soft timeout 300 tests/interop-images.sh
 soft timeout 300 tests/interop-registry.sh
 soft timeout 300 tests/interop-dockerpy.sh
 soft timeout 300 tests/interop-build.sh
+soft timeout 900 tests/interop-build-debian.sh
 soft timeout 300 tests/interop-network.sh
 soft timeout 300 tests/interop-fidelity.sh
 soft timeout 600 tests/interop-fuzz.sh
