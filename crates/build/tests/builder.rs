@@ -107,6 +107,7 @@ impl Backend for Fake {
         _container: Option<&str>,
         _parent: Option<&str>,
         config: &Value,
+        _clamp: Option<i64>,
     ) -> Result<String, BackendError> {
         let id = self.id();
         self.images.insert(id.clone(), config.clone());

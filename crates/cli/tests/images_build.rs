@@ -623,3 +623,37 @@ fn heredocs_in_run_and_copy() {
         "world\nkeep $WHO \"quotes\"\nhello world \"q\"\nraw $WHO\n"
     );
 }
+
+#[test]
+fn source_date_epoch_builds_the_same_image_twice() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35\nCOPY f.txt /app/f.txt\nRUN mkdir -p /data && echo x > /data/x && touch /app\n\
+             WORKDIR /w\nENV A=1\n",
+        ),
+        ("f.txt", "f\n"),
+    ]);
+    let args = [
+        "--no-cache",
+        "--build-arg",
+        "SOURCE_DATE_EPOCH=1700000000",
+        "-q",
+    ];
+    let first = build(&root, ctx.path(), &args);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let f = ctx.path().join("f.txt");
+    std::fs::write(&f, "f\n").unwrap(); // a new mtime, the same content
+    let second = build(&root, ctx.path(), &args);
+    assert_eq!(
+        first.stdout, second.stdout,
+        "the same inputs gave different images"
+    );
+    let img = inspect(&root, first.stdout.trim());
+    assert_eq!(img["Created"], "2023-11-14T22:13:20Z");
+    // Without it, times differ and so do the images.
+    let plain = build(&root, ctx.path(), &["--no-cache", "-q"]);
+    assert_ne!(plain.stdout, first.stdout);
+}

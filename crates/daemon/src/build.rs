@@ -258,9 +258,13 @@ impl Backend for DaemonBackend {
         container: Option<&str>,
         parent: Option<&str>,
         config: &serde_json::Value,
+        clamp: Option<i64>,
     ) -> Result<String, BackendError> {
         let c = container.map(|id| self.own.find(id)).transpose()?;
         let parent = parent.map(digest).transpose()?;
+        if let (Some(c), Some(epoch)) = (&c, clamp) {
+            self.own.clamp_times(c, epoch)?;
+        }
         let id = self.own.build_commit(c.as_ref(), parent.as_ref(), config)?;
         if let Some(p) = &parent {
             self.cache.add_child(p, &id)?;

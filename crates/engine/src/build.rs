@@ -123,6 +123,22 @@ impl Engine {
         Ok(record.id)
     }
 
+    /// Clamps the modification times of what container `c`'s writable layer holds to
+    /// `epoch` (Unix seconds), so that its layer is the same tar whenever its files are
+    /// (`SOURCE_DATE_EPOCH`). Only an overlay layer holds just the changes; a full copy
+    /// (vfs) is left as it is.
+    pub fn clamp_times(&self, c: &Container, epoch: i64) -> Result<()> {
+        let dirs = self
+            .images()
+            .snapshotter()
+            .layer_dirs(&c.snapshot_key)
+            .map_err(EngineError::from)?;
+        if dirs.style != berth_image::snapshot::DirStyle::Overlay {
+            return Ok(());
+        }
+        clamp_tree(&dirs.upper, epoch)
+    }
+
     /// The image config of image `id`, raw JSON.
     pub fn image_config_json(&self, id: &Digest) -> Result<Value> {
         let raw = self
@@ -208,6 +224,61 @@ impl Engine {
         }
         Ok((c, target))
     }
+}
+
+/// Sets every entry under `dir` (links themselves, never followed) whose mtime is after
+/// `epoch` to `epoch`; children before their directory.
+fn clamp_tree(dir: &Path, epoch: i64) -> Result<()> {
+    let err = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildSupportError::Cache { op, path, source }
+    };
+    for entry in std::fs::read_dir(dir).map_err(err("read", dir))? {
+        let entry = entry.map_err(err("read", dir))?;
+        let path = entry.path();
+        let meta = path.symlink_metadata().map_err(err("stat", &path))?;
+        if meta.is_dir() {
+            clamp_tree(&path, epoch)?;
+        }
+        clamp_one(&path, std::os::unix::fs::MetadataExt::mtime(&meta), epoch)?;
+    }
+    clamp_one(dir, dir_mtime(dir)?, epoch)
+}
+
+fn dir_mtime(dir: &Path) -> Result<i64> {
+    let meta = dir
+        .symlink_metadata()
+        .map_err(|source| BuildSupportError::Cache {
+            op: "stat",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    Ok(std::os::unix::fs::MetadataExt::mtime(&meta))
+}
+
+fn clamp_one(path: &Path, mtime: i64, epoch: i64) -> Result<()> {
+    if mtime <= epoch {
+        return Ok(());
+    }
+    let t = rustix::fs::Timespec {
+        tv_sec: epoch,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| BuildSupportError::Path {
+        op: "set the times of",
+        path: path.display().to_string(),
+        source: e,
+    })
 }
 
 /// Opens the root directory `root`.

@@ -137,12 +137,14 @@ pub trait Backend {
     ) -> Result<(), BackendError>;
     /// A new image: `config` (the whole image config, its history entry added) over
     /// `parent`'s layers (none for scratch) and, with a container, that container's
-    /// writable layer (its diffID appended to `rootfs.diff_ids` here).
+    /// writable layer (its diffID appended to `rootfs.diff_ids` here), its files' times
+    /// clamped to `clamp` (Unix seconds; `SOURCE_DATE_EPOCH`) when given.
     fn commit(
         &mut self,
         container: Option<&str>,
         parent: Option<&str>,
         config: &Value,
+        clamp: Option<i64>,
     ) -> Result<String, BackendError>;
     /// A container over image `id` whose root file system is mounted (for reading, by
     /// `COPY --from`); its id and the root's path. [`Backend::remove_container`]

@@ -396,7 +396,7 @@ impl<'a> Run<'a> {
         let parent = (!st.image.id.is_empty()).then_some(st.image.id.as_str());
         let id = self
             .backend
-            .commit(None, parent, &cfg)
+            .commit(None, parent, &cfg, None)
             .map_err(BuildError::backend("commit the image"))?;
         self.made(st, key, Image { id, config: cfg })
     }
@@ -489,7 +489,12 @@ impl<'a> Run<'a> {
         config::push_history(&mut cfg, &self.created, &step.created_by, false);
         let id = self
             .backend
-            .commit(Some(cid), Some(&st.image.id), &cfg)
+            .commit(
+                Some(cid),
+                Some(&st.image.id),
+                &cfg,
+                self.opts.source_date_epoch,
+            )
             .map_err(BuildError::backend("commit the step's container"))?;
         let image = self
             .backend
@@ -515,7 +520,7 @@ impl<'a> Run<'a> {
         }
         let id = self
             .backend
-            .commit(None, None, &st.image.config)
+            .commit(None, None, &st.image.config, None)
             .map_err(BuildError::backend("commit the empty base"))?;
         self.made_images.push((id.clone(), String::new()));
         st.image.id = id;
@@ -572,18 +577,20 @@ fn created_time(epoch: Option<i64>) -> String {
     rfc3339(t)
 }
 
-/// `2006-01-02T15:04:05.999999999Z`.
+/// `2006-01-02T15:04:05.999999999Z` (Go's RFC3339Nano).
 fn rfc3339(t: std::time::SystemTime) -> String {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     let (y, m, dd) = civil(days);
+    // Go's RFC3339Nano: the fraction without trailing zeros, none when zero.
+    let nanos = format!(".{:09}", d.subsec_nanos());
+    let fraction = nanos.trim_end_matches('0').trim_end_matches('.');
     format!(
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z",
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}{fraction}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,
-        d.subsec_nanos()
     )
 }
 
@@ -606,6 +613,8 @@ mod tests {
     #[test]
     fn dates() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        assert_eq!(super::rfc3339(t), "2023-11-14T22:13:20.000000000Z");
+        assert_eq!(super::rfc3339(t), "2023-11-14T22:13:20Z");
+        let t = t + std::time::Duration::from_millis(250);
+        assert_eq!(super::rfc3339(t), "2023-11-14T22:13:20.25Z");
     }
 }
