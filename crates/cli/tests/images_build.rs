@@ -657,3 +657,37 @@ fn source_date_epoch_builds_the_same_image_twice() {
     let plain = build(&root, ctx.path(), &["--no-cache", "-q"]);
     assert_ne!(plain.stdout, first.stdout);
 }
+
+#[test]
+fn add_extracts_compressed_archives_and_copies_other_files() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35\nADD a.tar.bz2 b.tar.xz c.tar plain.gz /x/\n",
+        ),
+        ("src/a/in-a", "a\n"),
+        ("src/b/in-b", "b\n"),
+        ("src/c/in-c", "c\n"),
+    ]);
+    let tar = |flag: &str, out: &str, dir: &str| {
+        let st = std::process::Command::new("tar")
+            .current_dir(ctx.path().join("src"))
+            .args([flag, out, dir])
+            .status()
+            .expect("TAR MISSING: tar is needed");
+        assert!(st.success());
+    };
+    tar("-cjf", "../a.tar.bz2", "a");
+    tar("-cJf", "../b.tar.xz", "b");
+    tar("-cf", "../c.tar", "c");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"not a tar\n").unwrap();
+    std::fs::write(ctx.path().join("plain.gz"), gz.finish().unwrap()).unwrap();
+    let out = build(&root, ctx.path(), &["-t", "archives"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        run_in(&root, "archives", "cd /x && find . | sort"),
+        ".\n./a\n./a/in-a\n./b\n./b/in-b\n./c\n./c/in-c\n./plain.gz\n"
+    );
+}

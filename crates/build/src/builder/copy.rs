@@ -4,7 +4,7 @@
 //! Sources are resolved by [`crate::context`]. Semantics as docker's: a directory source copies its contents; the destination is a
 //! directory when it ends in `/`, when there are several sources, when the source is a
 //! directory or when it is a directory in the image already; a relative destination is
-//! relative to WORKDIR. ADD extracts local tar archives (plain or gzip) into the
+//! relative to WORKDIR. ADD extracts local tar archives (plain, gzip, bzip2, xz) into the
 //! destination and downloads URLs.
 
 use std::fs::{File, Metadata};
@@ -111,18 +111,21 @@ pub fn parent_dir(path: &str) -> String {
     }
 }
 
-/// Whether the file at `path` starts like a tar archive docker's ADD extracts (plain or
-/// gzip).
+/// Whether the file at `path` is a tar archive docker's ADD extracts: plain, gzip,
+/// bzip2 or xz, with a tar header inside.
 pub fn is_archive(path: &Path) -> bool {
-    let mut head = [0u8; 512];
-    let Ok(mut f) = File::open(path) else {
+    let Ok(mut r) = archive_reader(path) else {
         return false;
     };
-    let n = read_up_to(&mut f, &mut head);
-    if n >= 2 && head[..2] == [0x1f, 0x8b] {
-        return true;
+    let mut head = [0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
     }
-    n >= 262 && &head[257..262] == b"ustar"
+    n == head.len() && &head[257..262] == b"ustar"
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> usize {
@@ -309,15 +312,29 @@ pub fn archive_reader(path: &Path) -> Result<Box<dyn Read>, BuildError> {
         source,
     };
     let mut f = File::open(path).map_err(ctx)?;
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 6];
     let n = read_up_to(&mut f, &mut magic);
     f.rewind().map_err(ctx)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        return Ok(Box::new(flate2::read::GzDecoder::new(
-            std::io::BufReader::new(f),
-        )));
+    let buffered = std::io::BufReader::new(f);
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::GzDecoder::new(buffered)),
+        [b'B', b'Z', b'h', ..] => Box::new(bzip2::read::BzDecoder::new(buffered)),
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => Box::new(unxz(buffered).map_err(ctx)?),
+        _ => Box::new(buffered),
+    })
+}
+
+/// An xz stream decompressed into an unnamed temporary file, rewound (the decoder
+/// writes rather than reads).
+fn unxz(mut input: impl std::io::BufRead) -> std::io::Result<File> {
+    let mut out = tempfile::tempfile()?;
+    {
+        let mut w = std::io::BufWriter::new(&mut out);
+        lzma_rs::xz_decompress(&mut input, &mut w).map_err(std::io::Error::other)?;
+        w.flush()?;
     }
-    Ok(Box::new(std::io::BufReader::new(f)))
+    out.rewind()?;
+    Ok(out)
 }
 
 #[cfg(test)]
