@@ -253,12 +253,18 @@ fn add_tree(
             if !excluded || ignore.may_contain_included(&rel) {
                 add_tree(tar, root, &path, ignore, dockerfile)?;
             }
-        } else if !excluded {
+        } else if !excluded && sendable(&meta) {
             tar.append_path_with_name(&path, &rel)
                 .with_context(|| format!("add {} to the context", path.display()))?;
         }
     }
     Ok(())
+}
+
+/// Whether an entry goes into the context: files and links, not sockets or devices.
+fn sendable(meta: &std::fs::Metadata) -> bool {
+    let t = meta.file_type();
+    t.is_file() || t.is_symlink()
 }
 
 fn append_file(tar: &mut tar::Builder<File>, name: &str, data: &[u8]) -> anyhow::Result<()> {
