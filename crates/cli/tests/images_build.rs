@@ -691,3 +691,36 @@ fn add_extracts_compressed_archives_and_copies_other_files() {
         ".\n./a\n./a/in-a\n./b\n./b/in-b\n./c\n./c/in-c\n./plain.gz\n"
     );
 }
+
+#[test]
+fn progress_tty_shows_a_live_status_line() {
+    let root = root();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox:1.35\nRUN sleep 0.5; echo done-sleeping\n",
+    )]);
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let line = format!(
+        "{berth} -H {} build --progress=tty {}",
+        root.host(),
+        ctx.path().display()
+    );
+    // A terminal for stdout: `script` runs the command on a pty.
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .expect("SCRIPT MISSING: util-linux's script is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("done-sleeping"), "{text}");
+    assert!(
+        text.contains("\x1b[K") && text.contains(" step 2/2  "),
+        "{text}"
+    );
+    // Plain progress on the same terminal has no status line.
+    let plain = std::process::Command::new("script")
+        .args(["-qec", &line.replace("tty", "plain"), "/dev/null"])
+        .output()
+        .expect("script");
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("\x1b[K"));
+}

@@ -78,7 +78,7 @@ pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
         Payload::Stream(&mut context, "application/x-tar"),
     )?;
     let mut id = None;
-    let failed = print_stream(r.body, args.quiet, &mut id)?;
+    let failed = print_stream(r.body, View::of(args), &mut id)?;
     if let Some((message, code)) = failed {
         eprintln!("{message}");
         return Ok(code);
@@ -125,35 +125,161 @@ fn query(args: &Args, dockerfile: &str) -> anyhow::Result<Query> {
     Ok(q)
 }
 
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Nothing (`-q`).
+    Quiet,
+    /// The daemon's text as it comes (`--progress=plain`, or not a terminal).
+    Plain,
+    /// The text, with a live status line (the step running and its time) below it.
+    Live,
+}
+
+impl View {
+    fn of(args: &Args) -> View {
+        match (args.quiet, args.progress.as_str()) {
+            (true, _) => View::Quiet,
+            (false, "plain") => View::Plain,
+            (false, "tty") => View::Live,
+            _ if std::io::stdout().is_terminal() => View::Live,
+            _ => View::Plain,
+        }
+    }
+}
+
+/// A build's end as the stream tells it: failed with a message and exit code, or not.
+type Failed = Option<(String, u8)>;
+
+/// What one message means: a failure, or else the image ID it carries and its text.
+fn message(v: &serde_json::Value, id: &mut Option<String>) -> Result<Failed, ClientError> {
+    if let Some(msg) = v["errorDetail"]["message"]
+        .as_str()
+        .or_else(|| v["error"].as_str())
+    {
+        let code = v["errorDetail"]["code"].as_i64().unwrap_or(1);
+        let code = u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1);
+        return Ok(Some((msg.to_string(), code)));
+    }
+    if let Some(i) = v["aux"]["ID"].as_str() {
+        *id = Some(i.to_string());
+    }
+    Ok(None)
+}
+
 /// Prints the build's messages; returns the error message and exit code of a failed
 /// build (docker exits with a failed RUN's code), and the image ID in `id`.
 fn print_stream(
-    body: impl Read,
-    quiet: bool,
+    body: impl Read + Send + 'static,
+    view: View,
     id: &mut Option<String>,
-) -> anyhow::Result<Option<(String, u8)>> {
+) -> anyhow::Result<Failed> {
+    if view == View::Live {
+        return live(body, id);
+    }
     let reader = std::io::BufReader::new(body);
     let stream = serde_json::Deserializer::from_reader(reader).into_iter::<serde_json::Value>();
     let mut out = std::io::stdout().lock();
     for v in stream {
         let v = v.map_err(|e| ClientError::BadResponse(e.to_string()))?;
-        if let Some(msg) = v["errorDetail"]["message"]
-            .as_str()
-            .or_else(|| v["error"].as_str())
-        {
-            let code = v["errorDetail"]["code"].as_i64().unwrap_or(1);
-            let code = u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1);
-            return Ok(Some((msg.to_string(), code)));
+        if let Some(failed) = message(&v, id)? {
+            return Ok(Some(failed));
         }
-        if let Some(i) = v["aux"]["ID"].as_str() {
-            *id = Some(i.to_string());
-        }
-        if let Some(s) = v["stream"].as_str().filter(|_| !quiet) {
+        if let Some(s) = v["stream"].as_str().filter(|_| view == View::Plain) {
             out.write_all(s.as_bytes())?;
             out.flush()?;
         }
     }
     Ok(None)
+}
+
+/// The live view: messages are read on a thread; this one prints them and, between
+/// them, keeps a status line with the running step and its elapsed time.
+fn live(body: impl Read + Send + 'static, id: &mut Option<String>) -> anyhow::Result<Failed> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let reader = std::io::BufReader::new(body);
+        for v in serde_json::Deserializer::from_reader(reader).into_iter::<serde_json::Value>() {
+            let end = v.is_err();
+            if tx.send(v.map_err(|e| e.to_string())).is_err() || end {
+                return;
+            }
+        }
+    });
+    let mut status = Status::default();
+    let mut out = std::io::stdout().lock();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(v) => {
+                let v = v.map_err(ClientError::BadResponse)?;
+                status.clear(&mut out)?;
+                if let Some(failed) = message(&v, id)? {
+                    return Ok(Some(failed));
+                }
+                if let Some(s) = v["stream"].as_str() {
+                    status.saw(s);
+                    out.write_all(s.as_bytes())?;
+                }
+                status.draw(&mut out)?;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => status.draw(&mut out)?,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    status.clear(&mut out)?;
+    Ok(None)
+}
+
+/// The live view's status line.
+#[derive(Default)]
+struct Status {
+    step: Option<(String, std::time::Instant)>,
+    shown: bool,
+    tick: usize,
+    at_line_start: bool,
+}
+
+impl Status {
+    /// Notes the step a piece of text starts.
+    fn saw(&mut self, text: &str) {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("Step ") {
+                let step = rest.split(" : ").next().unwrap_or(rest).to_string();
+                self.step = Some((step, std::time::Instant::now()));
+            }
+            if line.starts_with("Successfully built") {
+                self.step = None;
+            }
+        }
+        self.at_line_start = text.ends_with('\n');
+    }
+
+    fn draw(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        let Some((step, since)) = &self.step else {
+            return Ok(());
+        };
+        if !self.at_line_start {
+            return Ok(());
+        }
+        const SPIN: [char; 4] = ['|', '/', '-', '\\'];
+        self.tick += 1;
+        let secs = since.elapsed().as_secs_f64();
+        write!(
+            out,
+            "\r\x1b[K{} step {step}  {secs:.1}s",
+            SPIN[self.tick % 4]
+        )?;
+        self.shown = true;
+        out.flush()
+    }
+
+    fn clear(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.shown {
+            write!(out, "\r\x1b[K")?;
+            self.shown = false;
+        }
+        out.flush()
+    }
 }
 
 /// The context as a tar in a temporary file, and the Dockerfile's name inside it.
