@@ -44,6 +44,12 @@ pub fn expands(instruction: &str) -> bool {
 /// (`failed to process "${X:?}": X: is not allowed to be unset`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExpandError {
+    /// More than 64 substitutions nested in one another.
+    #[error("failed to process {word:?}: substitutions nested too deeply")]
+    TooDeep {
+        /// The word being expanded.
+        word: String,
+    },
     /// `${VAR` without its closing brace.
     #[error("failed to process {word:?}: syntax error: missing '}}'")]
     MissingBrace {
@@ -180,6 +186,7 @@ pub(crate) fn lex(
         pos: 0,
         lookup,
         opts,
+        depth: 0,
     };
     lexer
         .until(None)
@@ -189,6 +196,7 @@ pub(crate) fn lex(
 
 /// A failure before the word is known to the error (attached by [`Fail::on`]).
 enum Fail {
+    TooDeep,
     MissingBrace,
     MissingSlash,
     BadSubstitution,
@@ -202,6 +210,7 @@ impl Fail {
     fn on(self, word: &str) -> ExpandError {
         let word = word.to_string();
         match self {
+            Fail::TooDeep => ExpandError::TooDeep { word },
             Fail::MissingBrace => ExpandError::MissingBrace { word },
             Fail::MissingSlash => ExpandError::MissingSlash { word },
             Fail::Pattern { pattern, reason } => ExpandError::Pattern {
@@ -269,7 +278,12 @@ struct Lexer<'a> {
     pos: usize,
     lookup: &'a dyn Fn(&str) -> Option<String>,
     opts: Options,
+    /// How many `${` are open (bounded by [`MAX_NESTING`]).
+    depth: usize,
 }
+
+/// The deepest `${...${...}...}` nesting accepted (the lexer recurses once a level).
+const MAX_NESTING: usize = 64;
 
 impl Lexer<'_> {
     fn peek(&self) -> Option<char> {
@@ -448,6 +462,16 @@ impl Lexer<'_> {
     /// alternatives, required), `#` `##` `%` `%%` (prefix and suffix removal), `/`
     /// `//` (replacement).
     fn braced(&mut self) -> Result<String, Fail> {
+        if self.depth >= MAX_NESTING {
+            return Err(Fail::TooDeep);
+        }
+        self.depth += 1;
+        let result = self.braced_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn braced_inner(&mut self) -> Result<String, Fail> {
         self.pos += 1;
         match self.peek() {
             None => return Err(Fail::MissingBrace),

@@ -211,62 +211,45 @@ fn class_char(chars: &[char], i: usize) -> Option<(char, usize)> {
     }
 }
 
-/// True when `toks` match the whole of `s`; memoised on (token, position) so that
-/// patterns full of stars stay polynomial.
+/// True when `toks` match the whole of `s`: a table filled from the last token back
+/// (one row per token), so time is tokens × length and nothing recurses.
 fn match_toks(toks: &[Tok], s: &[char]) -> bool {
-    let mut matcher = Matcher {
-        toks,
-        s,
-        memo: vec![None; (toks.len() + 1) * (s.len() + 1)],
-    };
-    matcher.at(0, 0)
-}
-
-/// The state of one [`match_toks`].
-struct Matcher<'a> {
-    toks: &'a [Tok],
-    s: &'a [char],
-    memo: Vec<Option<bool>>,
-}
-
-impl Matcher<'_> {
-    /// Whether tokens from `t` on match `s` from `p` to its end.
-    fn at(&mut self, t: usize, p: usize) -> bool {
-        let key = t * (self.s.len() + 1) + p;
-        if let Some(known) = self.memo[key] {
-            return known;
-        }
-        let result = self.step(t, p);
-        self.memo[key] = Some(result);
-        result
+    let n = s.len();
+    // next[p]: the tokens after the current one match s[p..]
+    let mut next: Vec<bool> = (0..=n).map(|p| p == n).collect();
+    for tok in toks.iter().rev() {
+        next = row(tok, s, &next);
     }
+    next[0]
+}
 
-    fn step(&mut self, t: usize, p: usize) -> bool {
-        let Some(tok) = self.toks.get(t) else {
-            return p == self.s.len();
-        };
-        let ch = self.s.get(p).copied();
-        match tok {
-            Tok::Lit(c) => ch == Some(*c) && self.at(t + 1, p + 1),
-            Tok::One => ch.is_some_and(|c| c != '/') && self.at(t + 1, p + 1),
+/// One token's row: `row[p]` is true when the token and those after it (`next`)
+/// match `s[p..]`.
+fn row(tok: &Tok, s: &[char], next: &[bool]) -> Vec<bool> {
+    let n = s.len();
+    let mut cur = vec![false; n + 1];
+    for p in (0..=n).rev() {
+        let ch = s.get(p).copied();
+        let one = |ok: bool| ok && next[p + 1];
+        cur[p] = match tok {
+            Tok::Lit(c) => ch == Some(*c) && one(true),
+            Tok::One => ch.is_some_and(|c| c != '/') && one(true),
             Tok::Class { negated, ranges } => {
-                let hit = |c: char| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c));
-                ch.is_some_and(|c| hit(c) != *negated) && self.at(t + 1, p + 1)
+                ch.is_some_and(|c| {
+                    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+                }) && one(true)
             }
-            Tok::Star => {
-                let run = self.s[p..]
-                    .iter()
-                    .position(|c| *c == '/')
-                    .map_or(self.s.len(), |i| p + i);
-                (p..=run).any(|q| self.at(t + 1, q))
-            }
-            Tok::AnyPath => (p..=self.s.len()).any(|q| self.at(t + 1, q)),
-            Tok::AnyDirs => {
-                self.at(t + 1, p)
-                    || (p + 1..=self.s.len()).any(|q| self.s[q - 1] == '/' && self.at(t + 1, q))
-            }
-        }
+            Tok::Star => next[p] || (ch.is_some_and(|c| c != '/') && cur[p + 1]),
+            Tok::AnyPath => next[p] || (p < n && cur[p + 1]),
+            Tok::AnyDirs => next[p] || after_slash(s, next, p),
+        };
     }
+    cur
+}
+
+/// True when some `q > p` just after a `/` in `s` has `next[q]`.
+fn after_slash(s: &[char], next: &[bool], p: usize) -> bool {
+    (p + 1..=s.len()).any(|q| s[q - 1] == '/' && next[q])
 }
 
 /// Go's `filepath.Clean` for `/`-separated paths: no empty, `.` or inner `..`

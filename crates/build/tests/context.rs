@@ -750,3 +750,25 @@ fn names_that_are_not_utf8() {
     fs::write(&odd, "y").unwrap();
     assert_ne!(c.content_hash(std::slice::from_ref(src)).unwrap(), before);
 }
+
+#[test]
+fn excluded_directory_with_an_exception() {
+    let dir = sample();
+    let c = ctx(&dir, "docs\n!docs/guide.md\nsrc\n!src/deep/x.rs\n");
+    let docs = &c.resolve("docs").unwrap()[0];
+    let names: Vec<String> = c
+        .entries(docs)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.rel)
+        .collect();
+    assert_eq!(names, ["", "guide.md"]);
+    let src = &c.resolve("src").unwrap()[0];
+    let names: Vec<String> = c.entries(src).unwrap().into_iter().map(|e| e.rel).collect();
+    assert_eq!(names, ["", "deep", "deep/x.rs"]);
+    assert!(matches!(
+        c.resolve("src/main.rs"),
+        Err(ContextError::NotFound { .. })
+    ));
+    assert_eq!(rels(&c.resolve("*/*.md").unwrap()), ["docs/guide.md"]);
+}

@@ -145,3 +145,26 @@ fn many_stars_stay_fast() {
         start.elapsed()
     );
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let deep = "${A:-".repeat(100_000) + &"}".repeat(100_000);
+    let lookup = |_: &str| None;
+    assert!(matches!(
+        expand(&deep, &lookup, '\\'),
+        Err(berth_build::expand::ExpandError::TooDeep { .. })
+    ));
+    let nested = "${A:-".repeat(60) + "x" + &"}".repeat(60);
+    assert_eq!(expand(&nested, &lookup, '\\').unwrap(), "x");
+    // a long chain of ONBUILDs is refused without recursing
+    let chain = format!("FROM a\n{}RUN <<EOF\nx\nEOF\n", "ONBUILD ".repeat(100_000));
+    assert!(parse(&chain).is_err());
+    // long patterns and paths are matched without recursing
+    let long_pattern = "a".repeat(3_000) + "*";
+    let ignore = Ignore::parse(&long_pattern).unwrap();
+    assert!(ignore.is_excluded(&("a".repeat(3_000) + "b")));
+    let value = "b".repeat(2_000);
+    let lookup = |_: &str| Some(value.clone());
+    let word = format!("${{X##{}*}}", "b".repeat(1_000));
+    assert_eq!(expand(&word, &lookup, '\\').unwrap(), "");
+}

@@ -130,11 +130,11 @@ pub(super) fn quoted_words(text: &str, escape: char) -> Vec<String> {
 /// True when `text` (a whole instruction) is a `RUN`, `COPY` or `ADD` in shell form
 /// (or an `ONBUILD` of one) that mentions `<<`.
 pub(super) fn may_have_heredocs(text: &str) -> bool {
-    let (cmd, _, rest) = split_command(text);
-    let cmd = cmd.to_ascii_lowercase();
-    if cmd == "onbuild" {
-        return may_have_heredocs(rest);
+    let (mut cmd, _, mut rest) = split_command(text);
+    while cmd.eq_ignore_ascii_case("onbuild") {
+        (cmd, _, rest) = split_command(rest);
     }
+    let cmd = cmd.to_ascii_lowercase();
     ["run", "copy", "add"].contains(&cmd.as_str())
         && rest.contains("<<")
         && !matches!(json_array(rest), Ok(Some(_)) | Err(_))

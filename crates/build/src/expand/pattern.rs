@@ -49,52 +49,36 @@ impl Pattern {
         }
     }
 
-    /// The end of the first match (by priority) that starts at `start`.
+    /// The end of the first match (by priority) that starts at `start`: a table
+    /// filled from the last token back, so nothing recurses.
     fn match_at(&self, s: &[char], start: usize, greedy: bool) -> Option<usize> {
-        let mut search = Search {
-            toks: &self.toks,
-            s,
-            greedy,
-            memo: vec![None; (self.toks.len() + 1) * (s.len() + 1)],
-        };
-        search.first_end(0, start)
-    }
-}
-
-/// One [`Pattern::match_at`], memoised on (token, position).
-struct Search<'a> {
-    toks: &'a [Tok],
-    s: &'a [char],
-    greedy: bool,
-    memo: Vec<Option<Option<usize>>>,
-}
-
-impl Search<'_> {
-    /// The end of the first match of tokens from `t` on, starting at `p`.
-    fn first_end(&mut self, t: usize, p: usize) -> Option<usize> {
-        let key = t * (self.s.len() + 1) + p;
-        if let Some(known) = self.memo[key] {
-            return known;
+        let n = s.len();
+        // next[p]: where the first match of the tokens after the current one ends
+        let mut next: Vec<Option<usize>> = (0..=n).map(Some).collect();
+        for tok in self.toks.iter().rev() {
+            next = row(*tok, s, &next, greedy);
         }
-        let result = self.step(t, p);
-        self.memo[key] = Some(result);
-        result
+        next.get(start).copied().flatten()
     }
+}
 
-    fn step(&mut self, t: usize, p: usize) -> Option<usize> {
-        let Some(tok) = self.toks.get(t) else {
-            return Some(p);
-        };
-        match tok {
-            Tok::Lit(c) if self.s.get(p) == Some(c) => self.first_end(t + 1, p + 1),
-            Tok::Any if p < self.s.len() => self.first_end(t + 1, p + 1),
-            Tok::Star if self.greedy => (p..=self.s.len())
-                .rev()
-                .find_map(|q| self.first_end(t + 1, q)),
-            Tok::Star => (p..=self.s.len()).find_map(|q| self.first_end(t + 1, q)),
+/// One token's row: `row[p]` is where the first match of the token and those after
+/// it (`next`) from `p` ends. A greedy star prefers the longest run, a lazy one the
+/// shortest.
+fn row(tok: Tok, s: &[char], next: &[Option<usize>], greedy: bool) -> Vec<Option<usize>> {
+    let n = s.len();
+    let mut cur = vec![None; n + 2];
+    for p in (0..=n).rev() {
+        cur[p] = match tok {
+            Tok::Lit(c) if s.get(p) == Some(&c) => next[p + 1],
+            Tok::Any if p < n => next[p + 1],
+            Tok::Star if greedy => cur[p + 1].or(next[p]),
+            Tok::Star => next[p].or(cur[p + 1]),
             _ => None,
-        }
+        };
     }
+    cur.truncate(n + 1);
+    cur
 }
 
 /// `${VAR#pattern}` (shortest) / `${VAR##pattern}` (greedy): `value` without the
