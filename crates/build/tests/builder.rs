@@ -326,3 +326,14 @@ fn onbuild_triggers_run_first() {
     assert_eq!(ran, ["echo trig", "echo after"]);
     assert!(f.images[&id]["config"].get("OnBuild").is_none());
 }
+
+#[test]
+fn a_from_naming_a_stage_through_a_global_arg_builds_that_stage() {
+    let ctx = tempfile::tempdir().unwrap();
+    let mut f = Fake::new();
+    let text = "ARG FROM_STAGE=one\nFROM base AS one\nRUN echo one\nFROM base AS two\nRUN echo two\nFROM ${FROM_STAGE}\nRUN echo last\n";
+    let (r, _) = go(&mut f, text, &opts(ctx.path()));
+    r.expect("build");
+    let ran: Vec<String> = f.runs.iter().map(|r| r[2].clone()).collect();
+    assert_eq!(ran, ["echo one", "echo last"]);
+}

@@ -35,9 +35,10 @@ pub fn target(df: &Dockerfile, target: Option<&str>) -> Result<usize, BuildError
     }
 }
 
-/// Whether each stage up to `target` is needed to build it. Stage references are taken
-/// as written (unexpanded); one that names no earlier stage is an image.
-pub fn needed(df: &Dockerfile, target: usize) -> Vec<bool> {
+/// Whether each stage up to `target` is needed to build it. `bases` are the stages'
+/// `FROM`s with the global ARGs expanded; other stage references are taken as written.
+/// One that names no earlier stage is an image.
+pub fn needed(df: &Dockerfile, target: usize, bases: &[String]) -> Vec<bool> {
     let mut need = vec![false; target + 1];
     need[target] = true;
     for i in (0..=target).rev() {
@@ -45,7 +46,8 @@ pub fn needed(df: &Dockerfile, target: usize) -> Vec<bool> {
             continue;
         }
         let stage = &df.stages[i];
-        if let Some(j) = find(&df.stages, i, &stage.base) {
+        let base = bases.get(i).unwrap_or(&stage.base);
+        if let Some(j) = find(&df.stages, i, base) {
             need[j] = true;
         }
         for ins in &stage.instructions {

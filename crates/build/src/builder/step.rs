@@ -186,7 +186,13 @@ impl<'a> Run<'a> {
     /// Builds the needed stages, tags the result.
     pub fn all(&mut self) -> Result<Built, BuildError> {
         let target = stages::target(self.df, self.opts.target.as_deref())?;
-        let need = stages::needed(self.df, target);
+        let bases = self
+            .df
+            .stages
+            .iter()
+            .map(|st| self.base_of(st))
+            .collect::<Result<Vec<_>, _>>()?;
+        let need = stages::needed(self.df, target, &bases);
         let extra = usize::from(!self.opts.labels.is_empty());
         self.total = need
             .iter()
@@ -293,15 +299,18 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// A stage's `FROM` with the global ARGs expanded.
+    fn base_of(&self, stage: &Stage) -> Result<String, BuildError> {
+        let lookup = |k: &str| self.global.get(k).map(String::from);
+        super::vars::expand(&stage.base, &lookup, self.escape).map_err(|why| BuildError::Expand {
+            line: stage.pos.line,
+            why,
+        })
+    }
+
     /// The stage's base: an earlier stage, scratch or an image.
     fn from(&mut self, stage: &Stage, i: usize) -> Result<StageState, BuildError> {
-        let lookup = |k: &str| self.global.get(k).map(String::from);
-        let base = super::vars::expand(&stage.base, &lookup, self.escape).map_err(|why| {
-            BuildError::Expand {
-                line: stage.pos.line,
-                why,
-            }
-        })?;
+        let base = self.base_of(stage)?;
         let image = if let Some(j) = stages::find(&self.df.stages, i, &base) {
             let id = self.stage_images[j]
                 .clone()
