@@ -724,3 +724,28 @@ fn progress_tty_shows_a_live_status_line() {
         .expect("script");
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("\x1b[K"));
 }
+
+#[test]
+fn scratch_stages() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM scratch AS files\nCOPY f.txt /deep/f.txt\nENV IN=scratch\n\
+             FROM busybox:1.35\nCOPY --from=files /deep /copied\n",
+        ),
+        ("f.txt", "from scratch\n"),
+    ]);
+    let out = build(&root, ctx.path(), &["--target", "files", "-t", "files"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let img = inspect(&root, "files");
+    assert_eq!(img["RootFS"]["Layers"].as_array().map(Vec::len), Some(1));
+    let env = img["Config"]["Env"].to_string();
+    assert!(env.contains("IN=scratch") && env.contains("PATH="), "{env}");
+    let out = build(&root, ctx.path(), &["-t", "fromscratch"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        run_in(&root, "fromscratch", "cat /copied/f.txt"),
+        "from scratch\n"
+    );
+}
