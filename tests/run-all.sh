@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # berth's whole test suite, as CI runs it (root needed): formatting, clippy, a check of
-# the test harness against runc, the docker, containerd, image, registry, docker-py, network, JSON-fidelity and API-fuzz interop scripts, doctests,
+# the test harness against runc, the docker, containerd, image, registry, docker-py, build, network, JSON-fidelity and API-fuzz interop scripts, doctests,
 # then every unit and integration test with cargo-nextest, whose summary is the last line.
 # Usage: sudo ./tests/run-all.sh   (BERTH_TEST_RUNTIME=/path runs interop and the runtime's
 # integration tests against another runtime binary)
@@ -30,6 +30,8 @@ soft timeout 300 tests/interop-docker.sh "$RUNTIME"
 soft timeout 300 tests/interop-images.sh
 soft timeout 300 tests/interop-registry.sh
 soft timeout 300 tests/interop-dockerpy.sh
+soft timeout 300 tests/interop-build.sh
+soft timeout 900 tests/interop-build-debian.sh
 soft timeout 300 tests/interop-network.sh
 soft timeout 300 tests/interop-fidelity.sh
 soft timeout 600 tests/interop-fuzz.sh

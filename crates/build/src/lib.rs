@@ -3,3 +3,11 @@
 //! [`builder::Backend`] with a layer cache.
 
 pub mod ast;
+pub mod builder;
+pub mod dockerfile;
+pub mod expand;
+pub mod ignore;
+pub mod pathmatch;
+
+// Build contexts: COPY/ADD source resolution and the content hash of the layer cache.
+pub mod context;

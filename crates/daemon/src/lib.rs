@@ -6,6 +6,7 @@
 //! [`error`] only.
 
 pub mod api;
+pub mod build;
 pub mod config;
 pub mod detach;
 pub mod error;

@@ -7,8 +7,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::api::{
-    archive, attach, containers, distribution, events, exec, filesystem, images, lifecycle, logs,
-    networks, stats, system, top, volumes,
+    archive, attach, build, containers, distribution, events, exec, filesystem, images, lifecycle,
+    logs, networks, stats, system, top, volumes,
 };
 use crate::error::ApiError;
 use crate::state::Daemon;
@@ -31,6 +31,8 @@ pub fn routes(state: Arc<Daemon>) -> Router {
             get(images::get).post(images::post).delete(images::remove),
         )
         .route("/commit", post(archive::commit))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/auth", post(distribution::auth))
         .route("/distribution/{*path}", get(distribution::inspect_path))
         .route("/containers/create", post(containers::create))

@@ -100,7 +100,11 @@ impl Engine {
     /// unpacked: its tar (uncompressed, so its digest is its diffID) is made again from the
     /// snapshot, exactly, when `save` or push needs it. Writing and fsyncing a second copy
     /// here, or compressing it, would make commit several times slower.
-    fn write_layer(&self, c: &Container, top: Option<&Digest>) -> Result<layer::Committed> {
+    pub(crate) fn write_layer(
+        &self,
+        c: &Container,
+        top: Option<&Digest>,
+    ) -> Result<layer::Committed> {
         let snap = self.images().snapshotter();
         let dirs = snap.layer_dirs(&c.snapshot_key)?;
         Ok(layer::diff_and_unpack(
@@ -175,7 +179,7 @@ fn object<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String,
 }
 
 /// The OCI manifest of a config and its layers.
-fn manifest(config: &Digest, config_size: u64, layers: &[LayerRecord]) -> Vec<u8> {
+pub(crate) fn manifest(config: &Digest, config_size: u64, layers: &[LayerRecord]) -> Vec<u8> {
     let layers: Vec<Value> = layers
         .iter()
         .map(|l| {
@@ -204,7 +208,7 @@ fn oci_layer_type(t: &str) -> &str {
     }
 }
 
-fn labels_of(config: &[u8]) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn labels_of(config: &[u8]) -> std::collections::BTreeMap<String, String> {
     serde_json::from_slice::<Value>(config)
         .ok()
         .and_then(|v| v.pointer("/config/Labels").cloned())

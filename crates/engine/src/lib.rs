@@ -6,6 +6,7 @@
 //! and commits them. The CLI uses it now and berthd later.
 
 pub mod archive;
+pub mod build;
 pub mod change;
 pub mod commit;
 pub mod engine;

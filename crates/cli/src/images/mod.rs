@@ -1,6 +1,7 @@
-//! Image commands: load, save, images, inspect, history, tag, rmi, prune, import. Each
+//! Image commands: build, load, save, images, inspect, history, tag, rmi, prune, import. Each
 //! file parses one command's flags, calls the daemon and prints as docker prints.
 
+mod build;
 mod history;
 mod import;
 mod inspect;
@@ -23,6 +24,11 @@ use crate::client::Client;
 /// The image commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(build::Args),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Load images from a tar archive (docker save or OCI layout form).
     Load(load::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
@@ -42,9 +48,22 @@ pub enum Command {
     Image(ImageCommand),
 }
 
+/// `builder ...`.
+// Parsed once per process: the size of the largest command's flags does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile.
+    Build(build::Args),
+    /// Remove build cache.
+    Prune(build::PruneArgs),
+}
+
 /// `image ...`.
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile.
+    Build(build::Args),
     /// List images.
     #[command(visible_alias = "list")]
     Ls(list::Args),
@@ -74,6 +93,9 @@ pub enum ImageCommand {
 /// Runs an image command; returns the exit code.
 pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
     match cmd {
+        Command::Build(a) => build::run(c, a),
+        Command::Builder(BuilderCommand::Build(a)) => build::run(c, a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::prune(c, a),
         Command::Load(a) => load::run(c, a),
         Command::Save(a) => save::run(c, a),
         Command::Images(a) => list::run(c, a),
@@ -87,6 +109,7 @@ pub fn run(c: &Client, cmd: &Command) -> anyhow::Result<u8> {
 
 fn run_image(c: &Client, cmd: &ImageCommand) -> anyhow::Result<u8> {
     match cmd {
+        ImageCommand::Build(a) => build::run(c, a),
         ImageCommand::Ls(a) => list::run(c, a),
         ImageCommand::Inspect(a) => inspect::run(c, a),
         ImageCommand::History(a) => history::run(c, a),

@@ -173,12 +173,18 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let filters = Query::parse(q.as_deref()).filters()?;
+    let show_all = Query::parse(q.as_deref()).bool("all");
     filters.accept(&["dangling", "reference", "label", "before", "since", "until"])?;
     let items = d
         .with_engine(move |e| {
             let all = e.images().db().list()?;
             let f = ImageFilter::new(&filters, &all, e)?;
-            let mut out: Vec<&ImageSummary> = all.iter().filter(|s| f.keeps(s)).collect();
+            let hidden = match show_all {
+                true => Default::default(),
+                false => super::build::intermediates(e.root(), &all),
+            };
+            let shown = |s: &&ImageSummary| f.keeps(s) && !hidden.contains(&s.image.id);
+            let mut out: Vec<&ImageSummary> = all.iter().filter(shown).collect();
             out.sort_by_key(|s| std::cmp::Reverse(image_json::created(s)));
             Ok(out
                 .iter()

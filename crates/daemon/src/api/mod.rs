@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod container_json;
 pub mod containers;
 pub mod distribution;
