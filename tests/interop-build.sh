@@ -42,15 +42,21 @@ echo secret >"$CTX/ignored/s"
 echo one >"$CTX/one.txt"
 printf 'ignored\n*.log\n' >"$CTX/.dockerignore"
 echo log >"$CTX/x.log"
+mkdir -p "$WORK/bundle"
+echo inside >"$WORK/bundle/in.txt"
+tar -C "$WORK/bundle" -czf "$CTX/bundle.tar.gz" in.txt
 cat >"$CTX/Dockerfile" <<'EOF'
 FROM busybox:1.35
 ARG GREETING=hello
 ENV APP=/app WHO=world
 ENV MSG="$GREETING $WHO"
+ENV PATH=/app/bin:/usr/sbin:/usr/bin:/sbin:/bin
 LABEL org.example.name="compare" version=1
 RUN mkdir -p /data/made && echo "$MSG" > /data/made/msg && echo app:x:1234:1234::/:/bin/sh >> /etc/passwd && echo app:x:1234: >> /etc/group
 COPY files/ $APP/files/
 COPY --chown=app:app one.txt /owned/
+COPY --chown=app:app files/ /owned-dir/
+ADD bundle.tar.gz /opt/bundle/
 COPY . /ctx/
 WORKDIR $APP/work
 RUN echo in-workdir > here.txt

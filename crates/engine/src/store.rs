@@ -29,7 +29,37 @@ pub struct ContainerStore {
     /// `root`, open: records are looked up from it (two path components, not the
     /// data root's many, on each of a list's `stat`s).
     root_fd: Arc<std::os::fd::OwnedFd>,
+    /// The directory's names as last read.
+    listing: Arc<Mutex<Listing>>,
     cache: Arc<Mutex<Records>>,
+}
+
+/// The names in the containers directory, with the directory's modification time then.
+#[derive(Debug, Default)]
+struct Listing {
+    mtime_ns: i64,
+    read_at_ns: i64,
+    ids: Vec<String>,
+}
+
+/// How long after a directory's last change a listing must have been read to be trusted
+/// while the modification time stays the same: file times advance in ticks of the
+/// kernel's coarse clock (up to 10 ms), so a change within the tick of an earlier one
+/// may leave the time unchanged.
+const LISTING_MARGIN_NS: i64 = 50_000_000;
+
+impl Listing {
+    /// Whether this listing is the directory's content at modification time `mtime_ns`.
+    fn fresh(&self, mtime_ns: i64) -> bool {
+        self.mtime_ns == mtime_ns && self.read_at_ns - mtime_ns > LISTING_MARGIN_NS
+    }
+}
+
+/// The time now in nanoseconds since the epoch.
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Records read, by id, with the identity of the file each was read from.
@@ -70,6 +100,7 @@ impl ContainerStore {
         Ok(ContainerStore {
             root: root.into(),
             root_fd: Arc::new(dir.into()),
+            listing: Arc::default(),
             cache: Arc::default(),
         })
     }
@@ -284,6 +315,41 @@ impl ContainerStore {
         self.by_prefix(s)
     }
 
+    /// The container directories whose names start with `prefix`, from the listing
+    /// remembered last time while the directory has not changed since (stats and
+    /// inspect of many containers by short id look up a prefix each).
+    fn ids_starting_with(&self, prefix: &str) -> Result<Vec<String>> {
+        let st = nix::sys::stat::fstat(&*self.root_fd)
+            .map_err(|e| EngineError::io("stat", &self.root)(e.into()))?;
+        let mtime_ns = st.st_mtime.saturating_mul(1_000_000_000) + st.st_mtime_nsec;
+        let mut listing = self.listing.lock().unwrap_or_else(|p| p.into_inner());
+        if !listing.fresh(mtime_ns) {
+            let read_at_ns = now_ns();
+            let mut ids = Vec::new();
+            let entries =
+                fs::read_dir(&self.root).map_err(EngineError::io("read directory", &self.root))?;
+            for entry in entries {
+                let name = entry
+                    .map_err(EngineError::io("read directory", &self.root))?
+                    .file_name();
+                if let Some(id) = name.to_str().filter(|n| is_id(n)) {
+                    ids.push(id.to_string());
+                }
+            }
+            *listing = Listing {
+                mtime_ns,
+                read_at_ns,
+                ids,
+            };
+        }
+        Ok(listing
+            .ids
+            .iter()
+            .filter(|id| id.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
     fn by_prefix(&self, prefix: &str) -> Result<Container> {
         let hex = !prefix.is_empty()
             && prefix
@@ -292,16 +358,9 @@ impl ContainerStore {
         if !hex {
             return Err(EngineError::NoSuchContainer(prefix.into()));
         }
-        // Directory names only: a record is read for the matches alone.
-        let rd = fs::read_dir(&self.root).map_err(EngineError::io("read directory", &self.root))?;
         let mut found = Vec::new();
-        for entry in rd {
-            let entry = entry.map_err(EngineError::io("read directory", &self.root))?;
-            let name = entry.file_name();
-            let Some(id) = name.to_str().filter(|n| is_id(n) && n.starts_with(prefix)) else {
-                continue;
-            };
-            match self.load(id) {
+        for id in self.ids_starting_with(prefix)? {
+            match self.load_shared(&id) {
                 Ok(c) => found.push(c),
                 // A directory whose record is not written yet (a create in progress).
                 Err(EngineError::NoSuchContainer(_)) => {}
@@ -313,6 +372,7 @@ impl ContainerStore {
         }
         found
             .pop()
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| EngineError::NoSuchContainer(prefix.into()))
     }
 }
@@ -352,6 +412,32 @@ mod tests {
             state: State::created(),
             mounts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn prefixes_see_containers_made_and_removed_since_the_last_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ContainerStore::open(dir.path()).unwrap();
+        let b = ContainerStore::open(dir.path()).unwrap();
+        let first = format!("ab{}", "1".repeat(62));
+        a.insert(&record(&first)).unwrap();
+        assert_eq!(b.find("ab").unwrap().id, first);
+        // Made right after the lookup (within one tick of the directory's time), by
+        // another store: the prefix is now ambiguous.
+        let second = format!("ab{}", "2".repeat(62));
+        a.insert(&record(&second)).unwrap();
+        assert!(matches!(b.find("ab"), Err(EngineError::Ambiguous(_))));
+        assert_eq!(b.find("ab2").unwrap().id, second);
+        a.remove_dir(&first).unwrap();
+        assert_eq!(b.find("ab").unwrap().id, second);
+        // Once the directory is older than the margin, listings are remembered and a new
+        // container still shows up.
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        assert_eq!(b.find("ab").unwrap().id, second);
+        let third = format!("ab{}", "3".repeat(62));
+        a.insert(&record(&third)).unwrap();
+        assert!(matches!(b.find("ab"), Err(EngineError::Ambiguous(_))));
+        assert!(matches!(b.find("cd"), Err(EngineError::NoSuchContainer(_))));
     }
 
     #[test]

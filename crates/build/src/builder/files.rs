@@ -10,7 +10,7 @@ use crate::ignore::Ignore;
 
 use super::copy::{self, Part};
 use super::error::BuildError;
-use super::instr::{expand_all, nop};
+use super::instr::expand_all;
 use super::step::{LayerStep, Run, StageState};
 use super::{Backend, Output};
 
@@ -93,19 +93,7 @@ impl Run<'_> {
             }
             Ok(())
         });
-        self.layer(
-            st,
-            LayerStep {
-                key_text,
-                content: Some(hash),
-                created_by: format!("/bin/sh -c #(nop) {text}"),
-                cmd: nop(&text),
-                run: false,
-                network: None,
-                mounts: Vec::new(),
-                fill: Some(fill),
-            },
-        )
+        self.layer(st, LayerStep::files(key_text, Some(hash), &text, fill))
     }
 
     /// What each source of a COPY or ADD puts where.

@@ -235,19 +235,7 @@ impl Run<'_> {
             b.copy_in(cid, &target, (0, 0), &mut empty)
                 .map_err(BuildError::backend("create the working directory"))
         });
-        self.layer(
-            st,
-            LayerStep {
-                key_text: text.clone(),
-                content: None,
-                created_by: format!("/bin/sh -c #(nop) {text}"),
-                cmd: nop(&text),
-                run: false,
-                network: None,
-                mounts: Vec::new(),
-                fill: Some(fill),
-            },
-        )
+        self.layer(st, LayerStep::files(text.clone(), None, &text, fill))
     }
 }
 

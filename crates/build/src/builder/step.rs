@@ -134,6 +134,23 @@ pub struct LayerStep<'s> {
     pub fill: Option<Fill<'s>>,
 }
 
+impl<'s> LayerStep<'s> {
+    /// A step whose layer is what `fill` writes (COPY, ADD, WORKDIR): no command runs;
+    /// its history and container command are docker's `#(nop)` form of `text`.
+    pub fn files(key_text: String, content: Option<String>, text: &str, fill: Fill<'s>) -> Self {
+        LayerStep {
+            key_text,
+            content,
+            created_by: format!("/bin/sh -c #(nop) {text}"),
+            cmd: super::instr::nop(text),
+            run: false,
+            network: None,
+            mounts: Vec::new(),
+            fill: Some(fill),
+        }
+    }
+}
+
 /// What fills a step's container.
 pub type Fill<'s> = Box<dyn FnOnce(&mut dyn Backend, &str) -> Result<(), BuildError> + 's>;
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use berth_build::builder::{self, BuildError, Options, Output};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -152,7 +152,7 @@ pub async fn build(
     let q = Query::parse(q.as_deref());
     let req = Request::parse(&q)?;
     let reader = body_reader(body);
-    let (tx, mut rx) = mpsc::channel(DEPTH);
+    let (tx, rx) = mpsc::channel(DEPTH);
     let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut out = JsonOut { tx };
@@ -170,13 +170,7 @@ pub async fn build(
         }
         crate::state::trim_heap();
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(super::json_stream(rx))
 }
 
 /// Unpacks the context, parses the Dockerfile, builds.

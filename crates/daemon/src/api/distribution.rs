@@ -7,9 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use berth_image::formats::Platform;
 use berth_image::reference::Reference;
 use berth_registry::auth::Credentials;
@@ -321,7 +321,7 @@ async fn stream_messages<F>(produce: F) -> ApiResult<Response>
 where
     F: FnOnce(&(dyn Fn(Message) + Sync)) -> ApiResult<()> + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(DEPTH);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(DEPTH);
     let (start_tx, start_rx) = oneshot::channel();
     let started: Started = Arc::new(Mutex::new(Some(start_tx)));
     let flag = started.clone();
@@ -350,11 +350,5 @@ where
     start_rx
         .await
         .map_err(|e| ApiError::Task(e.to_string()))??;
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(super::json_stream(rx))
 }

@@ -44,6 +44,20 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     }
 }
 
+/// A 200 answer whose body is the chunks `rx` receives, as they come: the JSON lines of
+/// a pull's, a push's or a build's progress.
+pub fn json_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> Response {
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 /// A request body parsed as JSON; an empty body is `T::default()`.
 pub fn parse_body<T: DeserializeOwned + Default>(body: &Bytes) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
