@@ -156,31 +156,41 @@ pub async fn build(
     let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut out = JsonOut { tx };
-        if let Err(e) = run(d, rt, req, reader, &mut out) {
-            tracing::info!("build failed: {e}");
-            let code = match &e {
-                Failure::Build(BuildError::RunFailed { code, .. }) => Some(*code),
-                _ => None,
-            };
-            let message = match &e {
-                Failure::Api(a) => a.message(),
-                other => other.to_string(),
-            };
-            out.error(&message, code);
+        match run(d, rt, req, reader, &mut out) {
+            // The answer ends first; the context's files go after.
+            Ok(context) => {
+                drop(out);
+                drop(context);
+            }
+            Err(e) => fail(&mut out, e),
         }
         crate::state::trim_heap();
     });
     Ok(super::json_stream(rx))
 }
 
-/// Unpacks the context, parses the Dockerfile, builds.
+/// Ends a build's answer with the error that stopped it.
+fn fail(out: &mut JsonOut, e: Failure) {
+    tracing::info!("build failed: {e}");
+    let code = match &e {
+        Failure::Build(BuildError::RunFailed { code, .. }) => Some(*code),
+        _ => None,
+    };
+    let message = match &e {
+        Failure::Api(a) => a.message(),
+        other => other.to_string(),
+    };
+    out.error(&message, code);
+}
+
+/// Unpacks the context, parses the Dockerfile, builds; returns the unpacked context.
 fn run(
     d: Arc<Daemon>,
     rt: tokio::runtime::Handle,
     mut req: Request,
     body: impl Read,
     out: &mut JsonOut,
-) -> Result<(), Failure> {
+) -> Result<tempfile::TempDir, Failure> {
     let tmp_root = d.root().join("tmp");
     std::fs::create_dir_all(&tmp_root).map_err(|e| Failure::Context(e.to_string()))?;
     let dir = tempfile::Builder::new()
@@ -193,7 +203,7 @@ fn run(
     req.opts.context = dir.path().to_path_buf();
     let mut backend = DaemonBackend::new(d, rt)?;
     builder::build(&df, &req.opts, &mut backend, out)?;
-    Ok(())
+    Ok(dir)
 }
 
 /// Extracts the context tar (maybe gzipped) into `dir`.
