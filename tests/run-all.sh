@@ -12,7 +12,12 @@ cd "$REPO_ROOT"
 failed=()
 step() { log "$*"; "$@"; }
 # soft STEP...: runs a step that must not stop the others; its failure fails the run.
-soft() { log "$*"; "$@" || failed+=("$(basename "$1")"); }
+soft() {
+    log "$*"
+    local name=$1
+    [[ $name != timeout ]] || name=$3 # `timeout SECONDS SCRIPT`: the script names the step
+    "$@" || failed+=("$(basename "$name")")
+}
 
 step cargo fmt --all -- --check
 step cargo clippy --workspace --all-targets -- -D warnings

@@ -174,7 +174,7 @@ pub async fn df(
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],
+            "BuildCache": null,
             "BuilderSize": 0,
         }))
     })
