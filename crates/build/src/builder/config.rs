@@ -140,35 +140,12 @@ pub fn ports(spec: &str) -> Option<Vec<String>> {
     (lo <= hi).then(|| (lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
 
-/// A Go duration (`30s`, `1m30s`, `500ms`, `1h`) in nanoseconds.
+/// A Go duration (`30s`, `1m30s`, `500ms`, `1h`) in nanoseconds, read as the parser
+/// reads HEALTHCHECK's options.
 pub fn duration_ns(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|n| *n > 0)?;
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total as i64)
+    crate::dockerfile::go_duration_nanos(s)
+        .ok()
+        .map(|n| n as i64)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod instruction;
 mod lines;
 mod words;
 
+pub(crate) use command::go_duration_nanos;
 pub use flags::FlagError;
 
 use crate::ast::{Dockerfile, Instruction, Located, Pos, Stage};
