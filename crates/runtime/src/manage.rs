@@ -151,13 +151,8 @@ impl Runtime {
 
     /// Resource statistics of the container's cgroup.
     pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
-        self.stats_of(id, berth_cgroups::Scope::Full)
-    }
-
-    /// The statistics `scope` names of the container's cgroup.
-    pub fn stats_of(&self, id: &str, scope: berth_cgroups::Scope) -> Result<berth_cgroups::Stats> {
         let saved = self.root.load(id)?;
-        Ok(self.cgroup(&saved)?.stats_of(scope)?)
+        Ok(self.cgroup(&saved)?.stats()?)
     }
 
     /// A reader of the container's cgroup statistics that keeps the files open; for a
