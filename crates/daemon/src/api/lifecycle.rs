@@ -157,7 +157,9 @@ async fn stop_defaults(d: &Arc<Daemon>, id: String) -> ApiResult<(Option<String>
 
 /// `POST /containers/{id}/start`.
 pub async fn start(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Response> {
-    let c = d.with_engine(move |e| Ok(e.find(&id)?)).await?;
+    // Found without an engine turn: the start itself takes the turns it needs.
+    let me = d.clone();
+    let c = crate::state::blocking(move || me.current(&id)).await?;
     let c = user_started(&d, c).await?;
     Ok(match d.start_container(c).await? {
         Some(_) => StatusCode::NO_CONTENT,
