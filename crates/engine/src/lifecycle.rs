@@ -379,6 +379,13 @@ impl Engine {
         if c.state.status != Status::Running {
             return Ok(());
         }
+        if c.config.auto_remove {
+            // `--rm`: the removal's teardown (runtime state, network, root) done once,
+            // with no exit state written for a record about to go.
+            self.dismantle(&c)?;
+            // `--rm` takes the container's anonymous volumes with it, as docker's does.
+            return self.remove_anonymous_volumes(&c);
+        }
         self.runtime()
             .delete(id, true)
             .map_err(EngineError::runtime("delete", id))?;
@@ -391,11 +398,6 @@ impl Engine {
         c.state.oom_killed = oom_killed;
         c.state.finished_at = Some(finished_at.unwrap_or_else(now));
         self.containers().save_state(&c)?;
-        if c.config.auto_remove {
-            self.dismantle(&c)?;
-            // `--rm` takes the container's anonymous volumes with it, as docker's does.
-            self.remove_anonymous_volumes(&c)?;
-        }
         Ok(())
     }
 
