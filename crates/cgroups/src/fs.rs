@@ -109,10 +109,12 @@ pub(crate) fn pids_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 
 /// Removes the cgroup `dir` and its descendants, deepest first; a missing `dir` is fine.
 pub(crate) fn remove_cgroup(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    for child in child_dirs(dir)? {
+    // Another remover (the container's shim, or the daemon) may have been first.
+    let children = match child_dirs(dir) {
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => return Ok(()),
+        r => r?,
+    };
+    for child in children {
         remove_cgroup(&child)?;
     }
     rmdir_retry(dir)

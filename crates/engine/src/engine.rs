@@ -285,9 +285,12 @@ impl Engine {
     /// its snapshot, its use of the image (and layers only it still held), its directory
     /// and name. Every step tolerates what is already gone.
     pub(crate) fn dismantle(&self, c: &Container) -> Result<()> {
-        self.runtime
-            .delete(&c.id, true)
-            .map_err(EngineError::runtime("delete", &c.id))?;
+        let finishing = self.shim_finishing(c);
+        if !finishing {
+            self.runtime
+                .delete(&c.id, true)
+                .map_err(EngineError::runtime("delete", &c.id))?;
+        }
         self.detach_network(&c.id)?;
         rootfs::unmount(&self.containers.rootfs(&c.id))?;
         let snap = self.images.snapshotter();
@@ -297,6 +300,10 @@ impl Engine {
         }
         let freed = self.images.db().remove_user(&c.id)?;
         self.remove_layers(&freed)?;
+        if finishing {
+            // Its shim deletes the cgroup meanwhile: when the removal is over, so is that.
+            self.wait_last_monitor(&c.state);
+        }
         self.containers.remove_dir(&c.id)?;
         self.containers.release_name(&c.name)
     }

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use berth_net::Plumbing;
 use berth_runtime::container::CreateOptions;
 use berth_shim::args::{LogArgs, ShimCommand, StartArgs};
 use berth_shim::{ExitStatus, ShimClient};
@@ -27,6 +28,8 @@ use crate::spec;
 
 /// How often waiting loops look at the record again.
 const POLL: Duration = Duration::from_millis(10);
+/// How long a start waits for the shim of the container's last run to exit.
+const MONITOR_GONE: Duration = Duration::from_secs(3);
 
 /// How long to wait for a container to go after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -97,7 +100,9 @@ impl Engine {
 
     /// Writes the container's runtime spec into its directory (the bundle), clears what
     /// an earlier run left, and returns the directory.
-    fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<PathBuf> {
+    /// Writes container `c`'s bundle (its network reserved; the veth pairs still to make
+    /// with the plumbing returned).
+    fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<(PathBuf, Option<Plumbing>)> {
         let image = berth_image::digest::Digest::parse(&c.image_id)
             .map_err(|_| EngineError::NoSuchContainer(c.image_id.clone()))?;
         let config = self.image_config(&image)?;
@@ -105,7 +110,8 @@ impl Engine {
             crate::mounts::copy_up(rootfs, m, self.volumes())?;
         }
         let mut opts = Self::spec_options(c);
-        opts.joined = self.attach_network(c)?;
+        let (joined, plumbing) = self.attach_network(c)?;
+        opts.joined = joined;
         let mut spec = spec::container_spec(config.config().as_ref(), rootfs, &opts)?;
         set_console_size(&mut spec, c);
         let dir = self.containers().dir(&c.id);
@@ -124,11 +130,14 @@ impl Engine {
         self.runtime()
             .delete(&c.id, true)
             .map_err(EngineError::runtime("delete", &c.id))?;
-        Ok(dir)
+        Ok((dir, plumbing))
     }
 
     fn run_container(&self, c: &mut Container, rootfs: &Path) -> Result<Pid> {
-        let dir = self.write_bundle(c, rootfs)?;
+        let (dir, plumbing) = self.write_bundle(c, rootfs)?;
+        if let Some(p) = &plumbing {
+            self.plumb_network(p)?;
+        }
         let opts = CreateOptions {
             id: c.id.clone(),
             bundle: dir,
@@ -212,6 +221,7 @@ impl Engine {
         if c.state.status == Status::Running {
             return Ok(None);
         }
+        self.wait_last_monitor(&c.state);
         let rootfs = self.containers().rootfs(&c.id);
         let before = c.state.clone();
         let upper = rootfs::Upper::of(c.config.auto_remove);
@@ -235,16 +245,42 @@ impl Engine {
         }
     }
 
-    /// Has the shim create the container, records it running, lets `attach` attach,
-    /// and starts it.
+    /// Has the shim create the container (while its veth pairs are made on another
+    /// thread), records it running, lets `attach` attach, and starts it.
     fn start_shim(
         &self,
         c: &mut Container,
         rootfs: &Path,
         attach: &mut dyn FnMut(&ShimClient),
     ) -> Result<Started> {
-        let dir = self.write_bundle(c, rootfs)?;
-        let cmd = self.shim_command(c, &dir);
+        let (dir, plumbing) = self.write_bundle(c, rootfs)?;
+        let Some(plumbing) = plumbing else {
+            return self.create_and_start(c, &dir, attach, || Ok(()));
+        };
+        std::thread::scope(|s| {
+            let plumbed = s.spawn(|| self.plumb_network(&plumbing));
+            let network_ready = || {
+                plumbed.join().unwrap_or_else(|_| {
+                    Err(EngineError::Sys {
+                        op: "make the container's network",
+                        source: nix::errno::Errno::EIO,
+                    })
+                })
+            };
+            self.create_and_start(c, &dir, attach, network_ready)
+        })
+    }
+
+    /// The shim's part of [`Engine::start_shim`]: the container's process begins once
+    /// `network_ready` has said its network is made.
+    fn create_and_start(
+        &self,
+        c: &mut Container,
+        dir: &Path,
+        attach: &mut dyn FnMut(&ShimClient),
+        network_ready: impl FnOnce() -> Result<()>,
+    ) -> Result<Started> {
+        let cmd = self.shim_command(c, dir);
         let report = berth_shim::launch::spawn(&self.shim_exec(), &cmd).map_err(|e| match e {
             berth_shim::launch::LaunchError::Failed(message) => start_error(c, message),
             source => EngineError::ShimLaunch {
@@ -253,11 +289,12 @@ impl Engine {
             },
         })?;
         self.mark_running(c, report.pid, report.shim_pid)?;
-        let shim = ShimClient::connect(&dir).map_err(|source| EngineError::Shim {
+        let shim = ShimClient::at(dir).map_err(|source| EngineError::Shim {
             id: c.id.clone(),
             source,
         })?;
         attach(&shim);
+        network_ready()?;
         match shim.start() {
             Ok(_) => Ok(Started {
                 pid: report.pid,
@@ -289,6 +326,37 @@ impl Engine {
             log: log_args(c, dir),
             exit_command,
         })
+    }
+
+    /// Waits briefly for the shim of the run `state` records to exit. A shim tells of
+    /// the end first and deletes the run's cgroup and runtime state after, so a new run
+    /// (with the same cgroup) must not begin, nor a removal end, before it is gone.
+    pub(crate) fn wait_last_monitor(&self, state: &State) {
+        let pid = state.monitor_pid;
+        if pid == std::process::id() as i32 || !alive(pid, state.monitor_start) {
+            return;
+        }
+        // A shim that does not go in time is waited for no longer: the new run's shim
+        // deletes what is left of the old run before it creates the container.
+        let _ = berth_runtime::wait::wait_gone(Pid::from_raw(pid), MONITOR_GONE);
+    }
+
+    /// Whether container `c`'s shim has recorded the end of its run and is still there:
+    /// it deletes the run's runtime state and cgroup itself, after telling of the end.
+    pub(crate) fn shim_finishing(&self, c: &Container) -> bool {
+        let exit_file = self.containers().dir(&c.id).join(berth_shim::EXIT_FILE);
+        alive(c.state.monitor_pid, c.state.monitor_start) && exit_file.exists()
+    }
+
+    /// Deletes container `c`'s runtime state and cgroup (killing what runs there)
+    /// unless its shim is finishing and does that itself.
+    pub(crate) fn delete_runtime(&self, c: &Container) -> Result<()> {
+        if self.shim_finishing(c) {
+            return Ok(());
+        }
+        self.runtime()
+            .delete(&c.id, true)
+            .map_err(EngineError::runtime("delete", &c.id))
     }
 
     /// Records the end of container `id`'s run: exit code, finish time, runtime state
@@ -386,9 +454,7 @@ impl Engine {
             // `--rm` takes the container's anonymous volumes with it, as docker's does.
             return self.remove_anonymous_volumes(&c);
         }
-        self.runtime()
-            .delete(id, true)
-            .map_err(EngineError::runtime("delete", id))?;
+        self.delete_runtime(&c)?;
         self.detach_network(id)?;
         rootfs::unmount(&self.containers().rootfs(id))?;
         c.state.status = Status::Exited;

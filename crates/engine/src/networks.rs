@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use berth_net::ports::{self, Wanted};
-use berth_net::{Join, NetError, Networks};
+use berth_net::{Join, NetError, Networks, Plumbing};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -85,28 +85,44 @@ impl Engine {
     }
 
     /// Makes container `c`'s network before it starts: None for a namespace of its own
-    /// (or the host's).
-    pub(crate) fn attach_network(&self, c: &Container) -> Result<Option<Joined>> {
+    /// (or the host's). The veth pairs are left to [`Engine::plumb_network`] (with the
+    /// returned plumbing), which may run while the container is being created.
+    pub(crate) fn attach_network(
+        &self,
+        c: &Container,
+    ) -> Result<(Option<Joined>, Option<Plumbing>)> {
         let Some(networks) = &self.networks else {
-            return Ok(None);
+            return Ok((None, None));
         };
         match mode(&c.config.host.network_mode) {
-            Mode::None | Mode::Host => Ok(None),
-            Mode::Container(other) => self.join_container(&other).map(Some),
+            Mode::None | Mode::Host => Ok((None, None)),
+            Mode::Container(other) => Ok((Some(self.join_container(&other)?), None)),
             Mode::Network(first) => {
                 let joins = joins(c, &first)?;
                 let net = &c.config.host.net;
                 let wanted: Vec<Wanted> =
                     ports::wanted(&net.port_bindings, &net.exposed, net.publish_all)
                         .map_err(NetError::from)?;
-                let a = networks.attach(&c.id, &c.name, &joins, &wanted, &net.dns)?;
-                Ok(Some(Joined {
-                    netns: a.netns,
-                    addresses: a.endpoints.iter().map(|(_, e)| e.ip).collect(),
-                    embedded_dns: a.endpoints.iter().any(|(n, _)| !n.predefined),
-                    files_from: None,
-                }))
+                let (a, plumbing) = networks.reserve(&c.id, &c.name, &joins, &wanted, &net.dns)?;
+                Ok((
+                    Some(Joined {
+                        netns: a.netns,
+                        addresses: a.endpoints.iter().map(|(_, e)| e.ip).collect(),
+                        embedded_dns: a.endpoints.iter().any(|(n, _)| !n.predefined),
+                        files_from: None,
+                    }),
+                    Some(plumbing),
+                ))
             }
+        }
+    }
+
+    /// Makes the veth pairs [`Engine::attach_network`] left (a failure is undone by
+    /// [`Engine::detach_network`]).
+    pub(crate) fn plumb_network(&self, plumbing: &Plumbing) -> Result<()> {
+        match &self.networks {
+            Some(n) => Ok(n.plumb(plumbing)?),
+            None => Ok(()),
         }
     }
 

@@ -43,6 +43,21 @@ pub struct Attached {
     pub ports: Vec<Port>,
 }
 
+/// The veth pairs a starting container still needs (see [`Networks::reserve`]).
+#[derive(Debug, Clone, Default)]
+pub struct Plumbing {
+    netns: PathBuf,
+    links: Vec<Link>,
+}
+
+/// One veth pair to make.
+#[derive(Debug, Clone)]
+struct Link {
+    network: Network,
+    endpoint: Endpoint,
+    default_route: bool,
+}
+
 /// A new endpoint of container `id` (named `name`) on `net` at `ip`, its veth's host
 /// end named at random as docker names them.
 fn endpoint(
@@ -72,13 +87,7 @@ impl Networks {
         let Some(dns) = &self.dns else {
             return Ok(());
         };
-        let on_user = state.container_endpoints(id).iter().any(|e| {
-            state
-                .networks
-                .iter()
-                .any(|n| n.id == e.network && !n.predefined)
-        });
-        if !on_user || dns.serves(id) {
+        if !self.wants_dns(state, id) || dns.serves(id) {
             return Ok(());
         }
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -86,6 +95,17 @@ impl Networks {
         let upstream = crate::dns::upstream(&asked, &host);
         dns.start(id, &self.netns_path(id), upstream)
             .map_err(|e| NetError::Dns(e.to_string()))
+    }
+
+    /// Whether container `id` gets an embedded DNS server: it is on a user network.
+    fn wants_dns(&self, state: &State, id: &str) -> bool {
+        self.dns.is_some()
+            && state.container_endpoints(id).iter().any(|e| {
+                state
+                    .networks
+                    .iter()
+                    .any(|n| n.id == e.network && !n.predefined)
+            })
     }
 
     /// Attaches starting container `id` (named `name`) to `joins` in a new namespace
@@ -98,6 +118,27 @@ impl Networks {
         ports: &[Wanted],
         dns_servers: &[String],
     ) -> Result<Attached> {
+        let (attached, plumbing) = self.reserve(id, name, joins, ports, dns_servers)?;
+        if let Err(e) = self.plumb(&plumbing) {
+            self.detach(id).ok();
+            return Err(e);
+        }
+        Ok(attached)
+    }
+
+    /// [`Networks::attach`] but for the veth pairs: the addresses, ports, namespace file
+    /// (empty but for `lo`), bridges and rules are made and recorded; the links are left
+    /// to [`Networks::plumb`], which may run while the container is being created (it
+    /// must be done before the container's process begins). A failure of either is
+    /// undone by [`Networks::detach`]; a failure here leaves nothing.
+    pub fn reserve(
+        &self,
+        id: &str,
+        name: &str,
+        joins: &[Join],
+        ports: &[Wanted],
+        dns_servers: &[String],
+    ) -> Result<(Attached, Plumbing)> {
         if joins.iter().any(|j| j.network == "bridge") {
             self.ensure_default()?;
         }
@@ -109,12 +150,38 @@ impl Networks {
             }
             let r = self
                 .attach_locked(state, id, name, joins, ports, &netns)
-                .and_then(|a| self.start_dns(state, id).map(|_| a));
+                .and_then(|(a, p)| {
+                    if !self.wants_dns(state, id) {
+                        return Ok((a, p));
+                    }
+                    // The embedded DNS serves inside the namespace: its links come first.
+                    self.plumb(&p)?;
+                    self.start_dns(state, id)?;
+                    Ok((a, Plumbing::default()))
+                });
             if r.is_err() {
                 self.release(state, id);
             }
             r
         })
+    }
+
+    /// Makes the veth pairs [`Networks::reserve`] left.
+    pub fn plumb(&self, p: &Plumbing) -> Result<()> {
+        for link in &p.links {
+            let ep = &link.endpoint;
+            let mac = ipam::parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_of(ep.ip));
+            self.host.attach(&Attachment {
+                network: &link.network,
+                veth: &ep.veth,
+                ifname: &ep.ifname,
+                netns: &p.netns,
+                ip: ep.ip,
+                mac,
+                default_route: link.default_route && !link.network.internal,
+            })?;
+        }
+        Ok(())
     }
 
     fn attach_locked(
@@ -125,7 +192,7 @@ impl Networks {
         joins: &[Join],
         ports: &[Wanted],
         netns: &Path,
-    ) -> Result<Attached> {
+    ) -> Result<(Attached, Plumbing)> {
         let mut endpoints = Vec::new();
         for (i, j) in joins.iter().enumerate() {
             let (net, ep) = self.new_endpoint(state, id, name, j, format!("eth{i}"))?;
@@ -140,15 +207,26 @@ impl Networks {
         self.host.make_netns(netns)?;
         // The default route goes through the first network that leads somewhere.
         let gateway = endpoints.iter().position(|(n, _)| !n.internal);
+        let mut links = Vec::new();
         for (i, (net, ep)) in endpoints.iter().enumerate() {
-            self.plumb(net, ep, netns, Some(i) == gateway)?;
+            self.host.ensure_bridge(net)?;
+            links.push(Link {
+                network: net.clone(),
+                endpoint: ep.clone(),
+                default_route: Some(i) == gateway,
+            });
         }
         self.publish(state, &published)?;
-        Ok(Attached {
+        let attached = Attached {
             netns: netns.into(),
             endpoints,
             ports: published,
-        })
+        };
+        let plumbing = Plumbing {
+            netns: netns.into(),
+            links,
+        };
+        Ok((attached, plumbing))
     }
 
     /// A new endpoint of container `id` on the network `j` names, its address
@@ -175,19 +253,16 @@ impl Networks {
 
     /// Makes endpoint `ep` on the host: its network's bridge if missing, its veth pair
     /// into `netns`, its address (and the default route through it with `route`).
-    fn plumb(&self, net: &Network, ep: &Endpoint, netns: &Path, route: bool) -> Result<()> {
+    fn plumb_one(&self, net: &Network, ep: &Endpoint, netns: &Path, route: bool) -> Result<()> {
         self.host.ensure_bridge(net)?;
-        let mac = ipam::parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_of(ep.ip));
-        self.host.attach(&Attachment {
-            network: net,
-            veth: &ep.veth,
-            ifname: &ep.ifname,
-            netns,
-            ip: ep.ip,
-            mac,
-            default_route: route && !net.internal,
-        })?;
-        Ok(())
+        self.plumb(&Plumbing {
+            netns: netns.into(),
+            links: vec![Link {
+                network: net.clone(),
+                endpoint: ep.clone(),
+                default_route: route,
+            }],
+        })
     }
 
     /// Publishes `ports`; if the rules are missing, writes them whole.
@@ -327,7 +402,7 @@ impl Networks {
                 .find(|n| !taken.contains(n))
                 .unwrap_or_default();
             let (net, ep) = self.new_endpoint(state, id, name, join, ifname)?;
-            if let Err(e) = self.plumb(&net, &ep, &netns, !routed) {
+            if let Err(e) = self.plumb_one(&net, &ep, &netns, !routed) {
                 self.host.delete_link(&ep.veth).ok();
                 return Err(e);
             }

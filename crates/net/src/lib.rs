@@ -23,7 +23,7 @@ pub mod ports;
 pub mod settings;
 pub mod state;
 
-pub use containers::{Attached, Endpoints, Join};
+pub use containers::{Attached, Endpoints, Join, Plumbing};
 pub use error::NetError;
 pub use ipnet;
 pub use manager::{Config, CreateRequest, Networks};

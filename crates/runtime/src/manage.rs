@@ -44,6 +44,18 @@ impl Runtime {
         self.delete_counting_oom(id, force).map(drop)
     }
 
+    /// How many of container `id`'s processes the OOM killer ended, read from its cgroup
+    /// (0 for a container already deleted): what [`Runtime::delete_counting_oom`] returns,
+    /// for a caller that reports the end before it deletes.
+    pub fn oom_kills(&self, id: &str) -> Result<u64> {
+        let saved = match self.root.load(id) {
+            Ok(s) => s,
+            Err(crate::state::StateError::NotFound(_)) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self.cgroup(&saved)?.oom_kills().unwrap_or(0))
+    }
+
     /// [`Runtime::delete`], which also tells how many of the container's processes the
     /// OOM killer ended (read from its cgroup before the cgroup goes; 0 for a container
     /// already gone).

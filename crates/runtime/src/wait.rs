@@ -38,6 +38,28 @@ fn pidfd(pid: Pid) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Waits up to `timeout` for process `pid` (any process, not only a child) to exit.
+/// True once it has (or was gone already), false when the time ran out.
+pub fn wait_gone(pid: Pid, timeout: std::time::Duration) -> nix::Result<bool> {
+    let pfd = match pidfd(pid) {
+        Err(nix::errno::Errno::ESRCH) => return Ok(true),
+        r => r?,
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(pfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Waits for `pid` to exit, forwarding signals to it; returns its exit code.
 pub fn wait_forwarding(pid: Pid) -> nix::Result<i32> {
     let mut set = SigSet::empty();

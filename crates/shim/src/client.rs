@@ -92,6 +92,15 @@ impl ShimClient {
     /// A client of the shim whose state directory is `state_dir`; fails if no shim
     /// listens there.
     pub fn connect(state_dir: &Path) -> Result<ShimClient, ClientError> {
+        let client = ShimClient::at(state_dir)?;
+        // Check now that someone listens; every request connects anew.
+        client.socket()?;
+        Ok(client)
+    }
+
+    /// A client of the shim of `state_dir` without checking that it listens: for a
+    /// caller that has just had the shim's report.
+    pub fn at(state_dir: &Path) -> Result<ShimClient, ClientError> {
         let dirfd = open(
             state_dir,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -101,13 +110,10 @@ impl ShimClient {
             path: state_dir.into(),
             source,
         })?;
-        let client = ShimClient {
+        Ok(ShimClient {
             dir: state_dir.into(),
             dirfd,
-        };
-        // Check now that someone listens; every request connects anew.
-        client.socket()?;
-        Ok(client)
+        })
     }
 
     /// The state directory.

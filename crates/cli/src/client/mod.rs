@@ -6,6 +6,7 @@ pub mod addr;
 pub mod http;
 
 use std::io::{BufReader, Read};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -100,26 +101,61 @@ impl Query {
 #[derive(Clone)]
 pub struct Client {
     addr: Addr,
+    version: Arc<Mutex<Version>>,
+}
+
+/// The API version requests are sent under.
+#[derive(Debug)]
+struct Version {
+    /// `/v1.47`.
     prefix: String,
+    /// Whether the daemon has taken a request under it.
+    settled: bool,
 }
 
 impl Client {
-    /// Pings the daemon at `host` and settles the API version.
+    /// A client for the daemon at `host`. Requests go under this client's API version
+    /// until the daemon says it speaks an older one: the first request it refuses for
+    /// that is sent again under the daemon's version (a daemon as new as this client, as
+    /// berthd is, costs no `/_ping` round trip).
     pub fn connect(host: &str) -> Result<Client> {
-        let addr = Addr::parse(host)?;
-        let mut client = Client {
-            addr,
-            prefix: String::new(),
-        };
-        let r = client.send("GET", "/_ping", Query::new(), &[], Payload::Empty)?;
+        Ok(Client {
+            addr: Addr::parse(host)?,
+            version: Arc::new(Mutex::new(Version {
+                prefix: format!("/v{API_VERSION}"),
+                settled: false,
+            })),
+        })
+    }
+
+    /// Asks `/_ping` for the daemon's API version and settles on it (or on this
+    /// client's, if the daemon's is newer).
+    fn negotiate(&self) -> Result<()> {
+        let r = self.send_once("GET", "/_ping", &[], &mut Payload::Empty)?;
         let version = r
             .header("api-version")
             .filter(|v| older(v, API_VERSION))
             .unwrap_or(API_VERSION)
             .to_string();
         drop(r.body.bytes());
-        client.prefix = format!("/v{version}");
-        Ok(client)
+        let mut v = self.version();
+        v.prefix = format!("/v{version}");
+        v.settled = true;
+        Ok(())
+    }
+
+    fn version(&self) -> std::sync::MutexGuard<'_, Version> {
+        // A poisoned lock still holds a usable prefix.
+        self.version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Settles the API version first unless a request has already: for requests that
+    /// cannot be sent twice.
+    fn settle(&self) -> Result<()> {
+        if self.version().settled {
+            return Ok(());
+        }
+        self.negotiate()
     }
 
     /// The daemon's address.
@@ -140,11 +176,20 @@ impl Client {
     /// [`Pending::finish`]): how a client asks to be told of an exit before it starts the
     /// container.
     pub fn begin(&self, method: &str, path: &str, query: Query) -> Result<Pending> {
+        self.settle()?;
         let mut conn = self.open()?;
-        let target = target(&self.prefix, path, query);
+        let target = self.target(&target("", path, query));
         http::write_request(&mut conn, method, &target, &[], &mut Payload::Empty)
             .map_err(|e| ClientError::Io("send the request", e))?;
         Ok(Pending { conn })
+    }
+
+    /// `rest` (path and query) under the API version.
+    fn target(&self, rest: &str) -> String {
+        if rest.starts_with("/_ping") {
+            return rest.to_string();
+        }
+        format!("{}{rest}", self.version().prefix)
     }
 
     /// Sends a request and reads the response head (any status).
@@ -156,9 +201,40 @@ impl Client {
         headers: &[(&str, &str)],
         mut payload: Payload<'_>,
     ) -> Result<Response> {
+        if matches!(payload, Payload::Stream(..)) {
+            self.settle()?;
+        }
+        let rest = target("", path, query);
+        let r = self.send_once(method, &rest, headers, &mut payload)?;
+        if !self.refused_version(&r) {
+            self.version().settled = true;
+            return Ok(r);
+        }
+        drop(r.body.bytes());
+        self.negotiate()?;
+        self.send_once(method, &rest, headers, &mut payload)
+    }
+
+    /// Whether the daemon refused a request for its API version: a 400 from a daemon
+    /// whose version is older than the one the request was sent under, before any
+    /// request settled the version.
+    fn refused_version(&self, r: &Response) -> bool {
+        let v = self.version();
+        let sent = v.prefix.trim_start_matches("/v");
+        !v.settled && r.status == 400 && r.header("api-version").is_some_and(|d| older(d, sent))
+    }
+
+    /// One request (`rest`: path and query) and its response head.
+    fn send_once(
+        &self,
+        method: &str,
+        rest: &str,
+        headers: &[(&str, &str)],
+        payload: &mut Payload<'_>,
+    ) -> Result<Response> {
         let mut conn = self.open()?;
-        let target = target(&self.prefix, path, query);
-        let sent = http::write_request(&mut conn, method, &target, headers, &mut payload);
+        let target = self.target(rest);
+        let sent = http::write_request(&mut conn, method, &target, headers, payload);
         // A daemon that refuses the request early may close before the body is sent:
         // its response says why.
         let r = http::read_response(conn, method == "HEAD");
@@ -258,7 +334,6 @@ impl Pending {
 /// `/v1.47/containers/json?all=1`.
 fn target(prefix: &str, path: &str, query: Query) -> String {
     let q = query.finish();
-    let prefix = if path == "/_ping" { "" } else { prefix };
     if q.is_empty() {
         format!("{prefix}{path}")
     } else {
@@ -328,7 +403,6 @@ mod tests {
             target("/v1.47", "/containers/json", Query::new().flag("all", true)),
             "/v1.47/containers/json?all=1"
         );
-        assert_eq!(target("/v1.47", "/_ping", Query::new()), "/_ping");
         assert_eq!(
             target("/v1.41", "/x", Query::new().add("name", "a b&c")),
             "/v1.41/x?name=a+b%26c"

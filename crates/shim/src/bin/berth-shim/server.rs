@@ -560,43 +560,44 @@ impl Server {
         }
     }
 
-    /// Moves the phases on: the end once output is drained, done once clients have it.
+    /// Moves the phases on: the end once output is drained, done once clients have it
+    /// (at once when they had it from the end itself).
     fn advance(&mut self) {
         let now = Instant::now();
-        match self.phase {
-            Phase::Draining(deadline) => {
-                let drained = self.stdio.out.is_none() && self.stdio.err.is_none();
-                if drained || now >= deadline {
-                    self.finish();
+        if let Phase::Draining(deadline) = self.phase {
+            let drained = self.stdio.out.is_none() && self.stdio.err.is_none();
+            if drained || now >= deadline {
+                self.finish();
+            }
+        }
+        if let Phase::Closing(deadline) = self.phase {
+            for i in 0..self.conns.len() {
+                // A client that connected but has not asked yet (a wait sent just as
+                // the process ended) still gets its answer.
+                let idle = |c: &Conn| c.role != Role::Hello && !c.pending();
+                if matches!(&self.conns[i], Some(c) if idle(c) || now >= deadline) {
+                    self.close_conn(i);
                 }
             }
-            Phase::Closing(deadline) => {
-                for i in 0..self.conns.len() {
-                    if matches!(&self.conns[i], Some(c) if !c.pending() || now >= deadline) {
-                        self.close_conn(i);
-                    }
-                }
-                if self.conns.iter().all(Option::is_none) {
-                    self.phase = Phase::Done;
-                }
+            if self.conns.iter().all(Option::is_none) {
+                self.phase = Phase::Done;
             }
-            _ => {}
         }
     }
 
-    /// The end: log flushed, container deleted, exit status recorded, clients told.
+    /// The end: log flushed, exit status recorded, clients told, then the container
+    /// deleted. Waiters hear of the end before the cgroup and runtime state go; a new
+    /// run of the container waits for this shim to exit (see `Engine::start_with`), so
+    /// nothing it makes can meet this cleanup.
     fn finish(&mut self) {
         let now = SystemTime::now();
         if let Some(e) = self.log.flush(now) {
             note(format!("write the log: {e}"));
         }
-        let oom_killed = self.target.cleanup().unwrap_or_else(|e| {
-            note(format!("delete the container: {e:#}"));
+        let oom_killed = self.target.oom_killed().unwrap_or_else(|e| {
+            note(format!("read the container's OOM kills: {e:#}"));
             false
         });
-        // After exit.json the shim touches nothing a new run of the container (a new
-        // shim in the same directory) could own: socket and pid file go first.
-        self.close_io();
         let (code, when) = self.exited.unwrap_or((255, now));
         let status = ExitStatus {
             oom_killed,
@@ -610,6 +611,10 @@ impl Server {
             self.tell_end(i, &reply);
         }
         self.status = Some(status);
+        if let Err(e) = self.target.cleanup() {
+            note(format!("delete the container: {e:#}"));
+        }
+        self.close_io();
         self.phase = Phase::Closing(Instant::now() + LINGER);
     }
 
@@ -630,7 +635,8 @@ impl Server {
             return;
         };
         match conn.role {
-            Role::Hello => return self.close_conn(i),
+            // Its request, when it comes, is answered from the recorded status.
+            Role::Hello => return,
             Role::Wait => conn.reply(reply),
             _ => {}
         }

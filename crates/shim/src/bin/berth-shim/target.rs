@@ -80,13 +80,21 @@ impl Target {
         }
     }
 
-    /// Undoes what the shim made once the process is gone: the container's runtime state
-    /// and cgroup (any process left in it is killed). Returns whether the OOM killer
-    /// ended a process of the container (an exec's is the container's business).
-    pub fn cleanup(&self) -> Result<bool> {
+    /// Whether the OOM killer ended a process of the container (an exec's is the
+    /// container's business): read before [`Target::cleanup`] removes the cgroup.
+    pub fn oom_killed(&self) -> Result<bool> {
         match self {
-            Target::Container { rt, id } => Ok(rt.delete_counting_oom(id, true)? > 0),
+            Target::Container { rt, id } => Ok(rt.oom_kills(id)? > 0),
             Target::Exec { .. } => Ok(false),
+        }
+    }
+
+    /// Undoes what the shim made once the process is gone: the container's runtime state
+    /// and cgroup (any process left in it is killed).
+    pub fn cleanup(&self) -> Result<()> {
+        match self {
+            Target::Container { rt, id } => Ok(rt.delete(id, true)?),
+            Target::Exec { .. } => Ok(()),
         }
     }
 
