@@ -4,11 +4,14 @@
 //! and image reads go through an engine of the build's own on the same data root, so a
 //! long COPY or commit never holds up other requests.
 
+use std::collections::HashMap;
+use std::fs::Metadata;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_build::builder::{Backend, BackendError, ContainerSpec, Image, Output, StepMount};
+use berth_build::digests::DigestCache;
 use berth_engine::build::BuildCache;
 use berth_engine::mounts::{MountRequest, MountRequests};
 use berth_engine::Engine;
@@ -48,20 +51,91 @@ pub enum BuildBackendError {
     Vanished(String),
 }
 
+/// The most file digests berthd remembers for build contexts (about 100 bytes each).
+const DIGESTS: usize = 64 * 1024;
+
+/// The most idle build engines kept for the next builds.
+const SPARE_ENGINES: usize = 4;
+
+/// What builds share across requests: engines of their own kept open between builds
+/// (opening one probes the snapshotter and cleans up, several milliseconds), and the
+/// digests of context files already hashed.
+pub struct Builds {
+    spare: Mutex<Vec<Engine>>,
+    /// Context files' sha256, by what a stat says of them.
+    pub digests: DigestCache,
+}
+
+impl Default for Builds {
+    fn default() -> Self {
+        Builds {
+            spare: Mutex::new(Vec::new()),
+            digests: DigestCache::new(DIGESTS),
+        }
+    }
+}
+
+impl Builds {
+    /// An idle build engine, or a new one on `d`'s data root.
+    fn take(&self, d: &Daemon) -> ApiResult<Engine> {
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match spare {
+            Some(e) => Ok(e),
+            None => d.own_engine(),
+        }
+    }
+
+    /// Keeps `e` for a later build (or closes it when enough are kept).
+    fn give_back(&self, e: Engine) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_ENGINES {
+            spare.push(e);
+        }
+    }
+}
+
 /// The builder's engine for one build.
 pub struct DaemonBackend {
     d: Arc<Daemon>,
     rt: tokio::runtime::Handle,
-    own: Engine,
+    own: Option<Engine>,
     cache: BuildCache,
+    /// Digests of the files of a context unpacked for this build, by path.
+    unpacked: HashMap<PathBuf, [u8; 32]>,
+}
+
+impl Drop for DaemonBackend {
+    fn drop(&mut self) {
+        if let Some(e) = self.own.take() {
+            self.d.builds.give_back(e);
+        }
+    }
 }
 
 impl DaemonBackend {
-    /// A backend for a build on `d`, called from a blocking thread of runtime `rt`.
-    pub fn new(d: Arc<Daemon>, rt: tokio::runtime::Handle) -> ApiResult<DaemonBackend> {
-        let own = d.own_engine()?;
+    /// A backend for a build on `d`, called from a blocking thread of runtime `rt`;
+    /// `unpacked` has the digests of the context's files where the context was unpacked
+    /// for this build.
+    pub fn new(
+        d: Arc<Daemon>,
+        rt: tokio::runtime::Handle,
+        unpacked: HashMap<PathBuf, [u8; 32]>,
+    ) -> ApiResult<DaemonBackend> {
+        let own = Some(d.builds.take(&d)?);
         let cache = BuildCache::new(d.root());
-        Ok(DaemonBackend { d, rt, own, cache })
+        Ok(DaemonBackend {
+            d,
+            rt,
+            own,
+            cache,
+            unpacked,
+        })
+    }
+
+    /// The build's own engine.
+    fn own(&self) -> &Engine {
+        // Set in `new`, taken only by `drop`.
+        self.own.as_ref().expect("the build's engine")
     }
 
     /// Runs `f` with the daemon's engine (one turn) and waits for it here.
@@ -73,7 +147,7 @@ impl DaemonBackend {
     }
 
     fn read_image(&self, id: &Digest) -> Result<Image, BackendError> {
-        let config = self.own.image_config_json(id)?;
+        let config = self.own().image_config_json(id)?;
         Ok(Image {
             id: id.to_string(),
             config,
@@ -110,7 +184,7 @@ impl DaemonBackend {
                     .push(m.status.clone());
             }
         };
-        let store = self.own.images();
+        let store = self.own().images();
         let r = pull::pull(store, &self.d.registries, &req, &self.d.inflight, &sink);
         for l in lines.into_inner().unwrap_or_else(|p| p.into_inner()) {
             out.stream(&format!("{l}\n"));
@@ -172,12 +246,12 @@ impl Backend for DaemonBackend {
         out: &mut dyn Output,
     ) -> Result<Image, BackendError> {
         if !pull {
-            if let Ok(rec) = self.own.images().db().resolve(name) {
+            if let Ok(rec) = self.own().images().db().resolve(name) {
                 return self.read_image(&rec.id);
             }
         }
         self.pull(name, platform, out)?;
-        let rec = self.own.images().db().resolve(name).map_err(db_err)?;
+        let rec = self.own().images().db().resolve(name).map_err(db_err)?;
         self.read_image(&rec.id)
     }
 
@@ -233,13 +307,13 @@ impl Backend for DaemonBackend {
     }
 
     fn resolve_user(&mut self, id: &str, user: &str) -> Result<(u32, u32), BackendError> {
-        let c = self.own.find(id)?;
-        Ok(self.own.build_resolve_user(&c, user)?)
+        let c = self.own().find(id)?;
+        Ok(self.own().build_resolve_user(&c, user)?)
     }
 
     fn is_dir(&mut self, id: &str, path: &str) -> Result<bool, BackendError> {
-        let c = self.own.find(id)?;
-        Ok(self.own.build_is_dir(&c, path)?)
+        let c = self.own().find(id)?;
+        Ok(self.own().build_is_dir(&c, path)?)
     }
 
     fn copy_in(
@@ -249,8 +323,8 @@ impl Backend for DaemonBackend {
         owner: (u32, u32),
         tar: &mut dyn Read,
     ) -> Result<(), BackendError> {
-        let c = self.own.find(id)?;
-        Ok(self.own.build_copy_in(&c, dir, owner, tar)?)
+        let c = self.own().find(id)?;
+        Ok(self.own().build_copy_in(&c, dir, owner, tar)?)
     }
 
     fn commit(
@@ -260,12 +334,14 @@ impl Backend for DaemonBackend {
         config: &serde_json::Value,
         clamp: Option<i64>,
     ) -> Result<String, BackendError> {
-        let c = container.map(|id| self.own.find(id)).transpose()?;
+        let c = container.map(|id| self.own().find(id)).transpose()?;
         let parent = parent.map(digest).transpose()?;
         if let (Some(c), Some(epoch)) = (&c, clamp) {
-            self.own.clamp_times(c, epoch)?;
+            self.own().clamp_times(c, epoch)?;
         }
-        let id = self.own.build_commit(c.as_ref(), parent.as_ref(), config)?;
+        let id = self
+            .own()
+            .build_commit(c.as_ref(), parent.as_ref(), config)?;
         if let Some(p) = &parent {
             self.cache.add_child(p, &id)?;
         }
@@ -273,7 +349,7 @@ impl Backend for DaemonBackend {
     }
 
     fn view(&mut self, id: &str) -> Result<(String, PathBuf), BackendError> {
-        let (c, path) = self.own.build_view(id)?;
+        let (c, path) = self.own().build_view(id)?;
         Ok((c.id, path))
     }
 
@@ -291,7 +367,7 @@ impl Backend for DaemonBackend {
     fn remove_image(&mut self, id: &str) -> Result<(), BackendError> {
         let d = digest(id)?;
         let named = self
-            .own
+            .own()
             .images()
             .db()
             .list()
@@ -301,13 +377,13 @@ impl Backend for DaemonBackend {
         if named {
             return Ok(());
         }
-        self.own.images().remove_image(d.hex(), false)?;
+        self.own().images().remove_image(d.hex(), false)?;
         Ok(())
     }
 
     fn cache_get(&mut self, key: &str) -> Option<String> {
         let id = self.cache.get(key)?;
-        self.own.images().db().get(&id).ok()?;
+        self.own().images().db().get(&id).ok()?;
         Some(id.to_string())
     }
 
@@ -318,7 +394,7 @@ impl Backend for DaemonBackend {
     fn tag(&mut self, id: &str, name: &str) -> Result<String, BackendError> {
         let reference =
             Reference::parse(name).map_err(|e| ApiError::BadParameter(e.to_string()))?;
-        self.own
+        self.own()
             .images()
             .db()
             .tag(&digest(id)?, &reference)
@@ -346,5 +422,12 @@ impl Backend for DaemonBackend {
         }
         resp.copy_to(into).map_err(|e| err(e.to_string()))?;
         Ok(())
+    }
+
+    fn file_digest(&mut self, path: &Path, meta: &Metadata) -> std::io::Result<[u8; 32]> {
+        if let Some(d) = self.unpacked.get(path) {
+            return Ok(*d);
+        }
+        self.d.builds.digests.digest(path, meta)
     }
 }

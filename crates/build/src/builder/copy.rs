@@ -139,58 +139,69 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> usize {
     n
 }
 
-/// The content hash of `parts`: names, kinds, modes, sizes, link targets and contents.
-pub fn hash(parts: &[Part]) -> Result<String, BuildError> {
+/// Where [`hash`] gets a file's sha256 from: the path and its metadata (a link itself).
+pub type DigestOf<'d> = dyn FnMut(&Path, &Metadata) -> std::io::Result<[u8; 32]> + 'd;
+
+/// The content hash of `parts`: names, kinds, modes, sizes, link targets and the
+/// sha256 of each file's content (from `digest`, which may remember it).
+pub fn hash(parts: &[Part], digest: &mut DigestOf<'_>) -> Result<String, BuildError> {
     let mut h = Sha256::new();
+    h.update(b"berth-content-v2\0");
     for part in parts {
         match part {
             Part::Files { dir, items } => {
                 h.update(dir.as_bytes());
                 for (path, name) in items {
-                    hash_entry(&mut h, path, name, &meta_of(path)?)?;
+                    hash_entry(&mut h, path, name, &meta_of(path)?, digest)?;
                 }
             }
             Part::File { path, dest } => {
                 h.update(dest.as_bytes());
-                let meta = path
-                    .symlink_metadata()
-                    .map_err(|source| BuildError::Context {
-                        path: path.clone(),
-                        source,
-                    })?;
-                hash_entry(&mut h, path, Path::new(base_name(dest)), &meta)?;
+                let meta = meta_of(path)?;
+                hash_entry(&mut h, path, Path::new(base_name(dest)), &meta, digest)?;
             }
-            Part::Archive { dir, path } | Part::Download { path, dir, .. } => {
+            Part::Archive { dir, path } => {
                 h.update(dir.as_bytes());
-                hash_file(&mut h, path)?;
+                let meta = std::fs::metadata(path).map_err(context_err(path))?;
+                h.update(digest(path, &meta).map_err(context_err(path))?);
+            }
+            Part::Download { path, dir, .. } => {
+                h.update(dir.as_bytes());
+                h.update(crate::digests::read_digest(path).map_err(context_err(path))?);
             }
         }
     }
     Ok(hex(&h.finalize()))
 }
 
-/// What `path` is (a link itself, not its target).
-fn meta_of(path: &Path) -> Result<Metadata, BuildError> {
-    path.symlink_metadata()
-        .map_err(|source| BuildError::Context {
-            path: path.into(),
-            source,
-        })
+fn context_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Context {
+        path: path.into(),
+        source,
+    }
 }
 
-fn hash_entry(h: &mut Sha256, path: &Path, name: &Path, meta: &Metadata) -> Result<(), BuildError> {
+/// What `path` is (a link itself, not its target).
+fn meta_of(path: &Path) -> Result<Metadata, BuildError> {
+    path.symlink_metadata().map_err(context_err(path))
+}
+
+fn hash_entry(
+    h: &mut Sha256,
+    path: &Path,
+    name: &Path,
+    meta: &Metadata,
+    digest: &mut DigestOf<'_>,
+) -> Result<(), BuildError> {
     h.update(name.as_os_str().as_encoded_bytes());
     h.update([0]);
     h.update(meta.mode().to_le_bytes());
     if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(path).map_err(|source| BuildError::Context {
-            path: path.into(),
-            source,
-        })?;
+        let target = std::fs::read_link(path).map_err(context_err(path))?;
         h.update(target.as_os_str().as_encoded_bytes());
     } else if meta.is_file() {
         h.update(meta.len().to_le_bytes());
-        hash_file(h, path)?;
+        h.update(digest(path, meta).map_err(context_err(path))?);
     }
     h.update([0]);
     Ok(())

@@ -75,7 +75,7 @@ impl Run<'_> {
     ) -> Result<(), BuildError> {
         let mut downloads = Vec::new();
         let parts = self.parts(st, op, sources, dest, ctx, spec, &mut downloads)?;
-        let hash = copy::hash(&parts)?;
+        let hash = copy::hash(&parts, &mut |p, m| self.backend.file_digest(p, m))?;
         let kind = if parts.len() > 1 { "multi" } else { "file" };
         let text = format!("{op} {kind}:{hash} in {dest} ");
         let key_text = format!("{op} {sources:?} {dest} {chown:?} {chmod:?}");

@@ -23,8 +23,9 @@ mod step;
 mod vars;
 
 use std::collections::BTreeMap;
+use std::fs::Metadata;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -164,6 +165,14 @@ pub trait Backend {
     fn tag(&mut self, id: &str, name: &str) -> Result<String, BackendError>;
     /// Downloads `url` into `into` (ADD of a URL).
     fn fetch(&mut self, url: &str, into: &mut dyn Write) -> Result<(), BackendError>;
+    /// The sha256 of the content of context file `path`, whose metadata (the link
+    /// itself not followed) is `meta`: by default read from the file; a backend may
+    /// remember digests (see [`crate::digests::DigestCache`]) as long as the same content
+    /// always gives the same digest.
+    fn file_digest(&mut self, path: &Path, meta: &Metadata) -> std::io::Result<[u8; 32]> {
+        let _ = meta;
+        crate::digests::read_digest(path)
+    }
 }
 
 /// How to build.

@@ -101,6 +101,8 @@ impl Query {
 pub struct Client {
     addr: Addr,
     prefix: String,
+    /// berthd's extensions its `/_ping` named (`Berth-Features`; none from other daemons).
+    features: String,
 }
 
 impl Client {
@@ -110,6 +112,7 @@ impl Client {
         let mut client = Client {
             addr,
             prefix: String::new(),
+            features: String::new(),
         };
         let r = client.send("GET", "/_ping", Query::new(), &[], Payload::Empty)?;
         let version = r
@@ -117,9 +120,15 @@ impl Client {
             .filter(|v| older(v, API_VERSION))
             .unwrap_or(API_VERSION)
             .to_string();
+        client.features = r.header("berth-features").unwrap_or("").to_string();
         drop(r.body.bytes());
         client.prefix = format!("/v{version}");
         Ok(client)
+    }
+
+    /// Whether the daemon is a berthd with extension `name` (its `/_ping` said so).
+    pub fn has_feature(&self, name: &str) -> bool {
+        self.features.split(',').any(|f| f.trim() == name)
     }
 
     /// The daemon's address.

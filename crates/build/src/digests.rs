@@ -1,0 +1,152 @@
+//! The sha256 of context files, remembered by what `stat` says of each file (device,
+//! inode, size, modification and change times in nanoseconds, mode), so that a file
+//! that has not changed since it was last hashed is not read again. A file whose stat
+//! changed in any of these is read again; the digest of the same content is the same
+//! whether it came from the memory or from the file, so cache keys do not depend on it.
+//!
+//! A file changed twice within one tick of the file system's clock could keep its stat
+//! ("racily clean", as git calls it): a digest is remembered only once the file's
+//! times are [`SETTLED`] in the past, so such a file is read every time until then.
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest as _, Sha256};
+
+/// How long after its last change a file's digest may be remembered.
+pub const SETTLED: Duration = Duration::from_secs(1);
+
+/// The read size when hashing a file.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What identifies one version of a file's content without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    mode: u32,
+}
+
+impl StatKey {
+    /// The key of a file's metadata.
+    pub fn of(meta: &Metadata) -> StatKey {
+        StatKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+            mode: meta.mode(),
+        }
+    }
+
+    /// Whether both times are at least [`SETTLED`] before `now` (nanoseconds since the
+    /// epoch).
+    fn settled(&self, now: i128) -> bool {
+        let last = self.mtime_ns.max(self.ctime_ns);
+        now - last >= SETTLED.as_nanos() as i128
+    }
+}
+
+fn nanos(secs: i64, nsec: i64) -> i128 {
+    i128::from(secs) * 1_000_000_000 + i128::from(nsec)
+}
+
+/// The sha256 of the content of the file at `path`, read whole.
+pub fn read_digest(path: &Path) -> io::Result<[u8; 32]> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// File digests remembered in memory by [`StatKey`], at most about `capacity` of them:
+/// two generations, the older dropped when the newer fills half the capacity, so the
+/// files of recent builds stay and the rest age out.
+#[derive(Debug)]
+pub struct DigestCache {
+    half: usize,
+    inner: Mutex<Generations>,
+}
+
+#[derive(Debug, Default)]
+struct Generations {
+    new: HashMap<StatKey, [u8; 32]>,
+    old: HashMap<StatKey, [u8; 32]>,
+}
+
+impl Generations {
+    fn get(&mut self, key: &StatKey, half: usize) -> Option<[u8; 32]> {
+        if let Some(d) = self.new.get(key) {
+            return Some(*d);
+        }
+        let d = self.old.remove(key)?;
+        self.put(*key, d, half);
+        Some(d)
+    }
+
+    fn put(&mut self, key: StatKey, digest: [u8; 32], half: usize) {
+        if self.new.len() >= half {
+            self.old = std::mem::take(&mut self.new);
+        }
+        self.new.insert(key, digest);
+    }
+}
+
+impl DigestCache {
+    /// A cache of about `capacity` digests.
+    pub fn new(capacity: usize) -> DigestCache {
+        DigestCache {
+            half: (capacity / 2).max(1),
+            inner: Mutex::new(Generations::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        // The maps are consistent after any panic (each change is one insert or swap).
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The digest of the file at `path` whose metadata (not following a link) is `meta`:
+    /// remembered, or read (and remembered when the file has settled).
+    pub fn digest(&self, path: &Path, meta: &Metadata) -> io::Result<[u8; 32]> {
+        let key = StatKey::of(meta);
+        if let Some(d) = self.lock().get(&key, self.half) {
+            return Ok(d);
+        }
+        let digest = read_digest(path)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as i128;
+        if key.settled(now) {
+            self.lock().put(key, digest, self.half);
+        }
+        Ok(digest)
+    }
+
+    /// How many digests are remembered.
+    pub fn len(&self) -> usize {
+        let g = self.lock();
+        g.new.len() + g.old.len()
+    }
+
+    /// True when none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
