@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -149,4 +149,107 @@ impl DigestCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Digests of the regular files of a context tar, by path relative to its root.
+pub type TarDigests = HashMap<std::path::PathBuf, [u8; 32]>;
+
+/// A reader that passes a (decompressed) context tar through unchanged while a thread
+/// hashes its regular files from a copy, so that whoever unpacks the context need not
+/// read its files again to hash them. [`TarTee::finish`] gives the digests.
+pub struct TarTee<R> {
+    inner: R,
+    copy: Option<std::io::BufWriter<std::io::PipeWriter>>,
+    hasher: std::thread::JoinHandle<Option<TarDigests>>,
+}
+
+/// The buffer between the stream and the hashing thread.
+const TEE_BUFFER: usize = 64 * 1024;
+
+impl<R: Read> TarTee<R> {
+    /// Starts the hashing thread for the tar `inner` will give.
+    pub fn new(inner: R) -> io::Result<TarTee<R>> {
+        let (reader, writer) = std::io::pipe()?;
+        let hasher = std::thread::Builder::new()
+            .name("context-digests".into())
+            .spawn(move || hash_tar(std::io::BufReader::with_capacity(TEE_BUFFER, reader)))?;
+        Ok(TarTee {
+            inner,
+            copy: Some(std::io::BufWriter::with_capacity(TEE_BUFFER, writer)),
+            hasher,
+        })
+    }
+
+    /// Once the stream has been read: the digests of its regular files by their path
+    /// in the tar (relative, `.` components dropped). Empty when the tar holds what
+    /// makes its paths unreliable to name files on disk (whiteouts, paths with `..`) or
+    /// could not be read whole: then files are hashed from disk instead.
+    pub fn finish(mut self) -> TarDigests {
+        let flushed = self.copy.take().is_some_and(|mut w| w.flush().is_ok());
+        match self.hasher.join() {
+            Ok(Some(d)) if flushed => d,
+            _ => TarDigests::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for TarTee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(w) = &mut self.copy {
+            // The hasher gave up (it stopped reading): the stream goes on without it.
+            if w.write_all(&buf[..n]).is_err() {
+                self.copy = None;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The digests of a tar's regular files (None: see [`TarTee::finish`]).
+fn hash_tar(input: impl Read) -> Option<TarDigests> {
+    let mut archive = tar::Archive::new(input);
+    let mut out = TarDigests::new();
+    let mut buf = vec![0u8; READ_BUFFER];
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        let path = relative(&entry.path().ok()?)?;
+        if path
+            .file_name()
+            .is_some_and(|n| n.as_encoded_bytes().starts_with(b".wh."))
+        {
+            return None;
+        }
+        if !matches!(
+            entry.header().entry_type(),
+            tar::EntryType::Regular | tar::EntryType::Continuous
+        ) {
+            out.remove(&path);
+            continue;
+        }
+        let mut hasher = Sha256::new();
+        loop {
+            let n = entry.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        out.insert(path, hasher.finalize().into());
+    }
+    Some(out)
+}
+
+/// A tar entry's path made relative (`.` and leading `/` dropped); None with `..`.
+fn relative(path: &Path) -> Option<std::path::PathBuf> {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir | Component::RootDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
 }

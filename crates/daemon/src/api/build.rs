@@ -22,6 +22,7 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_build::builder::{self, BuildError, Options, Output};
+use berth_build::digests::TarTee;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -288,9 +289,14 @@ fn unpack(body: impl Read, dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, Fai
     } else {
         Box::new(r)
     };
-    berth_image::layer::apply(dir, input, berth_image::layer::Whiteouts::Delete)
+    let mut tee = TarTee::new(input).map_err(|e| Failure::Context(e.to_string()))?;
+    berth_image::layer::apply(dir, &mut tee, berth_image::layer::Whiteouts::Delete)
         .map_err(|e| Failure::Context(e.to_string()))?;
-    Ok(HashMap::new())
+    let digests = tee.finish();
+    Ok(digests
+        .into_iter()
+        .map(|(rel, d)| (dir.join(rel), d))
+        .collect())
 }
 
 /// The Dockerfile at `name` in the context (`Dockerfile` falls back to `dockerfile`).
