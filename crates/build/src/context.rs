@@ -113,6 +113,8 @@ pub struct Entry {
     pub kind: EntryKind,
     /// `st_mode`: type and permission bits.
     pub mode: u32,
+    /// What identifies this version of its content (see [`crate::digests`]).
+    pub stat: crate::digests::StatKey,
 }
 
 /// A build context: a directory and its `.dockerignore`.
@@ -348,6 +350,7 @@ impl Context {
     }
 
     /// Appends the visible entries under `source`/`sub`; true when it appended any.
+    /// Entries are looked at relative to their directory (no path walk per entry).
     fn walk(
         &self,
         source: &Source,
@@ -355,35 +358,35 @@ impl Context {
         sub: &str,
         out: &mut Vec<Entry>,
     ) -> Result<bool, ContextError> {
-        let mut names: Vec<_> = fs::read_dir(dir)
+        let mut children: Vec<_> = fs::read_dir(dir)
             .map_err(io_err("read directory", dir))?
-            .map(|e| e.map(|e| e.file_name()))
+            .map(|e| e.and_then(|e| Ok((e.file_name(), e.metadata()?))))
             .collect::<Result<_, _>>()
             .map_err(io_err("read directory", dir))?;
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut any = false;
-        for name in names {
+        for (name, meta) in children {
             let lossy = name.to_string_lossy();
             let rel = if sub.is_empty() {
                 lossy.into_owned()
             } else {
                 format!("{sub}/{lossy}")
             };
-            any |= self.walk_one(source, rel, dir.join(&name), out)?;
+            any |= self.walk_one(source, rel, dir.join(&name), &meta, out)?;
         }
         Ok(any)
     }
 
-    /// One entry under a directory source (`rel` for matching, `path` on disk), and
-    /// what is under it.
+    /// One entry under a directory source (`rel` for matching, `path` on disk, `meta`
+    /// what it is, not following a link), and what is under it.
     fn walk_one(
         &self,
         source: &Source,
         rel: String,
         path: PathBuf,
+        meta: &Metadata,
         out: &mut Vec<Entry>,
     ) -> Result<bool, ContextError> {
-        let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
         let in_context = if source.real == "." {
             rel.clone()
         } else {
@@ -392,7 +395,7 @@ impl Context {
         let excluded = self.ignore.is_excluded(&in_context);
         if !meta.is_dir() {
             if !excluded {
-                out.push(entry(rel, path, &meta)?);
+                out.push(entry(rel, path, meta)?);
             }
             return Ok(!excluded);
         }
@@ -400,7 +403,7 @@ impl Context {
             return Ok(false);
         }
         let at = out.len();
-        out.push(entry(rel.clone(), path.clone(), &meta)?);
+        out.push(entry(rel.clone(), path.clone(), meta)?);
         let any = self.walk(source, &path, &rel, out)?;
         if excluded && !any {
             out.truncate(at);
@@ -493,6 +496,7 @@ fn entry(rel: String, path: PathBuf, meta: &Metadata) -> Result<Entry, ContextEr
         path,
         kind,
         mode: meta.mode(),
+        stat: crate::digests::StatKey::of(meta),
     })
 }
 

@@ -121,10 +121,10 @@ impl DigestCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The digest of the file at `path` whose metadata (not following a link) is `meta`:
-    /// remembered, or read (and remembered when the file has settled).
-    pub fn digest(&self, path: &Path, meta: &Metadata) -> io::Result<[u8; 32]> {
-        let key = StatKey::of(meta);
+    /// The digest of the file at `path` whose stat says `key`: remembered, or read (and
+    /// remembered when the file has settled).
+    pub fn digest(&self, path: &Path, key: &StatKey) -> io::Result<[u8; 32]> {
+        let key = *key;
         if let Some(d) = self.lock().get(&key, self.half) {
             return Ok(d);
         }

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use berth_build::digests::{read_digest, DigestCache, TarTee, SETTLED};
+use berth_build::digests::{read_digest, DigestCache, StatKey, TarTee, SETTLED};
 use sha2::{Digest, Sha256};
 
 fn sha(data: &[u8]) -> [u8; 32] {
@@ -16,7 +16,7 @@ fn settled_files_are_remembered_and_changed_ones_read_again() {
     let f = dir.path().join("f");
     std::fs::write(&f, "one\n").unwrap();
     let cache = DigestCache::new(8);
-    let meta = std::fs::symlink_metadata(&f).unwrap();
+    let meta = StatKey::of(&std::fs::symlink_metadata(&f).unwrap());
     // Just written: read, not remembered (it could change within the clock's tick).
     assert_eq!(cache.digest(&f, &meta).unwrap(), sha(b"one\n"));
     assert!(cache.is_empty());
@@ -26,7 +26,7 @@ fn settled_files_are_remembered_and_changed_ones_read_again() {
     // The same stat answers from memory; a changed file has a new stat and is read.
     assert_eq!(cache.digest(&f, &meta).unwrap(), sha(b"one\n"));
     std::fs::write(&f, "two\n").unwrap();
-    let meta = std::fs::symlink_metadata(&f).unwrap();
+    let meta = StatKey::of(&std::fs::symlink_metadata(&f).unwrap());
     assert_eq!(cache.digest(&f, &meta).unwrap(), sha(b"two\n"));
     assert_eq!(read_digest(&f).unwrap(), sha(b"two\n"));
 }
@@ -44,7 +44,7 @@ fn the_cache_stays_within_its_capacity() {
         .collect();
     std::thread::sleep(SETTLED + std::time::Duration::from_millis(100));
     for (i, p) in files.iter().enumerate() {
-        let meta = std::fs::symlink_metadata(p).unwrap();
+        let meta = StatKey::of(&std::fs::symlink_metadata(p).unwrap());
         assert_eq!(
             cache.digest(p, &meta).unwrap(),
             sha(format!("{i}\n").as_bytes())

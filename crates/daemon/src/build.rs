@@ -5,13 +5,12 @@
 //! long COPY or commit never holds up other requests.
 
 use std::collections::HashMap;
-use std::fs::Metadata;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_build::builder::{Backend, BackendError, ContainerSpec, Image, Output, StepMount};
-use berth_build::digests::DigestCache;
+use berth_build::digests::{DigestCache, StatKey};
 use berth_engine::build::BuildCache;
 use berth_engine::mounts::{MountRequest, MountRequests};
 use berth_engine::Engine;
@@ -424,10 +423,10 @@ impl Backend for DaemonBackend {
         Ok(())
     }
 
-    fn file_digest(&mut self, path: &Path, meta: &Metadata) -> std::io::Result<[u8; 32]> {
+    fn file_digest(&mut self, path: &Path, stat: &StatKey) -> std::io::Result<[u8; 32]> {
         if let Some(d) = self.unpacked.get(path) {
             return Ok(*d);
         }
-        self.d.builds.digests.digest(path, meta)
+        self.d.builds.digests.digest(path, stat)
     }
 }

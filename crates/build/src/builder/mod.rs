@@ -23,7 +23,6 @@ mod step;
 mod vars;
 
 use std::collections::BTreeMap;
-use std::fs::Metadata;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -32,6 +31,7 @@ use serde_json::Value;
 pub use error::{BackendError, BuildError};
 
 use crate::ast::Dockerfile;
+use crate::digests::StatKey;
 
 /// An image as the builder sees it: its id and its whole config document (docker's image
 /// JSON: `config`, `rootfs`, `history`, ...).
@@ -165,12 +165,12 @@ pub trait Backend {
     fn tag(&mut self, id: &str, name: &str) -> Result<String, BackendError>;
     /// Downloads `url` into `into` (ADD of a URL).
     fn fetch(&mut self, url: &str, into: &mut dyn Write) -> Result<(), BackendError>;
-    /// The sha256 of the content of context file `path`, whose metadata (the link
-    /// itself not followed) is `meta`: by default read from the file; a backend may
-    /// remember digests (see [`crate::digests::DigestCache`]) as long as the same content
-    /// always gives the same digest.
-    fn file_digest(&mut self, path: &Path, meta: &Metadata) -> std::io::Result<[u8; 32]> {
-        let _ = meta;
+    /// The sha256 of the content of context file `path`, whose stat says `stat`: by
+    /// default read from the file; a backend may remember digests (see
+    /// [`crate::digests::DigestCache`]) as long as the same content always gives the
+    /// same digest.
+    fn file_digest(&mut self, path: &Path, stat: &StatKey) -> std::io::Result<[u8; 32]> {
+        let _ = stat;
         crate::digests::read_digest(path)
     }
 }
