@@ -56,13 +56,18 @@ const DIGESTS: usize = 64 * 1024;
 /// The most idle build engines kept for the next builds.
 const SPARE_ENGINES: usize = 4;
 
+/// The most image configs remembered (a few KiB each).
+const CONFIGS: usize = 1024;
+
 /// What builds share across requests: engines of their own kept open between builds
-/// (opening one probes the snapshotter and cleans up, several milliseconds), and the
-/// digests of context files already hashed.
+/// (opening one probes the snapshotter and cleans up, several milliseconds), the
+/// digests of context files already hashed, and the configs of images read (an image
+/// id is the digest of its config, so a config read once is the same ever after).
 pub struct Builds {
     spare: Mutex<Vec<Engine>>,
     /// Context files' sha256, by what a stat says of them.
     pub digests: DigestCache,
+    configs: Mutex<HashMap<Digest, Arc<serde_json::Value>>>,
 }
 
 impl Default for Builds {
@@ -70,6 +75,7 @@ impl Default for Builds {
         Builds {
             spare: Mutex::new(Vec::new()),
             digests: DigestCache::new(DIGESTS),
+            configs: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -82,6 +88,25 @@ impl Builds {
             Some(e) => Ok(e),
             None => d.own_engine(),
         }
+    }
+
+    /// The config of image `id`: remembered, or read with `read` and remembered.
+    fn config(
+        &self,
+        id: &Digest,
+        read: impl FnOnce() -> Result<serde_json::Value, BackendError>,
+    ) -> Result<serde_json::Value, BackendError> {
+        let lock = || self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = lock().get(id) {
+            return Ok(c.as_ref().clone());
+        }
+        let config = read()?;
+        let mut configs = lock();
+        if configs.len() >= CONFIGS {
+            configs.clear();
+        }
+        configs.insert(id.clone(), Arc::new(config.clone()));
+        Ok(config)
     }
 
     /// Keeps `e` for a later build (or closes it when enough are kept).
@@ -145,8 +170,12 @@ impl DaemonBackend {
         self.rt.block_on(self.d.with_engine(f))
     }
 
+    /// Image `id`, which the caller found in the image store.
     fn read_image(&self, id: &Digest) -> Result<Image, BackendError> {
-        let config = self.own().image_config_json(id)?;
+        let config = self
+            .d
+            .builds
+            .config(id, || Ok(self.own().image_config_json(id)?))?;
         Ok(Image {
             id: id.to_string(),
             config,
