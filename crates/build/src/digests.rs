@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -159,7 +160,7 @@ pub type TarDigests = HashMap<std::path::PathBuf, [u8; 32]>;
 /// read its files again to hash them. [`TarTee::finish`] gives the digests.
 pub struct TarTee<R> {
     inner: R,
-    copy: Option<std::io::BufWriter<std::io::PipeWriter>>,
+    copy: Option<std::io::BufWriter<UnixStream>>,
     hasher: std::thread::JoinHandle<Option<TarDigests>>,
 }
 
@@ -169,7 +170,8 @@ const TEE_BUFFER: usize = 64 * 1024;
 impl<R: Read> TarTee<R> {
     /// Starts the hashing thread for the tar `inner` will give.
     pub fn new(inner: R) -> io::Result<TarTee<R>> {
-        let (reader, writer) = std::io::pipe()?;
+        // A socket pair as the pipe (std's pipe is newer than the workspace's MSRV).
+        let (reader, writer) = UnixStream::pair()?;
         let hasher = std::thread::Builder::new()
             .name("context-digests".into())
             .spawn(move || hash_tar(std::io::BufReader::with_capacity(TEE_BUFFER, reader)))?;

@@ -415,7 +415,8 @@ fn context_tar(args: &Args) -> anyhow::Result<(ContextTar, String)> {
     }
     let (outside, name) = dockerfile_of(&dir, args.file.as_deref())?;
     let ignore = read_ignore(&dir)?;
-    let (reader, writer) = std::io::pipe()?;
+    // A socket pair as the pipe (std's pipe is newer than the workspace's MSRV).
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
     let dockerfile = name.clone();
     let maker = std::thread::spawn(move || -> anyhow::Result<()> {
         let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(TAR_BUFFER, writer));
@@ -434,7 +435,7 @@ fn context_tar(args: &Args) -> anyhow::Result<(ContextTar, String)> {
 const TAR_BUFFER: usize = 64 << 10;
 
 /// A context tar's writer.
-type TarOut = tar::Builder<std::io::BufWriter<std::io::PipeWriter>>;
+type TarOut = tar::Builder<std::io::BufWriter<std::os::unix::net::UnixStream>>;
 
 /// The Dockerfile: its name in the context, and its text when it is not there (from
 /// outside the context or stdin; then it is sent under a unique name).
