@@ -412,6 +412,26 @@ impl Context {
         Ok(true)
     }
 
+    /// Copies what `source` selects into the existing directory `into`: a directory's
+    /// visible entries (modes and link targets kept; devices and fifos left out) into
+    /// `into` itself, a file as `into/<its name>`. Returns the copy's top (what stands
+    /// for the source): a private view of part of the context that hides what
+    /// `.dockerignore` hides and that nothing written to reaches the context.
+    pub fn copy_visible(&self, source: &Source, into: &Path) -> Result<PathBuf, ContextError> {
+        let top = match source.is_dir {
+            true => into.to_path_buf(),
+            false => into.join(source.path.file_name().unwrap_or_default()),
+        };
+        for e in self.entries(source)? {
+            let dest = match e.path.strip_prefix(&source.path) {
+                Ok(rel) if !rel.as_os_str().is_empty() => top.join(rel),
+                _ => top.clone(),
+            };
+            copy_entry(&e, &dest)?;
+        }
+        Ok(top)
+    }
+
     /// `sha256:<hex>` over the sources' entries: their paths, modes, link targets and
     /// file contents (not times or owners), in order. Unchanged files hash the same;
     /// any change to a selected file, its name or its mode changes the hash.
@@ -498,6 +518,30 @@ fn entry(rel: String, path: PathBuf, meta: &Metadata) -> Result<Entry, ContextEr
         mode: meta.mode(),
         stat: crate::digests::StatKey::of(meta),
     })
+}
+
+/// Copies one entry to `dest` (its parent made already; a directory may exist).
+fn copy_entry(e: &Entry, dest: &Path) -> Result<(), ContextError> {
+    use std::os::unix::fs::PermissionsExt;
+    match &e.kind {
+        EntryKind::Dir => {
+            match fs::create_dir(dest) {
+                Err(err) if err.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(io_err("create", dest)(err))
+                }
+                _ => {}
+            }
+            fs::set_permissions(dest, fs::Permissions::from_mode(e.mode & 0o7777))
+                .map_err(io_err("chmod", dest))
+        }
+        EntryKind::File(_) => fs::copy(&e.path, dest)
+            .map(drop)
+            .map_err(io_err("copy to", dest)),
+        EntryKind::Symlink(target) => {
+            std::os::unix::fs::symlink(target, dest).map_err(io_err("symlink", dest))
+        }
+        EntryKind::Other => Ok(()),
+    }
 }
 
 /// A length-prefixed field, so that no two different entry lists feed the same bytes.

@@ -856,3 +856,47 @@ fn a_local_contexts_cache_follows_file_contents() {
     assert!(changed.stdout.contains("\nran\n"), "{}", changed.stdout);
     assert_eq!(run_in(&root, "follow", "cat /src/a.txt"), "bbbb\n");
 }
+
+#[test]
+fn a_local_context_bound_into_a_run_hides_ignored_files_and_stays_unwritten() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35\n\
+             RUN --mount=type=bind,target=/ctx,rw ls -a /ctx/sub; cat /ctx/sub/a.txt; \
+             echo scribbled > /ctx/sub/a.txt; rm -f /ctx/b.txt; touch /ctx/new\n\
+             RUN --mount=type=bind,source=sub/a.txt,target=/a cat /a\n",
+        ),
+        (".dockerignore", "sub/secret\n"),
+        ("sub/a.txt", "a\n"),
+        ("sub/secret", "s\n"),
+        ("b.txt", "b\n"),
+    ]);
+    std::os::unix::fs::symlink("a.txt", ctx.path().join("sub/link")).unwrap();
+    let out = build(&root, ctx.path(), &["-t", "bound"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("\n.\n..\na.txt\nlink\na\n"),
+        "the ignored file shows: {}",
+        out.stdout
+    );
+    // The second RUN sees the context as it is: the first one's writes went elsewhere.
+    let third = out.stdout.split("Step 3/3").nth(1).unwrap_or_default();
+    assert!(third.contains("\na\n"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("sub/a.txt")).unwrap(),
+        "a\n"
+    );
+    assert!(ctx.path().join("b.txt").exists());
+    assert!(!ctx.path().join("new").exists());
+    let tmp = root.path().join("tmp");
+    let left = std::fs::read_dir(&tmp)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("bind-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0, "copies left in {}", tmp.display());
+}

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_build::builder::{Backend, BackendError, ContainerSpec, Image, Output, StepMount};
+use berth_build::context::Context;
 use berth_build::digests::{DigestCache, StatKey};
 use berth_engine::build::BuildCache;
 use berth_engine::mounts::{MountRequest, MountRequests};
@@ -126,6 +127,10 @@ pub struct DaemonBackend {
     cache: BuildCache,
     /// Digests of the files of a context unpacked for this build, by path.
     unpacked: HashMap<PathBuf, [u8; 32]>,
+    /// The context directory when it is read in place (not unpacked for the build).
+    in_place: Option<PathBuf>,
+    /// Private copies of the context that step containers bind instead of it.
+    bind_copies: Vec<tempfile::TempDir>,
 }
 
 impl Drop for DaemonBackend {
@@ -137,13 +142,14 @@ impl Drop for DaemonBackend {
 }
 
 impl DaemonBackend {
-    /// A backend for a build on `d`, called from a blocking thread of runtime `rt`;
-    /// `unpacked` has the digests of the context's files where the context was unpacked
-    /// for this build.
+    /// A backend for a build on `d`, called from a blocking thread of runtime `rt`, of
+    /// a context that is either unpacked for the build (`unpacked`: the digests of its
+    /// files) or read in place (`in_place`: its directory).
     pub fn new(
         d: Arc<Daemon>,
         rt: tokio::runtime::Handle,
         unpacked: HashMap<PathBuf, [u8; 32]>,
+        in_place: Option<PathBuf>,
     ) -> ApiResult<DaemonBackend> {
         let own = Some(d.builds.take(&d)?);
         let cache = BuildCache::new(d.root());
@@ -153,7 +159,46 @@ impl DaemonBackend {
             own,
             cache,
             unpacked,
+            in_place,
+            bind_copies: Vec::new(),
         })
+    }
+
+    /// What a step container binds for context path `source`: the path itself when the
+    /// context was unpacked for this build; a private copy of what it shows when the
+    /// context is read in place (so `.dockerignore`d files stay hidden and a `rw` mount
+    /// never writes the user's files).
+    fn bind_source(&mut self, source: &Path) -> Result<PathBuf, BackendError> {
+        let Some(root) = self.in_place.as_deref() else {
+            return Ok(source.to_path_buf());
+        };
+        let Ok(rel) = source.strip_prefix(root) else {
+            return Ok(source.to_path_buf());
+        };
+        let rel = match rel.to_string_lossy() {
+            r if r.is_empty() => ".".to_string(),
+            r => r.into_owned(),
+        };
+        let ctx = Context::open(root)?;
+        let src = berth_build::context::Source {
+            real: rel.clone(),
+            rel,
+            path: source.to_path_buf(),
+            is_dir: source.is_dir(),
+        };
+        let tmp_root = self.d.root().join("tmp");
+        let io = |op: &'static str| {
+            let path = tmp_root.clone();
+            move |source| berth_build::context::ContextError::Io { op, path, source }
+        };
+        std::fs::create_dir_all(&tmp_root).map_err(io("create"))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("bind-")
+            .tempdir_in(&tmp_root)
+            .map_err(io("create a directory in"))?;
+        let top = ctx.copy_visible(&src, tmp.path())?;
+        self.bind_copies.push(tmp);
+        Ok(top)
     }
 
     /// The build's own engine.
@@ -226,7 +271,7 @@ impl DaemonBackend {
 
 impl DaemonBackend {
     /// A step's mounts as the engine takes them (cache mounts get their directory).
-    fn mount_requests(&self, mounts: &[StepMount]) -> Result<MountRequests, BackendError> {
+    fn mount_requests(&mut self, mounts: &[StepMount]) -> Result<MountRequests, BackendError> {
         let mut out = MountRequests::default();
         for m in mounts {
             let (source, target, read_only) = match m {
@@ -238,7 +283,7 @@ impl DaemonBackend {
                     source,
                     target,
                     read_only,
-                } => (source.clone(), target, *read_only),
+                } => (self.bind_source(source)?, target, *read_only),
                 StepMount::Cache {
                     id,
                     target,

@@ -252,10 +252,10 @@ fn run(
     source: Source,
     out: &mut JsonOut,
 ) -> Result<Option<tempfile::TempDir>, Failure> {
-    let (kept, unpacked) = match source {
+    let (kept, unpacked, in_place) = match source {
         Source::Dir(dir) => {
-            req.opts.context = dir;
-            (None, HashMap::new())
+            req.opts.context = dir.clone();
+            (None, HashMap::new(), Some(dir))
         }
         Source::Tar(body) => {
             let tmp_root = d.root().join("tmp");
@@ -266,12 +266,12 @@ fn run(
                 .map_err(|e| Failure::Context(e.to_string()))?;
             let unpacked = unpack(body, dir.path())?;
             req.opts.context = dir.path().to_path_buf();
-            (Some(dir), unpacked)
+            (Some(dir), unpacked, None)
         }
     };
     let text = read_dockerfile(&req.opts.context, &req.dockerfile)?;
     let df = berth_build::dockerfile::parse(&text)?;
-    let mut backend = DaemonBackend::new(d, rt, unpacked)?;
+    let mut backend = DaemonBackend::new(d, rt, unpacked, in_place)?;
     builder::build(&df, &req.opts, &mut backend, out)?;
     Ok(kept)
 }
