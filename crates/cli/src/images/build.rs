@@ -70,7 +70,7 @@ pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
         );
     }
     let r = match local_dir(c, args)? {
-        Some(local) => match send_dir(c, args, &local) {
+        Some(local) => match send_dir(c, query(args, &local.dockerfile)?, &local) {
             // A daemon that cannot see the directory (a socket forwarded from another
             // host) says so before it builds: the context goes as a tar instead.
             Err(ClientError::Api {
@@ -145,12 +145,10 @@ fn local_dir(c: &Client, args: &Args) -> anyhow::Result<Option<LocalDir>> {
     }))
 }
 
-/// `POST /build` naming the context directory, no body.
-fn send_dir(c: &Client, args: &Args, local: &LocalDir) -> Result<Response, ClientError> {
-    let dir = local.path.to_string_lossy();
-    let q = query(args, &local.dockerfile)
-        .map_err(|e| ClientError::BadResponse(e.to_string()))?
-        .add(CONTEXT_DIR, &dir)
+/// `POST /build` with query `q`, naming the context directory, no body.
+fn send_dir(c: &Client, q: Query, local: &LocalDir) -> Result<Response, ClientError> {
+    let q = q
+        .add(CONTEXT_DIR, &local.path.to_string_lossy())
         .add(CONTEXT_ID, &local.id);
     c.call("POST", "/build", q, Payload::Empty)
 }
