@@ -212,8 +212,9 @@ impl<R: Read> Read for TarTee<R> {
 fn hash_tar(input: impl Read) -> Option<TarDigests> {
     let mut archive = tar::Archive::new(input);
     let mut out = TarDigests::new();
+    let mut entries = archive.entries().ok()?;
     let mut buf = vec![0u8; READ_BUFFER];
-    for entry in archive.entries().ok()? {
+    for entry in &mut entries {
         let mut entry = entry.ok()?;
         let path = relative(&entry.path().ok()?)?;
         if path
@@ -239,6 +240,9 @@ fn hash_tar(input: impl Read) -> Option<TarDigests> {
         }
         out.insert(path, hasher.finalize().into());
     }
+    // What follows the end of the archive (record padding) is read too, so that the
+    // stream's copy never finds the pipe closed.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).ok()?;
     Some(out)
 }
 

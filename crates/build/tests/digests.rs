@@ -90,8 +90,11 @@ fn a_tar_streams_through_while_its_files_are_hashed() {
         ("again", Regular, b"first", ""),
         ("again", Symlink, b"", "src"),
     ]);
+    let mut padded = tar.clone();
+    padded.extend_from_slice(&[0u8; 300 * 1024]);
     let d = through_tee(&tar);
     assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(through_tee(&padded), d, "padding after the archive's end");
     assert_eq!(d[std::path::Path::new("src/a.txt")], sha(b"a\n"));
     assert_eq!(d[std::path::Path::new("src/big")], sha(&big));
 }
