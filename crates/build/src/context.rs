@@ -113,6 +113,8 @@ pub struct Entry {
     pub kind: EntryKind,
     /// `st_mode`: type and permission bits.
     pub mode: u32,
+    /// What identifies this version of its content (see [`crate::digests`]).
+    pub stat: crate::digests::StatKey,
 }
 
 /// A build context: a directory and its `.dockerignore`.
@@ -348,6 +350,7 @@ impl Context {
     }
 
     /// Appends the visible entries under `source`/`sub`; true when it appended any.
+    /// Entries are looked at relative to their directory (no path walk per entry).
     fn walk(
         &self,
         source: &Source,
@@ -355,35 +358,35 @@ impl Context {
         sub: &str,
         out: &mut Vec<Entry>,
     ) -> Result<bool, ContextError> {
-        let mut names: Vec<_> = fs::read_dir(dir)
+        let mut children: Vec<_> = fs::read_dir(dir)
             .map_err(io_err("read directory", dir))?
-            .map(|e| e.map(|e| e.file_name()))
+            .map(|e| e.and_then(|e| Ok((e.file_name(), e.metadata()?))))
             .collect::<Result<_, _>>()
             .map_err(io_err("read directory", dir))?;
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut any = false;
-        for name in names {
+        for (name, meta) in children {
             let lossy = name.to_string_lossy();
             let rel = if sub.is_empty() {
                 lossy.into_owned()
             } else {
                 format!("{sub}/{lossy}")
             };
-            any |= self.walk_one(source, rel, dir.join(&name), out)?;
+            any |= self.walk_one(source, rel, dir.join(&name), &meta, out)?;
         }
         Ok(any)
     }
 
-    /// One entry under a directory source (`rel` for matching, `path` on disk), and
-    /// what is under it.
+    /// One entry under a directory source (`rel` for matching, `path` on disk, `meta`
+    /// what it is, not following a link), and what is under it.
     fn walk_one(
         &self,
         source: &Source,
         rel: String,
         path: PathBuf,
+        meta: &Metadata,
         out: &mut Vec<Entry>,
     ) -> Result<bool, ContextError> {
-        let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
         let in_context = if source.real == "." {
             rel.clone()
         } else {
@@ -392,7 +395,7 @@ impl Context {
         let excluded = self.ignore.is_excluded(&in_context);
         if !meta.is_dir() {
             if !excluded {
-                out.push(entry(rel, path, &meta)?);
+                out.push(entry(rel, path, meta)?);
             }
             return Ok(!excluded);
         }
@@ -400,13 +403,33 @@ impl Context {
             return Ok(false);
         }
         let at = out.len();
-        out.push(entry(rel.clone(), path.clone(), &meta)?);
+        out.push(entry(rel.clone(), path.clone(), meta)?);
         let any = self.walk(source, &path, &rel, out)?;
         if excluded && !any {
             out.truncate(at);
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Copies what `source` selects into the existing directory `into`: a directory's
+    /// visible entries (modes and link targets kept; devices and fifos left out) into
+    /// `into` itself, a file as `into/<its name>`. Returns the copy's top (what stands
+    /// for the source): a private view of part of the context that hides what
+    /// `.dockerignore` hides and that nothing written to reaches the context.
+    pub fn copy_visible(&self, source: &Source, into: &Path) -> Result<PathBuf, ContextError> {
+        let top = match source.is_dir {
+            true => into.to_path_buf(),
+            false => into.join(source.path.file_name().unwrap_or_default()),
+        };
+        for e in self.entries(source)? {
+            let dest = match e.path.strip_prefix(&source.path) {
+                Ok(rel) if !rel.as_os_str().is_empty() => top.join(rel),
+                _ => top.clone(),
+            };
+            copy_entry(&e, &dest)?;
+        }
+        Ok(top)
     }
 
     /// `sha256:<hex>` over the sources' entries: their paths, modes, link targets and
@@ -493,7 +516,32 @@ fn entry(rel: String, path: PathBuf, meta: &Metadata) -> Result<Entry, ContextEr
         path,
         kind,
         mode: meta.mode(),
+        stat: crate::digests::StatKey::of(meta),
     })
+}
+
+/// Copies one entry to `dest` (its parent made already; a directory may exist).
+fn copy_entry(e: &Entry, dest: &Path) -> Result<(), ContextError> {
+    use std::os::unix::fs::PermissionsExt;
+    match &e.kind {
+        EntryKind::Dir => {
+            match fs::create_dir(dest) {
+                Err(err) if err.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(io_err("create", dest)(err))
+                }
+                _ => {}
+            }
+            fs::set_permissions(dest, fs::Permissions::from_mode(e.mode & 0o7777))
+                .map_err(io_err("chmod", dest))
+        }
+        EntryKind::File(_) => fs::copy(&e.path, dest)
+            .map(drop)
+            .map_err(io_err("copy to", dest)),
+        EntryKind::Symlink(target) => {
+            std::os::unix::fs::symlink(target, dest).map_err(io_err("symlink", dest))
+        }
+        EntryKind::Other => Ok(()),
+    }
 }
 
 /// A length-prefixed field, so that no two different entry lists feed the same bytes.

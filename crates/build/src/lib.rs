@@ -4,6 +4,7 @@
 
 pub mod ast;
 pub mod builder;
+pub mod digests;
 pub mod dockerfile;
 pub mod expand;
 pub mod ignore;

@@ -772,3 +772,37 @@ fn excluded_directory_with_an_exception() {
     ));
     assert_eq!(rels(&c.resolve("*/*.md").unwrap()), ["docs/guide.md"]);
 }
+
+#[test]
+fn copy_visible_makes_a_private_view_without_ignored_files() {
+    let dir = sample();
+    let root = dir.path();
+    fs::set_permissions(root.join("src/main.rs"), fs::Permissions::from_mode(0o750)).unwrap();
+    let c = Context::new(root, Ignore::parse("src/deep\n").unwrap());
+    let into = tempfile::tempdir().unwrap();
+    let src = &c.resolve("src").unwrap()[0];
+    let top = c.copy_visible(src, into.path()).unwrap();
+    assert_eq!(top, into.path());
+    let mut names: Vec<_> = fs::read_dir(&top)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lib.rs", "main.rs", "up"]);
+    assert_eq!(fs::read_to_string(top.join("lib.rs")).unwrap(), "//! lib");
+    let mode = fs::metadata(top.join("main.rs"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o750);
+    assert_eq!(
+        fs::read_link(top.join("up")).unwrap(),
+        Path::new("../a.txt")
+    );
+    // A file source is copied as itself under the directory.
+    let into = tempfile::tempdir().unwrap();
+    let a = &c.resolve("link").unwrap()[0];
+    let top = c.copy_visible(a, into.path()).unwrap();
+    assert_eq!(top, into.path().join("a.txt"));
+    assert_eq!(fs::read_to_string(&top).unwrap(), "a");
+}

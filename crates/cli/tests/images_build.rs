@@ -749,3 +749,154 @@ fn scratch_stages() {
         "from scratch\n"
     );
 }
+
+/// Which steps of a build's output were cache hits.
+fn hits(out: &support::Run) -> Vec<bool> {
+    out.stdout
+        .split("Step ")
+        .skip(1)
+        .map(|s| s.contains("Using cache"))
+        .collect()
+}
+
+#[test]
+fn a_local_context_is_read_in_place() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35\nRUN sleep 2\nCOPY late.txt /late.txt\n",
+        ),
+        ("early.txt", "e\n"),
+    ]);
+    // The file appears while the build runs, after a tar context would have been sent:
+    // read in place, the COPY after the RUN finds it.
+    let dir = ctx.path().to_path_buf();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        std::fs::write(dir.join("late.txt"), "late\n").unwrap();
+    });
+    let out = build(&root, ctx.path(), &["-t", "inplace"]);
+    writer.join().unwrap();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(run_in(&root, "inplace", "cat /late.txt"), "late\n");
+    // The same context as a tar (docker's protocol) makes the same cache keys.
+    let tar = {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_dir_all(".", ctx.path()).unwrap();
+        b.into_inner().unwrap()
+    };
+    let r = root.run_stdin(&["build", "-t", "astar", "-"], &tar);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(hits(&r), [false, true, true], "{}", r.stdout);
+    assert_eq!(
+        inspect(&root, "astar")["Id"],
+        inspect(&root, "inplace")["Id"]
+    );
+}
+
+#[test]
+fn a_local_contexts_cache_follows_file_contents() {
+    use std::os::unix::fs::MetadataExt;
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35\nCOPY keep.txt /keep.txt\nCOPY src/ /src/\nRUN echo ran\n",
+        ),
+        (".dockerignore", "src/ignored.txt\n"),
+        ("keep.txt", "k\n"),
+        ("src/a.txt", "aaaa\n"),
+        ("src/ignored.txt", "i\n"),
+    ]);
+    let first = build(&root, ctx.path(), &["-t", "follow"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    // Settled files (their digests remembered by the daemon) and a second build: hits.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = build(&root, ctx.path(), &["-t", "follow"]);
+    assert_eq!(hits(&again), [false, true, true, true], "{}", again.stdout);
+    // An ignored file changed: still all hits.
+    std::fs::write(ctx.path().join("src/ignored.txt"), "changed\n").unwrap();
+    let ignored = build(&root, ctx.path(), &["-t", "follow"]);
+    assert_eq!(
+        hits(&ignored),
+        [false, true, true, true],
+        "{}",
+        ignored.stdout
+    );
+    // A file touched, its content the same: hashed again, same key, all hits.
+    let a = ctx.path().join("src/a.txt");
+    std::fs::write(&a, "aaaa\n").unwrap();
+    let touched = build(&root, ctx.path(), &["-t", "follow"]);
+    assert_eq!(
+        hits(&touched),
+        [false, true, true, true],
+        "{}",
+        touched.stdout
+    );
+    // Same size, its modification time put back: the change time still tells.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let before = std::fs::metadata(&a).unwrap();
+    std::fs::write(&a, "bbbb\n").unwrap();
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(before.mtime() as u64, before.mtime_nsec() as u32);
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let changed = build(&root, ctx.path(), &["-t", "follow"]);
+    assert_eq!(
+        hits(&changed),
+        [false, true, false, false],
+        "{}",
+        changed.stdout
+    );
+    assert!(changed.stdout.contains("\nran\n"), "{}", changed.stdout);
+    assert_eq!(run_in(&root, "follow", "cat /src/a.txt"), "bbbb\n");
+}
+
+#[test]
+fn a_local_context_bound_into_a_run_hides_ignored_files_and_stays_unwritten() {
+    let root = root();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox:1.35\n\
+             RUN --mount=type=bind,target=/ctx,rw ls -a /ctx/sub; cat /ctx/sub/a.txt; \
+             echo scribbled > /ctx/sub/a.txt; rm -f /ctx/b.txt; touch /ctx/new\n\
+             RUN --mount=type=bind,source=sub/a.txt,target=/a cat /a\n",
+        ),
+        (".dockerignore", "sub/secret\n"),
+        ("sub/a.txt", "a\n"),
+        ("sub/secret", "s\n"),
+        ("b.txt", "b\n"),
+    ]);
+    std::os::unix::fs::symlink("a.txt", ctx.path().join("sub/link")).unwrap();
+    let out = build(&root, ctx.path(), &["-t", "bound"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("\n.\n..\na.txt\nlink\na\n"),
+        "the ignored file shows: {}",
+        out.stdout
+    );
+    // The second RUN sees the context as it is: the first one's writes went elsewhere.
+    let third = out.stdout.split("Step 3/3").nth(1).unwrap_or_default();
+    assert!(third.contains("\na\n"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("sub/a.txt")).unwrap(),
+        "a\n"
+    );
+    assert!(ctx.path().join("b.txt").exists());
+    assert!(!ctx.path().join("new").exists());
+    let tmp = root.path().join("tmp");
+    let left = std::fs::read_dir(&tmp)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("bind-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0, "copies left in {}", tmp.display());
+}

@@ -78,6 +78,8 @@ async fn serve(settings: Settings, addresses: Vec<Address>) -> anyhow::Result<()
         match b {
             Bound::Unix(l, path) => {
                 tracing::info!("API listen on {}", path.display());
+                // Its clients are on this host (a build may name its context directory).
+                let app = app.layer(axum::Extension(berth_daemon::api::build::LocalSocket));
                 sockets.push(path);
                 tasks.push(tokio::spawn(async move {
                     axum::serve(l, app).with_graceful_shutdown(shutdown).await

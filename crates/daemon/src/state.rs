@@ -64,6 +64,8 @@ pub struct Daemon {
     pub inflight: berth_registry::client::pull::Inflight,
     /// The embedded DNS servers of containers on user networks.
     pub dns: std::sync::Arc<berth_net::dns::Dns>,
+    /// What builds share: spare engines, context files' digests.
+    pub builds: crate::build::Builds,
     /// This daemon's hold on its bridge name.
     _net_claim: berth_net::claim::Claim,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
@@ -126,6 +128,7 @@ impl Daemon {
             },
             inflight: Default::default(),
             dns,
+            builds: Default::default(),
             _net_claim: net_claim,
             _favor: favor_dynmods(&settings_favor),
         })

@@ -142,3 +142,105 @@ fn a_client_gone_away_cancels_the_build() {
     assert!(gone(), "{}", d.log());
     assert_eq!(d.get("/images/cancelled/json").status, 404);
 }
+
+/// `POST /build?berth-context-dir=...` over TCP (the client may be on another host).
+fn tcp_request(port: u16, target: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, raw)
+}
+
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_context_directory_is_read_in_place_only_over_the_unix_socket() {
+    use std::os::unix::fs::MetadataExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Daemon::start_with(&["-H", &tcp]);
+    d.load_busybox();
+    assert_eq!(
+        d.get("/_ping").header("Berth-Features"),
+        Some("build-context-dir")
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:1.35\nCOPY a.txt /a.txt\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("a.txt"), "in place\n").unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let q = |path: &str| {
+        format!(
+            "/v1.47/build?t=inplace&berth-context-dir={}",
+            query_escape(path)
+        )
+    };
+
+    // Over the unix socket: built from the directory itself, no body.
+    let r = d.request("POST", &q(dir), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let msgs = lines(&r.body);
+    assert!(msgs.iter().any(|m| m["aux"]["ID"].is_string()), "{msgs:?}");
+    assert_eq!(d.get("/images/inplace/json").status, 200);
+
+    // Over TCP, a relative path, a file, a missing path: a 400 naming the parameter.
+    let (status, raw) = tcp_request(port, &q(dir));
+    assert_eq!(status, 400, "{raw}");
+    assert!(
+        raw.contains("berth-context-dir") && raw.contains("unix socket"),
+        "{raw}"
+    );
+    let file = ctx.path().join("a.txt");
+    for (path, why) in [
+        ("some/dir", "not an absolute path"),
+        (file.to_str().unwrap(), "not a directory"),
+        ("/no/such/berth/dir", "No such file"),
+    ] {
+        let r = d.request("POST", &q(path), b"");
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(
+            r.message().starts_with("berth-context-dir"),
+            "{}",
+            r.message()
+        );
+        assert!(r.message().contains(why), "{path}: {}", r.message());
+    }
+
+    // The client's directory is not the one the daemon sees: refused.
+    let meta = std::fs::metadata(dir).unwrap();
+    let wrong = format!(
+        "{}&berth-context-id={}:{}",
+        q(dir),
+        meta.dev(),
+        meta.ino() + 1
+    );
+    let r = d.request("POST", &wrong, b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.message().contains("another host"), "{}", r.message());
+    let right = format!("{}&berth-context-id={}:{}", q(dir), meta.dev(), meta.ino());
+    assert_eq!(d.request("POST", &right, b"").status, 200);
+}

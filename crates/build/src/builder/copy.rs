@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::error::BuildError;
-use crate::context::{Context, ContextError, Source};
+use crate::context::{Context, ContextError, Entry, EntryKind, Source};
+use crate::digests::StatKey;
 
 /// One thing to put into the image.
 #[derive(Debug, Clone)]
@@ -24,8 +25,8 @@ pub enum Part {
     Files {
         /// The absolute directory in the image.
         dir: String,
-        /// Each entry (not recursive): the host path and its name under `dir`.
-        items: Vec<(PathBuf, PathBuf)>,
+        /// Each entry (not recursive).
+        items: Vec<Item>,
     },
     /// One file to `dest`, or into `dest` when that is a directory in the image.
     File {
@@ -52,6 +53,28 @@ pub enum Part {
     },
 }
 
+/// One entry a [`Part::Files`] puts under its directory.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// On the host.
+    pub path: PathBuf,
+    /// Its name under the directory.
+    pub name: PathBuf,
+    /// What walking the context saw of it (None: looked at when needed).
+    pub seen: Option<Entry>,
+}
+
+impl Item {
+    /// An entry not seen yet.
+    pub fn new(path: PathBuf, name: PathBuf) -> Item {
+        Item {
+            path,
+            name,
+            seen: None,
+        }
+    }
+}
+
 /// Joins `dest` to the working directory `workdir` unless it is absolute; keeps a
 /// trailing `/`.
 pub fn absolute(dest: &str, workdir: &str) -> String {
@@ -72,13 +95,13 @@ pub fn flatten(
     ctx: &Context,
     source: &Source,
     name: Option<&Path>,
-) -> Result<Vec<(PathBuf, PathBuf)>, ContextError> {
+) -> Result<Vec<Item>, ContextError> {
     if !source.is_dir {
         let own = Path::new(&source.real)
             .file_name()
             .map(PathBuf::from)
             .unwrap_or_default();
-        return Ok(vec![(
+        return Ok(vec![Item::new(
             source.path.clone(),
             name.map_or(own, Path::to_path_buf),
         )]);
@@ -93,7 +116,11 @@ pub fn flatten(
                 .strip_prefix(&source.path)
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|_| PathBuf::from(&e.rel));
-            (e.path, name)
+            Item {
+                path: e.path.clone(),
+                name,
+                seen: Some(e),
+            }
         })
         .collect())
 }
@@ -139,58 +166,99 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> usize {
     n
 }
 
-/// The content hash of `parts`: names, kinds, modes, sizes, link targets and contents.
-pub fn hash(parts: &[Part]) -> Result<String, BuildError> {
+/// Where [`hash`] gets a file's sha256 from: its path and what its stat says.
+pub type DigestOf<'d> = dyn FnMut(&Path, &StatKey) -> std::io::Result<[u8; 32]> + 'd;
+
+/// The content hash of `parts`: names, kinds, modes, sizes, link targets and the
+/// sha256 of each file's content (from `digest`, which may remember it).
+pub fn hash(parts: &[Part], digest: &mut DigestOf<'_>) -> Result<String, BuildError> {
     let mut h = Sha256::new();
+    h.update(b"berth-content-v2\0");
     for part in parts {
         match part {
             Part::Files { dir, items } => {
                 h.update(dir.as_bytes());
-                for (path, name) in items {
-                    hash_entry(&mut h, path, name, &meta_of(path)?)?;
+                for item in items {
+                    match &item.seen {
+                        Some(e) => hash_seen(&mut h, e, &item.name, digest)?,
+                        None => {
+                            let meta = meta_of(&item.path)?;
+                            hash_entry(&mut h, &item.path, &item.name, &meta, digest)?;
+                        }
+                    }
                 }
             }
             Part::File { path, dest } => {
                 h.update(dest.as_bytes());
-                let meta = path
-                    .symlink_metadata()
-                    .map_err(|source| BuildError::Context {
-                        path: path.clone(),
-                        source,
-                    })?;
-                hash_entry(&mut h, path, Path::new(base_name(dest)), &meta)?;
+                let meta = meta_of(path)?;
+                hash_entry(&mut h, path, Path::new(base_name(dest)), &meta, digest)?;
             }
-            Part::Archive { dir, path } | Part::Download { path, dir, .. } => {
+            Part::Archive { dir, path } => {
                 h.update(dir.as_bytes());
-                hash_file(&mut h, path)?;
+                let meta = std::fs::metadata(path).map_err(context_err(path))?;
+                let stat = StatKey::of(&meta);
+                h.update(digest(path, &stat).map_err(context_err(path))?);
+            }
+            Part::Download { path, dir, .. } => {
+                h.update(dir.as_bytes());
+                h.update(crate::digests::read_digest(path).map_err(context_err(path))?);
             }
         }
     }
     Ok(hex(&h.finalize()))
 }
 
-/// What `path` is (a link itself, not its target).
-fn meta_of(path: &Path) -> Result<Metadata, BuildError> {
-    path.symlink_metadata()
-        .map_err(|source| BuildError::Context {
-            path: path.into(),
-            source,
-        })
+fn context_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Context {
+        path: path.into(),
+        source,
+    }
 }
 
-fn hash_entry(h: &mut Sha256, path: &Path, name: &Path, meta: &Metadata) -> Result<(), BuildError> {
+/// What `path` is (a link itself, not its target).
+fn meta_of(path: &Path) -> Result<Metadata, BuildError> {
+    path.symlink_metadata().map_err(context_err(path))
+}
+
+fn hash_entry(
+    h: &mut Sha256,
+    path: &Path,
+    name: &Path,
+    meta: &Metadata,
+    digest: &mut DigestOf<'_>,
+) -> Result<(), BuildError> {
     h.update(name.as_os_str().as_encoded_bytes());
     h.update([0]);
     h.update(meta.mode().to_le_bytes());
     if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(path).map_err(|source| BuildError::Context {
-            path: path.into(),
-            source,
-        })?;
+        let target = std::fs::read_link(path).map_err(context_err(path))?;
         h.update(target.as_os_str().as_encoded_bytes());
     } else if meta.is_file() {
         h.update(meta.len().to_le_bytes());
-        hash_file(h, path)?;
+        let stat = StatKey::of(meta);
+        h.update(digest(path, &stat).map_err(context_err(path))?);
+    }
+    h.update([0]);
+    Ok(())
+}
+
+/// [`hash_entry`] of an entry the context's walk saw (the same bytes, no stat).
+fn hash_seen(
+    h: &mut Sha256,
+    e: &Entry,
+    name: &Path,
+    digest: &mut DigestOf<'_>,
+) -> Result<(), BuildError> {
+    h.update(name.as_os_str().as_encoded_bytes());
+    h.update([0]);
+    h.update(e.mode.to_le_bytes());
+    match &e.kind {
+        EntryKind::Symlink(target) => h.update(target.as_os_str().as_encoded_bytes()),
+        EntryKind::File(size) => {
+            h.update(size.to_le_bytes());
+            h.update(digest(&e.path, &e.stat).map_err(context_err(&e.path))?);
+        }
+        EntryKind::Dir | EntryKind::Other => {}
     }
     h.update([0]);
     Ok(())
@@ -228,7 +296,7 @@ pub struct Attrs {
 }
 
 /// A tar (in an unnamed temporary file, rewound) of `items` with `attrs`.
-pub fn tar_of(items: &[(PathBuf, PathBuf)], attrs: Attrs) -> Result<File, BuildError> {
+pub fn tar_of(items: &[Item], attrs: Attrs) -> Result<File, BuildError> {
     let tmp_err = |source| BuildError::Context {
         path: std::env::temp_dir(),
         source,
@@ -236,8 +304,8 @@ pub fn tar_of(items: &[(PathBuf, PathBuf)], attrs: Attrs) -> Result<File, BuildE
     let file = tempfile::tempfile().map_err(tmp_err)?;
     let mut tar = tar::Builder::new(file);
     tar.follow_symlinks(false);
-    for (path, name) in items {
-        append(&mut tar, path, name, &meta_of(path)?, attrs)?;
+    for i in items {
+        append(&mut tar, &i.path, &i.name, &meta_of(&i.path)?, attrs)?;
     }
     let mut file = tar.into_inner().map_err(tmp_err)?;
     file.rewind().map_err(tmp_err)?;

@@ -75,7 +75,7 @@ impl Run<'_> {
     ) -> Result<(), BuildError> {
         let mut downloads = Vec::new();
         let parts = self.parts(st, op, sources, dest, ctx, spec, &mut downloads)?;
-        let hash = copy::hash(&parts)?;
+        let hash = copy::hash(&parts, &mut |p, m| self.backend.file_digest(p, m))?;
         let kind = if parts.len() > 1 { "multi" } else { "file" };
         let text = format!("{op} {kind}:{hash} in {dest} ");
         let key_text = format!("{op} {sources:?} {dest} {chown:?} {chmod:?}");
@@ -138,7 +138,7 @@ impl Run<'_> {
             })?;
             Ok::<_, BuildError>(
                 all.into_iter()
-                    .filter(|(_, name)| !exclude.is_excluded(&name.to_string_lossy()))
+                    .filter(|i| !exclude.is_excluded(&i.name.to_string_lossy()))
                     .collect(),
             )
         };
@@ -276,7 +276,7 @@ fn put(b: &mut dyn Backend, cid: &str, part: &Part, attrs: copy::Attrs) -> Resul
             } else {
                 (copy::parent_dir(dest), copy::base_name(dest).into())
             };
-            let mut tar = copy::tar_of(&[(path.clone(), name)], attrs)?;
+            let mut tar = copy::tar_of(&[copy::Item::new(path.clone(), name)], attrs)?;
             b.copy_in(cid, &dir, attrs.ids, &mut tar).map_err(copy_err)
         }
         Part::Download { path, dir, name } => {
@@ -325,7 +325,7 @@ fn heredoc_part(
     Ok(match into_dir {
         true => Part::Files {
             dir: dir.to_string(),
-            items: vec![(host, doc.name.clone().into())],
+            items: vec![copy::Item::new(host, doc.name.clone().into())],
         },
         false => Part::File {
             path: host,

@@ -24,13 +24,14 @@ mod vars;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 pub use error::{BackendError, BuildError};
 
 use crate::ast::Dockerfile;
+use crate::digests::StatKey;
 
 /// An image as the builder sees it: its id and its whole config document (docker's image
 /// JSON: `config`, `rootfs`, `history`, ...).
@@ -164,6 +165,14 @@ pub trait Backend {
     fn tag(&mut self, id: &str, name: &str) -> Result<String, BackendError>;
     /// Downloads `url` into `into` (ADD of a URL).
     fn fetch(&mut self, url: &str, into: &mut dyn Write) -> Result<(), BackendError>;
+    /// The sha256 of the content of context file `path`, whose stat says `stat`: by
+    /// default read from the file; a backend may remember digests (see
+    /// [`crate::digests::DigestCache`]) as long as the same content always gives the
+    /// same digest.
+    fn file_digest(&mut self, path: &Path, stat: &StatKey) -> std::io::Result<[u8; 32]> {
+        let _ = stat;
+        crate::digests::read_digest(path)
+    }
 }
 
 /// How to build.

@@ -68,7 +68,7 @@ impl Run<'_> {
             });
         }
         let content = (!parts.is_empty())
-            .then(|| copy::hash(&parts))
+            .then(|| copy::hash(&parts, &mut |p, m| self.backend.file_digest(p, m)))
             .transpose()?;
         Ok((out, content))
     }

@@ -111,6 +111,9 @@ struct Version {
     prefix: String,
     /// Whether the daemon has taken a request under it.
     settled: bool,
+    /// berthd's extensions its `/_ping` named (`Berth-Features`; none from other
+    /// daemons); None until a `/_ping` is asked.
+    features: Option<String>,
 }
 
 impl Client {
@@ -124,6 +127,7 @@ impl Client {
             version: Arc::new(Mutex::new(Version {
                 prefix: format!("/v{API_VERSION}"),
                 settled: false,
+                features: None,
             })),
         })
     }
@@ -137,11 +141,24 @@ impl Client {
             .filter(|v| older(v, API_VERSION))
             .unwrap_or(API_VERSION)
             .to_string();
+        let features = r.header("berth-features").unwrap_or("").to_string();
         drop(r.body.bytes());
         let mut v = self.version();
         v.prefix = format!("/v{version}");
         v.settled = true;
+        v.features = Some(features);
         Ok(())
+    }
+
+    /// Whether the daemon is a berthd with extension `name` (its `/_ping` says so; asked
+    /// once, on the first call).
+    pub fn has_feature(&self, name: &str) -> Result<bool> {
+        if self.version().features.is_none() {
+            self.negotiate()?;
+        }
+        let v = self.version();
+        let features = v.features.as_deref().unwrap_or("");
+        Ok(features.split(',').any(|f| f.trim() == name))
     }
 
     fn version(&self) -> std::sync::MutexGuard<'_, Version> {

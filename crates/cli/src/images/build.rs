@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use berth_build::ignore::Ignore;
 
-use crate::client::{Client, ClientError, Payload, Query};
+use crate::client::{Client, ClientError, Payload, Query, Response};
 
 /// Flags of `build`.
 #[derive(clap::Args, Debug)]
@@ -69,14 +69,18 @@ pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
             args.progress
         );
     }
-    let (mut context, dockerfile) = context_tar(args)?;
-    let q = query(args, &dockerfile)?;
-    let r = c.call(
-        "POST",
-        "/build",
-        q,
-        Payload::Stream(&mut context, "application/x-tar"),
-    )?;
+    let r = match local_dir(c, args)? {
+        Some(local) => match send_dir(c, query(args, &local.dockerfile)?, &local) {
+            // A daemon that cannot see the directory (a socket forwarded from another
+            // host) says so before it builds: the context goes as a tar instead.
+            Err(ClientError::Api {
+                status: 400,
+                message,
+            }) if message.starts_with(CONTEXT_DIR) => send_tar(c, args)?,
+            r => r?,
+        },
+        None => send_tar(c, args)?,
+    };
     let mut id = None;
     let failed = print_stream(r.body, View::of(args), &mut id)?;
     if let Some((message, code)) = failed {
@@ -91,6 +95,80 @@ pub fn run(c: &Client, args: &Args) -> anyhow::Result<u8> {
         std::fs::write(path, &id).with_context(|| format!("write {}", path.display()))?;
     }
     Ok(0)
+}
+
+/// berthd's query parameters naming a context directory on its host instead of a tar
+/// (`crates/daemon/src/api/build.rs`): the absolute path, and its `<st_dev>:<st_ino>`.
+const CONTEXT_DIR: &str = "berth-context-dir";
+const CONTEXT_ID: &str = "berth-context-id";
+
+/// A context directory berthd can read in place.
+struct LocalDir {
+    /// The directory, absolute and with its links resolved.
+    path: PathBuf,
+    /// Its `<st_dev>:<st_ino>`.
+    id: String,
+    /// The Dockerfile's name in it.
+    dockerfile: String,
+}
+
+/// The context directory, when berthd can read it where it is: the daemon is a berthd
+/// that says it can, over a unix socket (so on this host), and the context and the
+/// Dockerfile are both in a directory here (not stdin, not `-f` outside the context).
+fn local_dir(c: &Client, args: &Args) -> anyhow::Result<Option<LocalDir>> {
+    let local = matches!(c.addr(), crate::client::Addr::Unix(_));
+    if !local || args.path == "-" || !c.has_feature("build-context-dir")? {
+        return Ok(None);
+    }
+    if args.file.as_deref() == Some("-") {
+        return Ok(None);
+    }
+    let Ok(path) = std::fs::canonicalize(&args.path) else {
+        return Ok(None);
+    };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
+    if !meta.is_dir() {
+        return Ok(None);
+    }
+    let (outside, dockerfile) = dockerfile_of(&path, args.file.as_deref())?;
+    if outside.is_some() {
+        return Ok(None);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let id = format!("{}:{}", meta.dev(), meta.ino());
+    Ok(Some(LocalDir {
+        path,
+        id,
+        dockerfile,
+    }))
+}
+
+/// `POST /build` with query `q`, naming the context directory, no body.
+fn send_dir(c: &Client, q: Query, local: &LocalDir) -> Result<Response, ClientError> {
+    let q = q
+        .add(CONTEXT_DIR, &local.path.to_string_lossy())
+        .add(CONTEXT_ID, &local.id);
+    c.call("POST", "/build", q, Payload::Empty)
+}
+
+/// `POST /build` with the context as a tar, streamed as it is made.
+fn send_tar(c: &Client, args: &Args) -> anyhow::Result<Response> {
+    let (mut context, dockerfile) = context_tar(args)?;
+    let q = query(args, &dockerfile)?;
+    let sent = c.call(
+        "POST",
+        "/build",
+        q,
+        Payload::Stream(&mut context, "application/x-tar"),
+    );
+    // A context that could not be read is the error to tell (its tar was cut off, so
+    // the daemon builds nothing from it).
+    if let Some(e) = context.failed.take() {
+        return Err(e);
+    }
+    Ok(sent?)
 }
 
 /// The `/build` query.
@@ -282,15 +360,52 @@ impl Status {
     }
 }
 
-/// The context as a tar in a temporary file, and the Dockerfile's name inside it.
-fn context_tar(args: &Args) -> anyhow::Result<(File, String)> {
+/// The thread writing a context's tar.
+type Maker = std::thread::JoinHandle<anyhow::Result<()>>;
+
+/// A context's tar as it is read: a directory's made on a thread meanwhile, or stdin's.
+/// When the thread fails, reading fails (the tar is never ended) and `failed` says why.
+struct ContextTar {
+    input: Box<dyn Read>,
+    maker: Option<Maker>,
+    failed: Option<anyhow::Error>,
+}
+
+impl Read for ContextTar {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        let Some(maker) = self.maker.take() else {
+            return Ok(0);
+        };
+        let failed = match maker.join() {
+            Ok(Ok(())) => return Ok(0),
+            Ok(Err(e)) => e,
+            Err(_) => anyhow::anyhow!("the context's tar writer panicked"),
+        };
+        let message = format!("{failed:#}");
+        self.failed = Some(failed);
+        Err(std::io::Error::other(message))
+    }
+}
+
+/// The context as a tar to read, and the Dockerfile's name inside it.
+fn context_tar(args: &Args) -> anyhow::Result<(ContextTar, String)> {
+    let tar = |input: Box<dyn Read>, maker| ContextTar {
+        input,
+        maker,
+        failed: None,
+    };
     if args.path == "-" {
         if args.file.as_deref() == Some("-") {
             anyhow::bail!(
                 "invalid argument: can't use stdin for both build context and dockerfile"
             );
         }
-        return stdin_context(args.file.as_deref());
+        let (file, name) = stdin_context(args.file.as_deref())?;
+        return Ok((tar(Box::new(file), None), name));
     }
     let dir = PathBuf::from(&args.path);
     if !dir.is_dir() {
@@ -298,16 +413,27 @@ fn context_tar(args: &Args) -> anyhow::Result<(File, String)> {
     }
     let (outside, name) = dockerfile_of(&dir, args.file.as_deref())?;
     let ignore = read_ignore(&dir)?;
-    let mut tar = tar::Builder::new(tempfile::tempfile()?);
-    tar.follow_symlinks(false);
-    add_tree(&mut tar, &dir, &dir, &ignore, &name)?;
-    if let Some(text) = outside {
-        append_file(&mut tar, &name, &text)?;
-    }
-    let mut file = tar.into_inner()?;
-    file.rewind()?;
-    Ok((file, name))
+    // A socket pair as the pipe (std's pipe is newer than the workspace's MSRV).
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+    let dockerfile = name.clone();
+    let maker = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(TAR_BUFFER, writer));
+        tar.follow_symlinks(false);
+        add_tree(&mut tar, &dir, &dir, &ignore, &dockerfile)?;
+        if let Some(text) = outside {
+            append_file(&mut tar, &dockerfile, &text)?;
+        }
+        tar.into_inner()?.flush()?;
+        Ok(())
+    });
+    Ok((tar(Box::new(reader), Some(maker)), name))
 }
+
+/// The buffer between the context's tar and the pipe it goes through.
+const TAR_BUFFER: usize = 64 << 10;
+
+/// A context tar's writer.
+type TarOut = tar::Builder<std::io::BufWriter<std::os::unix::net::UnixStream>>;
 
 /// The Dockerfile: its name in the context, and its text when it is not there (from
 /// outside the context or stdin; then it is sent under a unique name).
@@ -356,7 +482,7 @@ fn read_ignore(dir: &Path) -> anyhow::Result<Ignore> {
 /// Adds everything under `dir` that `ignore` keeps (and the build files) to `tar`, in
 /// name order.
 fn add_tree(
-    tar: &mut tar::Builder<File>,
+    tar: &mut TarOut,
     root: &Path,
     dir: &Path,
     ignore: &Ignore,
@@ -393,7 +519,7 @@ fn sendable(meta: &std::fs::Metadata) -> bool {
     t.is_file() || t.is_symlink()
 }
 
-fn append_file(tar: &mut tar::Builder<File>, name: &str, data: &[u8]) -> anyhow::Result<()> {
+fn append_file<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> anyhow::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o600);
     h.set_uid(0);

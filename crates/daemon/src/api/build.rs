@@ -3,17 +3,26 @@
 //! a failure) and `POST /build/prune`. Bad query parameters are a 400 before anything
 //! streams; everything after that (a bad Dockerfile, a failed step) is the stream's last
 //! message with status 200, as dockerd does.
+//!
+//! berth's own CLI, on this host, names its context directory instead of sending a tar
+//! ([`CONTEXT_DIR`]): the context, its `.dockerignore` and the Dockerfile are read where
+//! they are. berthd takes that only over its unix socket ([`LocalSocket`]), for an
+//! absolute path to a directory (and, when the client says which directory it means,
+//! only that same one); docker's clients never send it, so their tar protocol is as it
+//! was.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_build::builder::{self, BuildError, Options, Output};
+use berth_build::digests::TarTee;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -22,6 +31,19 @@ use crate::build::DaemonBackend;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 use crate::state::Daemon;
+
+/// The query parameter naming the context directory on this host (berth's CLI sends it
+/// instead of a tar when it talks to berthd over a unix socket).
+pub const CONTEXT_DIR: &str = "berth-context-dir";
+
+/// With [`CONTEXT_DIR`]: `<st_dev>:<st_ino>` of the directory the client means, so that
+/// a daemon that sees another file system (a socket forwarded from another host) refuses
+/// rather than build from the wrong directory.
+pub const CONTEXT_ID: &str = "berth-context-id";
+
+/// Marks a request that came over a unix socket listener: its client is on this host.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalSocket;
 
 /// Messages in flight to the client.
 const DEPTH: usize = 64;
@@ -143,24 +165,62 @@ enum Failure {
     Context(String),
 }
 
+/// Where a build's context comes from.
+enum Source {
+    /// A tar (maybe gzipped) in the request body, unpacked for the build.
+    Tar(Box<dyn Read + Send>),
+    /// A directory on this host, read in place.
+    Dir(PathBuf),
+}
+
+/// The directory a [`CONTEXT_DIR`] request names, checked: only over the unix socket,
+/// absolute, a directory, and the one the client means.
+fn context_dir(q: &Query, path: &str, local: bool) -> ApiResult<PathBuf> {
+    let bad = |why: String| ApiError::BadParameter(format!("{CONTEXT_DIR} {path:?}: {why}"));
+    if !local {
+        return Err(bad(
+            "a context directory is taken only over berthd's unix socket; send the context as a tar".into(),
+        ));
+    }
+    let dir = Path::new(path);
+    if !dir.is_absolute() {
+        return Err(bad("not an absolute path".into()));
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| bad(format!("{e}")))?;
+    if !meta.is_dir() {
+        return Err(bad("not a directory".into()));
+    }
+    let id = format!("{}:{}", meta.dev(), meta.ino());
+    match q.get(CONTEXT_ID) {
+        Some(want) if want != id => Err(bad(format!(
+            "not the client's directory (device and inode {id}, the client's {want}): is the client on another host?"
+        ))),
+        _ => Ok(dir.to_path_buf()),
+    }
+}
+
 /// `POST /build`.
 pub async fn build(
     State(d): State<Arc<Daemon>>,
+    local: Option<Extension<LocalSocket>>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let req = Request::parse(&q)?;
-    let reader = body_reader(body);
+    let source = match q.get(CONTEXT_DIR) {
+        Some(path) => Source::Dir(context_dir(&q, path, local.is_some())?),
+        None => Source::Tar(Box::new(body_reader(body))),
+    };
     let (tx, rx) = mpsc::channel(DEPTH);
     let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut out = JsonOut { tx };
-        match run(d, rt, req, reader, &mut out) {
+        match run(d, rt, req, source, &mut out) {
             // The answer ends first; the context's files go after.
-            Ok(context) => {
+            Ok(unpacked) => {
                 drop(out);
-                drop(context);
+                drop(unpacked);
             }
             Err(e) => fail(&mut out, e),
         }
@@ -183,31 +243,42 @@ fn fail(out: &mut JsonOut, e: Failure) {
     out.error(&message, code);
 }
 
-/// Unpacks the context, parses the Dockerfile, builds; returns the unpacked context.
+/// Unpacks the context (a tar), parses the Dockerfile, builds; returns the unpacked
+/// context (to remove after the answer).
 fn run(
     d: Arc<Daemon>,
     rt: tokio::runtime::Handle,
     mut req: Request,
-    body: impl Read,
+    source: Source,
     out: &mut JsonOut,
-) -> Result<tempfile::TempDir, Failure> {
-    let tmp_root = d.root().join("tmp");
-    std::fs::create_dir_all(&tmp_root).map_err(|e| Failure::Context(e.to_string()))?;
-    let dir = tempfile::Builder::new()
-        .prefix("build-")
-        .tempdir_in(&tmp_root)
-        .map_err(|e| Failure::Context(e.to_string()))?;
-    unpack(body, dir.path())?;
-    let text = read_dockerfile(dir.path(), &req.dockerfile)?;
+) -> Result<Option<tempfile::TempDir>, Failure> {
+    let (kept, unpacked, in_place) = match source {
+        Source::Dir(dir) => {
+            req.opts.context = dir.clone();
+            (None, HashMap::new(), Some(dir))
+        }
+        Source::Tar(body) => {
+            let tmp_root = d.root().join("tmp");
+            std::fs::create_dir_all(&tmp_root).map_err(|e| Failure::Context(e.to_string()))?;
+            let dir = tempfile::Builder::new()
+                .prefix("build-")
+                .tempdir_in(&tmp_root)
+                .map_err(|e| Failure::Context(e.to_string()))?;
+            let unpacked = unpack(body, dir.path())?;
+            req.opts.context = dir.path().to_path_buf();
+            (Some(dir), unpacked, None)
+        }
+    };
+    let text = read_dockerfile(&req.opts.context, &req.dockerfile)?;
     let df = berth_build::dockerfile::parse(&text)?;
-    req.opts.context = dir.path().to_path_buf();
-    let mut backend = DaemonBackend::new(d, rt)?;
+    let mut backend = DaemonBackend::new(d, rt, unpacked, in_place)?;
     builder::build(&df, &req.opts, &mut backend, out)?;
-    Ok(dir)
+    Ok(kept)
 }
 
-/// Extracts the context tar (maybe gzipped) into `dir`.
-fn unpack(body: impl Read, dir: &Path) -> Result<(), Failure> {
+/// Extracts the context tar (maybe gzipped) into `dir`; the digests of its files by
+/// path.
+fn unpack(body: impl Read, dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, Failure> {
     let mut r = BufReader::new(body);
     let gz = r
         .fill_buf()
@@ -218,9 +289,14 @@ fn unpack(body: impl Read, dir: &Path) -> Result<(), Failure> {
     } else {
         Box::new(r)
     };
-    berth_image::layer::apply(dir, input, berth_image::layer::Whiteouts::Delete)
+    let mut tee = TarTee::new(input).map_err(|e| Failure::Context(e.to_string()))?;
+    berth_image::layer::apply(dir, &mut tee, berth_image::layer::Whiteouts::Delete)
         .map_err(|e| Failure::Context(e.to_string()))?;
-    Ok(())
+    let digests = tee.finish();
+    Ok(digests
+        .into_iter()
+        .map(|(rel, d)| (dir.join(rel), d))
+        .collect())
 }
 
 /// The Dockerfile at `name` in the context (`Dockerfile` falls back to `dockerfile`).

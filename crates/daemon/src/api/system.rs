@@ -26,6 +26,8 @@ pub async fn ping(method: Method) -> Response {
         ("Swarm", "inactive"),
         ("Cache-Control", "no-cache, no-store, must-revalidate"),
         ("Pragma", "no-cache"),
+        // berthd's own extensions, for berth's CLI (docker's clients ignore it).
+        ("Berth-Features", "build-context-dir"),
     ];
     for (k, v) in pairs {
         h.insert(k, HeaderValue::from_static(v));

@@ -319,8 +319,11 @@ fn lookup_ref(tx: &Transaction<'_>, r: &Reference) -> rusqlite::Result<Option<St
 }
 
 fn image_row(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<RawImage>> {
-    tx.query_row(
+    // Cached statements: a build looks images up once a step.
+    tx.prepare_cached(
         "SELECT id, manifest_digest, manifest_media_type, created, added, size, labels FROM images WHERE id = ?1",
+    )?
+    .query_row(
         [id],
         |r| {
             Ok(RawImage {
@@ -338,7 +341,7 @@ fn image_row(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<RawImage
 }
 
 fn layer_rows(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<RawLayer>> {
-    let mut st = tx.prepare(
+    let mut st = tx.prepare_cached(
         "SELECT diff_id, chain_id, blob, blob_size, media_type FROM image_layers WHERE image_id = ?1 ORDER BY idx",
     )?;
     let rows = st.query_map([id], |r| {
@@ -348,7 +351,7 @@ fn layer_rows(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<RawLayer>>
 }
 
 pub(super) fn ref_rows(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<String>> {
-    let mut st = tx.prepare("SELECT name FROM refs WHERE image_id = ?1 ORDER BY name")?;
+    let mut st = tx.prepare_cached("SELECT name FROM refs WHERE image_id = ?1 ORDER BY name")?;
     let rows = st.query_map([id], |r| r.get(0))?;
     rows.collect()
 }
