@@ -12,7 +12,7 @@ def common_args(p):
     """Adds the options every engine benchmark takes to argparse parser `p`."""
     p.add_argument("--work", required=True)
     p.add_argument("--docker-host", required=True)
-    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
+    p.add_argument("--berth", default=str(REPO / "target/x86_64-unknown-linux-gnu/release/berth"))
     p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
     p.add_argument("--shim", default=str(REPO / "target/x86_64-unknown-linux-gnu/runtime/berth-shim"))
     p.add_argument("--out", default=str(REPO / "docs"))

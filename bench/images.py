@@ -39,7 +39,7 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--root-rounds", type=int, default=300)
     p.add_argument("--size-mb", type=int, default=1024, help="approximate archive size")
-    p.add_argument("--berth", default=str(REPO / "target/release/berth"))
+    p.add_argument("--berth", default=str(REPO / "target/x86_64-unknown-linux-gnu/release/berth"))
     p.add_argument("--berthd", default=str(REPO / "target/release/berthd"))
     p.add_argument("--rootfs-bench", default=str(REPO / "target/release/examples/rootfs_bench"))
     p.add_argument("--work", required=True)

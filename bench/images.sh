@@ -14,8 +14,9 @@ bench_setup "$@"
 command -v dockerd >/dev/null || fail "dockerd not installed (apt-get install docker.io)"
 
 if ((BUILD)); then
-    log "cargo build --release -p berth-daemon -p berth-cli -p berth-shim, --example rootfs_bench"
-    cargo build --release -p berth-daemon -p berth-cli -p berth-shim
+    log "cargo build --release -p berth-daemon -p berth-shim, cargo cli-release, --example rootfs_bench"
+    cargo build --release -p berth-daemon -p berth-shim
+    cargo cli-release
     cargo build --release -p berth-image --example rootfs_bench
 fi
 

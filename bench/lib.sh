@@ -18,7 +18,8 @@ bench_setup() {
 # Builds berthd, berth and the shim for release unless --no-build was given.
 bench_build_engine() {
     ((BUILD)) || return 0
-    log "cargo build --release (berthd, berth), cargo shim-release"
-    cargo build --release -p berth-daemon -p berth-cli
+    log "cargo build --release (berthd), cargo cli-release, cargo shim-release"
+    cargo build --release -p berth-daemon
+    cargo cli-release
     cargo shim-release
 }
