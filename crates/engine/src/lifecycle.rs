@@ -99,9 +99,8 @@ impl Engine {
     }
 
     /// Writes the container's runtime spec into its directory (the bundle), clears what
-    /// an earlier run left, and returns the directory.
-    /// Writes container `c`'s bundle (its network reserved; the veth pairs still to make
-    /// with the plumbing returned).
+    /// an earlier run left, and returns the directory, with the veth pairs of the network
+    /// it reserved still to make (see [`Engine::plumb_network`]).
     fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<(PathBuf, Option<Plumbing>)> {
         let image = berth_image::digest::Digest::parse(&c.image_id)
             .map_err(|_| EngineError::NoSuchContainer(c.image_id.clone()))?;
@@ -260,12 +259,9 @@ impl Engine {
         std::thread::scope(|s| {
             let plumbed = s.spawn(|| self.plumb_network(&plumbing));
             let network_ready = || {
-                plumbed.join().unwrap_or_else(|_| {
-                    Err(EngineError::Sys {
-                        op: "make the container's network",
-                        source: nix::errno::Errno::EIO,
-                    })
-                })
+                plumbed
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             };
             self.create_and_start(c, &dir, attach, network_ready)
         })
