@@ -68,7 +68,7 @@ pub struct Builds {
     spare: Mutex<Vec<Engine>>,
     /// Context files' sha256, by what a stat says of them.
     pub digests: DigestCache,
-    configs: Mutex<HashMap<Digest, Arc<serde_json::Value>>>,
+    configs: Mutex<HashMap<Digest, serde_json::Value>>,
 }
 
 impl Default for Builds {
@@ -99,14 +99,14 @@ impl Builds {
     ) -> Result<serde_json::Value, BackendError> {
         let lock = || self.configs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = lock().get(id) {
-            return Ok(c.as_ref().clone());
+            return Ok(c.clone());
         }
         let config = read()?;
         let mut configs = lock();
         if configs.len() >= CONFIGS {
             configs.clear();
         }
-        configs.insert(id.clone(), Arc::new(config.clone()));
+        configs.insert(id.clone(), config.clone());
         Ok(config)
     }
 

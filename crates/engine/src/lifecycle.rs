@@ -98,9 +98,11 @@ impl Engine {
         }
     }
 
-    /// Writes the container's runtime spec into its directory (the bundle), clears what
-    /// an earlier run left, and returns the directory, with the veth pairs of the network
-    /// it reserved still to make (see [`Engine::plumb_network`]).
+    /// Writes the container's runtime spec into its directory (the bundle), clears the
+    /// exit status an earlier run left, and returns the directory, with the veth pairs of
+    /// the network it reserved still to make (see [`Engine::plumb_network`]). A runtime
+    /// state an earlier run left is deleted by whoever creates the container (the shim
+    /// does, before its create).
     fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<(PathBuf, Option<Plumbing>)> {
         let image = berth_image::digest::Digest::parse(&c.image_id)
             .map_err(|_| EngineError::NoSuchContainer(c.image_id.clone()))?;
@@ -125,15 +127,15 @@ impl Engine {
             }
             _ => {}
         }
-        // A state left by a run whose end nobody recorded.
-        self.runtime()
-            .delete(&c.id, true)
-            .map_err(EngineError::runtime("delete", &c.id))?;
         Ok((dir, plumbing))
     }
 
     fn run_container(&self, c: &mut Container, rootfs: &Path) -> Result<Pid> {
         let (dir, plumbing) = self.write_bundle(c, rootfs)?;
+        // A state left by a run whose end nobody recorded.
+        self.runtime()
+            .delete(&c.id, true)
+            .map_err(EngineError::runtime("delete", &c.id))?;
         if let Some(p) = &plumbing {
             self.plumb_network(p)?;
         }
