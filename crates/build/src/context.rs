@@ -6,8 +6,8 @@ use crate::ignore::{Ignore, IgnoreError};
 use crate::pathmatch::{clean, has_meta, Glob};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::fs::{self, Metadata};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,8 +16,6 @@ use thiserror::Error;
 
 /// How many symlinks one source may pass through (Linux's limit is 40; Go's 255).
 const MAX_LINKS: usize = 255;
-/// The read size when hashing files.
-const READ_BUFFER: usize = 128 * 1024;
 
 /// A source that cannot be used, or the context cannot be read.
 #[derive(Debug, Error)]
@@ -558,8 +556,7 @@ fn file_digests(files: &[&Path]) -> Result<Vec<[u8; 32]>, ContextError> {
         .clamp(1, 8)
         .min(files.len());
     if workers <= 1 {
-        let mut buf = vec![0u8; READ_BUFFER];
-        return files.iter().map(|p| file_digest(p, &mut buf)).collect();
+        return files.iter().map(|p| file_digest(p)).collect();
     }
     let next = AtomicUsize::new(0);
     let mut out = vec![[0u8; 32]; files.len()];
@@ -584,28 +581,19 @@ fn digest_worker(
     files: &[&Path],
     next: &AtomicUsize,
 ) -> Result<Vec<(usize, [u8; 32])>, ContextError> {
-    let mut buf = vec![0u8; READ_BUFFER];
     let mut done = Vec::new();
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
         let Some(path) = files.get(index) else {
             return Ok(done);
         };
-        done.push((index, file_digest(path, &mut buf)?));
+        done.push((index, file_digest(path)?));
     }
 }
 
-/// The sha256 of a file's content, read through `buf`.
-fn file_digest(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], ContextError> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
-    let mut hasher = Sha256::new();
-    loop {
-        let n = file.read(buf).map_err(io_err("read", path))?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
-    }
+/// The sha256 of a file's content.
+fn file_digest(path: &Path) -> Result<[u8; 32], ContextError> {
+    crate::digests::read_digest(path).map_err(io_err("read", path))
 }
 
 fn hex(bytes: &[u8]) -> String {
