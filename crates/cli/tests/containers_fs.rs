@@ -187,9 +187,9 @@ fn stop_sends_the_containers_stop_signal() {
         "busybox:1.35",
         "sh",
         "-c",
-        "trap 'exit 11' USR1; trap 'exit 12' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 11' USR1; trap 'exit 12' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    root.wait_log("sig", "ready", 1);
     root.ok(&["stop", "sig"]);
     assert_eq!(root.ok(&["wait", "sig"]), "11\n");
 }

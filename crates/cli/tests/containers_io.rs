@@ -257,11 +257,11 @@ fn lifecycle_commands() {
         "busybox:1.35",
         "sh",
         "-c",
-        "trap 'exit 11' USR1; trap 'exit 12' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 11' USR1; trap 'exit 12' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
     let id = id.trim();
     assert_eq!(id.len(), 64);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    root.wait_log("life", "ready", 1);
     assert_eq!(root.ok(&["pause", "life"]), "life\n");
     assert!(root
         .ok(&["ps", "--format", "{{.Status}}"])
@@ -271,7 +271,7 @@ fn lifecycle_commands() {
     assert_eq!(root.ok(&["stop", "-s", "USR1", "life"]), "life\n");
     assert_eq!(root.ok(&["wait", "life"]), "11\n");
     root.ok(&["start", "life"]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    root.wait_log("life", "ready", 2);
     root.ok(&["restart", "-s", "TERM", "life"]);
     assert_eq!(
         root.ok(&["inspect", "-f", "{{.State.Status}}", "life"]),
@@ -289,6 +289,7 @@ fn lifecycle_commands() {
         ]),
         format!("/renamed {id}\n")
     );
+    root.wait_log("renamed", "ready", 3);
     root.ok(&["kill", "-s", "USR1", "renamed"]);
     assert_eq!(root.ok(&["wait", "renamed"]), "11\n");
     let r = root.run(&["wait", "renamed", "nosuch"]);

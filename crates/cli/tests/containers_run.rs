@@ -143,9 +143,9 @@ fn detached_containers_are_listed_stopped_and_removed() {
         "busybox:1.35",
         "sh",
         "-c",
-        "trap 'exit 7' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 7' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    root.wait_log("trap", "ready", 1);
     root.ok(&["stop", "trap"]);
     assert!(root.ok(&["ps", "-a"]).contains("Exited (7)"));
     // kill (SIGKILL by default, or the signal given); rm -f of a running one.
@@ -153,6 +153,7 @@ fn detached_containers_are_listed_stopped_and_removed() {
     assert_eq!(root.ok(&["kill", "web"]), "web\n");
     assert!(wait_status(&root, "web", "Exited (137)").contains("Exited (137)"));
     root.ok(&["start", "trap"]);
+    root.wait_log("trap", "ready", 2);
     root.ok(&["kill", "-s", "TERM", "trap"]);
     assert!(wait_status(&root, "trap", "Exited (7)").contains("Exited (7)"));
     let r = root.berth(&["kill", "trap"]);

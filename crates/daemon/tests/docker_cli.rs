@@ -321,7 +321,8 @@ fn run_exit_codes_logs_stdin_and_stop() {
         "echo e1 >&2; sleep 0.1; for i in 1 2 3; do echo l$i; done; sleep 100",
     ]);
     assert_eq!(id.trim().len(), 64);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let id = id.trim();
+    d.wait_log(id, "l3", 1);
     let out = c.run(&["logs", "bg"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "l1\nl2\nl3\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "e1\n");

@@ -261,11 +261,12 @@ fn stop_kill_restart_pause_and_top() {
         &[
             "sh",
             "-c",
-            "trap 'exit 9' USR1; while true; do sleep 0.05; done",
+            "trap 'exit 9' USR1; echo ready; while true; do sleep 0.05; done",
         ],
         "",
     );
     start(&d, &trap);
+    d.wait_log(&trap, "ready", 1);
     assert_eq!(
         d.post(&format!("/containers/{trap}/kill?signal=SIGUSR1"), "")
             .status,

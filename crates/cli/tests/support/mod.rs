@@ -234,6 +234,18 @@ impl Root {
     }
 
     /// Loads the archive at `path`.
+    /// Waits until container `name`'s log holds `text` at least `times`
+    /// times (up to 20 s): how a test knows a script has installed its traps,
+    /// since pid 1 ignores a signal it has no handler for yet.
+    pub fn wait_log(&self, name: &str, text: &str, times: usize) {
+        let mut log = String::new();
+        let seen = wait_until(20, || {
+            log = self.run(&["logs", name]).stdout;
+            log.matches(text).count() >= times
+        });
+        assert!(seen, "{name} never logged {text:?} {times} times: {log:?}");
+    }
+
     pub fn load(&self, path: &Path) -> String {
         self.ok(&["load", "-i", path.to_str().expect("utf-8 path")])
     }

@@ -300,6 +300,23 @@ impl Daemon {
         }
     }
 
+    /// Waits until container `id`'s log holds `text` at least `times` times
+    /// (up to 20 s): how a test knows a script has installed its traps.
+    pub fn wait_log(&self, id: &str, text: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.get(&format!("/containers/{id}/logs?stdout=1")).text();
+            if log.matches(text).count() >= times {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {id} never logged {text:?} {times} times: {log:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends `sig` and waits for the exit status.
     pub fn signal_and_wait(&mut self, sig: i32) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
