@@ -113,6 +113,11 @@ async fn serve(settings: Settings, addresses: Vec<Address>) -> anyhow::Result<()
         }
     }
     berth_daemon::netconfig::shutdown(&daemon);
+    // What is still in the trash is deleted by the next start otherwise.
+    let trash = daemon.trash.clone();
+    tokio::task::spawn_blocking(move || trash.wait_empty(std::time::Duration::from_secs(5)))
+        .await
+        .ok();
     Ok(())
 }
 

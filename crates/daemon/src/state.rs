@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use berth_cgroups::FavorDynMods;
 use berth_engine::store::ContainerStore;
+use berth_engine::trash::Trash;
 use berth_engine::Engine;
 use berth_image::store::ImageStore;
 
@@ -66,6 +67,8 @@ pub struct Daemon {
     pub dns: std::sync::Arc<berth_net::dns::Dns>,
     /// What builds share: spare engines, context files' digests.
     pub builds: crate::build::Builds,
+    /// Where removed containers' directories are deleted, after the removal's answer.
+    pub trash: Trash,
     /// This daemon's hold on its bridge name.
     _net_claim: berth_net::claim::Claim,
     /// The `favordynmods` hierarchy held on a cgroup v1 host (see [`favor_dynmods`]).
@@ -76,6 +79,10 @@ impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
         let mut engine = Engine::open(&settings.data_root)?;
+        let trash = Trash::background(&settings.data_root, |e| {
+            tracing::warn!("empty the trash: {e}");
+        })?;
+        engine.set_trash(trash.clone());
         engine.reconcile_users()?;
         let dns = settings.network.dns(&settings.data_root);
         let networks = settings.network.networks_with(&settings.data_root, &dns);
@@ -129,6 +136,7 @@ impl Daemon {
             inflight: Default::default(),
             dns,
             builds: Default::default(),
+            trash,
             _net_claim: net_claim,
             _favor: favor_dynmods(&settings_favor),
         })
@@ -188,6 +196,7 @@ impl Daemon {
     /// A fresh engine on the data root, for a long operation.
     pub fn own_engine(&self) -> ApiResult<Engine> {
         let mut e = Engine::open(self.root())?;
+        e.set_trash(self.trash.clone());
         e.set_networks(self.settings.network.networks_with(self.root(), &self.dns));
         Ok(e)
     }

@@ -217,7 +217,9 @@ impl Engine {
         let nop = vec!["/bin/sh".into(), "-c".into(), "#(nop) view".into()];
         let c = self.build_container(image, nop, Vec::new(), "none", Default::default())?;
         let target = self.containers().rootfs(&c.id);
-        if let Err(e) = rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target) {
+        let init = self.containers().init_layer(&c.id);
+        if let Err(e) = rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target, &init)
+        {
             // The mount's error is the one to report.
             self.remove_build_container(&c).ok();
             return Err(e.into());

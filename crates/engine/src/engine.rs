@@ -21,6 +21,7 @@ use crate::record::{now, Config, Container, State, RECORD_VERSION};
 use crate::rootfs;
 use crate::spec::{self, Options};
 use crate::store::ContainerStore;
+use crate::trash::Trash;
 use crate::volumes::VolumeStore;
 
 /// The largest image config blob read.
@@ -47,6 +48,7 @@ pub struct Engine {
     shim: PathBuf,
     shim_view: Option<std::os::fd::OwnedFd>,
     exit_hook: Vec<OsString>,
+    trash: Trash,
     pub(crate) networks: Option<berth_net::Networks>,
 }
 
@@ -74,6 +76,7 @@ impl Engine {
             shim: default_shim_path(),
             shim_view: None,
             exit_hook: Vec::new(),
+            trash: Trash::open(data_root)?,
             networks: None,
         })
     }
@@ -120,6 +123,17 @@ impl Engine {
     /// The exit hook (empty for none).
     pub fn exit_hook(&self) -> &[OsString] {
         &self.exit_hook
+    }
+
+    /// Where removed containers' directories go (see [`Trash`]): deleted at once unless
+    /// [`Engine::set_trash`] gave a trash that deletes in the background.
+    pub fn trash(&self) -> &Trash {
+        &self.trash
+    }
+
+    /// Throws removed containers' directories into `trash`.
+    pub fn set_trash(&mut self, trash: Trash) {
+        self.trash = trash;
     }
 
     /// The data root.
@@ -283,7 +297,8 @@ impl Engine {
 
     /// Removes everything a container holds: runtime state and cgroup, the rootfs mount,
     /// its snapshot, its use of the image (and layers only it still held), its directory
-    /// and name. Every step tolerates what is already gone.
+    /// and name. Every step tolerates what is already gone. The snapshot's and the
+    /// container's directories go to the trash (one rename each; see [`Trash`]).
     pub(crate) fn dismantle(&self, c: &Container) -> Result<()> {
         let finishing = self.shim_finishing(c);
         if !finishing {
@@ -293,9 +308,10 @@ impl Engine {
         }
         self.detach_network(&c.id)?;
         rootfs::unmount(&self.containers.rootfs(&c.id))?;
-        let snap = self.images.snapshotter();
-        match snap.remove(&c.snapshot_key) {
-            Err(snapshot::Error::NotFound { .. }) | Ok(()) => {}
+        let grave = self.trash.grave(&format!("snapshot-{}", c.id));
+        match self.images.snapshotter().remove_to(&c.snapshot_key, &grave) {
+            Ok(true) => self.trash.dispose(grave)?,
+            Err(snapshot::Error::NotFound { .. }) | Ok(false) => {}
             Err(e) => return Err(e.into()),
         }
         let freed = self.images.db().remove_user(&c.id)?;
@@ -304,7 +320,7 @@ impl Engine {
             // Its shim deletes the cgroup meanwhile: when the removal is over, so is that.
             self.wait_last_monitor(&c.state);
         }
-        self.containers.remove_dir(&c.id)?;
+        self.containers.throw_dir(&c.id, &self.trash)?;
         self.containers.release_name(&c.name)
     }
 

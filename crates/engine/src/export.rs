@@ -30,7 +30,8 @@ impl Engine {
         let target = self.containers().rootfs(&c.id);
         let mounted_here = !rootfs::is_mounted(&target)?;
         if mounted_here {
-            rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target)?;
+            let init = self.containers().init_layer(&c.id);
+            rootfs::mount(self.images().snapshotter(), &c.snapshot_key, &target, &init)?;
         }
         let done = f(&target);
         if mounted_here {

@@ -24,6 +24,7 @@ pub mod rename;
 pub mod rootfs;
 pub mod spec;
 pub mod store;
+pub mod trash;
 pub mod user;
 pub mod volumes;
 

@@ -85,7 +85,14 @@ impl Engine {
         }
         let rootfs = self.containers().rootfs(&c.id);
         let upper = rootfs::Upper::of(c.config.auto_remove);
-        rootfs::mount_with(self.images().snapshotter(), &c.snapshot_key, &rootfs, upper)?;
+        let init = self.containers().init_layer(&c.id);
+        rootfs::mount_with(
+            self.images().snapshotter(),
+            &c.snapshot_key,
+            &rootfs,
+            &init,
+            upper,
+        )?;
         match self.run_container(c, &rootfs) {
             Ok(pid) => Ok(pid),
             Err(e) => {
@@ -226,9 +233,10 @@ impl Engine {
         let rootfs = self.containers().rootfs(&c.id);
         let before = c.state.clone();
         let upper = rootfs::Upper::of(c.config.auto_remove);
-        let started =
-            rootfs::mount_with(self.images().snapshotter(), &c.snapshot_key, &rootfs, upper)
-                .and_then(|_| self.start_shim(&mut c, &rootfs, attach));
+        let init = self.containers().init_layer(&c.id);
+        let snap = self.images().snapshotter();
+        let started = rootfs::mount_with(snap, &c.snapshot_key, &rootfs, &init, upper)
+            .and_then(|_| self.start_shim(&mut c, &rootfs, attach));
         match started {
             Ok(s) => Ok(Some(s)),
             Err(e) => {

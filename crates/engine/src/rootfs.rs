@@ -2,10 +2,13 @@
 //! while it runs (or while it is exported), and taken off again.
 //!
 //! Like docker's "init layer", a read-only layer of empty mount points sits between the
-//! image and the container's writable layer (`<container dir>/init`, for overlay
-//! snapshots): the files the container's /etc/hostname, /etc/hosts and /etc/resolv.conf
-//! are bound onto, and the /dev, /proc and /sys directories. So they are there in any
-//! image, and never show up in the container's changes (`diff`, `commit`).
+//! image and the container's writable layer (for overlay snapshots): the files the
+//! container's /etc/hostname, /etc/hosts and /etc/resolv.conf are bound onto, and the
+//! /dev, /proc and /sys directories. So they are there in any image, and never show up in
+//! the container's changes (`diff`, `commit`). Its content is the same for every
+//! container, so one layer serves them all (`<data-root>/init`, see
+//! [`crate::store::ContainerStore::init_layer`]); containers made by older versions keep
+//! using their own (`<container dir>/init`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -50,10 +53,11 @@ impl Upper {
     }
 }
 
-/// Mounts snapshot `key` on `target` (made if missing) unless something is mounted there
-/// already; returns how long the mount took (zero if it was mounted).
-pub fn mount(snap: &dyn Snapshotter, key: &str, target: &Path) -> Result<Duration> {
-    mount_with(snap, key, target, Upper::Durable)
+/// Mounts snapshot `key` on `target` (made if missing), over the init layer `init` (made
+/// if missing), unless something is mounted there already; returns how long the mount
+/// took (zero if it was mounted).
+pub fn mount(snap: &dyn Snapshotter, key: &str, target: &Path, init: &Path) -> Result<Duration> {
+    mount_with(snap, key, target, init, Upper::Durable)
 }
 
 /// [`mount`], with the writable layer mounted as `upper` says.
@@ -61,6 +65,7 @@ pub fn mount_with(
     snap: &dyn Snapshotter,
     key: &str,
     target: &Path,
+    init: &Path,
     upper: Upper,
 ) -> Result<Duration> {
     match std::fs::create_dir(target) {
@@ -74,9 +79,7 @@ pub fn mount_with(
     }
     let begin = Instant::now();
     let mut mounts: Vec<Mount> = snap.mounts(key)?;
-    if let Some(dir) = target.parent() {
-        add_init_layer(&mut mounts, &dir.join(INIT_LAYER))?;
-    }
+    add_init_layer(&mut mounts, init)?;
     if upper == Upper::Volatile {
         make_volatile(&mut mounts)?;
     }
@@ -104,7 +107,8 @@ fn make_volatile(mounts: &mut [Mount]) -> Result<()> {
     Ok(())
 }
 
-/// The init layer's directory, beside the rootfs mount point.
+/// The init layer's directory: under the data root (the one every container shares), or
+/// beside the rootfs mount point (a container's own, made by an older version).
 pub const INIT_LAYER: &str = "init";
 
 /// The init layer's directories and (empty) files.
@@ -128,6 +132,11 @@ fn add_init_layer(mounts: &mut [Mount], dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Makes the init layer `dir` unless it is complete. Safe to run at once in several
+/// threads or processes, and after a crash cut an earlier run short, without a temporary
+/// directory: every maker makes the same entries in the same order and takes an existing
+/// one as made, so the last file existing means every entry before it exists (whoever
+/// made it had made those first), and a layer is only used once that file exists.
 fn make_init_layer(dir: &Path) -> Result<()> {
     if dir.join(INIT_FILES[INIT_FILES.len() - 1]).exists() {
         return Ok(());

@@ -26,6 +26,8 @@ pub const RECORD_FILE: &str = "container.json";
 #[derive(Debug, Clone)]
 pub struct ContainerStore {
     root: PathBuf,
+    /// The init layer every container shares (`<data-root>/init`).
+    shared_init: PathBuf,
     /// `root`, open: records are looked up from it (two path components, not the
     /// data root's many, on each of a list's `stat`s).
     root_fd: Arc<std::os::fd::OwnedFd>,
@@ -92,13 +94,16 @@ impl Stamp {
 }
 
 impl ContainerStore {
-    /// The store under `root` (`<data-root>/containers`), created if missing.
+    /// The store under `root` (`<data-root>/containers`), created if missing; the shared
+    /// init layer is `init` beside it.
     pub fn open(root: &Path) -> Result<ContainerStore> {
         let names = root.join("names");
         fs::create_dir_all(&names).map_err(EngineError::io("create directory", &names))?;
         let dir = fs::File::open(root).map_err(EngineError::io("open", root))?;
+        let parent = root.parent().unwrap_or(root);
         Ok(ContainerStore {
             root: root.into(),
+            shared_init: parent.join(crate::rootfs::INIT_LAYER),
             root_fd: Arc::new(dir.into()),
             listing: Arc::default(),
             cache: Arc::default(),
@@ -113,6 +118,17 @@ impl ContainerStore {
     /// Where container `id`'s root filesystem is mounted.
     pub fn rootfs(&self, id: &str) -> PathBuf {
         self.dir(id).join("rootfs")
+    }
+
+    /// The init layer container `id`'s root is mounted over (see [`crate::rootfs`]): its
+    /// own `<container dir>/init` if an older version made one, else the one every
+    /// container shares, `init` beside the containers directory (made at the first mount).
+    pub fn init_layer(&self, id: &str) -> PathBuf {
+        let own = self.dir(id).join(crate::rootfs::INIT_LAYER);
+        if own.is_dir() {
+            return own;
+        }
+        self.shared_init.clone()
     }
 
     fn record_path(&self, id: &str) -> PathBuf {
@@ -266,6 +282,14 @@ impl ContainerStore {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(EngineError::io("remove", &dir)(e)),
             _ => Ok(()),
         }
+    }
+
+    /// Removes container `id`'s directory (it must hold no mount any more) by throwing it
+    /// into `trash`: the container is gone (its id free, out of every listing) once it is
+    /// renamed there.
+    pub fn throw_dir(&self, id: &str, trash: &crate::trash::Trash) -> Result<()> {
+        self.forget(id);
+        trash.throw(&self.dir(id), &format!("container-{id}"))
     }
 
     /// Every container, newest first.

@@ -170,6 +170,40 @@ fn cleanup_removes_leftovers(s: &dyn Snapshotter, root: &Path) {
     assert_eq!(s.list().unwrap().len(), 2);
 }
 
+/// `remove_to` unregisters with one rename and leaves the files at the grave; it refuses
+/// what `remove` refuses; a grave it cannot rename to (its directory missing) makes it
+/// delete the files instead.
+fn remove_to_moves_the_files(s: &dyn Snapshotter, root: &Path) {
+    layer(s, "L", None, &[("f", "1")]);
+    s.prepare("c", Some("L")).unwrap();
+    fs::write(s.writable_dir("c").unwrap().join("mine"), "x").unwrap();
+    let graves = tempdir("graves");
+    let grave = root.join("grave-c");
+    assert!(matches!(
+        s.remove_to("L", &grave),
+        Err(Error::HasChildren { .. })
+    ));
+    assert!(!grave.exists());
+    assert!(s.remove_to("c", &grave).unwrap());
+    assert!(matches!(s.stat("c"), Err(Error::NotFound { .. })));
+    assert!(grave.is_dir(), "the files are at the grave");
+    assert!(matches!(
+        s.remove_to("c", &grave),
+        Err(Error::NotFound { .. })
+    ));
+    fs::remove_dir_all(&grave).unwrap();
+    s.prepare("d", Some("L")).unwrap();
+    let nowhere = graves.path().join("missing/grave-d");
+    assert!(!s.remove_to("d", &nowhere).unwrap());
+    assert!(matches!(s.stat("d"), Err(Error::NotFound { .. })));
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert!(
+        s.remove_to("L", &grave).unwrap(),
+        "a layer without children"
+    );
+    assert!(s.list().unwrap().is_empty());
+}
+
 /// A layer made without its parent and committed over it afterwards (overlay), or refused
 /// (vfs, whose snapshots copy their parents).
 fn commit_over_a_parent(s: &dyn Snapshotter, _root: &Path) {
@@ -250,6 +284,10 @@ macro_rules! conformance {
             #[test]
             fn cleanup_removes_leftovers() {
                 run(super::cleanup_removes_leftovers)
+            }
+            #[test]
+            fn remove_to_moves_the_files() {
+                run(super::remove_to_moves_the_files)
             }
             #[test]
             fn commit_over_a_parent() {

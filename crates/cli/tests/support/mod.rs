@@ -261,9 +261,19 @@ impl Root {
             .count()
     }
 
-    /// `du -sb` of the data root.
+    /// `du -sb` of the data root, once berthd's trash (what removals left it to delete)
+    /// is empty.
     pub fn du(&self) -> u64 {
+        self.wait_trash_empty();
         du_sb(&self.path())
+    }
+
+    /// Waits until nothing is left in berthd's trash (removed containers' directories are
+    /// deleted after the removal's answer).
+    pub fn wait_trash_empty(&self) {
+        let trash = self.path().join("trash");
+        let empty = || std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none());
+        assert!(wait_until(20, empty), "{} never emptied", trash.display());
     }
 
     /// Image IDs `images -q --no-trunc` lists.

@@ -251,6 +251,16 @@ pub trait Snapshotter: Send + Sync {
     /// of another one.
     fn remove(&self, key: &str) -> Result<()>;
 
+    /// Removes snapshot `key` as [`Snapshotter::remove`] does, but moves its files to
+    /// `grave` (a path that does not exist yet, on the file system of the snapshotter's
+    /// root) instead of deleting them: one `rename(2)`, the files deleted by the caller
+    /// when it likes (a container's removal answers first). True if the files are at
+    /// `grave`; false if they could not be moved there and were deleted instead.
+    fn remove_to(&self, key: &str, grave: &Path) -> Result<bool> {
+        let _ = grave;
+        self.remove(key).map(|()| false)
+    }
+
     /// What is known about `key`.
     fn stat(&self, key: &str) -> Result<Info>;
 

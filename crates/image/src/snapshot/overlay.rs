@@ -123,6 +123,10 @@ impl Snapshotter for Overlay {
         self.store.remove(key)
     }
 
+    fn remove_to(&self, key: &str, grave: &std::path::Path) -> Result<bool> {
+        self.store.remove_to(key, grave)
+    }
+
     fn stat(&self, key: &str) -> Result<Info> {
         Ok(self.store.get(key)?.info())
     }

@@ -252,6 +252,29 @@ impl Store {
     /// the disk; a crash that loses the rename leaves a snapshot no container names.
     pub fn remove(&self, key: &str) -> Result<()> {
         let _lock = self.lock_registry()?;
+        let layer = self.removable(key)?;
+        self.discard_with(&self.dir(key), layer)
+    }
+
+    /// Removes `key` as [`Self::remove`] does, but by renaming its directory to `grave`,
+    /// whose deletion is the caller's; where that rename fails (`grave` on another file
+    /// system) the directory is discarded as `remove` does. True if it is at `grave`.
+    pub fn remove_to(&self, key: &str, grave: &Path) -> Result<bool> {
+        let _lock = self.lock_registry()?;
+        let layer = self.removable(key)?;
+        let dir = self.dir(key);
+        if fs::rename(&dir, grave).is_err() {
+            self.discard_with(&dir, layer)?;
+            return Ok(false);
+        }
+        if layer {
+            fsutil::sync_dir(&self.snaps)?;
+        }
+        Ok(true)
+    }
+
+    /// Whether `key` (which must exist and have no children) is a committed layer.
+    fn removable(&self, key: &str) -> Result<bool> {
         let rec = self.get(key)?;
         let layer = rec.kind == Kind::Committed;
         if layer {
@@ -267,7 +290,7 @@ impl Store {
                 });
             }
         }
-        self.discard_with(&self.dir(key), layer)
+        Ok(layer)
     }
 
     /// Moves a snapshot directory out of the registry and deletes it.

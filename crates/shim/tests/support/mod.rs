@@ -69,7 +69,14 @@ impl Bundle {
         let c = engine.create(&req).unwrap();
         let dir = engine.containers().dir(&c.id);
         let rootfs = engine.containers().rootfs(&c.id);
-        rootfs::mount(engine.images().snapshotter(), &c.snapshot_key, &rootfs).unwrap();
+        let init = engine.containers().init_layer(&c.id);
+        rootfs::mount(
+            engine.images().snapshotter(),
+            &c.snapshot_key,
+            &rootfs,
+            &init,
+        )
+        .unwrap();
         let image = engine.images().db().resolve("busybox:1.35").unwrap();
         let image_config = engine.image_config(&image.id).unwrap();
         let opts = Options {

@@ -1,0 +1,230 @@
+//! Fewer files per run: one init layer shared by every container of a data root (and an
+//! older container's own one still used), and removal through the trash (a removed
+//! container's directories renamed away at once, deleted after, a crash's leftovers
+//! swept at start). Needs root (overlay mounts, containers under their shim).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_engine::record::{Config, Status};
+use berth_engine::trash::Trash;
+use berth_engine::{CreateRequest, Engine};
+
+fn images_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BERTH_TEST_IMAGES").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|d| d.join("shared/images"))
+        .find(|d| d.join("busybox-1.35.docker.tar").is_file())
+        .unwrap_or_else(|| {
+            panic!("TEST IMAGES MISSING: no shared/images/busybox-1.35.docker.tar above {here:?}; set BERTH_TEST_IMAGES")
+        })
+}
+
+/// The shim binary: `$BERTH_SHIM`, else `berth-shim` in the target directory.
+fn shim_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .map(|d| d.join("berth-shim"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("SHIM MISSING: no berth-shim above {exe:?}; run `cargo build -p berth-shim` or set BERTH_SHIM")
+        })
+}
+
+fn engine_with_busybox(what: &str) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("berth-lean-{what}-{}-", std::process::id()))
+        .tempdir()
+        .unwrap();
+    let mut engine = Engine::open(dir.path()).unwrap();
+    engine.set_shim_path(shim_path());
+    let tar = std::fs::File::open(images_dir().join("busybox-1.35.docker.tar")).unwrap();
+    engine.images().load(tar).unwrap();
+    (dir, engine)
+}
+
+fn sleeper(engine: &Engine, name: &str) -> berth_engine::record::Container {
+    let req = CreateRequest {
+        image: "busybox:1.35".into(),
+        name: Some(name.into()),
+        config: Config {
+            cmd: ["sleep", "60"].map(String::from).to_vec(),
+            ..Default::default()
+        },
+    };
+    engine.create(&req).unwrap()
+}
+
+/// The `lowerdir=` option of the overlay mounted on `target`.
+fn lowerdir(target: &Path) -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let target = target.to_str().unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(target))
+        .unwrap_or_else(|| panic!("{target} is not mounted"));
+    line.split([' ', ','])
+        .find_map(|o| o.strip_prefix("lowerdir="))
+        .unwrap_or_else(|| panic!("no lowerdir in {line}"))
+        .to_string()
+}
+
+fn assert_running(engine: &Engine, id: &str) {
+    assert_eq!(engine.find(id).unwrap().state.status, Status::Running);
+}
+
+#[test]
+fn one_init_layer_serves_every_container_and_outlives_them() {
+    let (dir, engine) = engine_with_busybox("init");
+    let shared = dir.path().join("init");
+    let a = sleeper(&engine, "first");
+    let b = sleeper(&engine, "second");
+    engine.start_detached(&a).unwrap();
+    let made = std::fs::metadata(&shared).unwrap().ino();
+    engine.start_detached(&b).unwrap();
+    for c in [&a, &b] {
+        assert_running(&engine, &c.id);
+        let lower = lowerdir(&engine.containers().rootfs(&c.id));
+        assert!(
+            lower.starts_with(&format!("{}:", shared.display())),
+            "{lower}"
+        );
+        assert!(!engine.containers().dir(&c.id).join("init").exists());
+    }
+    for f in [
+        "dev",
+        "proc",
+        "sys",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/resolv.conf",
+    ] {
+        assert!(shared.join(f).exists(), "{f}");
+    }
+    engine.remove(&engine.find("first").unwrap(), true).unwrap();
+    assert_eq!(std::fs::metadata(&shared).unwrap().ino(), made, "made once");
+    assert_running(&engine, &b.id);
+    let c = sleeper(&engine, "third");
+    engine.start_detached(&c).unwrap();
+    assert_running(&engine, &c.id);
+    assert_eq!(std::fs::metadata(&shared).unwrap().ino(), made);
+    for c in [&b, &c] {
+        engine.remove(&engine.find(&c.id).unwrap(), true).unwrap();
+    }
+    assert!(shared.join("etc/resolv.conf").exists());
+}
+
+#[test]
+fn a_container_with_its_own_init_layer_keeps_using_it() {
+    let (_dir, engine) = engine_with_busybox("old");
+    let c = sleeper(&engine, "old");
+    // What an older berth made at the container's first start.
+    let own = engine.containers().dir(&c.id).join("init");
+    for d in ["dev", "proc", "sys", "etc"] {
+        std::fs::create_dir_all(own.join(d)).unwrap();
+    }
+    for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        std::fs::write(own.join(f), "").unwrap();
+    }
+    engine.start_detached(&c).unwrap();
+    assert_running(&engine, &c.id);
+    let lower = lowerdir(&engine.containers().rootfs(&c.id));
+    assert!(lower.starts_with(&format!("{}:", own.display())), "{lower}");
+    engine.remove(&engine.find(&c.id).unwrap(), true).unwrap();
+}
+
+/// The entries in `dir`.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_removed_container_is_gone_at_once_and_its_files_after_the_trash_empties() {
+    let (dir, mut engine) = engine_with_busybox("trash");
+    let trash = Trash::background(dir.path(), |e| panic!("trash: {e}")).unwrap();
+    engine.set_trash(trash.clone());
+    let c = sleeper(&engine, "doomed");
+    engine.start_detached(&c).unwrap();
+    let cdir = engine.containers().dir(&c.id);
+    let snapshots = dir.path().join("snapshots/overlay/snapshots");
+    let before = entries(&snapshots).len();
+    engine.remove(&engine.find(&c.id).unwrap(), true).unwrap();
+    assert!(!cdir.exists(), "the container's directory is gone at once");
+    assert_eq!(entries(&snapshots).len(), before - 1, "and its snapshot");
+    assert!(engine.find(&c.id).is_err());
+    // Its name and id are free at once.
+    let again = sleeper(&engine, "doomed");
+    assert!(
+        trash.wait_empty(Duration::from_secs(20)),
+        "the trash empties"
+    );
+    assert_eq!(entries(trash.dir()), Vec::<PathBuf>::new());
+    engine.remove(&again, false).unwrap();
+    assert!(trash.wait_empty(Duration::from_secs(20)));
+    assert_eq!(entries(trash.dir()), Vec::<PathBuf>::new());
+    assert_eq!(
+        entries(&dir.path().join("containers")),
+        [dir.path().join("containers/names")]
+    );
+    // A container removed at its exit (`--rm`) goes the same way.
+    let mut req = CreateRequest {
+        image: "busybox:1.35".into(),
+        name: Some("brief".into()),
+        config: Config {
+            cmd: vec!["true".into()],
+            ..Default::default()
+        },
+    };
+    req.config.auto_remove = true;
+    let r = engine.create(&req).unwrap();
+    engine.start_detached(&r).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while engine.find(&r.id).is_ok() {
+        assert!(Instant::now() < deadline, "never removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(trash.wait_empty(Duration::from_secs(20)));
+    assert_eq!(entries(trash.dir()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_synchronous_trash_deletes_before_the_removal_returns() {
+    let (dir, engine) = engine_with_busybox("sync");
+    let c = sleeper(&engine, "now");
+    engine.remove(&c, false).unwrap();
+    assert_eq!(entries(&dir.path().join("trash")), Vec::<PathBuf>::new());
+    assert!(!engine.containers().dir(&c.id).exists());
+}
+
+#[test]
+fn what_a_crash_left_in_the_trash_is_swept_at_start() {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("berth-lean-sweep-{}-", std::process::id()))
+        .tempdir()
+        .unwrap();
+    let left = dir.path().join("trash");
+    std::fs::create_dir_all(left.join("container-x-1/rootfs/deep")).unwrap();
+    std::fs::write(left.join("container-x-1/rootfs/deep/f"), "data").unwrap();
+    std::fs::write(left.join("stray-file"), "data").unwrap();
+    // A user's file beside the trash is never touched.
+    std::fs::write(dir.path().join("keep"), "mine").unwrap();
+    let trash = Trash::background(dir.path(), |e| panic!("trash: {e}")).unwrap();
+    assert!(trash.wait_empty(Duration::from_secs(20)));
+    assert_eq!(entries(&left), Vec::<PathBuf>::new());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep")).unwrap(),
+        "mine"
+    );
+}
