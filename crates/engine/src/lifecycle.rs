@@ -149,6 +149,8 @@ impl Engine {
         let opts = CreateOptions {
             id: c.id.clone(),
             bundle: dir,
+            // The container directory's config.json stays as it is while it runs.
+            config_in_bundle: true,
             ..Default::default()
         };
         let saved = self

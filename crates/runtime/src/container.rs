@@ -47,6 +47,11 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     /// Do not give the container a new session keyring.
     pub no_new_keyring: bool,
+    /// Keep no copy of the bundle's `config.json` in the state directory: read it from
+    /// the bundle whenever it is needed again (hooks at start and delete, exec). For a
+    /// caller that leaves the bundle's config unchanged while the container exists
+    /// (berth's shim); runc's command line copies it.
+    pub config_in_bundle: bool,
 }
 
 /// The container runtime: a state root and the host's cgroup root.
@@ -177,7 +182,9 @@ impl Runtime {
             child: None,
             armed: true,
         };
-        self.root.save_config(&opts.id, &loaded.raw)?;
+        if !opts.config_in_bundle {
+            self.root.save_config(&opts.id, &loaded.raw)?;
+        }
         make_fifo(&dir.join(EXEC_FIFO))?;
         cg.create()?;
         undo.cgroup = Some(cg.clone());
@@ -208,6 +215,7 @@ impl Runtime {
             cgroup_root: self.cgroup_root.clone(),
             cgroup_path,
             started: false,
+            config_in_bundle: opts.config_in_bundle,
         };
         let spawn = Spawn {
             spec,
@@ -245,10 +253,13 @@ impl Runtime {
         }
         let fifo = self.root.container_dir(id).join(EXEC_FIFO);
         release_init(&fifo, &saved)?;
-        let _ = std::fs::remove_file(&fifo);
-        saved.started = true;
-        self.root.save(&saved)?;
-        if let Some(spec) = self.spec_with_hooks(id, Kind::Poststart)? {
+        // A live init without its fifo is running (see `status`): the state needs
+        // `started` only while the fifo is still there, which spares a write per start.
+        if std::fs::remove_file(&fifo).is_err() {
+            saved.started = true;
+            self.root.save(&saved)?;
+        }
+        if let Some(spec) = self.spec_with_hooks(&saved, Kind::Poststart)? {
             let state = self.oci_state(&saved, Some(&spec));
             let hooks = Kind::Poststart.of(&spec);
             if let Err(e) = hooks::run(Kind::Poststart, hooks, &to_json(&state)) {
@@ -260,21 +271,20 @@ impl Runtime {
 
     /// The saved spec, parsed only when it has hooks of `kind`: `start` and `delete` need
     /// it for nothing else, and they are on every container's path.
-    pub(crate) fn spec_with_hooks(&self, id: &str, kind: Kind) -> Result<Option<Spec>> {
-        let raw = self.root.load_config(id)?;
+    pub(crate) fn spec_with_hooks(&self, saved: &Saved, kind: Kind) -> Result<Option<Spec>> {
+        let raw = self.root.load_config_of(saved)?;
         let key = format!("\"{}\"", kind.name());
         if !raw.windows(key.len()).any(|w| w == key.as_bytes()) {
             return Ok(None);
         }
-        let path = self.root.container_dir(id).join("config.json");
-        Ok(Some(spec::parse(&path, &raw)?))
+        Ok(Some(spec::parse(&self.root.config_path(saved), &raw)?))
     }
 
     /// The spec saved when the container was created.
     pub fn saved_spec(&self, id: &str) -> Result<Spec> {
-        let raw = self.root.load_config(id)?;
-        let path = self.root.container_dir(id).join("config.json");
-        Ok(spec::parse(&path, &raw)?)
+        let saved = self.root.load(id)?;
+        let raw = self.root.load_config_of(&saved)?;
+        Ok(spec::parse(&self.root.config_path(&saved), &raw)?)
     }
 
     /// The state of a container as the OCI `state` operation reports it.

@@ -77,7 +77,7 @@ impl Runtime {
             Status::Stopped => {}
             _ => self.kill_everything(&saved)?,
         }
-        let spec = self.spec_with_hooks(id, Kind::Poststop).ok().flatten();
+        let spec = self.spec_with_hooks(&saved, Kind::Poststop).ok().flatten();
         let cg = self.cgroup(&saved)?;
         let oom_kills = cg.oom_kills().unwrap_or(0);
         cg.destroy()?;

@@ -74,8 +74,13 @@ pub struct Saved {
     pub cgroup_root: PathBuf,
     /// The container's cgroup path under that root.
     pub cgroup_path: PathBuf,
-    /// Whether `start` has run.
+    /// Whether `start` has run, recorded only when it could not remove the exec fifo: a
+    /// live init whose fifo is gone is running either way.
     pub started: bool,
+    /// Whether the config is the bundle's `config.json`, read from there again, instead
+    /// of a copy in the state directory (see `CreateOptions::config_in_bundle`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config_in_bundle: bool,
 }
 
 /// The runtime root directory: one subdirectory per container.
@@ -162,7 +167,21 @@ impl Root {
 
     /// Reads the config.json saved at create time.
     pub fn load_config(&self, id: &str) -> Result<Vec<u8>> {
-        let path = self.container_dir(id).join(CONFIG_FILE);
+        self.load_config_of(&self.load(id)?)
+    }
+
+    /// Where the config of the container `saved` describes is kept.
+    pub fn config_path(&self, saved: &Saved) -> PathBuf {
+        if saved.config_in_bundle {
+            return saved.bundle.join(CONFIG_FILE);
+        }
+        self.container_dir(&saved.id).join(CONFIG_FILE)
+    }
+
+    /// Reads the config of the container `saved` describes (saved at create time, or
+    /// the bundle's).
+    pub fn load_config_of(&self, saved: &Saved) -> Result<Vec<u8>> {
+        let path = self.config_path(saved);
         fs::read(&path).map_err(|source| StateError::Io {
             op: "read",
             path,

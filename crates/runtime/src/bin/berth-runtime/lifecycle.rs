@@ -57,6 +57,8 @@ impl CommonCreate {
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
             no_new_keyring: self.no_new_keyring,
+            // As runc: the config is copied, the bundle may change afterwards.
+            config_in_bundle: false,
         })
     }
 }

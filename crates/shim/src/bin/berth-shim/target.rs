@@ -46,6 +46,9 @@ impl Target {
                 id: id.into(),
                 bundle: bundle.into(),
                 console_socket: console.map(Into::into),
+                // The bundle is the engine's container directory, its config unchanged
+                // while the container exists: no copy of it.
+                config_in_bundle: true,
                 ..Default::default()
             };
             signals
