@@ -228,3 +228,23 @@ fn what_a_crash_left_in_the_trash_is_swept_at_start() {
         "mine"
     );
 }
+
+#[test]
+fn a_shim_run_keeps_no_copy_of_the_config_and_writes_its_state_once() {
+    let (_dir, engine) = engine_with_busybox("state");
+    let c = sleeper(&engine, "stateful");
+    engine.start_detached(&c).unwrap();
+    let rt = engine.runtime();
+    let state = rt.root.container_dir(&c.id);
+    assert!(state.join("state.json").exists());
+    assert!(!state.join("config.json").exists(), "no copy of the config");
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    assert_eq!(raw["config_in_bundle"], true, "{raw}");
+    assert_eq!(raw["started"], false, "written by create only: {raw}");
+    let spec = rt.saved_spec(&c.id).unwrap();
+    let args = spec.process().as_ref().unwrap().args().clone().unwrap();
+    assert_eq!(args, ["sleep", "60"]);
+    assert_eq!(rt.state(&c.id).unwrap().status, "running");
+    engine.remove(&engine.find(&c.id).unwrap(), true).unwrap();
+}
