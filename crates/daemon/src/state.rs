@@ -64,6 +64,8 @@ pub struct Daemon {
     pub inflight: berth_registry::client::pull::Inflight,
     /// The embedded DNS servers of containers on user networks.
     pub dns: std::sync::Arc<berth_net::dns::Dns>,
+    /// Network namespaces made ahead for containers' bridges.
+    netns_pool: std::sync::Arc<berth_net::netns_pool::NetnsPool>,
     /// What builds share: spare engines, context files' digests.
     pub builds: crate::build::Builds,
     /// This daemon's hold on its bridge name.
@@ -78,7 +80,11 @@ impl Daemon {
         let mut engine = Engine::open(&settings.data_root)?;
         engine.reconcile_users()?;
         let dns = settings.network.dns(&settings.data_root);
-        let networks = settings.network.networks_with(&settings.data_root, &dns);
+        let netns_pool = std::sync::Arc::new(berth_net::netns_pool::NetnsPool::start(2));
+        let networks =
+            settings
+                .network
+                .networks_with(&settings.data_root, &dns, Some(netns_pool.clone()));
         let net_claim = networks.claim()?;
         if berth_net::firewall::Backend::none_installed() {
             tracing::warn!("neither nft nor iptables-restore is on the PATH: containers on bridge networks will not start (install nftables)");
@@ -128,6 +134,7 @@ impl Daemon {
             },
             inflight: Default::default(),
             dns,
+            netns_pool,
             builds: Default::default(),
             _net_claim: net_claim,
             _favor: favor_dynmods(&settings_favor),
@@ -188,7 +195,11 @@ impl Daemon {
     /// A fresh engine on the data root, for a long operation.
     pub fn own_engine(&self) -> ApiResult<Engine> {
         let mut e = Engine::open(self.root())?;
-        e.set_networks(self.settings.network.networks_with(self.root(), &self.dns));
+        e.set_networks(self.settings.network.networks_with(
+            self.root(),
+            &self.dns,
+            Some(self.netns_pool.clone()),
+        ));
         Ok(e)
     }
 }
