@@ -6,7 +6,8 @@
 //! background thread, held by descriptors (no mount, no file: nothing is left behind when
 //! the daemon goes), and [`NetnsPool::take`] hands one over at once. The thread makes
 //! each with `unshare(CLONE_NEWNET)` on itself and opens `/proc/thread-self/ns/net`; the
-//! thread's own namespace does not matter, it never uses the network.
+//! thread's own namespace does not matter, it never uses the network. Each has its
+//! loopback device up.
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -76,8 +77,14 @@ impl Drop for NetnsPool {
     }
 }
 
-/// The background thread: keeps the pool full until it is dropped.
+/// The background thread: keeps the pool full until it is dropped. It runs only on a
+/// CPU nothing else wants (SCHED_IDLE), so a refill never competes with the start that
+/// took a namespace.
 fn fill(shared: &Shared) {
+    let idle = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads the parameter struct, which lives across the
+    // call; pid 0 is the calling thread.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
     loop {
         {
             let mut s = shared.lock();
@@ -105,12 +112,17 @@ fn fill(shared: &Shared) {
     }
 }
 
-/// Moves this thread into a new network namespace and opens it.
-fn make() -> nix::Result<OwnedFd> {
+/// Moves this thread into a new network namespace, brings its loopback device up (as
+/// a container's namespace has it) and opens it.
+fn make() -> Result<OwnedFd, Box<dyn std::error::Error>> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-    nix::fcntl::open(
+    let mut nl = crate::netlink::Netlink::open()?;
+    if let Some(lo) = nl.index("lo")? {
+        nl.set_up(lo)?;
+    }
+    Ok(nix::fcntl::open(
         "/proc/thread-self/ns/net",
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
-    )
+    )?)
 }
