@@ -4,14 +4,12 @@
 
 use crate::ignore::{Ignore, IgnoreError};
 use crate::pathmatch::{clean, has_meta, Glob};
-use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use thiserror::Error;
 
 /// How many symlinks one source may pass through (Linux's limit is 40; Go's 255).
@@ -429,39 +427,6 @@ impl Context {
         }
         Ok(top)
     }
-
-    /// `sha256:<hex>` over the sources' entries: their paths, modes, link targets and
-    /// file contents (not times or owners), in order. Unchanged files hash the same;
-    /// any change to a selected file, its name or its mode changes the hash.
-    pub fn content_hash(&self, sources: &[Source]) -> Result<String, ContextError> {
-        let lists = sources
-            .iter()
-            .map(|s| self.entries(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let files: Vec<&Path> = lists
-            .iter()
-            .flatten()
-            .filter(|e| matches!(e.kind, EntryKind::File(_)))
-            .map(|e| e.path.as_path())
-            .collect();
-        let mut digests = file_digests(&files)?.into_iter();
-        let mut total = Sha256::new();
-        for (source, entries) in sources.iter().zip(&lists) {
-            field(&mut total, b"source");
-            field(&mut total, source.rel.as_bytes());
-            for entry in entries {
-                let rel = entry.path.strip_prefix(&source.path).unwrap_or(&entry.path);
-                field(&mut total, rel.as_os_str().as_bytes());
-                field(&mut total, &entry.mode.to_le_bytes());
-                match &entry.kind {
-                    EntryKind::Dir | EntryKind::Other => {}
-                    EntryKind::Symlink(target) => field(&mut total, target.as_os_str().as_bytes()),
-                    EntryKind::File(_) => field(&mut total, &digests.next().unwrap_or_default()),
-                }
-            }
-        }
-        Ok(format!("sha256:{}", hex(&total.finalize())))
-    }
 }
 
 /// A source path as it lies inside the context: cleaned as if under `/`, so `..`
@@ -540,62 +505,4 @@ fn copy_entry(e: &Entry, dest: &Path) -> Result<(), ContextError> {
         }
         EntryKind::Other => Ok(()),
     }
-}
-
-/// A length-prefixed field, so that no two different entry lists feed the same bytes.
-fn field(hasher: &mut Sha256, bytes: &[u8]) {
-    hasher.update((bytes.len() as u64).to_le_bytes());
-    hasher.update(bytes);
-}
-
-/// The sha256 of each file's content, in order, read on as many threads as the
-/// machine has cores (taking files one by one from a shared counter).
-fn file_digests(files: &[&Path]) -> Result<Vec<[u8; 32]>, ContextError> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(files.len());
-    if workers <= 1 {
-        return files.iter().map(|p| file_digest(p)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut out = vec![[0u8; 32]; files.len()];
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| digest_worker(files, &next)))
-            .collect();
-        for handle in handles {
-            let done = handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            for (index, digest) in done {
-                out[index] = digest;
-            }
-        }
-        Ok(out)
-    })
-}
-
-/// Hashes files taken from `next` until there are none left: `(index, digest)`.
-fn digest_worker(
-    files: &[&Path],
-    next: &AtomicUsize,
-) -> Result<Vec<(usize, [u8; 32])>, ContextError> {
-    let mut done = Vec::new();
-    loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        let Some(path) = files.get(index) else {
-            return Ok(done);
-        };
-        done.push((index, file_digest(path)?));
-    }
-}
-
-/// The sha256 of a file's content.
-fn file_digest(path: &Path) -> Result<[u8; 32], ContextError> {
-    crate::digests::read_digest(path).map_err(io_err("read", path))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -238,68 +238,6 @@ fn entries_of_sources() {
 }
 
 #[test]
-fn content_hash_follows_content_not_times() {
-    let dir = sample();
-    let c = ctx(&dir, "");
-    let hash = |src: &str| c.content_hash(&c.resolve(src).unwrap()).unwrap();
-    let before = hash("src");
-    assert!(before.starts_with("sha256:") && before.len() == 71);
-    assert_eq!(hash("src"), before);
-    // touching (same content) changes nothing
-    fs::write(dir.path().join("src/lib.rs"), "//! lib").unwrap();
-    assert_eq!(hash("src"), before);
-    // content, mode, names, links and new files all change it
-    fs::write(dir.path().join("src/lib.rs"), "//! lib2").unwrap();
-    let changed = hash("src");
-    assert_ne!(changed, before);
-    fs::write(dir.path().join("src/lib.rs"), "//! lib").unwrap();
-    assert_eq!(hash("src"), before);
-    fs::set_permissions(
-        dir.path().join("src/lib.rs"),
-        fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    assert_ne!(hash("src"), before);
-    fs::set_permissions(
-        dir.path().join("src/lib.rs"),
-        fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
-    let base = hash("src");
-    fs::rename(
-        dir.path().join("src/lib.rs"),
-        dir.path().join("src/lib2.rs"),
-    )
-    .unwrap();
-    assert_ne!(hash("src"), base);
-    fs::rename(
-        dir.path().join("src/lib2.rs"),
-        dir.path().join("src/lib.rs"),
-    )
-    .unwrap();
-    assert_eq!(hash("src"), base);
-    fs::remove_file(dir.path().join("src/up")).unwrap();
-    symlink("../b.txt", dir.path().join("src/up")).unwrap();
-    assert_ne!(hash("src"), base);
-    // files outside the sources do not matter
-    let a = hash("a.txt");
-    fs::write(dir.path().join("b.txt"), "other").unwrap();
-    assert_eq!(hash("a.txt"), a);
-    // the same content under another source name hashes differently
-    assert_ne!(hash("link"), a);
-}
-
-#[test]
-fn content_hash_skips_ignored_files() {
-    let dir = sample();
-    let c = ctx(&dir, "src/deep\n");
-    let hash = || c.content_hash(&c.resolve("src").unwrap()).unwrap();
-    let before = hash();
-    fs::write(dir.path().join("src/deep/x.rs"), "changed").unwrap();
-    assert_eq!(hash(), before);
-}
-
-#[test]
 fn bad_dockerignore_is_an_error() {
     let dir = sample();
     write(dir.path(), ".dockerignore", "[x");
@@ -307,30 +245,6 @@ fn bad_dockerignore_is_an_error() {
         Context::open(dir.path()),
         Err(ContextError::Ignore(_))
     ));
-}
-
-#[test]
-fn content_hash_does_not_depend_on_where_the_context_is() {
-    // the executor unpacks each build's context into a new temporary directory
-    let one = sample();
-    let two = sample();
-    for dir in [&one, &two] {
-        for i in 0..50 {
-            write(
-                dir.path(),
-                &format!("many/{i:02}.txt"),
-                &"x".repeat(i * 1000),
-            );
-        }
-    }
-    let hash = |dir: &tempfile::TempDir| {
-        let c = ctx(dir, "");
-        let sources = [c.resolve("many").unwrap(), c.resolve("*.txt").unwrap()].concat();
-        c.content_hash(&sources).unwrap()
-    };
-    assert_eq!(hash(&one), hash(&two));
-    write(two.path(), "many/49.txt", "changed");
-    assert_ne!(hash(&one), hash(&two));
 }
 
 /// The tree the recorded docker runs copied from.
@@ -746,9 +660,6 @@ fn names_that_are_not_utf8() {
         .find(|e| e.path == odd)
         .expect("the odd name is listed");
     assert_eq!(found.kind, EntryKind::File(1));
-    let before = c.content_hash(std::slice::from_ref(src)).unwrap();
-    fs::write(&odd, "y").unwrap();
-    assert_ne!(c.content_hash(std::slice::from_ref(src)).unwrap(), before);
 }
 
 #[test]

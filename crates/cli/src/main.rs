@@ -15,7 +15,9 @@ mod volumes;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use client::{Client, ClientError, DEFAULT_HOST};
 
@@ -71,8 +73,34 @@ impl Cli {
     }
 }
 
+/// The global flags alone: the root of [`one_command_parse`]'s parser.
+#[derive(Parser)]
+#[command(name = "berth")]
+struct Globals {
+    #[arg(short = 'H', long = "host")]
+    host: Option<String>,
+}
+
+/// Parses the command line. Building the parser of every command and flag is most of a
+/// short command's start-up, so a command named first (`berth run ...`, as scripts run
+/// it in loops) is tried with a parser of only that command; anything that parser does
+/// not accept (help, a bad flag, global flags first) goes to the full parser, so what is
+/// printed is always the full parser's.
+fn parse(args: Vec<OsString>) -> Cli {
+    one_command_parse(&args).unwrap_or_else(|| Cli::parse_from(args))
+}
+
+fn one_command_parse(args: &[OsString]) -> Option<Cli> {
+    let sub = containers::one_command(args.get(1)?.to_str()?)?;
+    let matches = Globals::command()
+        .subcommand(sub)
+        .try_get_matches_from(args)
+        .ok()?;
+    Cli::from_arg_matches(&matches).ok()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse(std::env::args_os().collect());
     let result = match &cli.command {
         Command::System(system::Command::Version(a)) => system::version::run(&cli, a),
         _ => cli
@@ -140,5 +168,80 @@ mod tests {
         Cli::parse_from(["berth", "container", "ls", "-a"]);
         Cli::parse_from(["berth", "image", "ls"]);
         Cli::parse_from(["berth", "system", "df"]);
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    fn args(line: &[&str]) -> Vec<OsString> {
+        std::iter::once("berth")
+            .chain(line.iter().copied())
+            .map(Into::into)
+            .collect()
+    }
+
+    #[test]
+    fn one_command_parse_gives_what_the_full_parser_gives() {
+        let lines: &[&[&str]] = &[
+            &["run", "--rm", "busybox", "true"],
+            &[
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "-e",
+                "A=1",
+                "--name",
+                "x",
+                "busybox",
+                "sh",
+                "-c",
+                "exit 3",
+            ],
+            &["run", "-it", "--rm", "busybox", "ls", "-l", "--color"],
+            &["create", "-p", "80:80", "--memory", "1g", "busybox"],
+            &["start", "-a", "x"],
+            &[
+                "ps",
+                "-aq",
+                "--format",
+                "{{.ID}}",
+                "--filter",
+                "status=exited",
+            ],
+            &["rm", "-f", "a", "b"],
+            &["exec", "-it", "x", "sh", "-c", "echo hi"],
+            &["logs", "-f", "--tail", "3", "x"],
+        ];
+        for line in lines {
+            let fast = one_command_parse(&args(line)).expect("the one-command parser");
+            let full = Cli::try_parse_from(args(line)).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_one_command_parsers_are_consistent() {
+        for name in ["run", "create", "start", "ps", "rm", "exec", "logs"] {
+            let sub = containers::one_command(name).unwrap();
+            Globals::command().subcommand(sub).debug_assert();
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_full_parser() {
+        let lines: &[&[&str]] = &[
+            &["run", "--help"],
+            &["run", "--no-such-flag", "busybox"],
+            &["ps", "--help"],
+            &["-H", "unix:///x.sock", "ps"],
+            &["images"],
+            &["version"],
+        ];
+        for line in lines {
+            assert!(one_command_parse(&args(line)).is_none(), "{line:?}");
+        }
     }
 }

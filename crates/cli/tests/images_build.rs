@@ -855,6 +855,25 @@ fn a_local_contexts_cache_follows_file_contents() {
     );
     assert!(changed.stdout.contains("\nran\n"), "{}", changed.stdout);
     assert_eq!(run_in(&root, "follow", "cat /src/a.txt"), "bbbb\n");
+    // A mode, a name or a link's target changed: a miss from the COPY of src on.
+    let misses_from_src = |what: &str| {
+        let out = build(&root, ctx.path(), &["-t", "follow"]);
+        assert_eq!(
+            hits(&out),
+            [false, true, false, false],
+            "{what}: {}",
+            out.stdout
+        );
+    };
+    std::fs::set_permissions(&a, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    misses_from_src("mode");
+    std::fs::rename(&a, ctx.path().join("src/b.txt")).unwrap();
+    misses_from_src("name");
+    std::os::unix::fs::symlink("b.txt", ctx.path().join("src/link")).unwrap();
+    misses_from_src("new link");
+    std::fs::remove_file(ctx.path().join("src/link")).unwrap();
+    std::os::unix::fs::symlink("../keep.txt", ctx.path().join("src/link")).unwrap();
+    misses_from_src("link target");
 }
 
 #[test]

@@ -100,8 +100,10 @@ fn the_default_bridge_gives_an_address_a_route_and_published_ports() {
         "busybox:1.35",
         "sh",
         "-c",
-        "ip -o -4 addr show eth0; ip route",
+        "ip -o -4 addr show eth0; ip route; echo sys: $(ls /sys/class/net)",
     ]);
+    // Its own sysfs: the devices of its namespace, not the host's.
+    assert!(out.contains("sys: eth0 lo\n"), "{out}");
     assert!(
         out.contains("eth0    inet 172.")
             || out.contains("eth0    inet 192.168.")

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use berth_net::dns::Dns;
 use berth_net::host::SystemHost;
 use berth_net::ipnet::Ipv4Net;
+use berth_net::netns_pool::NetnsPool;
 use berth_net::{Config, Networks};
 use serde::Deserialize;
 
@@ -102,6 +103,10 @@ impl NetSettings {
 
     /// The engine's networks under `data_root` (without an embedded DNS server).
     pub fn networks(&self, data_root: &Path) -> Networks {
+        self.networks_from(data_root, None)
+    }
+
+    fn networks_from(&self, data_root: &Path, netns_pool: Option<Arc<NetnsPool>>) -> Networks {
         let mut c = Config::new(data_root, &self.bridge);
         c.bip = self.bip;
         if !self.pools.is_empty() {
@@ -112,13 +117,21 @@ impl NetSettings {
             Box::new(SystemHost {
                 mtu: self.mtu,
                 backend: None,
+                netns_pool,
             }),
         )
     }
 
-    /// The engine's networks, with `dns` serving user networks.
-    pub fn networks_with(&self, data_root: &Path, dns: &Arc<Dns>) -> Networks {
-        self.networks(data_root).with_dns(dns.clone())
+    /// The engine's networks, with `dns` serving user networks and containers' network
+    /// namespaces taken from `netns_pool` when it has one ready.
+    pub fn networks_with(
+        &self,
+        data_root: &Path,
+        dns: &Arc<Dns>,
+        netns_pool: Option<Arc<NetnsPool>>,
+    ) -> Networks {
+        self.networks_from(data_root, netns_pool)
+            .with_dns(dns.clone())
     }
 
     /// The embedded DNS servers of a daemon on `data_root`.

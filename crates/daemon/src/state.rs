@@ -65,6 +65,8 @@ pub struct Daemon {
     pub inflight: berth_registry::client::pull::Inflight,
     /// The embedded DNS servers of containers on user networks.
     pub dns: std::sync::Arc<berth_net::dns::Dns>,
+    /// Network namespaces made ahead for containers' bridges.
+    netns_pool: std::sync::Arc<berth_net::netns_pool::NetnsPool>,
     /// What builds share: spare engines, context files' digests.
     pub builds: crate::build::Builds,
     /// Where removed containers' directories are deleted, after the removal's answer.
@@ -85,7 +87,11 @@ impl Daemon {
         engine.set_trash(trash.clone());
         engine.reconcile_users()?;
         let dns = settings.network.dns(&settings.data_root);
-        let networks = settings.network.networks_with(&settings.data_root, &dns);
+        let netns_pool = std::sync::Arc::new(berth_net::netns_pool::NetnsPool::start(2));
+        let networks =
+            settings
+                .network
+                .networks_with(&settings.data_root, &dns, Some(netns_pool.clone()));
         let net_claim = networks.claim()?;
         if berth_net::firewall::Backend::none_installed() {
             tracing::warn!("neither nft nor iptables-restore is on the PATH: containers on bridge networks will not start (install nftables)");
@@ -135,6 +141,7 @@ impl Daemon {
             },
             inflight: Default::default(),
             dns,
+            netns_pool,
             builds: Default::default(),
             trash,
             _net_claim: net_claim,
@@ -197,7 +204,11 @@ impl Daemon {
     pub fn own_engine(&self) -> ApiResult<Engine> {
         let mut e = Engine::open(self.root())?;
         e.set_trash(self.trash.clone());
-        e.set_networks(self.settings.network.networks_with(self.root(), &self.dns));
+        e.set_networks(self.settings.network.networks_with(
+            self.root(),
+            &self.dns,
+            Some(self.netns_pool.clone()),
+        ));
         Ok(e)
     }
 }

@@ -95,7 +95,18 @@ impl Engine {
             return Ok((None, None));
         };
         match mode(&c.config.host.network_mode) {
-            Mode::None | Mode::Host => Ok((None, None)),
+            Mode::Host => Ok((None, None)),
+            // A namespace made ahead of need (see berth_net::netns_pool) is cheaper than
+            // the runtime's.
+            Mode::None => Ok((
+                Some(Joined {
+                    netns: networks.sandbox(&c.id)?,
+                    addresses: Vec::new(),
+                    embedded_dns: false,
+                    files_from: None,
+                }),
+                None,
+            )),
             Mode::Container(other) => Ok((Some(self.join_container(&other)?), None)),
             Mode::Network(first) => {
                 let joins = joins(c, &first)?;

@@ -442,6 +442,14 @@ impl Networks {
         })
     }
 
+    /// Makes container `id`'s network namespace file with no network in it but loopback
+    /// (`--network none`), released by [`Networks::detach`] like any container's.
+    pub fn sandbox(&self, id: &str) -> Result<PathBuf> {
+        let netns = self.netns_path(id);
+        self.host.make_netns(&netns)?;
+        Ok(netns)
+    }
+
     /// Detaches container `id` (it stopped): its addresses go back to their networks.
     pub fn detach(&self, id: &str) -> Result<()> {
         self.locked(|state| {

@@ -114,6 +114,8 @@ pub struct SystemHost {
     pub mtu: u32,
     /// The firewall tool (found on the PATH when None: nft, else iptables).
     pub backend: Option<Backend>,
+    /// Network namespaces made ahead (each made when needed when None or empty).
+    pub netns_pool: Option<std::sync::Arc<crate::netns_pool::NetnsPool>>,
 }
 
 impl SystemHost {
@@ -174,7 +176,10 @@ impl Host for SystemHost {
     }
 
     fn make_netns(&self, path: &Path) -> Result<(), HostError> {
-        make_netns(path)
+        match self.netns_pool.as_ref().and_then(|p| p.take()) {
+            Some(made) => bind_netns(path, &made),
+            None => make_netns(path),
+        }
     }
 
     fn remove_netns(&self, path: &Path) -> Result<(), HostError> {
@@ -327,6 +332,38 @@ fn iptables(args: &[&str]) -> Result<(), HostError> {
     let mut all = vec!["-w"];
     all.extend_from_slice(args);
     run("iptables", &all, "")
+}
+
+/// Holds the namespace `made` (a descriptor of it) by a bind mount on a new file at
+/// `path`.
+fn bind_netns(path: &Path, made: &std::os::fd::OwnedFd) -> Result<(), HostError> {
+    let io = |op| {
+        move |source| HostError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("create"))?;
+    }
+    std::fs::File::create(path).map_err(io("create"))?;
+    let from = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(made));
+    let bound = nix::mount::mount(
+        Some(from.as_str()),
+        path,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    );
+    bound.map_err(|source| {
+        std::fs::remove_file(path).ok();
+        HostError::Netns {
+            op: "bind",
+            path: path.into(),
+            source,
+        }
+    })
 }
 
 /// Makes a network namespace held by a bind mount of it on a new file at `path`: a

@@ -18,6 +18,7 @@ pub mod ipam;
 pub mod iptables;
 pub mod manager;
 pub mod netlink;
+pub mod netns_pool;
 pub mod nft;
 pub mod ports;
 pub mod settings;

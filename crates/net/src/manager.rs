@@ -83,6 +83,9 @@ pub struct Networks {
     pub(crate) host: Box<dyn Host>,
     pub(crate) table: String,
     pub(crate) dns: Option<std::sync::Arc<crate::dns::Dns>>,
+    /// The state file's bytes when last read, with what they parsed to: a read of an
+    /// unchanged file (every container list reads it) compares instead of parsing.
+    last_read: std::sync::Mutex<Option<(Vec<u8>, std::sync::Arc<State>)>>,
 }
 
 /// A random 64-hex id.
@@ -131,6 +134,7 @@ impl Networks {
             host,
             table,
             dns: None,
+            last_read: Default::default(),
         }
     }
 
@@ -183,15 +187,29 @@ impl Networks {
 
     /// The state as saved.
     pub fn read(&self) -> Result<State> {
+        Ok(State::clone(&*self.read_shared()?))
+    }
+
+    /// [`Networks::read`] without a copy: the same parse while the file is unchanged.
+    pub fn read_shared(&self) -> Result<std::sync::Arc<State>> {
         let path = self.state_path();
-        match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(Self::io("read", &path)(e)),
-            Ok(raw) => serde_json::from_slice(&raw).map_err(|source| NetError::State {
+        let raw = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(Self::io("read", &path)(e)),
+            Ok(raw) => raw,
+        };
+        let mut last = self.last_read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, state)) = last.as_ref().filter(|(bytes, _)| *bytes == raw) {
+            return Ok(state.clone());
+        }
+        let state: std::sync::Arc<State> = serde_json::from_slice::<State>(&raw)
+            .map_err(|source| NetError::State {
                 path: path.clone(),
                 source,
-            }),
-        }
+            })?
+            .into();
+        *last = Some((raw, state.clone()));
+        Ok(state)
     }
 
     fn write(&self, state: &State) -> Result<()> {

@@ -446,6 +446,7 @@ fn without_nftables_iptables_chains_do_the_same_and_go_at_the_end() {
     let host = SystemHost {
         mtu: 0,
         backend: Some(berth_net::firewall::Backend::Iptables),
+        netns_pool: None,
     };
     let tables_before = nft_tables();
     let s = setup_with("i", host);

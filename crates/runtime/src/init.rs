@@ -139,7 +139,7 @@ fn rootfs_options<'a>(init: &'a Init) -> rootfs::Options<'a> {
         spec: init.spec,
         no_pivot: init.no_pivot,
         in_userns: init.plan.has(LinuxNamespaceType::User),
-        new_netns: init.plan.creates(LinuxNamespaceType::Network),
+        own_netns: init.plan.has(LinuxNamespaceType::Network),
         cgroup_ns: init.plan.has(LinuxNamespaceType::Cgroup),
     }
 }

@@ -34,6 +34,22 @@ use crate::client::{Client, ClientError, Query};
 pub use commit::split_reference;
 pub use ps::filters_json;
 
+/// The parser of just one container command, for the commands scripts run in loops
+/// (see `main`'s `parse`); None for the others. Only a successful parse is taken from it.
+pub fn one_command(name: &str) -> Option<clap::Command> {
+    use clap::{Args as _, Command};
+    Some(match name {
+        "run" => run::Args::augment_args(Command::new("run").disable_help_flag(true)),
+        "create" => create::Args::augment_args(Command::new("create").disable_help_flag(true)),
+        "start" => start::Args::augment_args(Command::new("start")),
+        "ps" => ps::Args::augment_args(Command::new("ps")),
+        "rm" => rm::Args::augment_args(Command::new("rm")),
+        "exec" => exec::Args::augment_args(Command::new("exec")),
+        "logs" => logs::Args::augment_args(Command::new("logs")),
+        _ => return None,
+    })
+}
+
 /// The container commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {

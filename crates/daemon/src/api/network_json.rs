@@ -217,8 +217,8 @@ pub fn ports_json(c: &Container, ports: &[berth_net::Port]) -> Value {
 }
 
 /// The networking state, read without the engine (for listings).
-pub fn state_of(d: &Daemon) -> berth_net::State {
-    d.net_reader.read().unwrap_or_default()
+pub fn state_of(d: &Daemon) -> std::sync::Arc<berth_net::State> {
+    d.net_reader.read_shared().unwrap_or_default()
 }
 
 /// Each container's endpoints (with their networks) and published ports, from one read

@@ -130,9 +130,11 @@ pub struct Options<'a> {
     /// A user namespace is in use: devices are bind-mounted from the host instead of mknod'ed,
     /// and a refused sysfs mount falls back to a recursive bind of /sys.
     pub in_userns: bool,
-    /// The container has its own network namespace (else /sys is bound recursively from the
-    /// host instead of mounting a sysfs that would show the host's network devices anyway).
-    pub new_netns: bool,
+    /// The container is in a network namespace other than its runtime's: made for it, or
+    /// joined by path (a bridge network's, another container's). Else /sys is bound
+    /// recursively from the host instead of mounting a sysfs that would show the host's
+    /// network devices anyway.
+    pub own_netns: bool,
     /// A cgroup namespace is in use: cgroup filesystems are mounted fresh instead of binding
     /// the container's cgroup directories.
     pub cgroup_ns: bool,

@@ -125,7 +125,7 @@ fn mount_one(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
     match e.typ {
         "cgroup" => cgroup::mount(ctx, e),
         "cgroup2" => cgroup::mount_v2(ctx, e),
-        "sysfs" if !ctx.opts.new_netns => bind_host_sys(ctx, e),
+        "sysfs" if !ctx.opts.own_netns => bind_host_sys(ctx, e),
         _ => fresh(ctx, e),
     }
 }

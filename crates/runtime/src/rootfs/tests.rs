@@ -123,7 +123,7 @@ fn opts<'a>(rootfs: &'a Path, spec: &'a Spec) -> Options<'a> {
         spec,
         no_pivot: false,
         in_userns: false,
-        new_netns: false,
+        own_netns: false,
         cgroup_ns: false,
     }
 }
@@ -240,7 +240,7 @@ fn runc_default_spec_container() {
     let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS;
     in_child(tmp.path(), flags, || {
         let o = Options {
-            new_netns: true,
+            own_netns: true,
             ..opts(&rootfs, &spec)
         };
         prepare(&o).map_err(e2s("prepare"))?;
@@ -846,7 +846,7 @@ fn user_namespace_container() {
         map_root_to_root()?;
         let o = Options {
             in_userns: true,
-            new_netns: true,
+            own_netns: true,
             ..opts(&rootfs, &spec)
         };
         prepare(&o).map_err(e2s("prepare"))?;

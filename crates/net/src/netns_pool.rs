@@ -1,0 +1,128 @@
+//! Network namespaces made ahead of need.
+//!
+//! Making a network namespace is most of what a container's bridge costs at start (the
+//! kernel sets up a loopback device, sysctl tables and per-namespace state for every
+//! protocol: about half a millisecond here). A [`NetnsPool`] keeps a few made by a
+//! background thread, held by descriptors (no mount, no file: nothing is left behind when
+//! the daemon goes), and [`NetnsPool::take`] hands one over at once. The thread makes
+//! each with `unshare(CLONE_NEWNET)` on itself and opens `/proc/thread-self/ns/net`; the
+//! thread's own namespace does not matter, it never uses the network. Each has its
+//! loopback device up.
+
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// A few network namespaces made ahead, refilled in the background. Dropping it stops
+/// the thread and releases the namespaces it holds.
+#[derive(Debug)]
+pub struct NetnsPool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ready: Vec<OwnedFd>,
+    size: usize,
+    /// The pool was dropped, or making a namespace failed (the pool stays empty).
+    stopped: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl NetnsPool {
+    /// Starts a pool that keeps `size` namespaces ready.
+    pub fn start(size: usize) -> NetnsPool {
+        let shared = Arc::new(Shared::default());
+        shared.lock().size = size;
+        let filler = shared.clone();
+        let started = std::thread::Builder::new()
+            .name("netns-pool".into())
+            .spawn(move || fill(&filler));
+        if started.is_err() {
+            shared.lock().stopped = true;
+        }
+        NetnsPool { shared }
+    }
+
+    /// A namespace made ahead (a descriptor of it), if one is ready.
+    pub fn take(&self) -> Option<OwnedFd> {
+        let fd = self.shared.lock().ready.pop();
+        self.shared.wake.notify_one();
+        fd
+    }
+
+    /// How many are ready now.
+    pub fn ready(&self) -> usize {
+        self.shared.lock().ready.len()
+    }
+}
+
+impl Drop for NetnsPool {
+    fn drop(&mut self) {
+        let mut s = self.shared.lock();
+        s.stopped = true;
+        s.ready.clear();
+        drop(s);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// The background thread: keeps the pool full until it is dropped. It runs only on a
+/// CPU nothing else wants (SCHED_IDLE), so a refill never competes with the start that
+/// took a namespace.
+fn fill(shared: &Shared) {
+    let idle = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads the parameter struct, which lives across the
+    // call; pid 0 is the calling thread.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
+    loop {
+        {
+            let mut s = shared.lock();
+            while !s.stopped && s.ready.len() >= s.size {
+                s = shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+            if s.stopped {
+                return;
+            }
+        }
+        match make() {
+            Ok(fd) => {
+                let mut s = shared.lock();
+                if s.stopped {
+                    return;
+                }
+                s.ready.push(fd);
+            }
+            // Namespaces are then made when needed, where the error is reported.
+            Err(_) => {
+                shared.lock().stopped = true;
+                return;
+            }
+        }
+    }
+}
+
+/// Moves this thread into a new network namespace, brings its loopback device up (as
+/// a container's namespace has it) and opens it.
+fn make() -> Result<OwnedFd, Box<dyn std::error::Error>> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    let mut nl = crate::netlink::Netlink::open()?;
+    if let Some(lo) = nl.index("lo")? {
+        nl.set_up(lo)?;
+    }
+    Ok(nix::fcntl::open(
+        "/proc/thread-self/ns/net",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?)
+}

@@ -1,0 +1,72 @@
+//! Network namespaces made ahead: real namespaces, held by descriptors and bound to
+//! files by `SystemHost::make_netns`.
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_net::host::{Host, SystemHost};
+use berth_net::netns_pool::NetnsPool;
+
+fn wait_ready(pool: &NetnsPool, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.ready() < n {
+        assert!(Instant::now() < deadline, "the pool never had {n} ready");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn ns_inode(path: &str) -> u64 {
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[test]
+fn the_pool_hands_out_distinct_new_namespaces_and_refills() {
+    let pool = NetnsPool::start(2);
+    wait_ready(&pool, 2);
+    let a = pool.take().unwrap();
+    let b = pool.take().unwrap();
+    let ino = |fd: &std::os::fd::OwnedFd| nix::sys::stat::fstat(fd).unwrap().st_ino;
+    let ours = ns_inode("/proc/self/ns/net");
+    assert_ne!(ino(&a), ours);
+    assert_ne!(ino(&b), ours);
+    assert_ne!(ino(&a), ino(&b));
+    // Taken ones are made again in the background.
+    wait_ready(&pool, 2);
+    // The calling thread's namespace is never touched.
+    assert_eq!(ns_inode("/proc/thread-self/ns/net"), ours);
+}
+
+#[test]
+fn make_netns_binds_a_namespace_from_the_pool_and_remove_releases_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Arc::new(NetnsPool::start(1));
+    wait_ready(&pool, 1);
+    let host = SystemHost {
+        netns_pool: Some(pool.clone()),
+        ..Default::default()
+    };
+    let path = dir.path().join("netns/c1");
+    host.make_netns(&path).unwrap();
+    assert_eq!(pool.ready(), 0, "the ready one was used");
+    let bound = std::fs::metadata(&path).unwrap();
+    assert_ne!(bound.ino(), ns_inode("/proc/self/ns/net"));
+    assert_eq!(
+        bound.dev(),
+        std::fs::metadata("/proc/self/ns/net").unwrap().dev()
+    );
+    // An empty pool falls back to making one there and then.
+    let other = dir.path().join("netns/c2");
+    let empty = SystemHost {
+        netns_pool: Some(Arc::new(NetnsPool::start(0))),
+        ..Default::default()
+    };
+    empty.make_netns(&other).unwrap();
+    assert_ne!(std::fs::metadata(&other).unwrap().ino(), bound.ino());
+    for p in [&path, &other] {
+        host.remove_netns(p).unwrap();
+        assert!(!p.exists());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(dir.path().to_str().unwrap()), "{mounts}");
+}
