@@ -58,6 +58,7 @@ impl Trash {
         std::thread::Builder::new()
             .name("berth-trash".into())
             .spawn(move || {
+                idle_priority();
                 for path in inbox {
                     remove_all(&path).unwrap_or_else(&failed);
                     let (count, done) = &*counter;
@@ -158,4 +159,13 @@ fn remove_all(path: &Path) -> Result<()> {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(EngineError::io("remove", path)(e)),
         _ => Ok(()),
     }
+}
+
+/// Gives the calling thread the lowest priority (nice 19): deleting what removals left
+/// yields to the next container's start.
+fn idle_priority() {
+    let tid = nix::unistd::gettid().as_raw() as libc::id_t;
+    // SAFETY: setpriority takes plain integers; a thread id with PRIO_PROCESS names just
+    // that thread on Linux.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
 }

@@ -77,14 +77,13 @@ impl Drop for NetnsPool {
     }
 }
 
-/// The background thread: keeps the pool full until it is dropped. It runs only on a
-/// CPU nothing else wants (SCHED_IDLE), so a refill never competes with the start that
-/// took a namespace.
+/// The background thread: keeps the pool full until it is dropped. It runs at the
+/// lowest priority (nice 19), so a refill yields to the start that took a namespace.
 fn fill(shared: &Shared) {
-    let idle = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler reads the parameter struct, which lives across the
-    // call; pid 0 is the calling thread.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
+    let tid = nix::unistd::gettid().as_raw() as libc::id_t;
+    // SAFETY: setpriority takes plain integers; a thread id with PRIO_PROCESS names just
+    // that thread on Linux.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
     loop {
         {
             let mut s = shared.lock();
