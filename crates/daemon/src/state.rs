@@ -72,6 +72,10 @@ pub struct Daemon {
     _favor: Option<FavorDynMods>,
 }
 
+/// How many shims the daemon keeps prepared, so that a container's start does not wait
+/// for one to be exec'd and to detach (two: a burst of starts finds one more ready).
+const PREPARED_SHIMS: usize = 2;
+
 impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
@@ -90,6 +94,7 @@ impl Daemon {
         if let Err(e) = engine.protect_shim() {
             tracing::warn!("shims start from their path (each re-executes itself): {e}");
         }
+        engine.keep_prepared_shims(PREPARED_SHIMS);
         let settings_favor = settings
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());

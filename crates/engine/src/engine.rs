@@ -48,6 +48,8 @@ pub struct Engine {
     shim_view: Option<std::os::fd::OwnedFd>,
     exit_hook: Vec<OsString>,
     pub(crate) networks: Option<berth_net::Networks>,
+    /// Prepared shims, when the caller keeps some (see [`Engine::keep_prepared_shims`]).
+    pub(crate) shim_pool: Option<crate::shimpool::ShimPool>,
 }
 
 /// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
@@ -75,6 +77,7 @@ impl Engine {
             shim_view: None,
             exit_hook: Vec::new(),
             networks: None,
+            shim_pool: None,
         })
     }
 
@@ -87,6 +90,7 @@ impl Engine {
     pub fn set_shim_path(&mut self, path: PathBuf) {
         self.shim = path;
         self.shim_view = None;
+        self.restart_shim_pool();
     }
 
     /// Starts shims from a protected view of the shim binary (a private read-only
@@ -95,7 +99,27 @@ impl Engine {
     /// skips re-executing itself from such a view (about a millisecond per start).
     pub fn protect_shim(&mut self) -> std::result::Result<(), berth_runtime::selfexe::Error> {
         self.shim_view = Some(berth_runtime::selfexe::protected_binary(&self.shim)?);
+        self.restart_shim_pool();
         Ok(())
+    }
+
+    /// Keeps `n` shims prepared ahead of time (0: none, the default), so that a start
+    /// only hands one its command: they are exec'd, forked and detached already, and a
+    /// thread refills the pool after each start. For a long-lived caller (the daemon):
+    /// each idle shim is a process (named `berth-shim-idle`) that lives as long as this
+    /// engine, or its process, does.
+    pub fn keep_prepared_shims(&mut self, n: usize) {
+        self.shim_pool = None;
+        if n > 0 {
+            self.shim_pool = Some(crate::shimpool::ShimPool::start(self.shim_exec(), n));
+        }
+    }
+
+    /// Starts the pool over for the shim binary now in use.
+    fn restart_shim_pool(&mut self) {
+        if let Some(n) = self.shim_pool.as_ref().map(|p| p.size()) {
+            self.keep_prepared_shims(n);
+        }
     }
 
     /// What a shim is started from: the protected view when there is one.
