@@ -61,6 +61,11 @@ impl ShimPool {
         self.size
     }
 
+    /// The idle shims' pids.
+    fn pids(&self) -> Vec<i32> {
+        lock(&self.ready).iter().map(Prepared::pid).collect()
+    }
+
     /// A ready shim started from `exe`, if there is one; the pool is refilled behind.
     fn take(&self, exe: &Path) -> Option<Prepared> {
         if exe != self.exe {
@@ -101,6 +106,13 @@ impl Drop for ShimPool {
 }
 
 impl Engine {
+    /// The pids of the prepared shims ready now (see [`Engine::keep_prepared_shims`]).
+    pub fn prepared_shim_pids(&self) -> Vec<i32> {
+        self.shim_pool
+            .as_ref()
+            .map_or_else(Vec::new, ShimPool::pids)
+    }
+
     /// Starts a shim for `cmd`: a prepared one from the pool when one is ready (and
     /// was started from the current shim binary), else the usual way.
     pub(crate) fn launch_shim(&self, cmd: &ShimCommand) -> Result<Report, LaunchError> {
