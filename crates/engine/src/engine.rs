@@ -45,11 +45,12 @@ pub struct Engine {
     volumes: VolumeStore,
     runtime: Runtime,
     shim: PathBuf,
+    /// Prepared shims, when the caller keeps some (see [`Engine::keep_prepared_shims`]).
+    /// Declared (so dropped) before the view its refiller execs.
+    pub(crate) shim_pool: Option<crate::shimpool::ShimPool>,
     shim_view: Option<std::os::fd::OwnedFd>,
     exit_hook: Vec<OsString>,
     pub(crate) networks: Option<berth_net::Networks>,
-    /// Prepared shims, when the caller keeps some (see [`Engine::keep_prepared_shims`]).
-    pub(crate) shim_pool: Option<crate::shimpool::ShimPool>,
 }
 
 /// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
@@ -74,10 +75,10 @@ impl Engine {
             volumes: VolumeStore::open(&data_root.join("volumes"))?,
             runtime: Runtime::new(&data_root.join("runtime")),
             shim: default_shim_path(),
+            shim_pool: None,
             shim_view: None,
             exit_hook: Vec::new(),
             networks: None,
-            shim_pool: None,
         })
     }
 
@@ -88,9 +89,10 @@ impl Engine {
 
     /// Runs detached containers under the shim binary at `path`.
     pub fn set_shim_path(&mut self, path: PathBuf) {
+        let pooled = self.stop_shim_pool();
         self.shim = path;
         self.shim_view = None;
-        self.restart_shim_pool();
+        self.keep_prepared_shims(pooled);
     }
 
     /// Starts shims from a protected view of the shim binary (a private read-only
@@ -98,9 +100,11 @@ impl Engine {
     /// shim started so finds itself safe from being overwritten by a container, and
     /// skips re-executing itself from such a view (about a millisecond per start).
     pub fn protect_shim(&mut self) -> std::result::Result<(), berth_runtime::selfexe::Error> {
-        self.shim_view = Some(berth_runtime::selfexe::protected_binary(&self.shim)?);
-        self.restart_shim_pool();
-        Ok(())
+        let pooled = self.stop_shim_pool();
+        let view = berth_runtime::selfexe::protected_binary(&self.shim);
+        let made = view.map(|view| self.shim_view = Some(view));
+        self.keep_prepared_shims(pooled);
+        made
     }
 
     /// Keeps `n` shims prepared ahead of time (0: none, the default), so that a start
@@ -115,11 +119,10 @@ impl Engine {
         }
     }
 
-    /// Starts the pool over for the shim binary now in use.
-    fn restart_shim_pool(&mut self) {
-        if let Some(n) = self.shim_pool.as_ref().map(|p| p.size()) {
-            self.keep_prepared_shims(n);
-        }
+    /// Ends the pool (its refiller execs the current shim binary or view: it must be
+    /// gone before they change); returns the size it had (0 for none).
+    fn stop_shim_pool(&mut self) -> usize {
+        self.shim_pool.take().map_or(0, |pool| pool.size())
     }
 
     /// What a shim is started from: the protected view when there is one.

@@ -2,7 +2,7 @@
 //! (berthd) keeps a few shims exec'd, forked and detached ahead of time, so that a
 //! container's start only sends one its command. A start takes a ready shim without
 //! waiting (or spawns one the usual way when none is ready); a background thread
-//! refills the pool. Dropping the pool closes the idle shims' pipes, and they exit.
+//! refills the pool once the start's shim is up. Dropping the pool closes the idle shims' pipes, and they exit.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -66,16 +66,19 @@ impl ShimPool {
         lock(&self.ready).iter().map(Prepared::pid).collect()
     }
 
-    /// A ready shim started from `exe`, if there is one; the pool is refilled behind.
+    /// A ready shim started from `exe`, if there is one.
     fn take(&self, exe: &Path) -> Option<Prepared> {
         if exe != self.exe {
             return None;
         }
-        let taken = lock(&self.ready).pop();
+        lock(&self.ready).pop()
+    }
+
+    /// Has the refiller top the pool up (it does not wait for it).
+    fn wake(&self) {
         if let Some(wake) = &self.wake {
             wake.send(()).ok();
         }
-        taken
     }
 }
 
@@ -117,14 +120,28 @@ impl Engine {
     /// was started from the current shim binary), else the usual way.
     pub(crate) fn launch_shim(&self, cmd: &ShimCommand) -> Result<Report, LaunchError> {
         let exe = self.shim_exec();
-        let prepared = self.shim_pool.as_ref().and_then(|pool| pool.take(&exe));
-        if let Some(prepared) = prepared {
-            match prepared.launch(cmd) {
-                // It was gone (killed) before it got the command: nothing started.
-                Err(LaunchError::Send(_)) => {}
-                done => return done,
-            }
-        }
-        berth_shim::launch::spawn(&exe, cmd)
+        let Some(pool) = &self.shim_pool else {
+            return berth_shim::launch::spawn(&exe, cmd);
+        };
+        let launched = launch_with(pool.take(&exe), &exe, cmd);
+        // Refilled once this shim has created its container, not to compete with it.
+        pool.wake();
+        launched
     }
+}
+
+/// Launches `cmd` on `prepared`, or spawns a shim from `exe` when there is none.
+fn launch_with(
+    prepared: Option<Prepared>,
+    exe: &Path,
+    cmd: &ShimCommand,
+) -> Result<Report, LaunchError> {
+    if let Some(prepared) = prepared {
+        match prepared.launch(cmd) {
+            // It was gone (killed) before it got the command: nothing started.
+            Err(LaunchError::Send(_)) => {}
+            done => return done,
+        }
+    }
+    berth_shim::launch::spawn(exe, cmd)
 }
