@@ -239,3 +239,35 @@ fn a_bad_command_on_the_pipe_is_reported_as_on_the_command_line() {
     assert!(wait_exit(pid, Duration::from_secs(5)));
     assert!(!dir.path().join("state").join(berth_shim::PID_FILE).exists());
 }
+
+#[test]
+fn launch_times_are_reported() {
+    // Printed, not asserted: the time from asking for a shim to its report (container
+    // created), spawned against prepared (its exec, start-up and fork done before).
+    let mut spawned = Vec::new();
+    let mut prepared = Vec::new();
+    for _ in 0..5 {
+        let b = Bundle::new(&["true"], false);
+        let cmd = ShimCommand::Start(b.start_args(false));
+        let began = std::time::Instant::now();
+        launch::spawn(&shim(), &cmd).unwrap();
+        spawned.push(began.elapsed());
+        ShimClient::connect(&b.dir).unwrap().start().unwrap();
+        let b = Bundle::new(&["true"], false);
+        let cmd = ShimCommand::Start(b.start_args(false));
+        let ready = Prepared::spawn(&shim()).unwrap();
+        let began = std::time::Instant::now();
+        ready.launch(&cmd).unwrap();
+        prepared.push(began.elapsed());
+        ShimClient::connect(&b.dir).unwrap().start().unwrap();
+    }
+    spawned.sort();
+    prepared.sort();
+    println!(
+        "shim up with its container created: spawned median {:?}, prepared median {:?} \
+         (5 each), shim {}",
+        spawned[2],
+        prepared[2],
+        shim().display()
+    );
+}
