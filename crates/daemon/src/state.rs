@@ -77,6 +77,19 @@ pub struct Daemon {
     _favor: Option<FavorDynMods>,
 }
 
+/// How many shims the daemon keeps prepared, so that a container's start does not wait
+/// for one to be exec'd and to detach (two: a burst of starts finds one more ready).
+const PREPARED_SHIMS: usize = 2;
+
+/// [`PREPARED_SHIMS`], or `$BERTH_PREPARED_SHIMS` (0 to 8; 0 turns the pool off, for a
+/// comparison).
+fn prepared_shims() -> usize {
+    std::env::var("BERTH_PREPARED_SHIMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .map_or(PREPARED_SHIMS, |n: usize| n.min(8))
+}
+
 impl Daemon {
     /// Opens the engine under the settings' data root.
     pub fn open(settings: Settings) -> Result<Daemon, OpenError> {
@@ -103,6 +116,7 @@ impl Daemon {
         if let Err(e) = engine.protect_shim() {
             tracing::warn!("shims start from their path (each re-executes itself): {e}");
         }
+        engine.keep_prepared_shims(prepared_shims());
         let settings_favor = settings
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());

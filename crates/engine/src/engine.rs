@@ -46,6 +46,9 @@ pub struct Engine {
     volumes: VolumeStore,
     runtime: Runtime,
     shim: PathBuf,
+    /// Prepared shims, when the caller keeps some (see [`Engine::keep_prepared_shims`]).
+    /// Declared (so dropped) before the view its refiller execs.
+    pub(crate) shim_pool: Option<crate::shimpool::ShimPool>,
     shim_view: Option<std::os::fd::OwnedFd>,
     exit_hook: Vec<OsString>,
     trash: Trash,
@@ -74,6 +77,7 @@ impl Engine {
             volumes: VolumeStore::open(&data_root.join("volumes"))?,
             runtime: Runtime::new(&data_root.join("runtime")),
             shim: default_shim_path(),
+            shim_pool: None,
             shim_view: None,
             exit_hook: Vec::new(),
             trash: Trash::open(data_root)?,
@@ -88,8 +92,10 @@ impl Engine {
 
     /// Runs detached containers under the shim binary at `path`.
     pub fn set_shim_path(&mut self, path: PathBuf) {
+        let pooled = self.stop_shim_pool();
         self.shim = path;
         self.shim_view = None;
+        self.keep_prepared_shims(pooled);
     }
 
     /// Starts shims from a protected view of the shim binary (a private read-only
@@ -97,8 +103,29 @@ impl Engine {
     /// shim started so finds itself safe from being overwritten by a container, and
     /// skips re-executing itself from such a view (about a millisecond per start).
     pub fn protect_shim(&mut self) -> std::result::Result<(), berth_runtime::selfexe::Error> {
-        self.shim_view = Some(berth_runtime::selfexe::protected_binary(&self.shim)?);
-        Ok(())
+        let pooled = self.stop_shim_pool();
+        let view = berth_runtime::selfexe::protected_binary(&self.shim);
+        let made = view.map(|view| self.shim_view = Some(view));
+        self.keep_prepared_shims(pooled);
+        made
+    }
+
+    /// Keeps `n` shims prepared ahead of time (0: none, the default), so that a start
+    /// only hands one its command: they are exec'd, forked and detached already, and a
+    /// thread refills the pool after each start. For a long-lived caller (the daemon):
+    /// each idle shim is a process (named `berth-shim-idle`) that lives as long as this
+    /// engine, or its process, does.
+    pub fn keep_prepared_shims(&mut self, n: usize) {
+        self.shim_pool = None;
+        if n > 0 {
+            self.shim_pool = Some(crate::shimpool::ShimPool::start(self.shim_exec(), n));
+        }
+    }
+
+    /// Ends the pool (its refiller execs the current shim binary or view: it must be
+    /// gone before they change); returns the size it had (0 for none).
+    fn stop_shim_pool(&mut self) -> usize {
+        self.shim_pool.take().map_or(0, |pool| pool.size())
     }
 
     /// What a shim is started from: the protected view when there is one.

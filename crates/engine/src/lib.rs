@@ -22,6 +22,7 @@ pub mod options;
 pub mod record;
 pub mod rename;
 pub mod rootfs;
+mod shimpool;
 pub mod spec;
 pub mod store;
 pub mod trash;

@@ -289,7 +289,7 @@ impl Engine {
         network_ready: impl FnOnce() -> Result<()>,
     ) -> Result<Started> {
         let cmd = self.shim_command(c, dir);
-        let report = berth_shim::launch::spawn(&self.shim_exec(), &cmd).map_err(|e| match e {
+        let report = self.launch_shim(&cmd).map_err(|e| match e {
             berth_shim::launch::LaunchError::Failed(message) => start_error(c, message),
             source => EngineError::ShimLaunch {
                 id: c.id.clone(),

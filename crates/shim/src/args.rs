@@ -7,6 +7,11 @@
 //! berth-shim exec --id ID --runtime-root DIR --state DIR --process FILE [--tty] [--stdin]
 //! ```
 //!
+//! A prepared shim (`berth-shim --wait-command`, see [`crate::launch::Prepared`]) reads
+//! the same command from its stdin instead, framed by [`ShimCommand::encode`]: the
+//! length of what follows in decimal and a newline, then every argument followed by a
+//! NUL byte.
+//!
 //! `--exit-command` is run (the shim execs it, so it inherits the shim's pid) once the
 //! container has exited and `exit.json` is written: a daemonless caller uses it to
 //! finish the container (podman's conmon has the same hook).
@@ -39,6 +44,10 @@ pub enum ArgError {
     /// A `--log-opt` without `=`.
     #[error("--log-opt {0:?}: expected KEY=VALUE")]
     BadLogOpt(String),
+    /// A command read from a pipe that is not framed as [`ShimCommand::encode`] frames it
+    /// (cut short, say).
+    #[error("the shim command on the pipe is malformed: {0}")]
+    BadFrame(&'static str),
 }
 
 /// How the container's output is logged.
@@ -173,6 +182,45 @@ impl ShimCommand {
             _ => Err(ArgError::UnknownCommand(cmd.to_string_lossy().into())),
         }
     }
+
+    /// The command as a prepared shim reads it from its pipe: the length of the rest in
+    /// decimal and a newline, then each of [`ShimCommand::to_args`] followed by a NUL.
+    pub fn encode(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut body = Vec::new();
+        for arg in self.to_args() {
+            body.extend_from_slice(arg.as_bytes());
+            body.push(0);
+        }
+        let mut out = format!("{}\n", body.len()).into_bytes();
+        out.append(&mut body);
+        out
+    }
+
+    /// Parses what [`ShimCommand::encode`] wrote (all of it: a frame shorter or longer
+    /// than its length says is refused, as is an argument containing NUL).
+    pub fn decode(bytes: &[u8]) -> Result<ShimCommand, ArgError> {
+        use std::os::unix::ffi::OsStrExt;
+        let newline = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or(ArgError::BadFrame("no length line"))?;
+        let len: usize = std::str::from_utf8(&bytes[..newline])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(ArgError::BadFrame("the length is not a number"))?;
+        let body = &bytes[newline + 1..];
+        if body.len() != len {
+            return Err(ArgError::BadFrame("the length does not match"));
+        }
+        let Some(body) = body.strip_suffix(&[0]) else {
+            return Err(ArgError::BadFrame(
+                "the last argument is not NUL-terminated",
+            ));
+        };
+        let args = body.split(|b| *b == 0).map(|a| OsStr::from_bytes(a).into());
+        ShimCommand::parse(args)
+    }
 }
 
 fn flags(out: &mut Vec<OsString>, tty: bool, stdin: bool) {
@@ -297,7 +345,7 @@ mod tests {
             },
             exit_command: vec!["/bin/berth".into(), "cleanup".into(), "abc".into()],
         });
-        assert_eq!(ShimCommand::parse(start.to_args()), Ok(start));
+        assert_eq!(ShimCommand::parse(start.to_args()), Ok(start.clone()));
         let exec = ShimCommand::Exec(ExecArgs {
             id: "abc".into(),
             runtime_root: "/r".into(),
@@ -306,7 +354,42 @@ mod tests {
             tty: false,
             stdin: true,
         });
-        assert_eq!(ShimCommand::parse(exec.to_args()), Ok(exec));
+        assert_eq!(ShimCommand::parse(exec.to_args()), Ok(exec.clone()));
+        assert_eq!(ShimCommand::decode(&start.encode()), Ok(start));
+        assert_eq!(ShimCommand::decode(&exec.encode()), Ok(exec));
+    }
+
+    #[test]
+    fn bad_frames_are_refused() {
+        let exec = ShimCommand::Exec(ExecArgs {
+            id: "abc".into(),
+            state: "/s".into(),
+            process: "/p".into(),
+            ..Default::default()
+        });
+        let bytes = exec.encode();
+        assert_eq!(
+            ShimCommand::decode(&bytes[..bytes.len() - 1]),
+            Err(ArgError::BadFrame("the length does not match"))
+        );
+        assert_eq!(
+            ShimCommand::decode(b"start"),
+            Err(ArgError::BadFrame("no length line"))
+        );
+        assert_eq!(
+            ShimCommand::decode(b"x\nstart\0"),
+            Err(ArgError::BadFrame("the length is not a number"))
+        );
+        assert_eq!(
+            ShimCommand::decode(b"3\nrun"),
+            Err(ArgError::BadFrame(
+                "the last argument is not NUL-terminated"
+            ))
+        );
+        assert_eq!(
+            ShimCommand::decode(b"4\nrun\0"),
+            Err(ArgError::UnknownCommand("run".into()))
+        );
     }
 
     #[test]

@@ -16,6 +16,11 @@
 //! started forks the real shim and exits at once, so the caller never gets a zombie) and,
 //! after the report, has /dev/null as stdio; its own later errors go to `<state>/shim.log`.
 //!
+//! A long-lived caller may start shims ahead of time instead: `berth-shim --wait-command`
+//! forks and detaches at once, says `{"idle_pid":N}` and reads the command from its stdin
+//! ([`launch::Prepared`]); it is named `berth-shim-idle` until the command comes, and
+//! exits quietly if its stdin closes first.
+//!
 //! # Files in the state directory
 //!
 //! - `shim.pid`: the shim's pid, written before the report, removed at the end.

@@ -7,6 +7,10 @@
 //! working directory, pid file, signals, control socket, log, stdio, the container
 //! created (or the exec prepared), the one-line report, then the event loop. At the end
 //! it execs the exit command, if one was given.
+//!
+//! A prepared shim (`berth-shim --wait-command`) forks, detaches and takes its pipes
+//! first, named `berth-shim-idle`, then reads its command line from stdin and goes on
+//! from the state directory as above.
 
 mod conn;
 mod output;
@@ -17,7 +21,7 @@ mod target;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -34,19 +38,31 @@ use crate::signals::Signals;
 use crate::stdio::Stdio;
 use crate::target::Target;
 
+/// The first argument that makes this a prepared shim (see `berth_shim::launch::Prepared`).
+const WAIT_COMMAND: &str = "--wait-command";
+
 fn main() -> ExitCode {
     if let Err(e) = berth_runtime::selfexe::ensure_protected_exe() {
         return fail_early(&e.to_string());
     }
+    let mut args = std::env::args_os().skip(1).peekable();
+    let waits = args.peek().is_some_and(|a| a == WAIT_COMMAND);
     // Started from a protected view by descriptor (`/proc/self/fd/N`), the kernel names
-    // the process after the descriptor: give it its own name back.
-    nix::sys::prctl::set_name(c"berth-shim").ok();
+    // the process after the descriptor: give it its own name back. An idle prepared
+    // shim has another one, so that nothing counts it as a container's shim.
+    nix::sys::prctl::set_name(if waits { IDLE_NAME } else { NAME }).ok();
     // Descriptors the caller leaked to us (a test harness's jobserver pipe, say) would
     // stay open as long as the container runs.
     // SAFETY: close_range takes plain integers; nothing in this process uses a
     // descriptor above stdio yet.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    let cmd = match ShimCommand::parse(std::env::args_os().skip(1)) {
+    if waits {
+        return match args.nth(1) {
+            None => prepared(),
+            Some(_) => fail_early(&format!("{WAIT_COMMAND} takes no other argument")),
+        };
+    }
+    let cmd = match ShimCommand::parse(args) {
         Ok(cmd) => cmd,
         Err(e) => return fail_early(&e.to_string()),
     };
@@ -54,16 +70,78 @@ fn main() -> ExitCode {
         Ok(cmd) => cmd,
         Err(e) => return fail_early(&format!("{e:#}")),
     };
-    // SAFETY: no thread has been started, so the child may run any code.
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => return fail_early(&format!("fork: {e}")),
-        Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
-        Ok(ForkResult::Child) => {}
+    if let Some(code) = fork_away() {
+        return code;
     }
     let Ok(report) = Reporter::take() else {
         return ExitCode::FAILURE;
     };
-    match setup(&cmd) {
+    if let Err(e) = detach() {
+        return failed(report, &e);
+    }
+    run(report, &cmd)
+}
+
+/// The shim's process name.
+const NAME: &std::ffi::CStr = c"berth-shim";
+/// An idle prepared shim's process name (15 bytes, the most a name holds).
+const IDLE_NAME: &std::ffi::CStr = c"berth-shim-idle";
+
+/// Forks; the first process returns its exit code (it exits at once, so that the caller
+/// reaps it and is never the shim's parent), the shim None.
+fn fork_away() -> Option<ExitCode> {
+    // SAFETY: no thread has been started, so the child may run any code.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Some(fail_early(&format!("fork: {e}"))),
+        Ok(ForkResult::Parent { .. }) => Some(ExitCode::SUCCESS),
+        Ok(ForkResult::Child) => None,
+    }
+}
+
+/// A new session, and the subreaper of everything the container forks.
+fn detach() -> Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    nix::sys::prctl::set_child_subreaper(true).context("become a subreaper")?;
+    Ok(())
+}
+
+/// `--wait-command`: forks and detaches as a shim does, says `{"idle_pid":N}` on the
+/// report pipe, then waits for ONE command on stdin (framed by `ShimCommand::encode`;
+/// the writer closes its end after it) and carries on as a shim started with that
+/// command line. EOF before any byte (the caller is gone, or dropped its pool) ends it
+/// quietly.
+fn prepared() -> ExitCode {
+    if let Some(code) = fork_away() {
+        return code;
+    }
+    let Ok(commands) = CommandPipe::take() else {
+        return ExitCode::FAILURE;
+    };
+    let Ok(mut report) = Reporter::take() else {
+        return ExitCode::FAILURE;
+    };
+    if let Err(e) = detach() {
+        return report.fail(&format!("{e:#}"));
+    }
+    report.line(&format!("{{\"idle_pid\":{}}}\n", std::process::id()));
+    let bytes = match commands.read() {
+        Ok(bytes) if bytes.is_empty() => return ExitCode::SUCCESS,
+        Ok(bytes) => bytes,
+        Err(e) => return report.fail(&format!("read the command: {e}")),
+    };
+    nix::sys::prctl::set_name(NAME).ok();
+    let cmd = ShimCommand::decode(&bytes)
+        .map_err(anyhow::Error::from)
+        .and_then(absolute);
+    match cmd {
+        Ok(cmd) => run(report, &cmd),
+        Err(e) => report.fail(&format!("{e:#}")),
+    }
+}
+
+/// Sets the shim up for `cmd`, reports, and serves.
+fn run(report: Reporter, cmd: &ShimCommand) -> ExitCode {
+    match setup(cmd) {
         Ok((server, pid, exit_command)) => {
             report.send(&format!(
                 "{{\"pid\":{pid},\"shim_pid\":{}}}\n",
@@ -71,13 +149,15 @@ fn main() -> ExitCode {
             ));
             serve(server, &exit_command)
         }
-        Err(e) => {
-            let message = format!("{e:#}");
-            note(&message);
-            report.send(&error_line(&message));
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(report, &e),
     }
+}
+
+/// Notes `e` in the shim's log and reports it.
+fn failed(report: Reporter, e: &anyhow::Error) -> ExitCode {
+    let message = format!("{e:#}");
+    note(&message);
+    report.fail(&message)
 }
 
 /// Reports a failure before the fork, on stdout.
@@ -131,16 +211,46 @@ impl Reporter {
     }
 
     fn send(mut self, line: &str) {
+        self.line(line);
+    }
+
+    /// Writes `line` and keeps the pipe.
+    fn line(&mut self, line: &str) {
         // The caller may be gone (killed); the shim goes on regardless.
         self.0.write_all(line.as_bytes()).ok();
+    }
+
+    /// Reports `message` as the error and returns the shim's exit code.
+    fn fail(self, message: &str) -> ExitCode {
+        self.send(&error_line(message));
+        ExitCode::FAILURE
+    }
+}
+
+/// A prepared shim's stdin, the pipe its one command comes on, moved off fd 0.
+struct CommandPipe(File);
+
+impl CommandPipe {
+    /// Takes stdin (before [`Reporter::take`] points it at /dev/null).
+    fn take() -> Result<CommandPipe> {
+        let fd = nix::fcntl::fcntl(std::io::stdin(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+        // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(CommandPipe(File::from(fd)))
+    }
+
+    /// Everything up to EOF (empty when the writer closed without a word); the pipe is
+    /// closed after.
+    fn read(mut self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.0.read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 }
 
 /// Everything before the report: the server, the process's pid (0 for an exec), and
 /// the exit command.
 fn setup(cmd: &ShimCommand) -> Result<(Server, i32, Vec<OsString>)> {
-    nix::unistd::setsid().context("setsid")?;
-    nix::sys::prctl::set_child_subreaper(true).context("become a subreaper")?;
     let state = cmd.state();
     std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
     std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
