@@ -2,24 +2,13 @@
 //! lookups by id, prefix and name, and the time a container root takes to prepare and
 //! mount (printed, not asserted). Needs root (overlay mounts).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_engine::record::Config;
 use berth_engine::{rootfs, CreateRequest, Engine, EngineError};
 
-fn images_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_TEST_IMAGES").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|d| d.join("shared/images"))
-        .find(|d| d.join("busybox-1.35.docker.tar").is_file())
-        .unwrap_or_else(|| {
-            panic!("TEST IMAGES MISSING: no shared/images/busybox-1.35.docker.tar above {here:?}; set BERTH_TEST_IMAGES")
-        })
-}
+mod support;
+use support::{images_dir, shim_path};
 
 fn engine_with_busybox() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::Builder::new()
@@ -114,24 +103,6 @@ fn a_container_root_is_prepared_and_mounted_quickly() {
         times[times.len() - 1],
         times.len()
     );
-}
-
-/// The shim binary of this build: `$BERTH_SHIM`, else `berth-shim` in the target directory
-/// that holds this test (`cargo build -p berth-shim` puts it there; CI builds the
-/// workspace first).
-fn shim_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .ancestors()
-        .map(|d| d.join("berth-shim"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("SHIM MISSING: no berth-shim above {exe:?}; run `cargo build -p berth-shim` or set BERTH_SHIM")
-        });
-    path
 }
 
 /// Waits until container `id` is no longer running; returns its record.

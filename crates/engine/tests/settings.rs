@@ -14,36 +14,11 @@ use berth_engine::spec::SpecError;
 use berth_engine::{CreateRequest, Engine, EngineError};
 use serde_json::Value;
 
+mod support;
+use support::{images_dir, shim_path};
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn images_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_TEST_IMAGES").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let root = std::fs::canonicalize(repo_root()).unwrap();
-    root.ancestors()
-        .map(|d| d.join("shared/images"))
-        .find(|d| d.join("busybox-1.35.docker.tar").is_file())
-        .unwrap_or_else(|| {
-            panic!("TEST IMAGES MISSING: no shared/images/busybox-1.35.docker.tar above {root:?}; set BERTH_TEST_IMAGES")
-        })
-}
-
-/// The shim binary of this build: `$BERTH_SHIM`, else `berth-shim` in the target directory
-/// that holds this test (`cargo build -p berth-shim` puts it there).
-fn shim_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .map(|d| d.join("berth-shim"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("SHIM MISSING: no berth-shim above {exe:?}; run `cargo build -p berth-shim` or set BERTH_SHIM")
-        })
 }
 
 /// A static berth-init (`$BERTH_INIT`, else built once with cargo), exported as

@@ -3,41 +3,13 @@
 //! spawned one, setting the shim binary remakes the pool, and dropping the engine ends the
 //! idle shims. Needs root (overlay mounts, containers).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_engine::record::{Config, Status};
 use berth_engine::{CreateRequest, Engine};
 
-fn images_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_TEST_IMAGES").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|d| d.join("shared/images"))
-        .find(|d| d.join("busybox-1.35.docker.tar").is_file())
-        .unwrap_or_else(|| {
-            panic!("TEST IMAGES MISSING: no shared/images/busybox-1.35.docker.tar above {here:?}; set BERTH_TEST_IMAGES")
-        })
-}
-
-/// The shim binary of this build: `$BERTH_SHIM`, else `berth-shim` in the target directory
-/// that holds this test (`cargo build -p berth-shim` puts it there).
-fn shim_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .ancestors()
-        .map(|d| d.join("berth-shim"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("SHIM MISSING: no berth-shim above {exe:?}; run `cargo build -p berth-shim` or set BERTH_SHIM")
-        });
-    path
-}
+mod support;
+use support::{images_dir, shim_path};
 
 /// Polls `f` until it gives Some (or 10 s pass, a failure).
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {

@@ -29,6 +29,8 @@ struct Shared {
 struct State {
     ready: Vec<OwnedFd>,
     size: usize,
+    /// How many were handed out.
+    taken: u64,
     /// The pool was dropped, or making a namespace failed (the pool stays empty).
     stopped: bool,
 }
@@ -56,9 +58,17 @@ impl NetnsPool {
 
     /// A namespace made ahead (a descriptor of it), if one is ready.
     pub fn take(&self) -> Option<OwnedFd> {
-        let fd = self.shared.lock().ready.pop();
+        let mut s = self.shared.lock();
+        let fd = s.ready.pop();
+        s.taken += u64::from(fd.is_some());
+        drop(s);
         self.shared.wake.notify_one();
         fd
+    }
+
+    /// How many namespaces it has handed out.
+    pub fn taken(&self) -> u64 {
+        self.shared.lock().taken
     }
 
     /// How many are ready now.

@@ -48,7 +48,7 @@ fn make_netns_binds_a_namespace_from_the_pool_and_remove_releases_it() {
     };
     let path = dir.path().join("netns/c1");
     host.make_netns(&path).unwrap();
-    assert_eq!(pool.ready(), 0, "the ready one was used");
+    assert_eq!(pool.taken(), 1, "the ready one was used");
     let bound = std::fs::metadata(&path).unwrap();
     assert_ne!(bound.ino(), ns_inode("/proc/self/ns/net"));
     assert_eq!(

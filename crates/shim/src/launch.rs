@@ -74,20 +74,28 @@ struct RawReport {
     error: Option<String>,
 }
 
-/// Runs the shim at `shim` with `cmd` and waits for its report.
-pub fn spawn(shim: &Path, cmd: &ShimCommand) -> Result<Report, LaunchError> {
+/// Starts the shim binary at `shim` with its report on a pipe (stdout), after `more`
+/// added its arguments and stdin.
+fn run_shim(
+    shim: &Path,
+    more: impl FnOnce(&mut Command) -> &mut Command,
+) -> Result<std::process::Child, LaunchError> {
+    let mut cmd = Command::new(shim);
     // argv[0] is the shim's name even when it is started from a descriptor's path.
-    let mut child = Command::new(shim)
-        .arg0("berth-shim")
-        .args(cmd.to_args())
-        .stdin(Stdio::null())
+    cmd.arg0("berth-shim");
+    more(&mut cmd)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|source| LaunchError::Spawn {
             path: shim.into(),
             source,
-        })?;
+        })
+}
+
+/// Runs the shim at `shim` with `cmd` and waits for its report.
+pub fn spawn(shim: &Path, cmd: &ShimCommand) -> Result<Report, LaunchError> {
+    let mut child = run_shim(shim, |c| c.args(cmd.to_args()).stdin(Stdio::null()))?;
     let mut line = String::new();
     let read = match child.stdout.take() {
         Some(out) => BufReader::new(out).read_line(&mut line),
@@ -134,17 +142,7 @@ impl Prepared {
     /// Runs the shim at `shim` to wait for a command, and returns once it has forked,
     /// detached and said so.
     pub fn spawn(shim: &Path) -> Result<Prepared, LaunchError> {
-        let mut child = Command::new(shim)
-            .arg0("berth-shim")
-            .arg("--wait-command")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| LaunchError::Spawn {
-                path: shim.into(),
-                source,
-            })?;
+        let mut child = run_shim(shim, |c| c.arg("--wait-command").stdin(Stdio::piped()))?;
         // Taken before the wait, which would close stdin.
         let pipes = (child.stdin.take(), child.stdout.take());
         let status = child.wait().map_err(LaunchError::Read)?;
