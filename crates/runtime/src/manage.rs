@@ -9,6 +9,20 @@ use crate::container::{to_json, OciState, Runtime, Status};
 use crate::hooks::{self, Kind};
 use crate::{Error, Result};
 
+/// Reads the OOM kill count of one container's cgroup ([`Runtime::oom_counter`]).
+#[derive(Debug)]
+pub struct OomCounter(Option<berth_cgroups::Manager>);
+
+impl OomCounter {
+    /// The processes the OOM killer ended (0 without a cgroup, or if it is gone).
+    pub fn read(&self) -> u64 {
+        self.0
+            .as_ref()
+            .and_then(|cg| cg.oom_kills().ok())
+            .unwrap_or(0)
+    }
+}
+
 /// How long `delete --force` waits for a killed init to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
@@ -48,12 +62,19 @@ impl Runtime {
     /// (0 for a container already deleted): what [`Runtime::delete_counting_oom`] returns,
     /// for a caller that reports the end before it deletes.
     pub fn oom_kills(&self, id: &str) -> Result<u64> {
+        Ok(self.oom_counter(id)?.read())
+    }
+
+    /// What reads container `id`'s OOM kill count, with its cgroup found now (state and
+    /// hierarchies), so that a caller reading it when the container ends (the shim,
+    /// before it reports the end) reads one file.
+    pub fn oom_counter(&self, id: &str) -> Result<OomCounter> {
         let saved = match self.root.load(id) {
             Ok(s) => s,
-            Err(crate::state::StateError::NotFound(_)) => return Ok(0),
+            Err(crate::state::StateError::NotFound(_)) => return Ok(OomCounter(None)),
             Err(e) => return Err(e.into()),
         };
-        Ok(self.cgroup(&saved)?.oom_kills().unwrap_or(0))
+        Ok(OomCounter(Some(self.cgroup(&saved)?)))
     }
 
     /// [`Runtime::delete`], which also tells how many of the container's processes the

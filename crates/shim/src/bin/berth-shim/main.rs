@@ -283,9 +283,12 @@ fn setup_start(
     let rt = Runtime::new(&a.runtime_root);
     let mut stdio = Stdio::new(a.tty, a.stdin)?;
     let pid = Target::create(&rt, &a.id, &a.bundle, &mut stdio, &signals)?;
+    // Found now: at the end, the exit is reported after one read of it.
+    let oom = rt.oom_counter(&a.id).ok();
     let target = Target::Container {
         rt,
         id: a.id.clone(),
+        oom,
     };
     let child = Some(Pid::from_raw(pid));
     let server = Server::new(signals, listener, stdio, target, log, child);

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use berth_runtime::container::{CreateOptions, Runtime};
 use berth_runtime::exec::ExecOptions;
+use berth_runtime::manage::OomCounter;
 use oci_spec::runtime::Process;
 
 use crate::signals::Signals;
@@ -17,6 +18,8 @@ pub enum Target {
         rt: Runtime,
         /// Its id.
         id: String,
+        /// Its OOM kill count, its cgroup found at create (None: found at the end).
+        oom: Option<OomCounter>,
     },
     /// A process to run in a running container.
     Exec {
@@ -61,7 +64,7 @@ impl Target {
     /// Starts the container, or runs the exec; returns the process's pid.
     pub fn start(&self, stdio: &mut Stdio, signals: &Signals) -> Result<i32> {
         match self {
-            Target::Container { rt, id } => {
+            Target::Container { rt, id, .. } => {
                 rt.start(id)?;
                 Ok(rt.root.load(id)?.pid)
             }
@@ -87,7 +90,8 @@ impl Target {
     /// container's business): read before [`Target::cleanup`] removes the cgroup.
     pub fn oom_killed(&self) -> Result<bool> {
         match self {
-            Target::Container { rt, id } => Ok(rt.oom_kills(id)? > 0),
+            Target::Container { oom: Some(c), .. } => Ok(c.read() > 0),
+            Target::Container { rt, id, .. } => Ok(rt.oom_kills(id)? > 0),
             Target::Exec { .. } => Ok(false),
         }
     }
@@ -96,7 +100,7 @@ impl Target {
     /// and cgroup (any process left in it is killed).
     pub fn cleanup(&self) -> Result<()> {
         match self {
-            Target::Container { rt, id } => Ok(rt.delete(id, true)?),
+            Target::Container { rt, id, .. } => Ok(rt.delete(id, true)?),
             Target::Exec { .. } => Ok(()),
         }
     }
