@@ -61,8 +61,15 @@ FREE_KEYS = {"Labels", "Config.Labels", "Volumes", "Config.Volumes", "Options", 
              "RegistryConfig.IndexConfigs"}
 
 
+# Lists dockerd itself sends as null or as an array depending on the moment: ExecIDs is
+# null unless an exec (a health probe counts, on dockerd) runs right then.
+MOMENTARY_LISTS = {"ExecIDs"}
+
+
 def compare(path, d, b, out):
     kd, kb = kind(d), kind(b)
+    if path in MOMENTARY_LISTS and {kd, kb} <= {"null", "array"}:
+        return
     if kd != kb:
         # dockerd sends null for an empty list or map in places; berth may too.
         out.append(f"{path or '.'}: dockerd {kd}, berthd {kb}")
