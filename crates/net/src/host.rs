@@ -366,44 +366,10 @@ fn bind_netns(path: &Path, made: &std::os::fd::OwnedFd) -> Result<(), HostError>
     })
 }
 
-/// Makes a network namespace held by a bind mount of it on a new file at `path`: a
-/// short-lived thread unshares its network namespace and the file is bound to it.
+/// Makes a network namespace (loopback up) held by a bind mount of it on a new file at
+/// `path`, on a short-lived thread that enters it.
 fn make_netns(path: &Path) -> Result<(), HostError> {
-    let io = |op| {
-        move |source| HostError::Io {
-            op,
-            path: path.into(),
-            source,
-        }
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io("create"))?;
-    }
-    std::fs::File::create(path).map_err(io("create"))?;
-    let made = std::thread::scope(|s| {
-        s.spawn(|| -> Result<(), HostError> {
-            let ns = |op| {
-                move |source| HostError::Netns {
-                    op,
-                    path: path.into(),
-                    source,
-                }
-            };
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(ns("unshare"))?;
-            nix::mount::mount(
-                Some("/proc/thread-self/ns/net"),
-                path,
-                None::<&str>,
-                nix::mount::MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(ns("bind"))
-        })
-        .join()
-    });
-    let r = made.unwrap_or(Err(HostError::Thread("make a network namespace")));
-    if r.is_err() {
-        std::fs::remove_file(path).ok();
-    }
-    r
+    let made = std::thread::scope(|s| s.spawn(crate::netns_pool::make_here).join())
+        .unwrap_or(Err(HostError::Thread("make a network namespace")))?;
+    bind_netns(path, &made)
 }

@@ -12,6 +12,8 @@
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::host::HostError;
+
 /// A few network namespaces made ahead, refilled in the background. Dropping it stops
 /// the thread and releases the namespaces it holds.
 #[derive(Debug)]
@@ -104,7 +106,7 @@ fn fill(shared: &Shared) {
                 return;
             }
         }
-        match make() {
+        match make_here() {
             Ok(fd) => {
                 let mut s = shared.lock();
                 if s.stopped {
@@ -121,17 +123,27 @@ fn fill(shared: &Shared) {
     }
 }
 
-/// Moves this thread into a new network namespace, brings its loopback device up (as
-/// a container's namespace has it) and opens it.
-fn make() -> Result<OwnedFd, Box<dyn std::error::Error>> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+/// Moves the calling thread into a new network namespace, brings its loopback device up
+/// (as a container's namespace has it) and opens it. Every namespace berth makes for a
+/// container is made here: by the pool's thread, or by a short-lived one when the pool
+/// has none ready.
+pub(crate) fn make_here() -> Result<OwnedFd, HostError> {
+    let ns = |op| {
+        move |source| HostError::Netns {
+            op,
+            path: "/proc/thread-self/ns/net".into(),
+            source,
+        }
+    };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(ns("unshare"))?;
     let mut nl = crate::netlink::Netlink::open()?;
     if let Some(lo) = nl.index("lo")? {
         nl.set_up(lo)?;
     }
-    Ok(nix::fcntl::open(
+    nix::fcntl::open(
         "/proc/thread-self/ns/net",
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
-    )?)
+    )
+    .map_err(ns("open"))
 }
