@@ -183,24 +183,20 @@ impl Host for SystemHost {
     }
 
     fn remove_netns(&self, path: &Path) -> Result<(), HostError> {
-        match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-            Err(source) => {
-                return Err(HostError::Netns {
-                    op: "unmount",
-                    path: path.into(),
-                    source,
-                })
-            }
+        // With a pool, the namespace's last reference goes to it, to be freed with others.
+        let last = self.netns_pool.as_ref().and_then(|pool| {
+            let fd = nix::fcntl::open(
+                path,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            );
+            Some((pool, fd.ok()?))
+        });
+        unbind_netns(path)?;
+        if let Some((pool, fd)) = last {
+            pool.bury(fd);
         }
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::Io {
-                op: "remove",
-                path: path.into(),
-                source: e,
-            }),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     fn attach(&self, a: &Attachment) -> Result<(), HostError> {
@@ -253,6 +249,28 @@ impl Host for SystemHost {
 }
 
 /// Runs `tool args` with `input` on its stdin.
+/// Unmounts the namespace bound at `path` and removes the file.
+fn unbind_netns(path: &Path) -> Result<(), HostError> {
+    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(source) => {
+            return Err(HostError::Netns {
+                op: "unmount",
+                path: path.into(),
+                source,
+            })
+        }
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::Io {
+            op: "remove",
+            path: path.into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn run(tool: &'static str, args: &[&str], input: &str) -> Result<(), HostError> {
     let fail = |message: String| HostError::Firewall { tool, message };
     let mut child = Command::new(tool)

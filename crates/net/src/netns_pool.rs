@@ -8,9 +8,18 @@
 //! each with `unshare(CLONE_NEWNET)` on itself and opens `/proc/thread-self/ns/net`; the
 //! thread's own namespace does not matter, it never uses the network. Each has its
 //! loopback device up.
+//!
+//! Freeing one costs about as much, in a kernel worker at normal priority, and most of
+//! it (waiting for RCU, unregistering devices, scanning the TCP hash for the
+//! namespace's sockets) is paid once for every namespace freed together. So the last
+//! reference to a released namespace can be handed to [`NetnsPool::bury`]: the pool's
+//! thread drops the buried ones together, [`BURY_BATCH`] at a time or [`BURY_LINGER`]
+//! after the first, whichever comes first. A buried namespace has no mount and no file;
+//! nothing of it is visible, and it goes with the daemon.
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::host::HostError;
 
@@ -35,6 +44,33 @@ struct State {
     taken: u64,
     /// The pool was dropped, or making a namespace failed (the pool stays empty).
     stopped: bool,
+    /// Released namespaces (their last references), freed together.
+    buried: Vec<OwnedFd>,
+    /// When the oldest of `buried` came.
+    first_buried: Option<Instant>,
+}
+
+/// How many buried namespaces are freed together at most.
+pub const BURY_BATCH: usize = 8;
+/// How long a buried namespace waits at most for others to be freed with.
+pub const BURY_LINGER: Duration = Duration::from_millis(200);
+
+impl State {
+    /// The buried namespaces, once there are enough or the oldest waited long enough.
+    fn due(&mut self, now: Instant) -> Option<Vec<OwnedFd>> {
+        let old = self.first_buried.is_some_and(|t| now >= t + BURY_LINGER);
+        if self.buried.len() >= BURY_BATCH || (old && !self.buried.is_empty()) {
+            self.first_buried = None;
+            return Some(std::mem::take(&mut self.buried));
+        }
+        None
+    }
+
+    /// How long the thread may sleep before buried namespaces are due.
+    fn until_due(&self, now: Instant) -> Option<Duration> {
+        self.first_buried
+            .map(|t| (t + BURY_LINGER).saturating_duration_since(now))
+    }
 }
 
 impl Shared {
@@ -77,6 +113,29 @@ impl NetnsPool {
     pub fn ready(&self) -> usize {
         self.shared.lock().ready.len()
     }
+
+    /// Takes `ns`, a released namespace's last reference, and drops it later with others
+    /// (see the module's documentation). A stopped pool drops it at once.
+    pub fn bury(&self, ns: OwnedFd) {
+        let mut s = self.shared.lock();
+        if s.stopped {
+            return;
+        }
+        s.first_buried.get_or_insert_with(Instant::now);
+        s.buried.push(ns);
+        // The thread learns of the first (to sleep no longer than its linger) and of a
+        // full batch.
+        let wake = s.buried.len() == 1 || s.buried.len() >= BURY_BATCH;
+        drop(s);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// How many buried namespaces wait to be freed.
+    pub fn buried(&self) -> usize {
+        self.shared.lock().buried.len()
+    }
 }
 
 impl Drop for NetnsPool {
@@ -84,6 +143,7 @@ impl Drop for NetnsPool {
         let mut s = self.shared.lock();
         s.stopped = true;
         s.ready.clear();
+        s.buried.clear();
         drop(s);
         self.shared.wake.notify_one();
     }
@@ -99,8 +159,24 @@ fn fill(shared: &Shared) {
     loop {
         {
             let mut s = shared.lock();
-            while !s.stopped && s.ready.len() >= s.size {
-                s = shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(due) = s.due(Instant::now()) {
+                    // Freed together, outside the lock.
+                    drop(s);
+                    drop(due);
+                    s = shared.lock();
+                    continue;
+                }
+                if s.stopped || s.ready.len() < s.size {
+                    break;
+                }
+                s = match s.until_due(Instant::now()) {
+                    Some(d) => {
+                        let waited = shared.wake.wait_timeout(s, d);
+                        waited.unwrap_or_else(|p| p.into_inner()).0
+                    }
+                    None => shared.wake.wait(s).unwrap_or_else(|p| p.into_inner()),
+                };
             }
             if s.stopped {
                 return;
@@ -116,7 +192,9 @@ fn fill(shared: &Shared) {
             }
             // Namespaces are then made when needed, where the error is reported.
             Err(_) => {
-                shared.lock().stopped = true;
+                let mut s = shared.lock();
+                s.stopped = true;
+                s.buried.clear();
                 return;
             }
         }
@@ -146,4 +224,32 @@ pub(crate) fn make_here() -> Result<OwnedFd, HostError> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(ns("open"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buried(n: usize, first: Instant) -> State {
+        let mut s = State::default();
+        for _ in 0..n {
+            s.buried
+                .push(std::fs::File::open("/dev/null").unwrap().into());
+        }
+        s.first_buried = (n > 0).then_some(first);
+        s
+    }
+
+    #[test]
+    fn buried_ones_are_due_in_a_full_batch_or_after_the_linger() {
+        let t = Instant::now();
+        assert!(buried(0, t).due(t + BURY_LINGER * 2).is_none());
+        let mut few = buried(2, t);
+        assert!(few.due(t).is_none());
+        assert_eq!(few.until_due(t), Some(BURY_LINGER));
+        assert_eq!(few.due(t + BURY_LINGER).map(|v| v.len()), Some(2));
+        assert!(few.buried.is_empty() && few.first_buried.is_none());
+        let mut full = buried(BURY_BATCH, t);
+        assert_eq!(full.due(t).map(|v| v.len()), Some(BURY_BATCH));
+    }
 }

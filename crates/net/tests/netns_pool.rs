@@ -70,3 +70,54 @@ fn make_netns_binds_a_namespace_from_the_pool_and_remove_releases_it() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(dir.path().to_str().unwrap()), "{mounts}");
 }
+
+fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn buried_namespaces_are_freed_after_a_while_or_as_a_full_batch() {
+    use berth_net::netns_pool::{BURY_BATCH, BURY_LINGER};
+    let pool = NetnsPool::start(1);
+    wait_ready(&pool, 1);
+    let started = Instant::now();
+    pool.bury(pool.take().unwrap());
+    assert_eq!(pool.buried(), 1);
+    wait_until("freeing a lone namespace", BURY_LINGER * 20, || {
+        pool.buried() == 0
+    });
+    assert!(started.elapsed() >= BURY_LINGER, "freed before its linger");
+    for _ in 0..BURY_BATCH {
+        wait_ready(&pool, 1);
+        pool.bury(pool.take().unwrap());
+    }
+    wait_until("freeing a full batch", BURY_LINGER * 20, || {
+        pool.buried() == 0
+    });
+}
+
+#[test]
+fn remove_netns_hands_the_namespace_to_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Arc::new(NetnsPool::start(1));
+    wait_ready(&pool, 1);
+    let host = SystemHost {
+        netns_pool: Some(pool.clone()),
+        ..Default::default()
+    };
+    let path = dir.path().join("netns/c1");
+    host.make_netns(&path).unwrap();
+    host.remove_netns(&path).unwrap();
+    assert!(!path.exists());
+    assert_eq!(pool.buried(), 1);
+    // Dropping the pool frees what it holds.
+    drop(host);
+    drop(pool);
+}

@@ -43,17 +43,26 @@ pub fn check(s: &HostOptions, host: &dyn Host) -> Result<(), SpecError> {
     if s.memory != 0 && s.memory < MIN_MEMORY {
         return Err(SpecError::Memory { bytes: s.memory });
     }
+    if s.nano_cpus != 0 {
+        check_cpus(s.nano_cpus, host)?;
+    }
+    rlimits(&s.ulimits).map(drop)
+}
+
+/// `--cpus` within 0.01..=host CPUs. The host's count is read only then: finding it
+/// (affinity, cgroup quota files) is most of what a check costs.
+fn check_cpus(nano_cpus: i64, host: &dyn Host) -> Result<(), SpecError> {
     let cpus = host.cpus();
     let max = i64::try_from(cpus)
         .unwrap_or(i64::MAX)
         .saturating_mul(1_000_000_000);
-    if s.nano_cpus < 0 || s.nano_cpus > max || (s.nano_cpus > 0 && quota(s.nano_cpus) < MIN_QUOTA) {
+    if nano_cpus < 0 || nano_cpus > max || quota(nano_cpus) < MIN_QUOTA {
         return Err(SpecError::Cpus {
-            nano_cpus: s.nano_cpus,
+            nano_cpus,
             available: cpus,
         });
     }
-    rlimits(&s.ulimits).map(drop)
+    Ok(())
 }
 
 /// The CFS quota (µs per period) for `nano_cpus` CPUs.
