@@ -442,16 +442,42 @@ impl Networks {
         })
     }
 
-    /// Makes container `id`'s network namespace file with no network in it but loopback
-    /// (`--network none`), released by [`Networks::detach`] like any container's.
+    /// Makes container `id`'s network namespace with no network in it but loopback
+    /// (`--network none`), released by [`Networks::detach`] like any container's. Nothing
+    /// but the container uses it, so it needs no file: this process holds it by a
+    /// descriptor while the container starts, and the path returned is that descriptor's
+    /// (`/proc/<pid>/fd/<n>`, valid until the detach). Binding it to a file would cost a
+    /// mount at the start and, at the end, an unmount (which waits for an RCU grace
+    /// period).
     pub fn sandbox(&self, id: &str) -> Result<PathBuf> {
-        let netns = self.netns_path(id);
-        self.host.make_netns(&netns)?;
-        Ok(netns)
+        let ns = self.host.hold_netns()?;
+        let path = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            std::os::fd::AsRawFd::as_raw_fd(&ns)
+        ));
+        let old = self.sandboxes_lock().insert(id.into(), ns);
+        if let Some(old) = old {
+            self.host.drop_netns(old);
+        }
+        Ok(path)
+    }
+
+    fn sandboxes_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, std::os::fd::OwnedFd>> {
+        // A map of descriptors: a panic elsewhere leaves it consistent.
+        self.sandboxes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Detaches container `id` (it stopped): its addresses go back to their networks.
     pub fn detach(&self, id: &str) -> Result<()> {
+        let sandbox = self.sandboxes_lock().remove(id);
+        if let Some(ns) = sandbox {
+            // A `--network none` container has nothing else to release.
+            self.host.drop_netns(ns);
+            return Ok(());
+        }
         self.locked(|state| {
             self.release(state, id);
             Ok(())

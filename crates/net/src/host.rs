@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -97,6 +98,12 @@ pub trait Host: Send + Sync {
     fn make_netns(&self, path: &Path) -> Result<(), HostError>;
     /// Releases the namespace file at `path` (gone already is fine).
     fn remove_netns(&self, path: &Path) -> Result<(), HostError>;
+    /// Makes a network namespace (loopback up) held only by the descriptor returned.
+    fn hold_netns(&self) -> Result<OwnedFd, HostError>;
+    /// Releases a namespace [`Host::hold_netns`] made.
+    fn drop_netns(&self, ns: OwnedFd) {
+        drop(ns);
+    }
     /// Makes a veth pair into the container, with its address and route.
     fn attach(&self, a: &Attachment) -> Result<(), HostError>;
     /// Changes the firewall rules of the daemon whose nftables table is `table`.
@@ -176,9 +183,21 @@ impl Host for SystemHost {
     }
 
     fn make_netns(&self, path: &Path) -> Result<(), HostError> {
+        bind_netns(path, &self.hold_netns()?)
+    }
+
+    fn hold_netns(&self) -> Result<OwnedFd, HostError> {
         match self.netns_pool.as_ref().and_then(|p| p.take()) {
-            Some(made) => bind_netns(path, &made),
-            None => make_netns(path),
+            Some(made) => Ok(made),
+            None => std::thread::scope(|s| s.spawn(crate::netns_pool::make_here).join())
+                .unwrap_or(Err(HostError::Thread("make a network namespace"))),
+        }
+    }
+
+    fn drop_netns(&self, ns: OwnedFd) {
+        match &self.netns_pool {
+            Some(pool) => pool.bury(ns),
+            None => drop(ns),
         }
     }
 
@@ -382,12 +401,4 @@ fn bind_netns(path: &Path, made: &std::os::fd::OwnedFd) -> Result<(), HostError>
             source,
         }
     })
-}
-
-/// Makes a network namespace (loopback up) held by a bind mount of it on a new file at
-/// `path`, on a short-lived thread that enters it.
-fn make_netns(path: &Path) -> Result<(), HostError> {
-    let made = std::thread::scope(|s| s.spawn(crate::netns_pool::make_here).join())
-        .unwrap_or(Err(HostError::Thread("make a network namespace")))?;
-    bind_netns(path, &made)
 }

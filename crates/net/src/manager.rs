@@ -86,6 +86,9 @@ pub struct Networks {
     /// The state file's bytes when last read, with what they parsed to: a read of an
     /// unchanged file (every container list reads it) compares instead of parsing.
     last_read: std::sync::Mutex<Option<(Vec<u8>, std::sync::Arc<State>)>>,
+    /// The namespaces of `--network none` containers, held by descriptor (see
+    /// [`Networks::sandbox`]).
+    pub(crate) sandboxes: std::sync::Mutex<std::collections::HashMap<String, std::os::fd::OwnedFd>>,
 }
 
 /// A random 64-hex id.
@@ -135,6 +138,7 @@ impl Networks {
             table,
             dns: None,
             last_read: Default::default(),
+            sandboxes: Default::default(),
         }
     }
 

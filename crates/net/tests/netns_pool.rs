@@ -121,3 +121,33 @@ fn remove_netns_hands_the_namespace_to_the_pool() {
     drop(host);
     drop(pool);
 }
+
+#[test]
+fn a_sandbox_is_held_by_descriptor_and_detach_buries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Arc::new(NetnsPool::start(1));
+    wait_ready(&pool, 1);
+    let host = SystemHost {
+        netns_pool: Some(pool.clone()),
+        ..Default::default()
+    };
+    let c = berth_net::Config::new(dir.path(), "btsandbox");
+    let net = berth_net::Networks::new(c, Box::new(host));
+    let path = net.sandbox("c1").unwrap();
+    let shown = path.display().to_string();
+    assert!(
+        shown.starts_with(&format!("/proc/{}/fd/", std::process::id())),
+        "{shown}"
+    );
+    // The path opens the namespace (as the runtime's setns does), not ours.
+    assert_ne!(ns_inode(&shown), ns_inode("/proc/self/ns/net"));
+    assert_eq!(pool.taken(), 1);
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no file made for it"
+    );
+    net.detach("c1").unwrap();
+    assert_eq!(pool.buried(), 1, "the pool frees it, with others");
+    // A second detach (the end recorded twice) finds nothing to do.
+    net.detach("c1").unwrap();
+}
