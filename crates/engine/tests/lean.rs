@@ -173,6 +173,20 @@ fn a_removed_container_is_gone_at_once_and_its_files_after_the_trash_empties() {
     }
     assert!(trash.wait_empty(Duration::from_secs(20)));
     assert_eq!(entries(trash.dir()), Vec::<PathBuf>::new());
+    // The roots went to the trash mounted; it unmounted them before deleting.
+    assert_eq!(mounts_under(dir.path()), Vec::<String>::new());
+}
+
+/// The mount points at or below `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(dir))
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -182,6 +196,12 @@ fn a_synchronous_trash_deletes_before_the_removal_returns() {
     engine.remove(&c, false).unwrap();
     assert_eq!(entries(&dir.path().join("trash")), Vec::<PathBuf>::new());
     assert!(!engine.containers().dir(&c.id).exists());
+    // A running one: its root is unmounted, then its files deleted, before the return.
+    let r = sleeper(&engine, "running");
+    engine.start_detached(&r).unwrap();
+    engine.remove(&engine.find(&r.id).unwrap(), true).unwrap();
+    assert_eq!(entries(&dir.path().join("trash")), Vec::<PathBuf>::new());
+    assert_eq!(mounts_under(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -194,11 +214,24 @@ fn what_a_crash_left_in_the_trash_is_swept_at_start() {
     std::fs::create_dir_all(left.join("container-x-1/rootfs/deep")).unwrap();
     std::fs::write(left.join("container-x-1/rootfs/deep/f"), "data").unwrap();
     std::fs::write(left.join("stray-file"), "data").unwrap();
+    // A removed container's root still mounted when berthd stopped.
+    let mounted = left.join("container-y-2/rootfs");
+    std::fs::create_dir_all(&mounted).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &mounted,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    std::fs::write(mounted.join("in-the-mount"), "data").unwrap();
     // A user's file beside the trash is never touched.
     std::fs::write(dir.path().join("keep"), "mine").unwrap();
     let trash = Trash::background(dir.path(), |e| panic!("trash: {e}")).unwrap();
     assert!(trash.wait_empty(Duration::from_secs(20)));
     assert_eq!(entries(&left), Vec::<PathBuf>::new());
+    assert_eq!(mounts_under(dir.path()), Vec::<String>::new());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("keep")).unwrap(),
         "mine"
