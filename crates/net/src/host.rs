@@ -104,6 +104,8 @@ pub trait Host: Send + Sync {
     fn drop_netns(&self, ns: OwnedFd) {
         drop(ns);
     }
+    /// Finishes whatever was left to do later (namespace files to unbind).
+    fn settle(&self) {}
     /// Makes a veth pair into the container, with its address and route.
     fn attach(&self, a: &Attachment) -> Result<(), HostError>;
     /// Changes the firewall rules of the daemon whose nftables table is `table`.
@@ -183,7 +185,17 @@ impl Host for SystemHost {
     }
 
     fn make_netns(&self, path: &Path) -> Result<(), HostError> {
+        if let Some(pool) = &self.netns_pool {
+            // The file of the same container's last run may still be bound.
+            pool.settle(path)?;
+        }
         bind_netns(path, &self.hold_netns()?)
+    }
+
+    fn settle(&self) {
+        if let Some(pool) = &self.netns_pool {
+            pool.settle_all();
+        }
     }
 
     fn hold_netns(&self) -> Result<OwnedFd, HostError> {
@@ -211,11 +223,15 @@ impl Host for SystemHost {
             );
             Some((pool, fd.ok()?))
         });
-        unbind_netns(path)?;
-        if let Some((pool, fd)) = last {
-            pool.bury(fd);
+        match last {
+            Some((pool, fd)) => {
+                // The unmount waits for an RCU grace period: the pool's thread does it.
+                pool.unbind_later(path.into())?;
+                pool.bury(fd);
+                Ok(())
+            }
+            None => crate::netns_pool::unbind(path),
         }
-        Ok(())
     }
 
     fn attach(&self, a: &Attachment) -> Result<(), HostError> {
@@ -268,27 +284,6 @@ impl Host for SystemHost {
 }
 
 /// Runs `tool args` with `input` on its stdin.
-/// Unmounts the namespace bound at `path` and removes the file.
-fn unbind_netns(path: &Path) -> Result<(), HostError> {
-    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-        Err(source) => {
-            return Err(HostError::Netns {
-                op: "unmount",
-                path: path.into(),
-                source,
-            })
-        }
-    }
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::Io {
-            op: "remove",
-            path: path.into(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
-}
 
 fn run(tool: &'static str, args: &[&str], input: &str) -> Result<(), HostError> {
     let fail = |message: String| HostError::Firewall { tool, message };

@@ -477,9 +477,11 @@ impl Networks {
         })
     }
 
-    /// Removes the default bridge and the firewall table when nothing uses them (a
-    /// daemon shutting down with no container attached and no network of the user's).
+    /// Finishes what was left to do later (namespace files to unbind), then removes the
+    /// default bridge and the firewall table when nothing uses them (a daemon shutting
+    /// down with no container attached and no network of the user's).
     pub fn shutdown(&self) -> Result<()> {
+        self.host.settle();
         self.locked(|state| {
             if !state.endpoints.is_empty() || state.networks.iter().any(|n| !n.predefined) {
                 return Ok(());

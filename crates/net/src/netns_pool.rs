@@ -16,8 +16,16 @@
 //! thread drops the buried ones together, [`BURY_BATCH`] at a time or [`BURY_LINGER`]
 //! after the first, whichever comes first. A buried namespace has no mount and no file;
 //! nothing of it is visible, and it goes with the daemon.
+//!
+//! Unbinding a namespace from its file (a detached unmount) waits for an RCU grace
+//! period, about a millisecond here, in whichever thread does it. A container's end need
+//! not wait for that: [`NetnsPool::unbind_later`] leaves it to the pool's thread, which
+//! does it at once, at its low priority. Before a file is bound again (the container
+//! starts again) [`NetnsPool::settle`] finishes its pending unbind; dropping the pool,
+//! or [`NetnsPool::settle_all`], finishes all of them.
 
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,6 +56,10 @@ struct State {
     buried: Vec<OwnedFd>,
     /// When the oldest of `buried` came.
     first_buried: Option<Instant>,
+    /// Namespace files to unbind.
+    unbinds: Vec<PathBuf>,
+    /// The one the thread unbinds now.
+    unbinding: Option<PathBuf>,
 }
 
 /// How many buried namespaces are freed together at most.
@@ -136,10 +148,59 @@ impl NetnsPool {
     pub fn buried(&self) -> usize {
         self.shared.lock().buried.len()
     }
+
+    /// Has the pool's thread unbind the namespace file at `path` and remove it (see the
+    /// module's documentation); a stopped pool does it now.
+    pub fn unbind_later(&self, path: PathBuf) -> Result<(), HostError> {
+        let mut s = self.shared.lock();
+        if s.stopped {
+            drop(s);
+            return unbind(&path);
+        }
+        s.unbinds.push(path);
+        drop(s);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// Finishes the pending unbind of `path`, if there is one, before returning.
+    pub fn settle(&self, path: &Path) -> Result<(), HostError> {
+        let mut s = self.shared.lock();
+        if let Some(i) = s.unbinds.iter().position(|p| p == path) {
+            s.unbinds.swap_remove(i);
+            drop(s);
+            return unbind(path);
+        }
+        while s.unbinding.as_deref() == Some(path) {
+            s = self.shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        Ok(())
+    }
+
+    /// Finishes every pending unbind before returning.
+    pub fn settle_all(&self) {
+        let mut s = self.shared.lock();
+        let pending = std::mem::take(&mut s.unbinds);
+        drop(s);
+        for p in pending {
+            unbind(&p).ok();
+        }
+        let mut s = self.shared.lock();
+        while s.unbinding.is_some() {
+            s = self.shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// How many namespace files wait to be unbound.
+    pub fn unbinds(&self) -> usize {
+        let s = self.shared.lock();
+        s.unbinds.len() + usize::from(s.unbinding.is_some())
+    }
 }
 
 impl Drop for NetnsPool {
     fn drop(&mut self) {
+        self.settle_all();
         let mut s = self.shared.lock();
         s.stopped = true;
         s.ready.clear();
@@ -165,6 +226,16 @@ fn fill(shared: &Shared) {
                     drop(s);
                     drop(due);
                     s = shared.lock();
+                    continue;
+                }
+                if let Some(path) = s.unbinds.pop() {
+                    s.unbinding = Some(path.clone());
+                    drop(s);
+                    // Nobody waits for it; a failure leaves the file (swept at start).
+                    unbind(&path).ok();
+                    s = shared.lock();
+                    s.unbinding = None;
+                    shared.wake.notify_all();
                     continue;
                 }
                 if s.stopped || s.ready.len() < s.size {
@@ -198,6 +269,29 @@ fn fill(shared: &Shared) {
                 return;
             }
         }
+    }
+}
+
+/// Unmounts the namespace bound at `path` (detached) and removes the file; either gone
+/// already is fine.
+pub(crate) fn unbind(path: &Path) -> Result<(), HostError> {
+    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(source) => {
+            return Err(HostError::Netns {
+                op: "unmount",
+                path: path.into(),
+                source,
+            })
+        }
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::Io {
+            op: "remove",
+            path: path.into(),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }
 

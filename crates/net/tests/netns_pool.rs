@@ -65,6 +65,10 @@ fn make_netns_binds_a_namespace_from_the_pool_and_remove_releases_it() {
     assert_ne!(std::fs::metadata(&other).unwrap().ino(), bound.ino());
     for p in [&path, &other] {
         host.remove_netns(p).unwrap();
+    }
+    // The pool's thread unbinds them (settle_all waits for that).
+    pool.settle_all();
+    for p in [&path, &other] {
         assert!(!p.exists());
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -106,17 +110,30 @@ fn buried_namespaces_are_freed_after_a_while_or_as_a_full_batch() {
 #[test]
 fn remove_netns_hands_the_namespace_to_the_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = Arc::new(NetnsPool::start(1));
-    wait_ready(&pool, 1);
+    let pool = Arc::new(NetnsPool::start(2));
+    wait_ready(&pool, 2);
     let host = SystemHost {
         netns_pool: Some(pool.clone()),
         ..Default::default()
     };
     let path = dir.path().join("netns/c1");
     host.make_netns(&path).unwrap();
+    let first = ns_inode(path.to_str().unwrap());
     host.remove_netns(&path).unwrap();
-    assert!(!path.exists());
     assert_eq!(pool.buried(), 1);
+    // The same container starting again at once gets a new namespace on the same file,
+    // with the old one's unbind finished first (not after, which would unbind the new).
+    host.make_netns(&path).unwrap();
+    let second = ns_inode(path.to_str().unwrap());
+    assert_ne!(first, second);
+    std::thread::sleep(Duration::from_millis(50));
+    pool.settle_all();
+    assert_eq!(ns_inode(path.to_str().unwrap()), second, "still bound");
+    host.remove_netns(&path).unwrap();
+    pool.settle_all();
+    assert!(!path.exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(dir.path().to_str().unwrap()), "{mounts}");
     // Dropping the pool frees what it holds.
     drop(host);
     drop(pool);
