@@ -284,7 +284,6 @@ impl Host for SystemHost {
 }
 
 /// Runs `tool args` with `input` on its stdin.
-
 fn run(tool: &'static str, args: &[&str], input: &str) -> Result<(), HostError> {
     let fail = |message: String| HostError::Firewall { tool, message };
     let mut child = Command::new(tool)
