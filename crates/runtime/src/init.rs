@@ -86,9 +86,11 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
     let opts = rootfs_options(init);
     nix::unistd::chdir(init.bundle).map_err(fail("chdir to the bundle"))?;
     rootfs::prepare(&opts).map_err(|e| e.to_string())?;
-    init.channel
-        .send(&Msg::RunCreateRuntimeHooks)
-        .map_err(fail("sync"))?;
+    if hooks_before_pivot(spec) {
+        init.channel
+            .send(&Msg::RunCreateRuntimeHooks)
+            .map_err(fail("sync"))?;
+    }
     let state = match init
         .channel
         .expect_with(|m| matches!(m, Msg::Continue(_)), "Continue")?
@@ -131,6 +133,13 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
         load_seccomp(init, &state)?;
     }
     Err(exec(&exe, &args, &env))
+}
+
+/// Whether the runtime runs hooks (prestart, createRuntime) between the init's mounts and
+/// its pivot_root. Without any, the init does not report that point: the runtime queues its
+/// go-ahead (`Continue`) right after `Go`.
+pub(crate) fn hooks_before_pivot(spec: &Spec) -> bool {
+    !Kind::Prestart.of(spec).is_empty() || !Kind::CreateRuntime.of(spec).is_empty()
 }
 
 fn rootfs_options<'a>(init: &'a Init) -> rootfs::Options<'a> {

@@ -151,10 +151,7 @@ mod tests {
         assert_eq!(child.recv().unwrap(), Some(Msg::Go));
         child.send(&Msg::Failed("hostname: no UTS".into())).unwrap();
         drop(child);
-        assert_eq!(
-            parent.expect(Msg::RunCreateRuntimeHooks),
-            Err("hostname: no UTS".into())
-        );
+        assert_eq!(parent.expect(Msg::Ready), Err("hostname: no UTS".into()));
         assert_eq!(parent.recv().unwrap(), None);
     }
 }
