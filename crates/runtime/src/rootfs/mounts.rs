@@ -202,12 +202,13 @@ pub(super) fn bind_into_fresh(
     dir: BorrowedFd<'_>,
     name: &OsStr,
 ) -> Result<(), Error> {
-    let tree = clone_source(ctx, e)?;
     match mkdirat(dir, name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) => attach(ctx, e, tree.as_fd(), Dest::At(dir, name), false),
-        Err(Errno::EEXIST) => bind(ctx, e),
-        Err(errno) => Err(ctx.in_root_err("create mount target", &e.dest, errno)),
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return bind(ctx, e),
+        Err(errno) => return Err(ctx.in_root_err("create mount target", &e.dest, errno)),
     }
+    let tree = clone_source(ctx, e)?;
+    attach(ctx, e, tree.as_fd(), Dest::At(dir, name), false)
 }
 
 /// A detached copy of the bind source's mount (tree, with `rbind`).
