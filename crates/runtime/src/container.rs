@@ -483,17 +483,27 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
         namespaces::write_id_maps(pid, &uid, &gid)?;
     }
     let init_err = |e: String| Error::Init(e);
-    parent.send(&Msg::Go).map_err(|e| init_err(e.to_string()))?;
-    parent
-        .expect(Msg::RunCreateRuntimeHooks)
-        .map_err(init_err)?;
     saved.pid = pid.as_raw();
     let state = to_json(&creating_state(saved, sp.spec));
-    hooks::run(Kind::Prestart, Kind::Prestart.of(sp.spec), &state)?;
-    hooks::run(Kind::CreateRuntime, Kind::CreateRuntime.of(sp.spec), &state)?;
-    parent
-        .send(&Msg::Continue(state))
-        .map_err(|e| init_err(e.to_string()))?;
+    parent.send(&Msg::Go).map_err(|e| init_err(e.to_string()))?;
+    if init::hooks_before_pivot(sp.spec) {
+        parent
+            .expect(Msg::RunCreateRuntimeHooks)
+            .map_err(init_err)?;
+        hooks::run(Kind::Prestart, Kind::Prestart.of(sp.spec), &state)?;
+        hooks::run(Kind::CreateRuntime, Kind::CreateRuntime.of(sp.spec), &state)?;
+        parent
+            .send(&Msg::Continue(state))
+            .map_err(|e| init_err(e.to_string()))?;
+    } else {
+        // Nothing runs between the init's mounts and its pivot_root: its go-ahead is queued
+        // at once and it does not report that point, so neither side waits for the other to
+        // be woken up there. A send refused because the init died is reported with the
+        // init's own message.
+        let sent = parent.send(&Msg::Continue(state));
+        parent.expect(Msg::Ready).map_err(init_err)?;
+        return sent.map(|()| pid).map_err(|e| init_err(e.to_string()));
+    }
     parent.expect(Msg::Ready).map_err(init_err)?;
     Ok(pid)
 }

@@ -86,9 +86,11 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
     let opts = rootfs_options(init);
     nix::unistd::chdir(init.bundle).map_err(fail("chdir to the bundle"))?;
     rootfs::prepare(&opts).map_err(|e| e.to_string())?;
-    init.channel
-        .send(&Msg::RunCreateRuntimeHooks)
-        .map_err(fail("sync"))?;
+    if hooks_before_pivot(spec) {
+        init.channel
+            .send(&Msg::RunCreateRuntimeHooks)
+            .map_err(fail("sync"))?;
+    }
     let state = match init
         .channel
         .expect_with(|m| matches!(m, Msg::Continue(_)), "Continue")?
@@ -124,13 +126,22 @@ fn setup(init: &Init) -> Step<std::convert::Infallible> {
     let exe = process::find_executable(&args[0], &env, process.cwd()).map_err(|e| e.to_string())?;
     process::close_range_cloexec(3 + init.preserve_fds).map_err(|e| e.to_string())?;
     init.channel.send(&Msg::Ready).map_err(fail("sync"))?;
-    wait_for_start(init)?;
+    let fifo = wait_for_start(init)?;
     hooks::run(Kind::StartContainer, Kind::StartContainer.of(spec), &state)
         .map_err(|e| e.to_string())?;
+    nix::unistd::write(&fifo, b"0").map_err(fail("write exec fifo"))?;
+    drop(fifo);
     if nnp {
         load_seccomp(init, &state)?;
     }
     Err(exec(&exe, &args, &env))
+}
+
+/// Whether the runtime runs hooks (prestart, createRuntime) between the init's mounts and
+/// its pivot_root. Without any, the init does not report that point: the runtime queues its
+/// go-ahead (`Continue`) right after `Go`.
+pub(crate) fn hooks_before_pivot(spec: &Spec) -> bool {
+    !Kind::Prestart.of(spec).is_empty() || !Kind::CreateRuntime.of(spec).is_empty()
 }
 
 fn rootfs_options<'a>(init: &'a Init) -> rootfs::Options<'a> {
@@ -289,17 +300,17 @@ fn load_seccomp(init: &Init, state: &[u8]) -> Step<()> {
         .map_err(|e| e.to_string())
 }
 
-/// Blocks until `start` opens the exec fifo, then tells it we are going.
-fn wait_for_start(init: &Init) -> Step<()> {
-    let fd = openat(
+/// Blocks until `start` opens the exec fifo. The byte that lets `start` go on is written
+/// after the startContainer hooks, so its poststart hooks come after them (and a failing
+/// hook fails `start`).
+fn wait_for_start(init: &Init) -> Step<OwnedFd> {
+    openat(
         &init.state_dir,
         EXEC_FIFO,
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(fail("open exec fifo"))?;
-    nix::unistd::write(&fd, b"0").map_err(fail("write exec fifo"))?;
-    Ok(())
+    .map_err(fail("open exec fifo"))
 }
 
 fn exec(exe: &CString, args: &[String], env: &[String]) -> String {

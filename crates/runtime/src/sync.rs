@@ -67,11 +67,17 @@ impl Channel {
     }
 
     /// Receives one message; `None` when the other end has closed.
+    ///
+    /// A peer that exits with a message of ours still unread makes the kernel report
+    /// ECONNRESET once, ahead of what the peer sent before it went (the runtime queues the
+    /// init's go-ahead early): the error is taken and the queue read again.
     pub fn recv(&self) -> io::Result<Option<Msg>> {
         let mut buf = [0u8; 65536];
+        let mut reset_seen = false;
         let n = loop {
             match socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                 Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => reset_seen = true,
                 r => break r?,
             }
         };
@@ -133,5 +139,19 @@ mod tests {
         assert_eq!(b.expect(Msg::Ready), Err("mount x: EPERM".into()));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    /// The init may fail and exit with the runtime's early go-ahead unread: its last words
+    /// still arrive, then the end.
+    #[test]
+    fn peer_gone_with_unread_message() {
+        let (parent, child) = pair().unwrap();
+        parent.send(&Msg::Go).unwrap();
+        parent.send(&Msg::Continue(b"{}".to_vec())).unwrap();
+        assert_eq!(child.recv().unwrap(), Some(Msg::Go));
+        child.send(&Msg::Failed("hostname: no UTS".into())).unwrap();
+        drop(child);
+        assert_eq!(parent.expect(Msg::Ready), Err("hostname: no UTS".into()));
+        assert_eq!(parent.recv().unwrap(), None);
     }
 }

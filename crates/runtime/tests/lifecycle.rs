@@ -117,6 +117,24 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
 }
 
 #[test]
+fn a_failing_start_container_hook_fails_start() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.spec_mut()["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    b.set_args(&["/probe", "sleep", "60"]);
+    b.save();
+    let id = b.next_id();
+    check(rt.create(&id, &b), "create");
+    let out = rt.start(&id);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exited before start"),
+        "{out:?}"
+    );
+    check(rt.delete(&id, true), "delete");
+}
+
+#[test]
 fn exec_joins_the_container() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();

@@ -5,7 +5,7 @@
 //! fresh cgroup2 mount with a cgroup namespace, else a bind of the container's cgroup directory.
 
 use std::borrow::Cow;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -90,6 +90,7 @@ fn mount_v1(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
         options(DEFAULT_FLAGS, MsFlags::empty(), &e.opts, "mode=755"),
     );
     mounts::fresh(ctx, &tmpfs)?;
+    let top = mounts::reopen(ctx, e)?;
     for (controllers, own) in mountinfo::cgroup_lines(&cgroups) {
         if controllers.is_empty() {
             continue;
@@ -97,10 +98,9 @@ fn mount_v1(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
         let Some(mi) = mountinfo::parse(&infos).find(|m| holds(m, controllers)) else {
             continue;
         };
-        hierarchy(ctx, e, &mi, controllers, own)?;
+        hierarchy(ctx, e, top.as_fd(), &mi, controllers, own)?;
     }
     if e.opts.is_ro() {
-        let top = mounts::reopen(ctx, e)?;
         let attr = Attr {
             set: libc::MOUNT_ATTR_RDONLY,
             ..Attr::default()
@@ -119,10 +119,11 @@ fn holds(m: &mountinfo::MountInfo, controllers: &str) -> bool {
             .all(|c| m.super_opts.split(',').any(|o| o == c))
 }
 
-/// Mounts one v1 hierarchy under the cgroup tmpfs, named as on the host.
+/// Mounts one v1 hierarchy under the cgroup tmpfs (`top`), named as on the host.
 fn hierarchy(
     ctx: &Ctx,
     e: &Entry,
+    top: BorrowedFd<'_>,
     mi: &mountinfo::MountInfo,
     controllers: &str,
     own: &str,
@@ -141,22 +142,24 @@ fn hierarchy(
         let host = host_dir(e, mi, own)?;
         let flags = e.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC;
         let opts = options(flags, e.opts.cleared, &e.opts, "");
-        mounts::bind(
-            ctx,
-            &Entry::derived(e.index, dest, "cgroup", Cow::Owned(host), opts),
-        )?;
+        let bind = Entry::derived(e.index, dest, "cgroup", Cow::Owned(host), opts);
+        mounts::bind_into_fresh(ctx, &bind, top, name)?;
     }
-    link_comounted(ctx, e, name)
+    link_comounted(ctx, e, top, name)
 }
 
 /// `cpu -> cpu,cpuacct` and `cpuacct -> cpu,cpuacct` for a co-mounted hierarchy.
-fn link_comounted(ctx: &Ctx, e: &Entry, name: &std::ffi::OsStr) -> Result<(), Error> {
+fn link_comounted(
+    ctx: &Ctx,
+    e: &Entry,
+    top: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+) -> Result<(), Error> {
     let Some(s) = name.to_str().filter(|s| s.contains(',')) else {
         return Ok(());
     };
-    let dir = mounts::reopen(ctx, e)?;
     for part in s.split(',') {
-        match symlinkat(name, dir.as_fd(), part) {
+        match symlinkat(name, top, part) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(errno) => return Err(ctx.in_root_err("symlink", &e.dest.join(part), errno)),
         }

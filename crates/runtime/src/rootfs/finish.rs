@@ -63,16 +63,28 @@ fn readonly(path: &Path) -> Result<(), Error> {
 }
 
 /// Covers a file with /dev/null, a directory with an empty read-only tmpfs; missing is fine.
+/// The type is looked at first: a bind of /dev/null refused on a directory would cost the
+/// kernel a copy of the /dev mount and its teardown (an RCU grace period) for nothing.
 fn mask(path: &Path) -> Result<(), Error> {
+    match stat(path) {
+        Err(Errno::ENOENT) => Ok(()),
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => mask_dir(path),
+        _ => mask_file(path),
+    }
+}
+
+fn mask_file(path: &Path) -> Result<(), Error> {
     match mount(Some("/dev/null"), path, NONE, MsFlags::MS_BIND, NONE) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(Errno::ENOTDIR) => {
-            let data = Some("nr_blocks=1,nr_inodes=1");
-            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, data)
-                .map_err(|errno| sys("mask directory", path, errno))
-        }
+        Err(Errno::ENOTDIR) => mask_dir(path),
         Err(errno) => Err(sys("mask", path, errno)),
     }
+}
+
+fn mask_dir(path: &Path) -> Result<(), Error> {
+    let data = Some("nr_blocks=1,nr_inodes=1");
+    mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, data)
+        .map_err(|errno| sys("mask directory", path, errno))
 }
 
 /// Masking binds /dev/null: it must be the null device, not a file the image put there.

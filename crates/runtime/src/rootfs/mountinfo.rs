@@ -2,6 +2,7 @@
 //! `--no-pivot` path; the common start path never reads them).
 
 use std::borrow::Cow;
+use std::io::Read as _;
 use std::path::Path;
 
 use super::Error;
@@ -26,14 +27,23 @@ impl MountInfo<'_> {
     }
 }
 
-/// Reads a whole kernel file.
+/// Reads a whole kernel file. The buffer starts large: these files report no size, and
+/// growing from a small probe would cost a read (and a regeneration of lines) per doubling.
 pub(super) fn read(path: &str) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::File {
+    let err = |source| Error::File {
         op: "read",
         path: Path::new(path).to_owned(),
         source,
-    })
+    };
+    let mut text = String::with_capacity(READ_CAPACITY);
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(err)?;
+    Ok(text)
 }
+
+/// The first buffer for [`read`]: a mountinfo of ~100 mounts fits.
+const READ_CAPACITY: usize = 16 * 1024;
 
 /// Parses mountinfo text; malformed lines are skipped.
 pub(super) fn parse(text: &str) -> impl Iterator<Item = MountInfo<'_>> {

@@ -5,13 +5,14 @@
 //! read-only bind keeps the (possibly locked) nosuid/nodev/noexec flags of its source.
 
 use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::stat::fstat;
+use nix::sys::stat::{fstat, mkdirat, Mode};
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 use oci_spec::runtime::{LinuxIdMapping, Mount};
 
@@ -179,15 +180,7 @@ pub(super) fn reopen(ctx: &Ctx, e: &Entry) -> Result<OwnedFd, Error> {
 
 /// Binds `source` (a host path) onto the destination.
 pub(super) fn bind(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
-    let Some(source) = e.source.as_deref() else {
-        return Err(Error::Config {
-            field: format!("mounts[{}].source", e.index),
-            reason: "a bind mount needs a source".into(),
-        });
-    };
-    let recursive = e.opts.flags.contains(MsFlags::MS_REC);
-    let tree = sys::clone_tree(source, recursive)
-        .map_err(|errno| ctx.mount_err("bind", &e.what(), &e.dest, errno))?;
+    let tree = clone_source(ctx, e)?;
     let st =
         fstat(tree.as_fd()).map_err(|errno| ctx.mount_err("stat", &e.what(), &e.dest, errno))?;
     let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -197,7 +190,38 @@ pub(super) fn bind(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
     };
     let is_proc = fstatfs(tree.as_fd()).is_ok_and(|s| s.filesystem_type() == PROC_SUPER_MAGIC);
     let (target, _) = target(ctx, e, kind, is_proc)?;
-    attach(ctx, e, tree.as_fd(), target.as_fd(), false)
+    attach(ctx, e, tree.as_fd(), Dest::Fd(target.as_fd()), false)
+}
+
+/// Binds a directory `source` onto a new directory `name` in `dir`, a filesystem this init
+/// has just mounted: nothing there comes from the image, so the checked lookup inside the
+/// rootfs (and its five system calls) is not needed. An existing `name` takes [`bind`].
+pub(super) fn bind_into_fresh(
+    ctx: &Ctx,
+    e: &Entry,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> Result<(), Error> {
+    match mkdirat(dir, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return bind(ctx, e),
+        Err(errno) => return Err(ctx.in_root_err("create mount target", &e.dest, errno)),
+    }
+    let tree = clone_source(ctx, e)?;
+    attach(ctx, e, tree.as_fd(), Dest::At(dir, name), false)
+}
+
+/// A detached copy of the bind source's mount (tree, with `rbind`).
+fn clone_source(ctx: &Ctx, e: &Entry) -> Result<OwnedFd, Error> {
+    let Some(source) = e.source.as_deref() else {
+        return Err(Error::Config {
+            field: format!("mounts[{}].source", e.index),
+            reason: "a bind mount needs a source".into(),
+        });
+    };
+    let recursive = e.opts.flags.contains(MsFlags::MS_REC);
+    sys::clone_tree(source, recursive)
+        .map_err(|errno| ctx.mount_err("bind", &e.what(), &e.dest, errno))
 }
 
 /// Without its own network namespace a container cannot get a sysfs of its own (nor can an
@@ -206,7 +230,16 @@ fn bind_host_sys(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
     let tree = sys::clone_tree(Path::new("/sys"), true)
         .map_err(|errno| ctx.mount_err("bind /sys as", e.typ, &e.dest, errno))?;
     let (target, _) = target(ctx, e, Kind::Dir, false)?;
-    attach(ctx, e, tree.as_fd(), target.as_fd(), true)
+    attach(ctx, e, tree.as_fd(), Dest::Fd(target.as_fd()), true)
+}
+
+/// Where [`attach`] puts a detached mount.
+#[derive(Clone, Copy)]
+enum Dest<'f> {
+    /// On what the descriptor refers to (a target opened inside the rootfs).
+    Fd(BorrowedFd<'f>),
+    /// On a name in a directory (see [`bind_into_fresh`]).
+    At(BorrowedFd<'f>, &'f OsStr),
 }
 
 /// Attaches a detached mount tree on the target, idmapping it first if asked, then sets its
@@ -216,14 +249,17 @@ fn attach(
     ctx: &Ctx,
     e: &Entry,
     tree: BorrowedFd<'_>,
-    target: BorrowedFd<'_>,
+    dest: Dest<'_>,
     flags_recursive: bool,
 ) -> Result<(), Error> {
     if e.opts.idmap != IdMap::No {
         idmap::apply(ctx, e, tree)?;
     }
-    sys::move_mount(tree, target)
-        .map_err(|errno| ctx.mount_err("bind", &e.what(), &e.dest, errno))?;
+    match dest {
+        Dest::Fd(target) => sys::move_mount(tree, target),
+        Dest::At(dir, name) => sys::move_mount_at(tree, dir, name),
+    }
+    .map_err(|errno| ctx.mount_err("bind", &e.what(), &e.dest, errno))?;
     let (set, clr) = e.opts.bind_attr();
     let attr = Attr {
         set,

@@ -143,6 +143,31 @@ pub(super) fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(),
     Errno::result(res).map(drop)
 }
 
+/// `move_mount(from, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`: attaches the detached mount
+/// `from` on `name` in the directory `dir` (a trailing symlink is not followed).
+pub(super) fn move_mount_at(
+    from: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> Result<(), Errno> {
+    let empty = c"";
+    let res = name.with_nix_path(|c| {
+        // SAFETY: both descriptors are valid for the call; `empty` and `c` are valid C
+        // strings that outlive it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                from.as_raw_fd(),
+                empty.as_ptr(),
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        }
+    })?;
+    Errno::result(res).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -620,6 +620,54 @@ fn no_pivot_moves_and_chroots() {
     .unwrap();
 }
 
+/// maskedPaths of every kind: a file gets /dev/null, a directory (also through a symlink) an
+/// empty read-only tmpfs, a symlink to a file the null device; missing paths and dangling
+/// symlinks are skipped.
+#[test]
+fn masked_paths_by_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = busybox(tmp.path());
+    let m = rootfs.join("m");
+    std::fs::create_dir_all(m.join("dir")).unwrap();
+    std::fs::write(m.join("dir/secret"), "x").unwrap();
+    std::fs::write(m.join("file"), "secret").unwrap();
+    std::os::unix::fs::symlink("dir", m.join("dirlink")).unwrap();
+    std::os::unix::fs::symlink("/m/file", m.join("filelink")).unwrap();
+    std::os::unix::fs::symlink("/m/nothing", m.join("dangling")).unwrap();
+    let masked = [
+        "/m/dirlink",
+        "/m/filelink",
+        "/m/dangling",
+        "/m/missing",
+        "/proc/acpi",
+    ];
+    let spec = small_spec(json!([]), json!({ "maskedPaths": masked }));
+    in_child(tmp.path(), CloneFlags::empty(), || {
+        let o = opts(&rootfs, &spec);
+        prepare(&o).map_err(e2s("prepare"))?;
+        enter(&o).map_err(e2s("enter"))?;
+        finalize(&o).map_err(e2s("finalize"))?;
+        char_dev("/m/file", 1, 3)?;
+        let content = std::fs::read("/m/filelink").map_err(e2s("/m/filelink"))?;
+        ensure(content.is_empty(), || "/m/file readable".into())?;
+        for d in ["/m/dir", "/proc/acpi"] {
+            ensure(fs_type(d)? == TMPFS_MAGIC && is_ro(d)?, || {
+                format!("{d} not masked")
+            })?;
+        }
+        ensure(!Path::new("/m/dir/secret").exists(), || {
+            "secret visible".into()
+        })?;
+        ensure(!Path::new("/m/nothing").exists(), || {
+            "dangling target made".into()
+        })?;
+        ensure(!Path::new("/m/missing").exists(), || {
+            "missing path made".into()
+        })
+    })
+    .unwrap();
+}
+
 #[test]
 fn bind_flags_recursive_and_propagation() {
     let tmp = tempfile::tempdir().unwrap();

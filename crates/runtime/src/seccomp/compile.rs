@@ -178,7 +178,10 @@ fn load_hint(errno: Errno) -> &'static str {
 
 /// Large filters get libseccomp's binary tree: fewer instructions run per syscall and a
 /// faster load (the kernel pre-evaluates the filter for every syscall number), at the cost
-/// of a slower compile. runc makes the same choice.
+/// of a slower compile. runc makes the same choice. Measured with Docker's default profile
+/// (x86_64, x86, x32) on Linux 6.18: the tree's 1246 instructions load in ~270 us, the
+/// linear 1001 in ~750 us; of the 270, ~150 are the kernel's conversion and JIT of the
+/// program (linear in its length), the rest the per-syscall-number walk for the action cache.
 fn use_binary_tree(ctx: &mut ScmpFilterContext, syscalls: &[LinuxSyscall]) -> Result<(), Error> {
     let names: usize = syscalls.iter().map(|rule| rule.names().len()).sum();
     if names > BINARY_TREE_MIN_RULES {
