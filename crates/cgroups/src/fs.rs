@@ -8,11 +8,15 @@ use crate::{Error, Result};
 
 /// Writes `value` to an existing cgroup file (never creates it: a missing file is an error).
 pub(crate) fn write(path: &Path, value: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
+    open_write(path)?.write_all(value.as_bytes())
+}
+
+/// Opens an existing cgroup file for writing (truncated, as a shell's `>` would).
+pub(crate) fn open_write(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
-        .open(path)?;
-    f.write_all(value.as_bytes())
+        .open(path)
 }
 
 /// Writes `value` to `path`, mapping failure to [`Error::Io`] with `op`.
@@ -76,6 +80,26 @@ pub(crate) fn flat_keyed(content: &str) -> impl Iterator<Item = (&str, u64)> {
 /// Looks up `key` in a flat-keyed file's content.
 pub(crate) fn keyed_value(content: &str, key: &str) -> Option<u64> {
     flat_keyed(content).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Makes the cgroup directory `dir` (and any missing ancestors); whether `dir` itself
+/// was made now (false: it was there).
+pub(crate) fn make_cgroup(dir: &Path) -> Result<bool> {
+    // Its parent is nearly always there: one mkdir.
+    match std::fs::create_dir(dir) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("create cgroup", dir)(e)),
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(Error::io("create cgroup", parent))?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("create cgroup", dir)(e)),
+    }
 }
 
 /// Lists the sub-directories (child cgroups) of `dir`.

@@ -46,7 +46,8 @@ type Result<T> = std::result::Result<T, StateError>;
 
 /// The layout version of [`Saved`].
 pub const STATE_VERSION: u32 = 1;
-const STATE_FILE: &str = "state.json";
+/// The saved state's file name in a container's directory.
+pub const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 /// The fifo the container init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";

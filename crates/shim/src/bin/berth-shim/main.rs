@@ -28,14 +28,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use berth_runtime::container::Runtime;
+use berth_cgroups::Hierarchies;
+use berth_runtime::container::{Runtime, CGROUP_ROOT};
 use berth_shim::args::{ExecArgs, ShimCommand, StartArgs};
 use nix::unistd::{ForkResult, Pid};
 
 use crate::output::Log;
 use crate::server::{note, Server};
 use crate::signals::Signals;
-use crate::stdio::Stdio;
+use crate::stdio::{Spare, Stdio};
 use crate::target::Target;
 
 /// The first argument that makes this a prepared shim (see `berth_shim::launch::Prepared`).
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
     if let Err(e) = detach() {
         return failed(report, &e);
     }
-    run(report, &cmd)
+    run(report, &cmd, Ahead::default())
 }
 
 /// The shim's process name.
@@ -124,6 +125,7 @@ fn prepared() -> ExitCode {
         return report.fail(&format!("{e:#}"));
     }
     report.line(&format!("{{\"idle_pid\":{}}}\n", std::process::id()));
+    let ahead = Ahead::make();
     let bytes = match commands.read() {
         Ok(bytes) if bytes.is_empty() => return ExitCode::SUCCESS,
         Ok(bytes) => bytes,
@@ -134,14 +136,14 @@ fn prepared() -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(absolute);
     match cmd {
-        Ok(cmd) => run(report, &cmd),
+        Ok(cmd) => run(report, &cmd, ahead),
         Err(e) => report.fail(&format!("{e:#}")),
     }
 }
 
 /// Sets the shim up for `cmd`, reports, and serves.
-fn run(report: Reporter, cmd: &ShimCommand) -> ExitCode {
-    match setup(cmd) {
+fn run(report: Reporter, cmd: &ShimCommand, ahead: Ahead) -> ExitCode {
+    match setup(cmd, ahead) {
         Ok((server, pid, exit_command)) => {
             report.send(&format!(
                 "{{\"pid\":{pid},\"shim_pid\":{}}}\n",
@@ -248,9 +250,44 @@ impl CommandPipe {
     }
 }
 
+/// What a shim can make before it knows its command; a prepared shim makes it while it
+/// waits for one, a shim started with its command line as it goes.
+#[derive(Default)]
+struct Ahead {
+    /// The host's cgroup hierarchies.
+    hierarchies: Option<Hierarchies>,
+    /// /dev/null and the output pipes.
+    spare: Option<Spare>,
+}
+
+impl Ahead {
+    /// Everything made now. What fails here is tried again when needed (and reported
+    /// then).
+    fn make() -> Ahead {
+        Ahead {
+            hierarchies: Hierarchies::discover(Path::new(CGROUP_ROOT)).ok(),
+            spare: Spare::make().ok(),
+        }
+    }
+
+    /// A runtime keeping state under `root`, on the hierarchies if found.
+    fn runtime(&self, root: &Path) -> Runtime {
+        let rt = Runtime::new(root);
+        match &self.hierarchies {
+            Some(h) => rt.with_hierarchies(h.clone()),
+            None => rt,
+        }
+    }
+
+    /// The spare stdio, made now if it was not.
+    fn spare(self) -> Result<Spare> {
+        self.spare.map_or_else(Spare::make, Ok)
+    }
+}
+
 /// Everything before the report: the server, the process's pid (0 for an exec), and
 /// the exit command.
-fn setup(cmd: &ShimCommand) -> Result<(Server, i32, Vec<OsString>)> {
+fn setup(cmd: &ShimCommand, ahead: Ahead) -> Result<(Server, i32, Vec<OsString>)> {
     let state = cmd.state();
     std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
     std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
@@ -261,8 +298,8 @@ fn setup(cmd: &ShimCommand) -> Result<(Server, i32, Vec<OsString>)> {
     let _ = std::fs::remove_file(berth_shim::SOCKET);
     let listener = UnixListener::bind(berth_shim::SOCKET).context("bind the control socket")?;
     let built = match cmd {
-        ShimCommand::Start(a) => setup_start(a, signals, listener),
-        ShimCommand::Exec(a) => setup_exec(a, signals, listener),
+        ShimCommand::Start(a) => setup_start(a, signals, listener, ahead),
+        ShimCommand::Exec(a) => setup_exec(a, signals, listener, ahead),
     };
     if built.is_err() {
         let _ = std::fs::remove_file(berth_shim::SOCKET);
@@ -278,18 +315,13 @@ fn setup_start(
     a: &StartArgs,
     signals: Signals,
     listener: UnixListener,
+    ahead: Ahead,
 ) -> Result<(Server, i32, Vec<OsString>)> {
     let log = Log::open(&a.log)?;
-    let rt = Runtime::new(&a.runtime_root);
-    let mut stdio = Stdio::new(a.tty, a.stdin)?;
-    let pid = Target::create(&rt, &a.id, &a.bundle, &mut stdio, &signals)?;
-    // Found now: at the end, the exit is reported after one read of it.
-    let oom = rt.oom_counter(&a.id).ok();
-    let target = Target::Container {
-        rt,
-        id: a.id.clone(),
-        oom,
-    };
+    let rt = ahead.runtime(&a.runtime_root);
+    let mut stdio = Stdio::new(a.tty, a.stdin, ahead.spare()?)?;
+    let target = Target::create(rt, &a.id, &a.bundle, &mut stdio, &signals)?;
+    let pid = target.init_pid().unwrap_or(0);
     let child = Some(Pid::from_raw(pid));
     let server = Server::new(signals, listener, stdio, target, log, child);
     let server = server.inspect_err(|_| {
@@ -302,16 +334,17 @@ fn setup_exec(
     a: &ExecArgs,
     signals: Signals,
     listener: UnixListener,
+    ahead: Ahead,
 ) -> Result<(Server, i32, Vec<OsString>)> {
     let raw = std::fs::read(&a.process).with_context(|| format!("read {}", a.process.display()))?;
     let process =
         serde_json::from_slice(&raw).with_context(|| format!("parse {}", a.process.display()))?;
     let target = Target::Exec {
-        rt: Runtime::new(&a.runtime_root),
+        rt: ahead.runtime(&a.runtime_root),
         id: a.id.clone(),
         process: Box::new(process),
     };
-    let stdio = Stdio::new(a.tty, a.stdin)?;
+    let stdio = Stdio::new(a.tty, a.stdin, ahead.spare()?)?;
     let server = Server::new(signals, listener, stdio, target, Log::with(None), None)?;
     Ok((server, 0, Vec::new()))
 }
