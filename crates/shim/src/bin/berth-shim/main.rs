@@ -258,15 +258,29 @@ struct Ahead {
     hierarchies: Option<Hierarchies>,
     /// /dev/null and the output pipes.
     spare: Option<Spare>,
+    /// The signal handling that an idle shim can have.
+    signals: Option<Signals>,
 }
 
 impl Ahead {
     /// Everything made now. What fails here is tried again when needed (and reported
     /// then).
     fn make() -> Ahead {
+        // The process's hash keys come from the kernel's random pool at the first hash
+        // map (the spec has some): drawn now.
+        let _ = std::collections::hash_map::RandomState::new();
         Ahead {
             hierarchies: Hierarchies::discover(Path::new(CGROUP_ROOT)).ok(),
             spare: Spare::make().ok(),
+            signals: Signals::prepare().ok(),
+        }
+    }
+
+    /// The signals set up, as far as they were not.
+    fn signals(&mut self) -> nix::Result<Signals> {
+        match self.signals.take() {
+            Some(s) => s.arm(),
+            None => Signals::install(),
         }
     }
 
@@ -287,14 +301,20 @@ impl Ahead {
 
 /// Everything before the report: the server, the process's pid (0 for an exec), and
 /// the exit command.
-fn setup(cmd: &ShimCommand, ahead: Ahead) -> Result<(Server, i32, Vec<OsString>)> {
+fn setup(cmd: &ShimCommand, mut ahead: Ahead) -> Result<(Server, i32, Vec<OsString>)> {
     let state = cmd.state();
-    std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
+    // Its caller made it, most of the time.
+    if let Err(e) = std::fs::create_dir(state) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            std::fs::create_dir_all(state)
+                .with_context(|| format!("create {}", state.display()))?;
+        }
+    }
     std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
     std::fs::write(berth_shim::PID_FILE, std::process::id().to_string())
         .context("write the pid file")?;
     berth_shim::ExitStatus::clear(Path::new("."))?;
-    let signals = Signals::install().context("set up signals")?;
+    let signals = ahead.signals().context("set up signals")?;
     let _ = std::fs::remove_file(berth_shim::SOCKET);
     let listener = UnixListener::bind(berth_shim::SOCKET).context("bind the control socket")?;
     let built = match cmd {
