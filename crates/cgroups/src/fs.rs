@@ -26,12 +26,30 @@ pub(crate) fn write_op(op: &'static str, path: &Path, value: &str) -> Result<()>
 
 /// Reads a whole cgroup file.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(Error::io("read", path))
+    read_small(path).map_err(Error::io("read", path))
+}
+
+/// Reads a whole file without asking its size first (cgroup files report none): an
+/// open, the reads and a close.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(raw).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
 }
 
 /// Reads a file, returning `None` when it does not exist (controller absent).
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    match read_small(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path)(e)),

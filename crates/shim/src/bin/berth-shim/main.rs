@@ -304,19 +304,15 @@ impl Ahead {
 fn setup(cmd: &ShimCommand, mut ahead: Ahead) -> Result<(Server, i32, Vec<OsString>)> {
     let state = cmd.state();
     // Its caller made it, most of the time.
-    if let Err(e) = std::fs::create_dir(state) {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            std::fs::create_dir_all(state)
-                .with_context(|| format!("create {}", state.display()))?;
-        }
+    if std::env::set_current_dir(state).is_err() {
+        std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
+        std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
     }
-    std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
     std::fs::write(berth_shim::PID_FILE, std::process::id().to_string())
         .context("write the pid file")?;
     berth_shim::ExitStatus::clear(Path::new("."))?;
     let signals = ahead.signals().context("set up signals")?;
-    let _ = std::fs::remove_file(berth_shim::SOCKET);
-    let listener = UnixListener::bind(berth_shim::SOCKET).context("bind the control socket")?;
+    let listener = bind_control_socket()?;
     let built = match cmd {
         ShimCommand::Start(a) => setup_start(a, signals, listener, ahead),
         ShimCommand::Exec(a) => setup_exec(a, signals, listener, ahead),
@@ -329,6 +325,18 @@ fn setup(cmd: &ShimCommand, mut ahead: Ahead) -> Result<(Server, i32, Vec<OsStri
     // SAFETY: malloc_trim only returns free heap memory to the system.
     unsafe { libc::malloc_trim(0) };
     built
+}
+
+/// Binds the control socket, in place of one a shim that ended abruptly left.
+fn bind_control_socket() -> Result<UnixListener> {
+    match UnixListener::bind(berth_shim::SOCKET) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let _ = std::fs::remove_file(berth_shim::SOCKET);
+            UnixListener::bind(berth_shim::SOCKET)
+        }
+        r => r,
+    }
+    .context("bind the control socket")
 }
 
 fn setup_start(
