@@ -321,9 +321,6 @@ fn setup(cmd: &ShimCommand, mut ahead: Ahead) -> Result<(Server, i32, Vec<OsStri
         let _ = std::fs::remove_file(berth_shim::SOCKET);
         let _ = std::fs::remove_file(berth_shim::PID_FILE);
     }
-    // Give back what parsing the spec and creating the container took.
-    // SAFETY: malloc_trim only returns free heap memory to the system.
-    unsafe { libc::malloc_trim(0) };
     built
 }
 
