@@ -9,8 +9,9 @@
 //! it execs the exit command, if one was given.
 //!
 //! A prepared shim (`berth-shim --wait-command`) forks, detaches and takes its pipes
-//! first, named `berth-shim-idle`, then reads its command line from stdin and goes on
-//! from the state directory as above.
+//! first, named `berth-shim-idle`, makes what does not depend on the command
+//! (`Ahead`: cgroup hierarchies, /dev/null and output pipes, signal handlers), then
+//! reads its command line from stdin and goes on from the state directory as above.
 
 mod conn;
 mod output;
