@@ -8,11 +8,15 @@ use crate::{Error, Result};
 
 /// Writes `value` to an existing cgroup file (never creates it: a missing file is an error).
 pub(crate) fn write(path: &Path, value: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
+    open_write(path)?.write_all(value.as_bytes())
+}
+
+/// Opens an existing cgroup file for writing (truncated, as a shell's `>` would).
+pub(crate) fn open_write(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
-        .open(path)?;
-    f.write_all(value.as_bytes())
+        .open(path)
 }
 
 /// Writes `value` to `path`, mapping failure to [`Error::Io`] with `op`.
@@ -22,12 +26,30 @@ pub(crate) fn write_op(op: &'static str, path: &Path, value: &str) -> Result<()>
 
 /// Reads a whole cgroup file.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(Error::io("read", path))
+    read_small(path).map_err(Error::io("read", path))
+}
+
+/// Reads a whole file without asking its size first (cgroup files report none): an
+/// open, the reads and a close.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(raw).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
 }
 
 /// Reads a file, returning `None` when it does not exist (controller absent).
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    match read_small(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path)(e)),
@@ -76,6 +98,26 @@ pub(crate) fn flat_keyed(content: &str) -> impl Iterator<Item = (&str, u64)> {
 /// Looks up `key` in a flat-keyed file's content.
 pub(crate) fn keyed_value(content: &str, key: &str) -> Option<u64> {
     flat_keyed(content).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Makes the cgroup directory `dir` (and any missing ancestors); whether `dir` itself
+/// was made now (false: it was there).
+pub(crate) fn make_cgroup(dir: &Path) -> Result<bool> {
+    // Its parent is nearly always there: one mkdir.
+    match std::fs::create_dir(dir) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("create cgroup", dir)(e)),
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(Error::io("create cgroup", parent))?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("create cgroup", dir)(e)),
+    }
 }
 
 /// Lists the sub-directories (child cgroups) of `dir`.

@@ -12,6 +12,7 @@ mod devices;
 mod error;
 mod favor;
 mod fs;
+mod layout;
 mod plan;
 mod stats;
 mod v1;
@@ -26,6 +27,7 @@ use oci_spec::runtime::LinuxResources;
 
 pub use error::{Error, Result};
 pub use favor::{held_by_berth, FavorDynMods, FavorError, HIERARCHY_NAME};
+pub use layout::Hierarchies;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Scope, Stats, Throttling,
 };
@@ -68,16 +70,24 @@ impl Manager {
     /// taken from each hierarchy's root) under the cgroup filesystem at `root`, detecting the
     /// version. Nothing is created.
     pub fn new(root: &Path, cgroups_path: &Path) -> Result<Self> {
-        Self::with_version(root, cgroups_path, detect(root)?)
+        Self::with_hierarchies(&Hierarchies::discover(root)?, cgroups_path)
     }
 
     /// Like [`Manager::new`] with the version given, e.g. v2 on `/sys/fs/cgroup/unified`
     /// or on a fake tree.
     pub fn with_version(root: &Path, cgroups_path: &Path, v: Version) -> Result<Self> {
+        Self::with_hierarchies(&Hierarchies::with_version(root, v)?, cgroups_path)
+    }
+
+    /// Like [`Manager::new`] on hierarchies found before: nothing is read from the file
+    /// system.
+    pub fn with_hierarchies(h: &Hierarchies, cgroups_path: &Path) -> Result<Self> {
         let rel = relative(cgroups_path)?;
-        let backend = match v {
-            Version::V1 => Backend::V1(v1::V1::new(root, &rel)?),
-            Version::V2 => Backend::V2(v2::V2::new(root, &rel)),
+        let backend = match h.kind() {
+            layout::Kind::V1 { mounts, unified } => {
+                Backend::V1(v1::V1::at(mounts, unified.as_deref(), &rel))
+            }
+            layout::Kind::V2 => Backend::V2(v2::V2::new(h.root(), &rel)),
         };
         Ok(Self { backend })
     }

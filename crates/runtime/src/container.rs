@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use berth_cgroups::Manager;
+use berth_cgroups::{Hierarchies, Manager};
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -61,6 +61,30 @@ pub struct Runtime {
     pub root: Root,
     /// The cgroup filesystem root (normally /sys/fs/cgroup).
     pub cgroup_root: PathBuf,
+    /// The hierarchies under `cgroup_root`, when found before ([`Runtime::with_hierarchies`]);
+    /// otherwise each operation that needs a cgroup discovers them.
+    pub hierarchies: Option<Hierarchies>,
+}
+
+/// A container just created, as the process that watches it until it ends (berth's shim)
+/// keeps it: what deleting it at the end needs ([`Runtime::delete_created`]), with no
+/// state to load and no cgroup to find again.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Its saved state.
+    pub saved: Saved,
+    /// Its cgroup.
+    pub cgroup: Manager,
+    /// Whether its spec has poststop hooks (the spec is read again to run them).
+    pub poststop: bool,
+}
+
+impl Created {
+    /// How many of its processes the OOM killer ended (0 if the cgroup cannot be read,
+    /// or is gone).
+    pub fn oom_kills(&self) -> u64 {
+        self.cgroup.oom_kills().unwrap_or(0)
+    }
 }
 
 /// A container's state in the shape `runc state` prints.
@@ -126,7 +150,26 @@ impl Runtime {
         Self {
             root: Root::new(root),
             cgroup_root: PathBuf::from(CGROUP_ROOT),
+            hierarchies: None,
         }
+    }
+
+    /// This runtime on cgroup hierarchies found before (their root becomes the cgroup
+    /// root): a caller that finds them ahead of time spares every create and delete
+    /// the search.
+    pub fn with_hierarchies(mut self, h: Hierarchies) -> Self {
+        self.cgroup_root = h.root().to_path_buf();
+        self.hierarchies = Some(h);
+        self
+    }
+
+    /// The cgroup `path` under the cgroup file system at `root`, from the known
+    /// hierarchies when they are those of `root`.
+    fn manager(&self, root: &Path, path: &Path) -> Result<Manager> {
+        Ok(match &self.hierarchies {
+            Some(h) if h.root() == root => Manager::with_hierarchies(h, path)?,
+            _ => Manager::new(root, path)?,
+        })
     }
 
     /// The cgroup of a container: `linux.cgroupsPath`, or /berth/<id>.
@@ -141,6 +184,12 @@ impl Runtime {
     /// Creates a container: its init is set up and waits for `start`. Returns the saved state
     /// and, for `run`, the init's pid (the caller is its parent).
     pub fn create(&self, opts: &CreateOptions) -> Result<Saved> {
+        self.create_kept(opts).map(|c| c.saved)
+    }
+
+    /// [`Runtime::create`] for a caller that watches the container until it ends and
+    /// then deletes it with [`Runtime::delete_created`].
+    pub fn create_kept(&self, opts: &CreateOptions) -> Result<Created> {
         state::check_id(&opts.id)?;
         let bundle = std::path::absolute(&opts.bundle).map_err(io_err("resolve", &opts.bundle))?;
         let loaded = spec::load(&bundle)?;
@@ -148,7 +197,7 @@ impl Runtime {
         let resources = crate::devices::effective_resources(spec);
         let resources = resources.as_ref();
         let cgroup_path = Self::cgroup_path(spec, &opts.id);
-        let cg = Manager::new(&self.cgroup_root, &cgroup_path)?;
+        let cg = self.manager(&self.cgroup_root, &cgroup_path)?;
         if let Some(res) = resources {
             cg.validate(res)?;
         }
@@ -237,7 +286,11 @@ impl Runtime {
             write_pid_file(pf, saved.pid)?;
         }
         undo.armed = false;
-        Ok(saved)
+        Ok(Created {
+            saved,
+            cgroup: cg,
+            poststop: !Kind::Poststop.of(spec).is_empty(),
+        })
     }
 
     /// Starts a created container: releases its init and runs the poststart hooks.
@@ -309,7 +362,7 @@ impl Runtime {
 
     /// The cgroup of a saved container.
     pub fn cgroup(&self, saved: &Saved) -> Result<Manager> {
-        Ok(Manager::new(&saved.cgroup_root, &saved.cgroup_path)?)
+        self.manager(&saved.cgroup_root, &saved.cgroup_path)
     }
 
     /// The status of a container, read from the live system.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::container::{to_json, OciState, Runtime, Status};
+use crate::container::{to_json, Created, OciState, Runtime, Status};
 use crate::hooks::{self, Kind};
 use crate::{Error, Result};
 
@@ -98,19 +98,48 @@ impl Runtime {
             Status::Stopped => {}
             _ => self.kill_everything(&saved)?,
         }
-        let spec = self.spec_with_hooks(&saved, Kind::Poststop).ok().flatten();
         let cg = self.cgroup(&saved)?;
         let oom_kills = cg.oom_kills().unwrap_or(0);
         cg.destroy()?;
-        if let Some(spec) = &spec {
-            let mut state = self.oci_state(&saved, Some(spec));
-            state.status = "stopped".into();
-            if let Err(e) = hooks::run(Kind::Poststop, Kind::Poststop.of(spec), &to_json(&state)) {
-                crate::log::warn(&e.to_string());
-            }
-        }
+        self.run_poststop(&saved);
         self.root.remove(id)?;
         Ok(oom_kills)
+    }
+
+    /// Deletes a container made with [`Runtime::create_kept`] whose init has exited (its
+    /// watcher reaped it): its cgroup first (any process left there is killed), then its
+    /// poststop hooks, if it has any, and its state. Nothing is loaded or looked up
+    /// again; a container someone else deleted meanwhile is fine.
+    pub fn delete_created(&self, c: &Created) -> Result<()> {
+        if c.cgroup.destroy().is_err() {
+            // Processes outlived the init (a container in the host's pid namespace).
+            let _ = c.cgroup.signal_all(libc::SIGKILL);
+            c.cgroup.destroy()?;
+        }
+        let dir = self.root.container_dir(&c.saved.id);
+        let state_file = dir.join(crate::state::STATE_FILE);
+        if c.poststop && state_file.exists() {
+            self.run_poststop(&c.saved);
+        }
+        // The exec fifo went at start: the state file is all there is, most of the time.
+        match std::fs::remove_file(&state_file).and_then(|()| std::fs::remove_dir(&dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Ok(self.root.remove(&c.saved.id)?)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs the poststop hooks of a deleted container (failures are only logged).
+    fn run_poststop(&self, saved: &crate::state::Saved) {
+        let Some(spec) = self.spec_with_hooks(saved, Kind::Poststop).ok().flatten() else {
+            return;
+        };
+        let mut state = self.oci_state(saved, Some(&spec));
+        state.status = "stopped".into();
+        if let Err(e) = hooks::run(Kind::Poststop, Kind::Poststop.of(&spec), &to_json(&state)) {
+            crate::log::warn(&e.to_string());
+        }
     }
 
     fn kill_everything(&self, saved: &crate::state::Saved) -> Result<()> {

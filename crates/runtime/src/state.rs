@@ -46,7 +46,8 @@ type Result<T> = std::result::Result<T, StateError>;
 
 /// The layout version of [`Saved`].
 pub const STATE_VERSION: u32 = 1;
-const STATE_FILE: &str = "state.json";
+/// The saved state's file name in a container's directory.
+pub const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 /// The fifo the container init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -130,13 +131,20 @@ impl Root {
             let path = path.to_path_buf();
             move |source| StateError::Io { op, path, source }
         };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.dir)
-            .map_err(io("create runtime root", &self.dir))?;
         let dir = self.container_dir(id);
-        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+        // The root is nearly always there: one mkdir.
+        let made = match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o711)
+                    .create(&self.dir)
+                    .map_err(io("create runtime root", &self.dir))?;
+                fs::DirBuilder::new().mode(0o711).create(&dir)
+            }
+            r => r,
+        };
+        match made {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(StateError::Exists(id.to_string()))

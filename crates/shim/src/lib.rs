@@ -19,18 +19,20 @@
 //! A long-lived caller may start shims ahead of time instead: `berth-shim --wait-command`
 //! forks and detaches at once, says `{"idle_pid":N}` and reads the command from its stdin
 //! ([`launch::Prepared`]); it is named `berth-shim-idle` until the command comes, and
-//! exits quietly if its stdin closes first.
+//! exits quietly if its stdin closes first. While it waits it does what does not depend
+//! on the command: it finds the host's cgroup hierarchies, opens /dev/null, makes the
+//! output pipes and installs the signal handling an idle process can have.
 //!
 //! # Files in the state directory
 //!
 //! - `shim.pid`: the shim's pid, written before the report, removed at the end.
 //! - `shim.sock`: the control socket below, bound before the report, removed at the end.
 //! - `exit.json`: `{"exit_code":N,"finished_at":"<RFC 3339, ns>","oom_killed":false}`,
-//!   written atomically once the process has exited, its output is drained and (for a
-//!   container) its runtime state deleted ([`exit::ExitStatus`]); 128 + the signal number
-//!   for a process killed by a signal. The socket and pid file are gone by then, so a
-//!   new shim may start in the same directory while the old one lets its last clients
-//!   read (up to 2 s).
+//!   written atomically once the process has exited and its output is drained
+//!   ([`exit::ExitStatus`]); 128 + the signal number for a process killed by a signal.
+//!   Waiters are told, then (for a container) the cgroup and the runtime state are
+//!   deleted, then the socket and pid file removed, so a new shim may start in the same
+//!   directory while the old one lets its last clients read (up to 2 s).
 //! - `shim.log`: the shim's own errors, appended.
 //!
 //! # The control socket

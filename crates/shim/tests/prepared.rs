@@ -15,7 +15,7 @@ use std::time::Duration;
 use berth_shim::args::{ExecArgs, LogArgs, ShimCommand, StartArgs};
 use berth_shim::launch::{self, LaunchError, Prepared};
 use berth_shim::ShimClient;
-use support::{log_lines, proc_state, shim, wait_exit, wait_gone, Bundle};
+use support::{cgroup_dirs, log_lines, proc_state, shim, wait_exit, wait_gone, Bundle};
 
 /// The process name of `pid`.
 fn comm(pid: i32) -> String {
@@ -54,6 +54,10 @@ fn a_prepared_shim_runs_a_container_as_a_spawned_one_does() {
     assert_eq!(report.shim_pid, idle);
     assert!(report.pid > 0, "{report:?}");
     assert_eq!(comm(idle), "berth-shim");
+    assert!(
+        !cgroup_dirs(&b.id).is_empty(),
+        "the container has its cgroup"
+    );
     let pid_file = b.dir.join(berth_shim::PID_FILE);
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap(),
@@ -84,6 +88,9 @@ fn a_prepared_shim_runs_a_container_as_a_spawned_one_does() {
     assert!(wait_gone(&pid_file, Duration::from_secs(10)));
     assert!(wait_exit(idle, Duration::from_secs(5)));
     assert!(!b.dir.join(berth_shim::SOCKET).exists());
+    // Its end deleted the runtime state and the cgroup (found while it was idle).
+    assert!(!b.engine.runtime().root.path().join(&b.id).exists());
+    assert_eq!(cgroup_dirs(&b.id), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use berth_shim::args::{ExecArgs, ShimCommand};
 use berth_shim::client::{find, read_exit, ClientError, Found};
 use berth_shim::{AttachStream, ShimClient};
-use support::{log_lines, my_zombies, private_kib, proc_state, shim, wait_exit, wait_gone, Bundle};
+use support::{
+    cgroup_dirs, log_lines, my_zombies, private_kib, proc_state, shim, wait_exit, wait_gone, Bundle,
+};
 
 /// Reads frames until the shim closes the stream: (stdout, stderr).
 fn collect(mut stream: AttachStream) -> (String, String) {
@@ -43,6 +45,10 @@ fn output_is_logged_by_stream_and_the_exit_is_recorded() {
         std::process::id() as i32
     );
     assert!(my_zombies().is_empty(), "{:?}", my_zombies());
+    assert!(
+        !cgroup_dirs(&b.id).is_empty(),
+        "the container has its cgroup"
+    );
     let shim = ShimClient::connect(&b.dir).unwrap();
     assert_eq!(shim.start().unwrap(), report.pid);
     let status = shim.wait().unwrap();
@@ -77,9 +83,10 @@ fn output_is_logged_by_stream_and_the_exit_is_recorded() {
         Err(ClientError::Connect { .. })
     ));
     assert!(matches!(find(&b.dir), Ok(Found::Exited(s)) if s == status));
-    // The shim is gone, and so is every process it started.
+    // The shim is gone, and so is every process it started, and the cgroup.
     assert!(wait_exit(report.shim_pid, Duration::from_secs(5)));
     assert!(my_zombies().is_empty());
+    assert_eq!(cgroup_dirs(&b.id), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]

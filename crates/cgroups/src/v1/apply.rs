@@ -454,7 +454,7 @@ fn other(v1: &V1, res: &LinuxResources, p: &mut Plan) {
             } else {
                 "devices.deny"
             };
-            p.push(dir.join(file), rule.v1_line(), "linux.resources.devices");
+            p.push_record(dir.join(file), rule.v1_line(), "linux.resources.devices");
         }
     }
 }

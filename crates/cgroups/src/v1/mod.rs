@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::layout::Mount;
 use crate::{fs, v2, Result};
 
 /// One mounted v1 hierarchy and the container's directory in it.
@@ -30,31 +31,21 @@ pub(crate) struct V1 {
 }
 
 impl V1 {
-    /// Finds the hierarchies mounted under `root` and the container's directory `rel` in each.
-    pub fn new(root: &Path, rel: &Path) -> Result<Self> {
-        let mut hierarchies = Vec::new();
-        let mut unified = None;
-        for mount in fs::child_dirs(root)? {
-            let name = mount
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if name == "unified" && fs::is_cgroup2(&mount)? {
-                unified = Some(mount.join(rel));
-            } else if is_hierarchy(&mount) {
-                let controllers = name.split(',').map(str::to_string).collect();
-                let dir = mount.join(rel);
-                hierarchies.push(Hierarchy {
-                    controllers,
-                    mount,
-                    dir,
-                });
-            }
-        }
-        Ok(Self {
+    /// The container's directory `rel` in each of `mounts` (and in `unified`, the
+    /// unified tree's mount, on hybrid hosts).
+    pub fn at(mounts: &[Mount], unified: Option<&Path>, rel: &Path) -> Self {
+        let hierarchies = mounts
+            .iter()
+            .map(|m| Hierarchy {
+                controllers: m.controllers.clone(),
+                mount: m.path.clone(),
+                dir: m.path.join(rel),
+            })
+            .collect();
+        Self {
             hierarchies,
-            unified,
-        })
+            unified: unified.map(|u| u.join(rel)),
+        }
     }
 
     /// The container's directory in the hierarchy that has `controller`, if mounted.
@@ -76,13 +67,16 @@ impl V1 {
     /// Creates the cgroup in every hierarchy; cpuset levels are seeded from their parents.
     pub fn create(&self) -> Result<()> {
         for h in &self.hierarchies {
-            std::fs::create_dir_all(&h.dir).map_err(crate::Error::io("create cgroup", &h.dir))?;
-            if h.controllers.iter().any(|c| c == "cpuset") {
-                init_cpuset(&h.mount, &h.dir)?;
+            let made = fs::make_cgroup(&h.dir)?;
+            match (h.controllers.iter().any(|c| c == "cpuset"), made) {
+                (true, true) => init_cpuset(&h.mount, &h.dir)?,
+                // There before (left by a run that ended abruptly): checked level by level.
+                (true, false) => init_cpuset_levels(&h.mount, &h.dir)?,
+                (false, _) => {}
             }
         }
         if let Some(u) = &self.unified {
-            std::fs::create_dir_all(u).map_err(crate::Error::io("create cgroup", u))?;
+            fs::make_cgroup(u)?;
         }
         Ok(())
     }
@@ -205,12 +199,6 @@ impl V1 {
     }
 }
 
-/// A mounted hierarchy has `cgroup.procs` at its root; symlinks (`cpu -> cpu,cpuacct`) are
-/// skipped by [`fs::child_dirs`].
-fn is_hierarchy(mount: &Path) -> bool {
-    mount.join("cgroup.procs").exists()
-}
-
 fn no_freezer() -> crate::Error {
     crate::Error::NotAvailable {
         op: "freeze",
@@ -218,9 +206,28 @@ fn no_freezer() -> crate::Error {
     }
 }
 
-/// Copies `cpuset.cpus` and `cpuset.mems` from parent to child at every level below `mount`
-/// that has them empty: the kernel refuses tasks in a cpuset cgroup with no cpus or mems.
+/// Seeds the new cgroup `dir` (below `mount`) with its parent's `cpuset.cpus` and
+/// `cpuset.mems`: the kernel refuses tasks in a cpuset cgroup with no cpus or mems. A new
+/// v1 cpuset cgroup starts empty (or with its parent's values, under `clone_children`), so
+/// the parent's values are written without reading the child's. A parent that is empty
+/// itself (made by someone else and never seeded) sends this to [`init_cpuset_levels`].
 fn init_cpuset(mount: &Path, dir: &Path) -> Result<()> {
+    let Some(parent) = dir.parent().filter(|p| p.starts_with(mount)) else {
+        return Ok(());
+    };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let theirs = fs::read(&parent.join(file))?;
+        if theirs.trim().is_empty() {
+            return init_cpuset_levels(mount, dir);
+        }
+        fs::write_op("initialise cpuset", &dir.join(file), theirs.trim())?;
+    }
+    Ok(())
+}
+
+/// Copies `cpuset.cpus` and `cpuset.mems` from parent to child at every level below `mount`
+/// that has them empty.
+fn init_cpuset_levels(mount: &Path, dir: &Path) -> Result<()> {
     let Ok(rel) = dir.strip_prefix(mount) else {
         return Ok(());
     };

@@ -225,3 +225,17 @@ pub fn private_kib(pid: i32) -> (u64, u64) {
         field("Rss:"),
     )
 }
+
+/// Container `id`'s cgroup directories that exist now (`berth/<id>` in every hierarchy
+/// under /sys/fs/cgroup, or in the unified tree at its root).
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut tops = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        tops.extend(entries.flatten().map(|e| e.path()));
+    }
+    tops.into_iter()
+        .map(|t| t.join("berth").join(id))
+        .filter(|p| p.is_dir())
+        .collect()
+}

@@ -9,8 +9,9 @@
 //! it execs the exit command, if one was given.
 //!
 //! A prepared shim (`berth-shim --wait-command`) forks, detaches and takes its pipes
-//! first, named `berth-shim-idle`, then reads its command line from stdin and goes on
-//! from the state directory as above.
+//! first, named `berth-shim-idle`, makes what does not depend on the command
+//! (`Ahead`: cgroup hierarchies, /dev/null and output pipes, signal handlers), then
+//! reads its command line from stdin and goes on from the state directory as above.
 
 mod conn;
 mod output;
@@ -28,14 +29,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use berth_runtime::container::Runtime;
+use berth_cgroups::Hierarchies;
+use berth_runtime::container::{Runtime, CGROUP_ROOT};
 use berth_shim::args::{ExecArgs, ShimCommand, StartArgs};
 use nix::unistd::{ForkResult, Pid};
 
 use crate::output::Log;
 use crate::server::{note, Server};
 use crate::signals::Signals;
-use crate::stdio::Stdio;
+use crate::stdio::{Spare, Stdio};
 use crate::target::Target;
 
 /// The first argument that makes this a prepared shim (see `berth_shim::launch::Prepared`).
@@ -79,7 +81,7 @@ fn main() -> ExitCode {
     if let Err(e) = detach() {
         return failed(report, &e);
     }
-    run(report, &cmd)
+    run(report, &cmd, Ahead::default())
 }
 
 /// The shim's process name.
@@ -124,6 +126,7 @@ fn prepared() -> ExitCode {
         return report.fail(&format!("{e:#}"));
     }
     report.line(&format!("{{\"idle_pid\":{}}}\n", std::process::id()));
+    let ahead = Ahead::make();
     let bytes = match commands.read() {
         Ok(bytes) if bytes.is_empty() => return ExitCode::SUCCESS,
         Ok(bytes) => bytes,
@@ -134,14 +137,14 @@ fn prepared() -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(absolute);
     match cmd {
-        Ok(cmd) => run(report, &cmd),
+        Ok(cmd) => run(report, &cmd, ahead),
         Err(e) => report.fail(&format!("{e:#}")),
     }
 }
 
 /// Sets the shim up for `cmd`, reports, and serves.
-fn run(report: Reporter, cmd: &ShimCommand) -> ExitCode {
-    match setup(cmd) {
+fn run(report: Reporter, cmd: &ShimCommand, ahead: Ahead) -> ExitCode {
+    match setup(cmd, ahead) {
         Ok((server, pid, exit_command)) => {
             report.send(&format!(
                 "{{\"pid\":{pid},\"shim_pid\":{}}}\n",
@@ -248,48 +251,103 @@ impl CommandPipe {
     }
 }
 
+/// What a shim can make before it knows its command; a prepared shim makes it while it
+/// waits for one, a shim started with its command line as it goes.
+#[derive(Default)]
+struct Ahead {
+    /// The host's cgroup hierarchies.
+    hierarchies: Option<Hierarchies>,
+    /// /dev/null and the output pipes.
+    spare: Option<Spare>,
+    /// The signal handling that an idle shim can have.
+    signals: Option<Signals>,
+}
+
+impl Ahead {
+    /// Everything made now. What fails here is tried again when needed (and reported
+    /// then).
+    fn make() -> Ahead {
+        // The process's hash keys come from the kernel's random pool at the first hash
+        // map (the spec has some): drawn now.
+        let _ = std::collections::hash_map::RandomState::new();
+        Ahead {
+            hierarchies: Hierarchies::discover(Path::new(CGROUP_ROOT)).ok(),
+            spare: Spare::make().ok(),
+            signals: Signals::prepare().ok(),
+        }
+    }
+
+    /// The signals set up, as far as they were not.
+    fn signals(&mut self) -> nix::Result<Signals> {
+        match self.signals.take() {
+            Some(s) => s.arm(),
+            None => Signals::install(),
+        }
+    }
+
+    /// A runtime keeping state under `root`, on the hierarchies if found.
+    fn runtime(&self, root: &Path) -> Runtime {
+        let rt = Runtime::new(root);
+        match &self.hierarchies {
+            Some(h) => rt.with_hierarchies(h.clone()),
+            None => rt,
+        }
+    }
+
+    /// The spare stdio, made now if it was not.
+    fn spare(self) -> Result<Spare> {
+        self.spare.map_or_else(Spare::make, Ok)
+    }
+}
+
 /// Everything before the report: the server, the process's pid (0 for an exec), and
 /// the exit command.
-fn setup(cmd: &ShimCommand) -> Result<(Server, i32, Vec<OsString>)> {
+fn setup(cmd: &ShimCommand, mut ahead: Ahead) -> Result<(Server, i32, Vec<OsString>)> {
     let state = cmd.state();
-    std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
-    std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
+    // Its caller made it, most of the time.
+    if std::env::set_current_dir(state).is_err() {
+        std::fs::create_dir_all(state).with_context(|| format!("create {}", state.display()))?;
+        std::env::set_current_dir(state).with_context(|| format!("chdir {}", state.display()))?;
+    }
     std::fs::write(berth_shim::PID_FILE, std::process::id().to_string())
         .context("write the pid file")?;
     berth_shim::ExitStatus::clear(Path::new("."))?;
-    let signals = Signals::install().context("set up signals")?;
-    let _ = std::fs::remove_file(berth_shim::SOCKET);
-    let listener = UnixListener::bind(berth_shim::SOCKET).context("bind the control socket")?;
+    let signals = ahead.signals().context("set up signals")?;
+    let listener = bind_control_socket()?;
     let built = match cmd {
-        ShimCommand::Start(a) => setup_start(a, signals, listener),
-        ShimCommand::Exec(a) => setup_exec(a, signals, listener),
+        ShimCommand::Start(a) => setup_start(a, signals, listener, ahead),
+        ShimCommand::Exec(a) => setup_exec(a, signals, listener, ahead),
     };
     if built.is_err() {
         let _ = std::fs::remove_file(berth_shim::SOCKET);
         let _ = std::fs::remove_file(berth_shim::PID_FILE);
     }
-    // Give back what parsing the spec and creating the container took.
-    // SAFETY: malloc_trim only returns free heap memory to the system.
-    unsafe { libc::malloc_trim(0) };
     built
+}
+
+/// Binds the control socket, in place of one a shim that ended abruptly left.
+fn bind_control_socket() -> Result<UnixListener> {
+    match UnixListener::bind(berth_shim::SOCKET) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let _ = std::fs::remove_file(berth_shim::SOCKET);
+            UnixListener::bind(berth_shim::SOCKET)
+        }
+        r => r,
+    }
+    .context("bind the control socket")
 }
 
 fn setup_start(
     a: &StartArgs,
     signals: Signals,
     listener: UnixListener,
+    ahead: Ahead,
 ) -> Result<(Server, i32, Vec<OsString>)> {
     let log = Log::open(&a.log)?;
-    let rt = Runtime::new(&a.runtime_root);
-    let mut stdio = Stdio::new(a.tty, a.stdin)?;
-    let pid = Target::create(&rt, &a.id, &a.bundle, &mut stdio, &signals)?;
-    // Found now: at the end, the exit is reported after one read of it.
-    let oom = rt.oom_counter(&a.id).ok();
-    let target = Target::Container {
-        rt,
-        id: a.id.clone(),
-        oom,
-    };
+    let rt = ahead.runtime(&a.runtime_root);
+    let mut stdio = Stdio::new(a.tty, a.stdin, ahead.spare()?)?;
+    let target = Target::create(rt, &a.id, &a.bundle, &mut stdio, &signals)?;
+    let pid = target.init_pid().unwrap_or(0);
     let child = Some(Pid::from_raw(pid));
     let server = Server::new(signals, listener, stdio, target, log, child);
     let server = server.inspect_err(|_| {
@@ -302,16 +360,17 @@ fn setup_exec(
     a: &ExecArgs,
     signals: Signals,
     listener: UnixListener,
+    ahead: Ahead,
 ) -> Result<(Server, i32, Vec<OsString>)> {
     let raw = std::fs::read(&a.process).with_context(|| format!("read {}", a.process.display()))?;
     let process =
         serde_json::from_slice(&raw).with_context(|| format!("parse {}", a.process.display()))?;
     let target = Target::Exec {
-        rt: Runtime::new(&a.runtime_root),
+        rt: ahead.runtime(&a.runtime_root),
         id: a.id.clone(),
         process: Box::new(process),
     };
-    let stdio = Stdio::new(a.tty, a.stdin)?;
+    let stdio = Stdio::new(a.tty, a.stdin, ahead.spare()?)?;
     let server = Server::new(signals, listener, stdio, target, Log::with(None), None)?;
     Ok((server, 0, Vec::new()))
 }

@@ -40,6 +40,8 @@ const STDIN_CAP: usize = 64 * 1024;
 const DRAIN: Duration = Duration::from_secs(2);
 /// How long clients get to take the last output after the end.
 const LINGER: Duration = Duration::from_secs(2);
+/// When the heap is trimmed if the process is not started before.
+const TRIM_AFTER: Duration = Duration::from_millis(100);
 
 /// Where the shim is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,8 @@ pub struct Server {
     status: Option<ExitStatus>,
     phase: Phase,
     buf: Vec<u8>,
+    /// When to give the heap's free memory back (see [`Server::trim`]), if not yet.
+    trim_at: Option<Instant>,
 }
 
 /// Appends a line about a failure to the shim's own log (`shim.log` in the state
@@ -126,6 +130,7 @@ impl Server {
             status: None,
             phase: Phase::Running,
             buf: vec![0; READ_BUF],
+            trim_at: Some(Instant::now() + TRIM_AFTER),
         };
         server.register_outputs();
         Ok(server)
@@ -154,13 +159,26 @@ impl Server {
                 self.dispatch(ev.data(), ev.events());
             }
             self.advance();
+            self.trim();
         }
         Ok(())
     }
 
+    /// Gives back what parsing the spec and creating the container took, once the
+    /// process is started (or a while after the report): not while the caller waits
+    /// for the report or the start.
+    fn trim(&mut self) {
+        if self.trim_at.is_some_and(|t| Instant::now() >= t) {
+            self.trim_at = None;
+            // SAFETY: malloc_trim only returns free heap memory to the system.
+            unsafe { libc::malloc_trim(0) };
+        }
+    }
+
     fn timeout(&self) -> EpollTimeout {
-        let deadline = match self.phase {
-            Phase::Draining(d) | Phase::Closing(d) => d,
+        let deadline = match (self.phase, self.trim_at) {
+            (Phase::Draining(d) | Phase::Closing(d), _) => d,
+            (_, Some(t)) => t,
             _ => return EpollTimeout::NONE,
         };
         let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
@@ -444,6 +462,9 @@ impl Server {
         }
         // A SIGCHLD that came while signals were unblocked was swallowed.
         self.reap();
+        if started.is_ok() {
+            self.trim_at = self.trim_at.map(|_| Instant::now());
+        }
         match started {
             Ok(pid) => Reply {
                 pid: Some(pid),

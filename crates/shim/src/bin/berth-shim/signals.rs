@@ -15,6 +15,17 @@ const QUIET: [Signal; 2] = [Signal::SIGPIPE, Signal::SIGHUP];
 
 extern "C" fn swallow(_: libc::c_int) {}
 
+/// Installs the no-op handler for `sig`.
+fn swallow_with(sig: Signal) -> nix::Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(swallow),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
+    unsafe { sigaction(sig, &action) }.map(drop)
+}
+
 /// The blocked signals and the descriptor they arrive on.
 pub struct Signals {
     mask: SigSet,
@@ -25,22 +36,33 @@ pub struct Signals {
 impl Signals {
     /// Installs the handlers, blocks the signals and opens the signalfd.
     pub fn install() -> nix::Result<Signals> {
-        let action = SigAction::new(
-            SigHandler::Handler(swallow),
-            SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
-        let mut mask = SigSet::empty();
-        for sig in READ.iter().chain(QUIET.iter()) {
-            // SAFETY: the handler does nothing, so it is async-signal-safe.
-            unsafe { sigaction(*sig, &action) }?;
-            mask.add(*sig);
+        Self::prepare()?.arm()
+    }
+
+    /// What can be done before the shim has work (a prepared shim does it while idle,
+    /// when SIGTERM and SIGINT must still end it): the handlers of the signals that do
+    /// not end a process by default or that an idle shim never gets (SIGCHLD: it has no
+    /// child; SIGPIPE, SIGHUP), and the signalfd.
+    pub fn prepare() -> nix::Result<Signals> {
+        for sig in [Signal::SIGCHLD].iter().chain(QUIET.iter()) {
+            swallow_with(*sig)?;
         }
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask), None)?;
         let mut read = SigSet::empty();
         READ.iter().for_each(|s| read.add(*s));
         let fd = SignalFd::with_flags(&read, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+        let mut mask = SigSet::empty();
+        READ.iter().chain(QUIET.iter()).for_each(|s| mask.add(*s));
         Ok(Signals { mask, fd })
+    }
+
+    /// The rest of [`Signals::install`] after [`Signals::prepare`]: SIGTERM's and
+    /// SIGINT's handlers, and every signal blocked.
+    pub fn arm(self) -> nix::Result<Signals> {
+        for sig in [Signal::SIGTERM, Signal::SIGINT] {
+            swallow_with(sig)?;
+        }
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.mask), None)?;
+        Ok(self)
     }
 
     /// Runs `f` (which forks a container process) with no signal blocked.

@@ -31,11 +31,14 @@ pub struct Stdio {
     /// Whether stdin is forwarded at all.
     pub stdin: bool,
     child: Option<ChildEnds>,
+    /// /dev/null, what fds 0-2 point at again once the child is forked.
+    null: OwnedFd,
 }
 
 /// The ends the container process gets.
 struct ChildEnds {
-    stdin: OwnedFd,
+    /// None: /dev/null.
+    stdin: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
     console: Option<UnixListener>,
@@ -69,36 +72,56 @@ pub fn set_std(fds: [&OwnedFd; 3]) -> Result<()> {
     Ok(())
 }
 
+/// What the stdio of a process without a terminal needs, made before its command is
+/// known (a prepared shim makes it while it waits): /dev/null, and the stdout and stderr
+/// pipes with the shim's ends non-blocking.
+pub struct Spare {
+    null: OwnedFd,
+    out: (OwnedFd, OwnedFd),
+    err: (OwnedFd, OwnedFd),
+}
+
+impl Spare {
+    /// Opens /dev/null and makes the two pipes.
+    pub fn make() -> Result<Spare> {
+        let out = pipe()?;
+        let err = pipe()?;
+        nonblocking(&out.0)?;
+        nonblocking(&err.0)?;
+        Ok(Spare {
+            null: dev_null()?,
+            out,
+            err,
+        })
+    }
+}
+
 impl Stdio {
-    /// The shim's and the child's ends, before the process exists.
-    pub fn new(tty: bool, stdin: bool) -> Result<Stdio> {
-        let null = dev_null()?;
+    /// The shim's and the child's ends, before the process exists, made of `spare` (its
+    /// pipes are dropped for a terminal).
+    pub fn new(tty: bool, stdin: bool, spare: Spare) -> Result<Stdio> {
+        let Spare { null, out, err } = spare;
         if tty {
             let _ = std::fs::remove_file(CONSOLE_SOCKET);
             let console = UnixListener::bind(CONSOLE_SOCKET).context("bind the console socket")?;
             let child = ChildEnds {
-                stdin: null.try_clone()?,
+                stdin: None,
                 stdout: null.try_clone()?,
-                stderr: null,
+                stderr: null.try_clone()?,
                 console: Some(console),
             };
-            return Ok(Stdio::with(tty, stdin, None, None, None, child));
+            return Ok(Stdio::with(tty, stdin, None, None, None, child, null));
         }
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
+        let (out_r, out_w) = out;
+        let (err_r, err_w) = err;
         let (input, child_in) = match stdin {
             true => {
                 let (r, w) = pipe()?;
-                (Some(w), r)
+                nonblocking(&w)?;
+                (Some(w), Some(r))
             }
-            false => (None, null),
+            false => (None, None),
         };
-        for fd in [Some(&out_r), Some(&err_r), input.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            nonblocking(fd)?;
-        }
         let child = ChildEnds {
             stdin: child_in,
             stdout: out_w,
@@ -112,6 +135,7 @@ impl Stdio {
             Some(err_r),
             input,
             child,
+            null,
         ))
     }
 
@@ -122,6 +146,7 @@ impl Stdio {
         err: Option<OwnedFd>,
         input: Option<OwnedFd>,
         child: ChildEnds,
+        null: OwnedFd,
     ) -> Stdio {
         Stdio {
             out,
@@ -130,6 +155,7 @@ impl Stdio {
             tty,
             stdin,
             child: Some(child),
+            null,
         }
     }
 
@@ -140,11 +166,11 @@ impl Stdio {
         let Some(child) = self.child.take() else {
             bail!("the process was already started");
         };
-        set_std([&child.stdin, &child.stdout, &child.stderr])?;
+        let stdin = child.stdin.as_ref().unwrap_or(&self.null);
+        set_std([stdin, &child.stdout, &child.stderr])?;
         let console = child.console.as_ref().map(|_| Path::new(CONSOLE_SOCKET));
         let out = f(console);
-        let null = dev_null()?;
-        set_std([&null, &null, &null])?;
+        set_std([&self.null, &self.null, &self.null])?;
         let _ = std::fs::remove_file(CONSOLE_SOCKET);
         let out = out?;
         if let Some(listener) = &child.console {

@@ -2,9 +2,8 @@
 //! end) or an exec (run on request in a running container).
 
 use anyhow::{Context, Result};
-use berth_runtime::container::{CreateOptions, Runtime};
+use berth_runtime::container::{CreateOptions, Created, Runtime};
 use berth_runtime::exec::ExecOptions;
-use berth_runtime::manage::OomCounter;
 use oci_spec::runtime::Process;
 
 use crate::signals::Signals;
@@ -16,10 +15,8 @@ pub enum Target {
     Container {
         /// Its runtime.
         rt: Runtime,
-        /// Its id.
-        id: String,
-        /// Its OOM kill count, its cgroup found at create (None: found at the end).
-        oom: Option<OomCounter>,
+        /// What its create made: its state and cgroup, kept for the end.
+        created: Box<Created>,
     },
     /// A process to run in a running container.
     Exec {
@@ -33,18 +30,18 @@ pub enum Target {
 }
 
 impl Target {
-    /// Creates the container in `bundle` (its init waits for start); returns its pid.
+    /// Creates the container in `bundle` (its init waits for start).
     pub fn create(
-        rt: &Runtime,
+        rt: Runtime,
         id: &str,
         bundle: &std::path::Path,
         stdio: &mut Stdio,
         signals: &Signals,
-    ) -> Result<i32> {
+    ) -> Result<Target> {
         // A state left by a run whose end nobody recorded.
         rt.delete(id, true)
             .with_context(|| format!("delete the old state of {id}"))?;
-        let saved = stdio.spawn(|console| {
+        let created = stdio.spawn(|console| {
             let opts = CreateOptions {
                 id: id.into(),
                 bundle: bundle.into(),
@@ -55,18 +52,29 @@ impl Target {
                 ..Default::default()
             };
             signals
-                .unmasked(|| rt.create(&opts))
+                .unmasked(|| rt.create_kept(&opts))
                 .map_err(anyhow::Error::from)
         })?;
-        Ok(saved.pid)
+        Ok(Target::Container {
+            rt,
+            created: Box::new(created),
+        })
+    }
+
+    /// The container's init, or None for an exec.
+    pub fn init_pid(&self) -> Option<i32> {
+        match self {
+            Target::Container { created, .. } => Some(created.saved.pid),
+            Target::Exec { .. } => None,
+        }
     }
 
     /// Starts the container, or runs the exec; returns the process's pid.
     pub fn start(&self, stdio: &mut Stdio, signals: &Signals) -> Result<i32> {
         match self {
-            Target::Container { rt, id, .. } => {
-                rt.start(id)?;
-                Ok(rt.root.load(id)?.pid)
+            Target::Container { rt, created } => {
+                rt.start(&created.saved.id)?;
+                Ok(created.saved.pid)
             }
             Target::Exec { rt, id, process } => {
                 let started = stdio.spawn(|console| {
@@ -90,17 +98,16 @@ impl Target {
     /// container's business): read before [`Target::cleanup`] removes the cgroup.
     pub fn oom_killed(&self) -> Result<bool> {
         match self {
-            Target::Container { oom: Some(c), .. } => Ok(c.read() > 0),
-            Target::Container { rt, id, .. } => Ok(rt.oom_kills(id)? > 0),
+            Target::Container { created, .. } => Ok(created.oom_kills() > 0),
             Target::Exec { .. } => Ok(false),
         }
     }
 
-    /// Undoes what the shim made once the process is gone: the container's runtime state
-    /// and cgroup (any process left in it is killed).
+    /// Undoes what the shim made once the process is gone: the container's cgroup (any
+    /// process left in it is killed), then its runtime state.
     pub fn cleanup(&self) -> Result<()> {
         match self {
-            Target::Container { rt, id, .. } => Ok(rt.delete(id, true)?),
+            Target::Container { rt, created } => Ok(rt.delete_created(created)?),
             Target::Exec { .. } => Ok(()),
         }
     }
