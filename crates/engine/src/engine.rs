@@ -53,9 +53,6 @@ pub struct Engine {
     exit_hook: Vec<OsString>,
     trash: Trash,
     pub(crate) networks: Option<berth_net::Networks>,
-    /// The mount namespaces of containers this engine started, held from their create
-    /// to their end (see [`Engine::hold_mount_ns`]).
-    mount_namespaces: std::sync::Mutex<std::collections::HashMap<String, std::os::fd::OwnedFd>>,
 }
 
 /// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
@@ -85,7 +82,6 @@ impl Engine {
             exit_hook: Vec::new(),
             trash: Trash::open(data_root)?,
             networks: None,
-            mount_namespaces: Default::default(),
         })
     }
 
@@ -341,10 +337,6 @@ impl Engine {
                 .map_err(EngineError::runtime("delete", &c.id))?;
         }
         self.detach_network(&c.id)?;
-        if let Some(ns) = self.take_mount_ns(&c.id) {
-            // Torn down by the trash before it unmounts the root and deletes the layer.
-            self.trash.release(ns);
-        }
         let grave = self.trash.grave(&format!("snapshot-{}", c.id));
         let snapshot = match self.images.snapshotter().remove_to(&c.snapshot_key, &grave) {
             Ok(true) => Some(grave),
@@ -368,34 +360,6 @@ impl Engine {
         }
         thrown?;
         self.containers.release_name(&c.name)
-    }
-
-    /// Holds the mount namespace of container `id`'s process `pid` (created, not yet
-    /// started) until its end. The process's exit then only drops a reference, instead
-    /// of unmounting its thirty-odd mounts and tearing down their file systems (two
-    /// milliseconds here) before its shim can even learn of the end; the end's handling
-    /// drops the namespace after (see [`Engine::dismantle`]). Best effort: a namespace
-    /// that cannot be opened is simply not held.
-    pub(crate) fn hold_mount_ns(&self, id: &str, pid: i32) {
-        let path = format!("/proc/{pid}/ns/mnt");
-        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
-        if let Ok(fd) = nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()) {
-            self.mount_namespaces_lock().insert(id.into(), fd);
-        }
-    }
-
-    /// Container `id`'s held mount namespace, no longer held.
-    pub(crate) fn take_mount_ns(&self, id: &str) -> Option<std::os::fd::OwnedFd> {
-        self.mount_namespaces_lock().remove(id)
-    }
-
-    fn mount_namespaces_lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, std::os::fd::OwnedFd>> {
-        // A map of descriptors: a panic elsewhere leaves it consistent.
-        self.mount_namespaces
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Removes the layers in `chains` (whose image was deleted while this container used

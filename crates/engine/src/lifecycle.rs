@@ -244,7 +244,6 @@ impl Engine {
             Err(e) => {
                 // The first error is the one to report; the shim sees its container go
                 // and exits; its exit hook finds the record as it was and does nothing.
-                drop(self.take_mount_ns(&c.id));
                 self.runtime().delete(&c.id, true).ok();
                 self.detach_network(&c.id).ok();
                 rootfs::unmount(&rootfs).ok();
@@ -297,7 +296,6 @@ impl Engine {
                 source,
             },
         })?;
-        self.hold_mount_ns(&c.id, report.pid);
         self.mark_running(c, report.pid, report.shim_pid)?;
         let shim = ShimClient::at(dir).map_err(|source| EngineError::Shim {
             id: c.id.clone(),
@@ -466,9 +464,6 @@ impl Engine {
         }
         self.delete_runtime(&c)?;
         self.detach_network(id)?;
-        // The namespace goes before the root's unmount: a start that follows at once
-        // mounts the same layer again, which the old mount must no longer hold.
-        drop(self.take_mount_ns(id));
         rootfs::unmount(&self.containers().rootfs(id))?;
         c.state.status = Status::Exited;
         c.state.pid = 0;

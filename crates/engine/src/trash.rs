@@ -32,30 +32,8 @@ pub struct Trash {
 /// still to delete.
 #[derive(Debug, Clone)]
 struct Reaper {
-    queue: Sender<Item>,
+    queue: Sender<PathBuf>,
     pending: Arc<(Mutex<usize>, Condvar)>,
-}
-
-/// What the trash thread disposes of, in the order given.
-#[derive(Debug)]
-enum Item {
-    /// A directory or file to delete.
-    Path(PathBuf),
-    /// A descriptor to close: the last reference to a kernel object whose teardown is
-    /// slow (a stopped container's mount namespace).
-    Fd(std::os::fd::OwnedFd),
-}
-
-impl Item {
-    fn dispose(self) -> Result<()> {
-        match self {
-            Item::Path(p) => remove_all(&p),
-            Item::Fd(fd) => {
-                drop(fd);
-                Ok(())
-            }
-        }
-    }
 }
 
 impl Trash {
@@ -74,15 +52,15 @@ impl Trash {
         failed: impl Fn(EngineError) + Send + 'static,
     ) -> Result<Trash> {
         let mut trash = Trash::open(data_root)?;
-        let (queue, inbox) = mpsc::channel::<Item>();
+        let (queue, inbox) = mpsc::channel::<PathBuf>();
         let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
         let counter = Arc::clone(&pending);
         std::thread::Builder::new()
             .name("berth-trash".into())
             .spawn(move || {
                 idle_priority();
-                for item in inbox {
-                    item.dispose().unwrap_or_else(&failed);
+                for path in inbox {
+                    remove_all(&path).unwrap_or_else(&failed);
                     let (count, done) = &*counter;
                     *lock(count) -= 1;
                     done.notify_all();
@@ -119,25 +97,14 @@ impl Trash {
     /// Deletes `grave`, a path already in the trash: now (its error is returned), or
     /// queued for the background thread.
     pub fn dispose(&self, grave: PathBuf) -> Result<()> {
-        self.queue(Item::Path(grave))
-    }
-
-    /// Closes `fd` after what was given before it (at once without a thread): the last
-    /// reference to something whose teardown need not be waited for.
-    pub fn release(&self, fd: std::os::fd::OwnedFd) {
-        // Closing cannot fail in a way anyone could act on.
-        let _ = self.queue(Item::Fd(fd));
-    }
-
-    fn queue(&self, item: Item) -> Result<()> {
         let Some(r) = &self.reaper else {
-            return item.dispose();
+            return remove_all(&grave);
         };
         *lock(&r.pending.0) += 1;
-        if let Err(unsent) = r.queue.send(item) {
-            // The thread is gone (it never panics on its own): dispose of it here.
+        if let Err(unsent) = r.queue.send(grave) {
+            // The thread is gone (it never panics on its own): delete here.
             *lock(&r.pending.0) -= 1;
-            return unsent.0.dispose();
+            return remove_all(&unsent.0);
         }
         Ok(())
     }
