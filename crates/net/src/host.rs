@@ -244,10 +244,9 @@ impl Host for SystemHost {
             mac: a.mac,
             mtu: self.mtu(),
         })?;
+        // Every namespace berth makes has its loopback device up already (see
+        // netns_pool::make_here).
         let mut inside = Netlink::open_in(a.netns)?;
-        if let Some(lo) = inside.index("lo")? {
-            inside.set_up(lo)?;
-        }
         let index = inside
             .index(a.ifname)?
             .ok_or_else(|| NetlinkError::Refused {

@@ -98,27 +98,25 @@ impl Netlink {
         Ok(Netlink { socket, seq: 0 })
     }
 
-    /// A socket in the network namespace at `path` (opened by a thread that joins it).
+    /// A socket in the network namespace at `path`: the calling thread joins it to open
+    /// the socket (a socket stays in the namespace it was made in) and goes back to its
+    /// own namespace before returning, whatever happened.
     pub fn open_in(path: &Path) -> Result<Netlink> {
         let ns_err = |source| NetlinkError::Namespace {
             path: path.into(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(ns_err)?;
-        let joined = std::thread::scope(|s| {
-            s.spawn(|| {
-                nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| ns_err(e.into()))?;
-                Netlink::open()
-            })
-            .join()
-        });
-        joined.unwrap_or_else(|_| {
-            Err(NetlinkError::Reply {
-                op: "open",
-                reason: "the thread joining the namespace panicked".into(),
-            })
-        })
+        let target = std::fs::File::open(path).map_err(ns_err)?;
+        let home = std::fs::File::open("/proc/thread-self/ns/net").map_err(ns_err)?;
+        let net = nix::sched::CloneFlags::CLONE_NEWNET;
+        nix::sched::setns(target.as_fd(), net).map_err(|e| ns_err(e.into()))?;
+        let opened = Netlink::open();
+        // Leaving the namespace again cannot fail for a thread that could enter it (the
+        // same privilege); were it to, the thread must not go on in the wrong one.
+        if let Err(e) = nix::sched::setns(home.as_fd(), net) {
+            panic!("could not go back to this thread's network namespace: {e}");
+        }
+        opened
     }
 
     /// Sends `msg` with `flags` and waits for the kernel's answer: Ok(Some(reply)) for a

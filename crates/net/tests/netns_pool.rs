@@ -168,3 +168,21 @@ fn a_sandbox_is_held_by_descriptor_and_detach_buries_it() {
     // A second detach (the end recorded twice) finds nothing to do.
     net.detach("c1").unwrap();
 }
+
+#[test]
+fn a_socket_opened_in_a_namespace_leaves_the_thread_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = SystemHost::default();
+    let path = dir.path().join("netns/c1");
+    host.make_netns(&path).unwrap();
+    let before = ns_inode("/proc/thread-self/ns/net");
+    let mut inside = berth_net::netlink::Netlink::open_in(&path).unwrap();
+    assert_eq!(ns_inode("/proc/thread-self/ns/net"), before);
+    // The socket sees the namespace's links (loopback only), not the host's.
+    assert!(inside.index("lo").unwrap().is_some());
+    assert!(inside.index("eth0").unwrap().is_none());
+    let missing = dir.path().join("netns/none");
+    assert!(berth_net::netlink::Netlink::open_in(&missing).is_err());
+    assert_eq!(ns_inode("/proc/thread-self/ns/net"), before);
+    host.remove_netns(&path).unwrap();
+}
