@@ -175,6 +175,9 @@ impl Host for SystemHost {
     fn delete_links_later(&self, names: Vec<String>) {
         // The namespace's end deletes the pair too; this makes sure of it when another
         // container still holds the namespace.
+        if let Some(pool) = &self.netns_pool {
+            return pool.delete_links_later(names);
+        }
         std::thread::spawn(move || {
             if let Ok(mut nl) = Netlink::open() {
                 for n in names {

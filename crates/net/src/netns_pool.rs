@@ -22,7 +22,9 @@
 //! not wait for that: [`NetnsPool::unbind_later`] leaves it to the pool's thread, which
 //! does it at once, at its low priority. Before a file is bound again (the container
 //! starts again) [`NetnsPool::settle`] finishes its pending unbind; dropping the pool,
-//! or [`NetnsPool::settle_all`], finishes all of them.
+//! or [`NetnsPool::settle_all`], finishes all of them. The host ends of an ended
+//! container's veth pairs are deleted the same way ([`NetnsPool::delete_links_later`]):
+//! addresses are handed out in turn, so none is given again before they are gone.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,10 @@ struct State {
     unbinds: Vec<PathBuf>,
     /// The one the thread unbinds now.
     unbinding: Option<PathBuf>,
+    /// Host ends of veth pairs to delete.
+    links: Vec<String>,
+    /// The thread is deleting links now.
+    deleting: bool,
 }
 
 /// How many buried namespaces are freed together at most.
@@ -177,18 +183,40 @@ impl NetnsPool {
         Ok(())
     }
 
-    /// Finishes every pending unbind before returning.
+    /// Finishes every pending unbind and link deletion before returning.
     pub fn settle_all(&self) {
         let mut s = self.shared.lock();
         let pending = std::mem::take(&mut s.unbinds);
+        let links = std::mem::take(&mut s.links);
         drop(s);
         for p in pending {
             unbind(&p).ok();
         }
+        delete_links(&links);
         let mut s = self.shared.lock();
-        while s.unbinding.is_some() {
+        while s.unbinding.is_some() || s.deleting {
             s = self.shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Has the pool's thread delete the links `names` (host ends of veth pairs whose
+    /// container ended): deleting one waits for an RCU grace period.
+    pub fn delete_links_later(&self, names: Vec<String>) {
+        let mut s = self.shared.lock();
+        if s.stopped {
+            drop(s);
+            delete_links(&names);
+            return;
+        }
+        s.links.extend(names);
+        drop(s);
+        self.shared.wake.notify_all();
+    }
+
+    /// How many links wait to be deleted.
+    pub fn links(&self) -> usize {
+        let s = self.shared.lock();
+        s.links.len() + usize::from(s.deleting)
     }
 
     /// How many namespace files wait to be unbound.
@@ -226,6 +254,16 @@ fn fill(shared: &Shared) {
                     drop(s);
                     drop(due);
                     s = shared.lock();
+                    continue;
+                }
+                if !s.links.is_empty() {
+                    let links = std::mem::take(&mut s.links);
+                    s.deleting = true;
+                    drop(s);
+                    delete_links(&links);
+                    s = shared.lock();
+                    s.deleting = false;
+                    shared.wake.notify_all();
                     continue;
                 }
                 if let Some(path) = s.unbinds.pop() {
@@ -268,6 +306,19 @@ fn fill(shared: &Shared) {
                 s.buried.clear();
                 return;
             }
+        }
+    }
+}
+
+/// Deletes the links `names` (gone already is fine: a namespace's end deletes both ends
+/// of its veth pairs).
+fn delete_links(names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    if let Ok(mut nl) = crate::netlink::Netlink::open() {
+        for n in names {
+            nl.delete_link(n).ok();
         }
     }
 }

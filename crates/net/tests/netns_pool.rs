@@ -186,3 +186,24 @@ fn a_socket_opened_in_a_namespace_leaves_the_thread_where_it_was() {
     assert_eq!(ns_inode("/proc/thread-self/ns/net"), before);
     host.remove_netns(&path).unwrap();
 }
+
+#[test]
+fn the_pool_deletes_links_later_and_settle_waits_for_it() {
+    let pool = NetnsPool::start(0);
+    let name = format!("bpl{:x}", std::process::id() % 0xfffff);
+    let made = std::process::Command::new("ip")
+        .args(["link", "add", &name, "type", "veth", "peer", "name"])
+        .arg(format!("{name}p"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let exists = |n: &str| std::path::Path::new(&format!("/sys/class/net/{n}")).exists();
+    assert!(exists(&name));
+    pool.delete_links_later(vec![name.clone(), "bpl-missing".into()]);
+    pool.settle_all();
+    assert_eq!(pool.links(), 0);
+    assert!(
+        !exists(&name) && !exists(&format!("{name}p")),
+        "both ends gone"
+    );
+}
