@@ -127,7 +127,13 @@ impl Daemon {
     async fn run_ended(self: &Arc<Self>, id: &str, shim_pid: i32, end: End) -> ApiResult<()> {
         let status = match end {
             End::Exited(s) => s,
-            End::Lost => ExitStatus::new(LOST_EXIT, SystemTime::now()),
+            End::Lost => {
+                tracing::warn!(
+                    "container {id}: its shim ({shim_pid}) is gone without an exit status; \
+                     recording {LOST_EXIT}"
+                );
+                ExitStatus::new(LOST_EXIT, SystemTime::now())
+            }
         };
         let code = status.exit_code;
         let oom = status.oom_killed;
