@@ -176,12 +176,11 @@ fn idle_priority() {
 /// Unmounts (detached) whatever is mounted at or below `dir`, deepest first: a removed
 /// container's directory may come with its root still mounted in it.
 fn unmount_under(dir: &Path) -> Result<()> {
-    let info = "/proc/self/mountinfo";
-    let table = fs::read_to_string(info).map_err(EngineError::io("read", Path::new(info)))?;
-    let mut points: Vec<PathBuf> = table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape(p)))
+    let mut points: Vec<PathBuf> = berth_runtime::rootfs::mount_points()
+        .map_err(|e| {
+            EngineError::io("read", Path::new("/proc/self/mountinfo"))(std::io::Error::other(e))
+        })?
+        .into_iter()
         .filter(|p| p.starts_with(dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -192,43 +191,4 @@ fn unmount_under(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A mount point as the kernel writes it in mountinfo (space, tab, newline and backslash
-/// as three octal digits after a backslash), decoded.
-fn unescape(field: &str) -> std::ffi::OsString {
-    use std::os::unix::ffi::OsStringExt;
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .and_then(|d| {
-                let v = d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0'));
-                u8::try_from(v).ok()
-            });
-        match (b[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    std::ffi::OsString::from_vec(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(super::unescape(r"/a\040b\011c\134d"), "/a b\tc\\d");
-        assert_eq!(super::unescape(r"/plain"), "/plain");
-        assert_eq!(super::unescape(r"/odd\777\04"), r"/odd\777\04");
-    }
 }

@@ -16,6 +16,17 @@ fn wait_ready(pool: &NetnsPool, n: usize) {
     }
 }
 
+/// A pool of `n` (filled) and a host that takes its namespaces from it.
+fn pooled(n: usize) -> (Arc<NetnsPool>, SystemHost) {
+    let pool = Arc::new(NetnsPool::start(n));
+    wait_ready(&pool, n);
+    let host = SystemHost {
+        netns_pool: Some(pool.clone()),
+        ..Default::default()
+    };
+    (pool, host)
+}
+
 fn ns_inode(path: &str) -> u64 {
     std::fs::metadata(path).unwrap().ino()
 }
@@ -40,12 +51,7 @@ fn the_pool_hands_out_distinct_new_namespaces_and_refills() {
 #[test]
 fn make_netns_binds_a_namespace_from_the_pool_and_remove_releases_it() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = Arc::new(NetnsPool::start(1));
-    wait_ready(&pool, 1);
-    let host = SystemHost {
-        netns_pool: Some(pool.clone()),
-        ..Default::default()
-    };
+    let (pool, host) = pooled(1);
     let path = dir.path().join("netns/c1");
     host.make_netns(&path).unwrap();
     assert_eq!(pool.taken(), 1, "the ready one was used");
@@ -110,12 +116,7 @@ fn buried_namespaces_are_freed_after_a_while_or_as_a_full_batch() {
 #[test]
 fn remove_netns_hands_the_namespace_to_the_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = Arc::new(NetnsPool::start(2));
-    wait_ready(&pool, 2);
-    let host = SystemHost {
-        netns_pool: Some(pool.clone()),
-        ..Default::default()
-    };
+    let (pool, host) = pooled(2);
     let path = dir.path().join("netns/c1");
     host.make_netns(&path).unwrap();
     let first = ns_inode(path.to_str().unwrap());
@@ -142,12 +143,7 @@ fn remove_netns_hands_the_namespace_to_the_pool() {
 #[test]
 fn a_sandbox_is_held_by_descriptor_and_detach_buries_it() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = Arc::new(NetnsPool::start(1));
-    wait_ready(&pool, 1);
-    let host = SystemHost {
-        netns_pool: Some(pool.clone()),
-        ..Default::default()
-    };
+    let (pool, host) = pooled(1);
     let c = berth_net::Config::new(dir.path(), "btsandbox");
     let net = berth_net::Networks::new(c, Box::new(host));
     let path = net.sandbox("c1").unwrap();

@@ -140,6 +140,15 @@ pub struct Options<'a> {
     pub cgroup_ns: bool,
 }
 
+/// Every mount point of the calling process's mount namespace, decoded (mountinfo writes
+/// a space in a path as `\040`), in the order the kernel lists them.
+pub fn mount_points() -> Result<Vec<std::path::PathBuf>, Error> {
+    let text = mountinfo::read("/proc/self/mountinfo")?;
+    Ok(mountinfo::parse(&text)
+        .map(|m| std::path::PathBuf::from(m.mount_point().into_owned()))
+        .collect())
+}
+
 /// Sets up the rootfs before the switch: makes `/` `rslave` (or `linux.rootfsPropagation`),
 /// the rootfs's parent mount private, binds the rootfs onto itself, performs every
 /// `mounts[]` entry in order, then populates /dev (default devices, `linux.devices`, symlinks,
