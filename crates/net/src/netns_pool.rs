@@ -40,6 +40,8 @@ pub struct NetnsPool {
     shared: Arc<Shared>,
 }
 
+/// Callers that wait (settle) share the condition variable with the thread: every
+/// change is announced to all.
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
@@ -118,7 +120,7 @@ impl NetnsPool {
         let fd = s.ready.pop();
         s.taken += u64::from(fd.is_some());
         drop(s);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
         fd
     }
 
@@ -146,7 +148,7 @@ impl NetnsPool {
         let wake = s.buried.len() == 1 || s.buried.len() >= BURY_BATCH;
         drop(s);
         if wake {
-            self.shared.wake.notify_one();
+            self.shared.wake.notify_all();
         }
     }
 
@@ -234,7 +236,7 @@ impl Drop for NetnsPool {
         s.ready.clear();
         s.buried.clear();
         drop(s);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
     }
 }
 
