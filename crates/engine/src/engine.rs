@@ -325,10 +325,9 @@ impl Engine {
     /// Removes everything a container holds: runtime state and cgroup, the rootfs mount,
     /// its snapshot, its use of the image (and layers only it still held), its directory
     /// and name. Every step tolerates what is already gone. The snapshot's and the
-    /// container's directories go to the trash (one rename each; see [`Trash`]), the
-    /// container's with its root still mounted in it: the trash unmounts it before it
-    /// deletes anything (an unmount waits for an RCU grace period and tears the overlay
-    /// down, the longest step of a removal), and deletes the snapshot after that.
+    /// container's directories go to the trash (one rename each; see [`Trash`]). The root
+    /// is unmounted here, before the removal returns: nothing of the container stays
+    /// mounted once it is gone.
     pub(crate) fn dismantle(&self, c: &Container) -> Result<()> {
         let finishing = self.shim_finishing(c);
         if !finishing {
@@ -337,28 +336,20 @@ impl Engine {
                 .map_err(EngineError::runtime("delete", &c.id))?;
         }
         self.detach_network(&c.id)?;
+        rootfs::unmount(&self.containers.rootfs(&c.id))?;
         let grave = self.trash.grave(&format!("snapshot-{}", c.id));
-        let snapshot = match self.images.snapshotter().remove_to(&c.snapshot_key, &grave) {
-            Ok(true) => Some(grave),
-            Err(snapshot::Error::NotFound { .. }) | Ok(false) => None,
+        match self.images.snapshotter().remove_to(&c.snapshot_key, &grave) {
+            Ok(true) => self.trash.dispose(grave)?,
+            Err(snapshot::Error::NotFound { .. }) | Ok(false) => {}
             Err(e) => return Err(e.into()),
-        };
-        let freed = self.images.db().remove_user(&c.id)?;
-        if !freed.is_empty() {
-            // Layers of a deleted image go now: the root they are lower layers of first.
-            rootfs::unmount(&self.containers.rootfs(&c.id))?;
         }
+        let freed = self.images.db().remove_user(&c.id)?;
         self.remove_layers(&freed)?;
         if finishing {
             // Its shim deletes the cgroup meanwhile: when the removal is over, so is that.
             self.wait_last_monitor(&c.state);
         }
-        let thrown = self.containers.throw_dir(&c.id, &self.trash);
-        if let Some(grave) = snapshot {
-            // Queued after the container's directory, whose unmount frees the layer.
-            self.trash.dispose(grave)?;
-        }
-        thrown?;
+        self.containers.throw_dir(&c.id, &self.trash)?;
         self.containers.release_name(&c.name)
     }
 

@@ -173,7 +173,6 @@ fn a_removed_container_is_gone_at_once_and_its_files_after_the_trash_empties() {
     }
     assert!(trash.wait_empty(Duration::from_secs(20)));
     assert_eq!(entries(trash.dir()), Vec::<PathBuf>::new());
-    // The roots went to the trash mounted; it unmounted them before deleting.
     assert_eq!(mounts_under(dir.path()), Vec::<String>::new());
 }
 
@@ -196,7 +195,7 @@ fn a_synchronous_trash_deletes_before_the_removal_returns() {
     engine.remove(&c, false).unwrap();
     assert_eq!(entries(&dir.path().join("trash")), Vec::<PathBuf>::new());
     assert!(!engine.containers().dir(&c.id).exists());
-    // A running one: its root is unmounted, then its files deleted, before the return.
+    // A running one: nothing of it is mounted or left once the removal returns.
     let r = sleeper(&engine, "running");
     engine.start_detached(&r).unwrap();
     engine.remove(&engine.find(&r.id).unwrap(), true).unwrap();
