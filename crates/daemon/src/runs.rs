@@ -34,20 +34,28 @@ impl Daemon {
         let health = c.config.healthcheck.as_ref().is_some_and(|h| h.probes());
         let started = self
             .with_engine(move |e| {
-                let r = e.start_with(&c, &mut |shim| me.pending.connect_all(&c.id, shim));
+                // The wait goes in before the start: a process that ends at once cannot
+                // end before anyone asks (the shim answers a waiter it has, from its
+                // memory; one that comes later finds only exit.json, which a --rm
+                // removal may already have taken away).
+                let mut waiter = None;
+                let r = e.start_with(&c, &mut |shim| {
+                    waiter = shim.send_wait().ok();
+                    me.pending.connect_all(&c.id, shim);
+                });
                 if matches!(r, Ok(Some(_))) {
                     me.container_event(&c, "start", &[]);
                 }
                 if r.is_err() && c.config.auto_remove && e.remove(&c, true).is_ok() {
                     me.forget(&c.id);
                 }
-                Ok(r?)
+                Ok(r?.map(|s| (s, waiter)))
             })
             .await?;
-        if let Some(s) = started {
-            self.arm(id, s.shim_pid, health);
-        }
-        Ok(started)
+        Ok(started.map(|(s, waiter)| {
+            self.arm_with(id, s.shim_pid, health, waiter);
+            s
+        }))
     }
 
     /// Every container as recorded, newest first. A record says "running" until the
@@ -107,6 +115,18 @@ impl Daemon {
     /// finishes it.
     /// With `health`, the container's healthcheck runs too.
     pub fn arm(self: &Arc<Self>, id: String, shim_pid: i32, health: bool) {
+        self.arm_with(id, shim_pid, health, None);
+    }
+
+    /// [`Daemon::arm`], with a connection that already asked the shim for the exit
+    /// status (see [`berth_shim::ShimClient::send_wait`]).
+    pub fn arm_with(
+        self: &Arc<Self>,
+        id: String,
+        shim_pid: i32,
+        health: bool,
+        waiter: Option<std::os::unix::net::UnixStream>,
+    ) {
         if !self.monitor.arm(&id, shim_pid) {
             return;
         }
@@ -115,7 +135,15 @@ impl Daemon {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let end = shimio::wait(&me.container_dir(&id), Some(shim_pid)).await;
+            let dir = me.container_dir(&id);
+            let answered = match waiter {
+                Some(w) => shimio::answer(w).await,
+                None => None,
+            };
+            let end = match answered {
+                Some(status) => End::Exited(status),
+                None => shimio::wait(&dir, Some(shim_pid)).await,
+            };
             if let Err(e) = me.run_ended(&id, shim_pid, end).await {
                 tracing::error!("finish the run of container {id}: {e}");
             }

@@ -128,6 +128,18 @@ async fn ask_wait(state_dir: &Path) -> Option<ExitStatus> {
     let mut hello = serde_json::to_vec(&Request::Wait).unwrap_or_default();
     hello.push(b'\n');
     sock.write_all(&hello).await.ok()?;
+    read_status(sock).await
+}
+
+/// The status the shim answers on `waiter`, a connection that sent its wait request
+/// already; None when there is no answer.
+pub async fn answer(waiter: std::os::unix::net::UnixStream) -> Option<ExitStatus> {
+    waiter.set_nonblocking(true).ok()?;
+    read_status(UnixStream::from_std(waiter).ok()?).await
+}
+
+/// Reads a wait's reply line from `sock`.
+async fn read_status(sock: UnixStream) -> Option<ExitStatus> {
     let mut line = String::new();
     BufReader::new(sock).read_line(&mut line).await.ok()?;
     let reply: Reply = serde_json::from_str(line.trim_end()).ok()?;

@@ -187,6 +187,21 @@ impl ShimClient {
         self.request(&Request::CloseStdin).map(drop)
     }
 
+    /// Asks for the exit status now and returns the connection the answer will come on
+    /// (one line, when the process has ended): a waiter in place before a start cannot
+    /// miss the end however soon it comes.
+    pub fn send_wait(&self) -> Result<UnixStream, ClientError> {
+        let mut sock = self.socket()?;
+        // A unit variant always serializes.
+        let mut hello = serde_json::to_vec(&Request::Wait).unwrap_or_default();
+        hello.push(b'\n');
+        sock.write_all(&hello).map_err(|source| ClientError::Io {
+            op: "write to",
+            source,
+        })?;
+        Ok(sock)
+    }
+
     /// Waits for the process to exit; returns its status. If the shim goes away
     /// without replying, the status is read from `exit.json`.
     pub fn wait(&self) -> Result<ExitStatus, ClientError> {
