@@ -111,6 +111,9 @@ impl Trash {
 
     /// Queues every entry in the trash for deletion (what a crash left there).
     pub fn sweep(&self) -> Result<()> {
+        // A removal unmounts before it throws anything here; only a crash can leave a
+        // mount inside, so the mount table is read here, once, not at every deletion.
+        unmount_under(&self.dir)?;
         let entries =
             fs::read_dir(&self.dir).map_err(EngineError::io("read directory", &self.dir))?;
         for entry in entries {
@@ -151,10 +154,7 @@ fn lock(m: &Mutex<usize>) -> MutexGuard<'_, usize> {
 /// Removes the tree (or file) at `path`; a missing one is fine.
 fn remove_all(path: &Path) -> Result<()> {
     let removed = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            unmount_under(path)?;
-            fs::remove_dir_all(path)
-        }
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
         Err(e) => Err(e),
     };
@@ -173,8 +173,8 @@ fn idle_priority() {
     unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
 }
 
-/// Unmounts (detached) whatever is mounted at or below `dir`, deepest first: a removed
-/// container's directory may come with its root still mounted in it.
+/// Unmounts (detached) whatever is mounted at or below `dir`, deepest first: what a
+/// crash left in the trash may still have a container's root mounted in it.
 fn unmount_under(dir: &Path) -> Result<()> {
     let mut points: Vec<PathBuf> = berth_runtime::rootfs::mount_points()
         .map_err(|e| {
