@@ -178,13 +178,7 @@ impl Host for SystemHost {
         if let Some(pool) = &self.netns_pool {
             return pool.delete_links_later(names);
         }
-        std::thread::spawn(move || {
-            if let Ok(mut nl) = Netlink::open() {
-                for n in names {
-                    nl.delete_link(&n).ok();
-                }
-            }
-        });
+        std::thread::spawn(move || crate::netns_pool::delete_links(&names));
     }
 
     fn make_netns(&self, path: &Path) -> Result<(), HostError> {

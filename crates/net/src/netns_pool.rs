@@ -314,7 +314,7 @@ fn fill(shared: &Shared) {
 
 /// Deletes the links `names` (gone already is fine: a namespace's end deletes both ends
 /// of its veth pairs).
-fn delete_links(names: &[String]) {
+pub(crate) fn delete_links(names: &[String]) {
     if names.is_empty() {
         return;
     }

@@ -134,8 +134,8 @@ impl ShimClient {
         })
     }
 
-    /// Sends `req` and reads the reply line; returns the connection for what follows.
-    fn request(&self, req: &Request) -> Result<(BufReader<UnixStream>, Reply), ClientError> {
+    /// Connects and sends `req`; returns the connection, its reply still to read.
+    fn send(&self, req: &Request) -> Result<UnixStream, ClientError> {
         let mut sock = self.socket()?;
         // A plain enum of numbers and booleans always serializes.
         let mut hello = serde_json::to_vec(req).unwrap_or_default();
@@ -144,7 +144,12 @@ impl ShimClient {
             op: "write to",
             source,
         })?;
-        let mut reader = BufReader::new(sock);
+        Ok(sock)
+    }
+
+    /// Sends `req` and reads the reply line; returns the connection for what follows.
+    fn request(&self, req: &Request) -> Result<(BufReader<UnixStream>, Reply), ClientError> {
+        let mut reader = BufReader::new(self.send(req)?);
         let reply = read_reply(&mut reader, name(req))?;
         if let Some(message) = reply.error.clone() {
             return Err(ClientError::Refused {
@@ -191,15 +196,7 @@ impl ShimClient {
     /// (one line, when the process has ended): a waiter in place before a start cannot
     /// miss the end however soon it comes.
     pub fn send_wait(&self) -> Result<UnixStream, ClientError> {
-        let mut sock = self.socket()?;
-        // A unit variant always serializes.
-        let mut hello = serde_json::to_vec(&Request::Wait).unwrap_or_default();
-        hello.push(b'\n');
-        sock.write_all(&hello).map_err(|source| ClientError::Io {
-            op: "write to",
-            source,
-        })?;
-        Ok(sock)
+        self.send(&Request::Wait)
     }
 
     /// Waits for the process to exit; returns its status. If the shim goes away
