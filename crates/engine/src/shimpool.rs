@@ -2,12 +2,16 @@
 //! (berthd) keeps a few shims exec'd, forked and detached ahead of time, so that a
 //! container's start only sends one its command. A start takes a ready shim without
 //! waiting (or spawns one the usual way when none is ready); a background thread
-//! refills the pool once the start's shim is up. Dropping the pool closes the idle shims' pipes, and they exit.
+//! refills the pool once starts pause for [`REFILL_QUIET`] (at once when it is empty):
+//! spawning a shim (a fork of the daemon and an exec) would otherwise compete for the
+//! CPU with the very start that took one. Dropping the pool closes the idle shims'
+//! pipes, and they exit.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use berth_shim::args::ShimCommand;
 use berth_shim::launch::{LaunchError, Prepared, Report};
@@ -15,6 +19,10 @@ use berth_shim::launch::{LaunchError, Prepared, Report};
 use crate::Engine;
 
 type Ready = Arc<Mutex<Vec<Prepared>>>;
+
+/// How long after the last start the pool waits before it tops itself up, while it still
+/// has a shim ready: longer than a short container's whole run here (~15 ms).
+pub(crate) const REFILL_QUIET: Duration = Duration::from_millis(40);
 
 /// Up to `size` prepared shims of one shim binary, refilled by a thread of its own.
 pub(crate) struct ShimPool {
@@ -86,13 +94,31 @@ impl ShimPool {
 /// cannot be spawned: the next wake tries again). Ends when the pool is dropped.
 fn refill(exe: &Path, size: usize, ready: &Ready, woken: &Receiver<()>) {
     while woken.recv().is_ok() {
-        // Wakes that came meanwhile are served by this round.
-        while woken.try_recv().is_ok() {}
+        if !quiet(ready, woken) {
+            return;
+        }
         while lock(ready).len() < size {
             match Prepared::spawn(exe) {
                 Ok(shim) => lock(ready).push(shim),
                 Err(_) => break,
             }
+        }
+    }
+}
+
+/// Waits until no start has woken the refiller for [`REFILL_QUIET`], or the pool is
+/// empty. False when the pool was dropped meanwhile.
+fn quiet(ready: &Ready, woken: &Receiver<()>) -> bool {
+    loop {
+        if lock(ready).is_empty() {
+            // Wakes that came meanwhile are served by this round.
+            while woken.try_recv().is_ok() {}
+            return true;
+        }
+        match woken.recv_timeout(REFILL_QUIET) {
+            Ok(()) => continue,
+            Err(RecvTimeoutError::Timeout) => return true,
+            Err(RecvTimeoutError::Disconnected) => return false,
         }
     }
 }

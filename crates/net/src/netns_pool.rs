@@ -68,12 +68,18 @@ struct State {
     links: Vec<String>,
     /// The thread is deleting links now.
     deleting: bool,
+    /// When the last one was taken.
+    last_take: Option<Instant>,
 }
 
 /// How many buried namespaces are freed together at most.
 pub const BURY_BATCH: usize = 8;
 /// How long a buried namespace waits at most for others to be freed with.
 pub const BURY_LINGER: Duration = Duration::from_millis(200);
+/// How long after the last take the pool waits before it makes another, while it still
+/// has one ready: making one competes for the CPU with the start that took one, and
+/// takes longer than a short container's whole run.
+pub const REFILL_QUIET: Duration = Duration::from_millis(40);
 
 impl State {
     /// The buried namespaces, once there are enough or the oldest waited long enough.
@@ -86,10 +92,28 @@ impl State {
         None
     }
 
-    /// How long the thread may sleep before buried namespaces are due.
+    /// How long the thread may sleep before buried namespaces are due, or before it
+    /// should make a namespace.
     fn until_due(&self, now: Instant) -> Option<Duration> {
-        self.first_buried
-            .map(|t| (t + BURY_LINGER).saturating_duration_since(now))
+        let buried = self
+            .first_buried
+            .map(|t| (t + BURY_LINGER).saturating_duration_since(now));
+        let refill = (self.ready.len() < self.size)
+            .then(|| self.refill_in(now))
+            .flatten();
+        buried.into_iter().chain(refill).min()
+    }
+
+    /// Whether one should be made now: the pool is short and empty, or short and no take
+    /// came for [`REFILL_QUIET`].
+    fn refill_now(&self, now: Instant) -> bool {
+        self.ready.len() < self.size && (self.ready.is_empty() || self.refill_in(now).is_none())
+    }
+
+    /// How long until the quiet time after the last take is over (`None`: it is).
+    fn refill_in(&self, now: Instant) -> Option<Duration> {
+        let left = (self.last_take? + REFILL_QUIET).saturating_duration_since(now);
+        (!left.is_zero()).then_some(left)
     }
 }
 
@@ -119,6 +143,7 @@ impl NetnsPool {
         let mut s = self.shared.lock();
         let fd = s.ready.pop();
         s.taken += u64::from(fd.is_some());
+        s.last_take = Some(Instant::now());
         drop(s);
         self.shared.wake.notify_all();
         fd
@@ -278,7 +303,7 @@ fn fill(shared: &Shared) {
                     shared.wake.notify_all();
                     continue;
                 }
-                if s.stopped || s.ready.len() < s.size {
+                if s.stopped || s.refill_now(Instant::now()) {
                     break;
                 }
                 s = match s.until_due(Instant::now()) {
@@ -398,5 +423,26 @@ mod tests {
         assert!(few.buried.is_empty() && few.first_buried.is_none());
         let mut full = buried(BURY_BATCH, t);
         assert_eq!(full.due(t).map(|v| v.len()), Some(BURY_BATCH));
+    }
+
+    #[test]
+    fn a_short_pool_refills_when_empty_or_once_takes_pause() {
+        let t = Instant::now();
+        let mut s = buried(0, t);
+        s.size = 2;
+        assert!(s.refill_now(t), "empty, never taken");
+        s.last_take = Some(t);
+        assert!(s.refill_now(t), "empty: at once, even right after a take");
+        s.ready
+            .push(std::fs::File::open("/dev/null").unwrap().into());
+        assert!(!s.refill_now(t), "one left, just taken");
+        assert_eq!(s.until_due(t), Some(REFILL_QUIET));
+        assert!(s.refill_now(t + REFILL_QUIET));
+        s.ready
+            .push(std::fs::File::open("/dev/null").unwrap().into());
+        assert!(
+            !s.refill_now(t + REFILL_QUIET) && s.until_due(t).is_none(),
+            "full"
+        );
     }
 }
