@@ -84,10 +84,24 @@ const PREPARED_SHIMS: usize = 2;
 /// [`PREPARED_SHIMS`], or `$BERTH_PREPARED_SHIMS` (0 to 8; 0 turns the pool off, for a
 /// comparison).
 fn prepared_shims() -> usize {
-    std::env::var("BERTH_PREPARED_SHIMS")
+    count_from_env("BERTH_PREPARED_SHIMS", PREPARED_SHIMS)
+}
+
+/// The count in environment variable `name` (at most 8), else `default`.
+fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|n| n.parse().ok())
-        .map_or(PREPARED_SHIMS, |n: usize| n.min(8))
+        .map_or(default, |n: usize| n.min(8))
+}
+
+/// How many spare container and snapshot directories the daemon keeps made ahead of
+/// creates (see `Engine::keep_spares`).
+const SPARES: usize = 2;
+
+/// [`SPARES`], or `$BERTH_SPARES` (0 to 8; 0 turns them off, for a comparison).
+fn spares() -> usize {
+    count_from_env("BERTH_SPARES", SPARES)
 }
 
 impl Daemon {
@@ -117,6 +131,7 @@ impl Daemon {
             tracing::warn!("shims start from their path (each re-executes itself): {e}");
         }
         engine.keep_prepared_shims(prepared_shims());
+        engine.keep_spares(spares());
         let settings_favor = settings
             .cgroup_favor_dynmods
             .then(|| settings.exec_root.clone());

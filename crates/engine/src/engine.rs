@@ -53,6 +53,9 @@ pub struct Engine {
     exit_hook: Vec<OsString>,
     trash: Trash,
     pub(crate) networks: Option<berth_net::Networks>,
+    /// Spare directories for creates, when the caller keeps some (see
+    /// [`Engine::keep_spares`]).
+    spares: Option<crate::spares::Spares>,
 }
 
 /// The shim binary: `$BERTH_SHIM`, else `berth-shim` beside the running executable.
@@ -82,6 +85,7 @@ impl Engine {
             exit_hook: Vec::new(),
             trash: Trash::open(data_root)?,
             networks: None,
+            spares: None,
         })
     }
 
@@ -119,6 +123,18 @@ impl Engine {
         self.shim_pool = None;
         if n > 0 {
             self.shim_pool = Some(crate::shimpool::ShimPool::start(self.shim_exec(), n));
+        }
+    }
+
+    /// Keeps `n` spare container and snapshot directories made ahead of creates (0: none,
+    /// the default), topped up by a thread of their own once creates pause. For a
+    /// long-lived caller (the daemon); see `ContainerStore::make_spare`.
+    pub fn keep_spares(&mut self, n: usize) {
+        self.spares = None;
+        if n > 0 {
+            let snapshots = self.images.shared_snapshotter();
+            let containers = self.containers.clone();
+            self.spares = Some(crate::spares::Spares::start(containers, snapshots, n));
         }
     }
 
@@ -319,7 +335,11 @@ impl Engine {
             .snapshotter()
             .prepare(&c.snapshot_key, parent.as_deref())?;
         self.images.db().add_user(&image.id, &c.id)?;
-        self.containers.insert(c)
+        let inserted = self.containers.insert(c);
+        if let Some(spares) = &self.spares {
+            spares.wake();
+        }
+        inserted
     }
 
     /// Removes everything a container holds: runtime state and cgroup, the rootfs mount,

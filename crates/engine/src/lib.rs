@@ -23,6 +23,7 @@ pub mod record;
 pub mod rename;
 pub mod rootfs;
 mod shimpool;
+mod spares;
 pub mod spec;
 pub mod store;
 pub mod trash;

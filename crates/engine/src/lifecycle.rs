@@ -123,7 +123,7 @@ impl Engine {
         let mut spec = spec::container_spec(config.config().as_ref(), rootfs, &opts)?;
         set_console_size(&mut spec, c);
         let dir = self.containers().dir(&c.id);
-        let path = dir.join("config.json");
+        let path = dir.join(crate::store::BUNDLE_CONFIG);
         let raw = serde_json::to_vec(&spec).map_err(spec::SpecError::Assemble)?;
         std::fs::write(&path, raw).map_err(EngineError::io("write", &path))?;
         // The exit status of an earlier run.

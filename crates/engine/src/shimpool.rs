@@ -8,7 +8,7 @@
 //! pipes, and they exit.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -94,7 +94,7 @@ impl ShimPool {
 /// cannot be spawned: the next wake tries again). Ends when the pool is dropped.
 fn refill(exe: &Path, size: usize, ready: &Ready, woken: &Receiver<()>) {
     while woken.recv().is_ok() {
-        if !quiet(ready, woken) {
+        if !crate::spares::until_quiet(woken, REFILL_QUIET, || lock(ready).is_empty()) {
             return;
         }
         while lock(ready).len() < size {
@@ -102,23 +102,6 @@ fn refill(exe: &Path, size: usize, ready: &Ready, woken: &Receiver<()>) {
                 Ok(shim) => lock(ready).push(shim),
                 Err(_) => break,
             }
-        }
-    }
-}
-
-/// Waits until no start has woken the refiller for [`REFILL_QUIET`], or the pool is
-/// empty. False when the pool was dropped meanwhile.
-fn quiet(ready: &Ready, woken: &Receiver<()>) -> bool {
-    loop {
-        if lock(ready).is_empty() {
-            // Wakes that came meanwhile are served by this round.
-            while woken.try_recv().is_ok() {}
-            return true;
-        }
-        match woken.recv_timeout(REFILL_QUIET) {
-            Ok(()) => continue,
-            Err(RecvTimeoutError::Timeout) => return true,
-            Err(RecvTimeoutError::Disconnected) => return false,
         }
     }
 }

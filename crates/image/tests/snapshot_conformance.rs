@@ -238,6 +238,32 @@ fn commit_over_a_parent(s: &dyn Snapshotter, _root: &Path) {
     ));
 }
 
+fn spares_serve_prepares(s: &dyn Snapshotter, root: &Path) {
+    layer(s, "L", None, &[("etc/f", "1")]);
+    let kept = s.make_spare().unwrap();
+    assert_eq!(s.make_spare().unwrap(), kept);
+    let spares = if kept { 2 } else { 0 };
+    assert_eq!(s.spares(), spares);
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), spares);
+    let mounts = s.prepare("c", Some("L")).unwrap();
+    assert_eq!(s.spares(), spares.saturating_sub(1));
+    assert_eq!(s.stat("c").unwrap().kind, Kind::Active);
+    assert_eq!(s.stat("c").unwrap().parent.as_deref(), Some("L"));
+    with_mounted(&mounts, |m| {
+        assert_eq!(fs::read_to_string(m.join("etc/f")).unwrap(), "1");
+        fs::write(m.join("new"), "2").unwrap();
+    });
+    let upper = s.writable_dir("c").unwrap();
+    assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "2");
+    // A key taken already: the spare it would have used is not left behind.
+    assert!(matches!(
+        s.prepare("c", Some("L")),
+        Err(Error::Exists { .. })
+    ));
+    assert_eq!(s.spares(), 0);
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+}
+
 fn usage_counts_bytes(s: &dyn Snapshotter, _root: &Path) {
     s.prepare("u", None).unwrap();
     let dir = s.writable_dir("u").unwrap();
@@ -296,6 +322,10 @@ macro_rules! conformance {
             #[test]
             fn usage_counts_bytes() {
                 run(super::usage_counts_bytes)
+            }
+            #[test]
+            fn spares_serve_prepares() {
+                run(super::spares_serve_prepares)
             }
         }
     };

@@ -288,6 +288,18 @@ pub trait Snapshotter: Send + Sync {
         Ok(self.layer_dirs(key)?.upper)
     }
 
+    /// Makes one spare directory for a future [`Snapshotter::prepare`] ahead of need, so
+    /// that the prepare only registers it (see `Store::make_spare`). Returns false (and
+    /// makes nothing) for a snapshotter that has no use for spares.
+    fn make_spare(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// How many spare directories are ready.
+    fn spares(&self) -> usize {
+        0
+    }
+
     /// Whether a layer can be applied into a parentless active snapshot and committed over
     /// its parent afterwards ([`Snapshotter::commit_over`]): true when a snapshot's own
     /// directory does not depend on its parents' files (overlay), false when it holds

@@ -79,6 +79,9 @@ fn overlay(lowers: &[String], own: Option<&Path>) -> Mount {
     }
 }
 
+/// What an active snapshot's directory holds: the overlay's upper and work directories.
+const ACTIVE_DIRS: [&str; 2] = ["fs", "work"];
+
 fn make_dirs(dir: &Path, names: &[&str]) -> Result<()> {
     for name in names {
         let path = dir.join(name);
@@ -89,9 +92,18 @@ fn make_dirs(dir: &Path, names: &[&str]) -> Result<()> {
 
 impl Snapshotter for Overlay {
     fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
-        let fill = |dir: &Path, _: &[PathBuf]| make_dirs(dir, &["fs", "work"]);
-        let rec = self.store.create(key, parent, Kind::Active, fill)?;
+        let fill = |dir: &Path, _: &[PathBuf]| make_dirs(dir, &ACTIVE_DIRS);
+        let rec = self.store.create_spared(key, parent, Kind::Active, fill)?;
         self.mounts_of(&rec)
+    }
+
+    fn make_spare(&self) -> Result<bool> {
+        self.store.make_spare(|dir| make_dirs(dir, &ACTIVE_DIRS))?;
+        Ok(true)
+    }
+
+    fn spares(&self) -> usize {
+        self.store.spares()
     }
 
     fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {

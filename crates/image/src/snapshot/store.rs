@@ -63,6 +63,8 @@ pub(crate) struct Store {
     tmp: PathBuf,
     locks: PathBuf,
     lock_file: PathBuf,
+    /// Directories made ahead for new snapshots (see [`Store::make_spare`]).
+    spares: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 const INFO: &str = "info.json";
@@ -82,6 +84,7 @@ impl Store {
             tmp: root.join("tmp"),
             locks: root.join("locks"),
             lock_file: root.join("lock"),
+            spares: std::sync::Mutex::default(),
         };
         for dir in [&store.snaps, &store.tmp, &store.locks] {
             fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
@@ -127,6 +130,58 @@ impl Store {
         }
     }
 
+    /// Makes a spare directory for a new snapshot ahead of need, under `tmp/`: `fill`
+    /// makes its content, and its record file is made empty. [`Store::create_spared`]
+    /// takes one instead of making the directories then: on a file system that has freed
+    /// many inodes lately (ext4 without a journal skips each recently freed one when it
+    /// allocates), every directory or file made can cost tens of microseconds.
+    pub fn make_spare(&self, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        let dir = self.temp_dir("spare")?;
+        let made = fill(&dir).and_then(|()| {
+            let info = dir.join(INFO);
+            File::create(&info)
+                .map(drop)
+                .map_err(Error::io("create", &info))
+        });
+        match made {
+            Ok(()) => {
+                self.spared().push(dir);
+                Ok(())
+            }
+            Err(e) => {
+                fsutil::remove_all(&dir).ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// How many spare directories are ready.
+    pub fn spares(&self) -> usize {
+        self.spared().len()
+    }
+
+    fn spared(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        // A list of paths: still right after a panic elsewhere.
+        self.spares.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`Store::create`] in a spare directory when one is ready (its content is what
+    /// `fill` would have made), else as `create` does.
+    pub fn create_spared(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+        fill: impl FnOnce(&Path, &[PathBuf]) -> Result<()>,
+    ) -> Result<Record> {
+        let spare = self.spared().pop();
+        match spare {
+            // A spare `cleanup` emptied away is no use: make one the usual way.
+            Some(dir) if dir.is_dir() => self.create_in(key, parent, kind, Some(dir), fill),
+            _ => self.create(key, parent, kind, fill),
+        }
+    }
+
     /// Registers a new snapshot `key` over `parent` (which must be committed): `fill` makes
     /// its contents in a temporary directory, then the directory is renamed into place.
     /// Holds the registry lock throughout.
@@ -135,6 +190,34 @@ impl Store {
         key: &str,
         parent: Option<&str>,
         kind: Kind,
+        fill: impl FnOnce(&Path, &[PathBuf]) -> Result<()>,
+    ) -> Result<Record> {
+        self.create_in(key, parent, kind, None, fill)
+    }
+
+    /// [`Store::create`] in `spare` (already filled) when given, else in a new directory.
+    /// A spare that is not used is removed.
+    fn create_in(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+        spare: Option<PathBuf>,
+        fill: impl FnOnce(&Path, &[PathBuf]) -> Result<()>,
+    ) -> Result<Record> {
+        let made = self.register(key, parent, kind, spare.as_deref(), fill);
+        if let (Err(_), Some(dir)) = (&made, &spare) {
+            fsutil::remove_all(dir).ok();
+        }
+        made
+    }
+
+    fn register(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+        spare: Option<&Path>,
         fill: impl FnOnce(&Path, &[PathBuf]) -> Result<()>,
     ) -> Result<Record> {
         check_key(key)?;
@@ -150,12 +233,16 @@ impl Store {
             created: SystemTime::now(),
             ancestors,
         };
-        let tmp = self.temp_dir("new")?;
-        let made = self.fill_and_place(&tmp, &rec, fill);
-        if made.is_err() {
-            fsutil::remove_all(&tmp)?;
-        }
-        made.map(|()| rec)
+        let Some(spare) = spare else {
+            let tmp = self.temp_dir("new")?;
+            let made = self.fill_and_place(&tmp, &rec, fill);
+            if made.is_err() {
+                fsutil::remove_all(&tmp)?;
+            }
+            return made.map(|()| rec);
+        };
+        self.fill_and_place(spare, &rec, |_, _| Ok(()))?;
+        Ok(rec)
     }
 
     fn fill_and_place(
