@@ -122,7 +122,8 @@ impl ContainerStore {
     }
 
     /// Makes a spare container directory ahead of need: the rootfs mount point and the
-    /// files a start writes (the /etc files, the bundle's spec), empty.
+    /// files a start writes (the /etc files, the bundle's spec, the shim's pid file:
+    /// read as no pid while empty), empty.
     /// [`ContainerStore::insert`] renames one into place instead of making them: on a
     /// file system that freed many inodes lately (ext4 without a journal skips each
     /// recently freed one when it allocates), each directory or file made can cost tens
@@ -482,7 +483,7 @@ fn fill_spare(dir: &Path) -> Result<()> {
     fs::create_dir(&root).map_err(EngineError::io("create directory", &root))?;
     let files = crate::spec::network::ETC_FILES
         .iter()
-        .chain([&BUNDLE_CONFIG]);
+        .chain([&BUNDLE_CONFIG, &berth_shim::PID_FILE]);
     for name in files {
         let path = dir.join(name);
         fs::File::create(&path).map_err(EngineError::io("create", &path))?;
@@ -544,7 +545,13 @@ mod tests {
         assert_eq!(store.spares(), 1);
         let made = store.dir(&id);
         assert!(made.join("rootfs").is_dir());
-        for name in ["hostname", "hosts", "resolv.conf", BUNDLE_CONFIG] {
+        for name in [
+            "hostname",
+            "hosts",
+            "resolv.conf",
+            BUNDLE_CONFIG,
+            "shim.pid",
+        ] {
             assert_eq!(fs::read(made.join(name)).unwrap(), b"", "{name}");
         }
         assert_eq!(store.find(&id[..4]).unwrap().id, id);
