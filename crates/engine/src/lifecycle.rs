@@ -709,7 +709,7 @@ fn log_args(c: &Container, dir: &Path) -> LogArgs {
     };
     LogArgs {
         driver: driver.into(),
-        path: Some(dir.join(format!("{}-json.log", c.id))),
+        path: Some(dir.join(crate::store::json_log_name(&c.id))),
         opts: config.options.clone(),
     }
 }

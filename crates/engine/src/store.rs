@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +23,18 @@ pub const BUNDLE_CONFIG: &str = "config.json";
 /// Spare container directories (see [`ContainerStore::make_spare`]) are named with this
 /// prefix: no id starts with a dot, so listings and lookups never see one.
 const SPARE_PREFIX: &str = ".spare-";
+
+/// The directory of spare name reservation files (see [`ContainerStore::reserve_name`]).
+const NAME_SPARES: &str = ".spare-names";
+
+/// A spare container directory's log file, renamed to the container's
+/// ([`json_log_name`]) when it logs to one.
+const SPARE_LOG: &str = "spare-json.log";
+
+/// The name of container `id`'s json-file log in its directory, as docker names it.
+pub fn json_log_name(id: &str) -> String {
+    format!("{id}-json.log")
+}
 
 /// Containers on disk.
 ///
@@ -43,6 +55,8 @@ pub struct ContainerStore {
     cache: Arc<Mutex<Records>>,
     /// Container directories made ahead of need.
     spares: Arc<Mutex<Vec<PathBuf>>>,
+    /// Name reservation files made ahead of need.
+    name_spares: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 /// The names in the containers directory, with the directory's modification time then.
@@ -118,6 +132,7 @@ impl ContainerStore {
             listing: Arc::default(),
             cache: Arc::default(),
             spares: Arc::default(),
+            name_spares: Arc::default(),
         })
     }
 
@@ -134,31 +149,34 @@ impl ContainerStore {
             .join(format!("{SPARE_PREFIX}{:016x}", fastrand::u64(..)));
         fs::create_dir(&dir).map_err(EngineError::io("create directory", &dir))?;
         match fill_spare(&dir) {
-            Ok(()) => {
-                self.spared().push(dir);
-                Ok(())
-            }
+            Ok(()) => lock(&self.spares).push(dir),
             Err(e) => {
                 fs::remove_dir_all(&dir).ok();
-                Err(e)
+                return Err(e);
             }
         }
+        let names = self.root.join(NAME_SPARES);
+        match fs::create_dir(&names) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => {
+                return Err(EngineError::io("create directory", &names)(e))
+            }
+            _ => {}
+        }
+        let name = names.join(format!("{:016x}", fastrand::u64(..)));
+        fs::File::create(&name).map_err(EngineError::io("create", &name))?;
+        lock(&self.name_spares).push(name);
+        Ok(())
     }
 
-    /// How many spare directories are ready.
+    /// How many spare directories (each with a spare name reservation) are ready.
     pub fn spares(&self) -> usize {
-        self.spared().len()
-    }
-
-    fn spared(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
-        // A list of paths: still right after a panic elsewhere.
-        self.spares.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.spares).len().min(lock(&self.name_spares).len())
     }
 
     /// Renames a spare directory to `dir`; false when none is ready (or it could not be
     /// used, and is removed).
     fn use_spare(&self, dir: &Path) -> bool {
-        let Some(spare) = self.spared().pop() else {
+        let Some(spare) = lock(&self.spares).pop() else {
             return false;
         };
         if !dir.exists() && fs::rename(&spare, dir).is_ok() {
@@ -166,6 +184,44 @@ impl ContainerStore {
         }
         fs::remove_dir_all(&spare).ok();
         false
+    }
+
+    /// Renames the spare log of new container `c`'s directory to its json-file log, or
+    /// removes it when `c` logs elsewhere.
+    fn place_log(&self, c: &Container) {
+        let dir = self.dir(&c.id);
+        let spare = dir.join(SPARE_LOG);
+        let driver = c.config.host.log_config.driver.as_str();
+        if matches!(driver, "" | "json-file")
+            && fs::rename(&spare, dir.join(json_log_name(&c.id))).is_ok()
+        {
+            return;
+        }
+        fs::remove_file(&spare).ok();
+    }
+
+    /// Reserves `name` for `id` with a spare reservation file: Some(false) when the
+    /// name is taken, None when there is no spare (or it failed: then it is removed).
+    fn reserve_spared(&self, path: &Path, id: &str) -> Option<bool> {
+        let spare = lock(&self.name_spares).pop()?;
+        let written = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&spare)
+            .and_then(|mut f| f.write_all(id.as_bytes()));
+        if written.is_ok() {
+            use rustix::fs::{renameat_with, RenameFlags, CWD};
+            match renameat_with(CWD, &spare, CWD, path, RenameFlags::NOREPLACE) {
+                Ok(()) => return Some(true),
+                Err(rustix::io::Errno::EXIST) => {
+                    lock(&self.name_spares).push(spare);
+                    return Some(false);
+                }
+                Err(_) => {}
+            }
+        }
+        fs::remove_file(&spare).ok();
+        None
     }
 
     /// The directory of container `id`.
@@ -224,6 +280,9 @@ impl ContainerStore {
 
     fn try_reserve(&self, name: &str, id: &str) -> Result<bool> {
         let path = self.root.join("names").join(name);
+        if let Some(reserved) = self.reserve_spared(&path, id) {
+            return Ok(reserved);
+        }
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
                 f.write_all(id.as_bytes())
@@ -252,7 +311,9 @@ impl ContainerStore {
     /// container is removed when it exits (a power failure ends it anyway).
     pub fn insert(&self, c: &Container) -> Result<()> {
         let dir = self.dir(&c.id);
-        if !self.use_spare(&dir) {
+        if self.use_spare(&dir) {
+            self.place_log(c);
+        } else {
             fs::create_dir(&dir).map_err(EngineError::io("create directory", &dir))?;
         }
         if c.config.auto_remove {
@@ -477,17 +538,38 @@ fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Makes what a spare container directory holds in `dir`.
+/// A list of spares' paths, locked: still right after a panic elsewhere.
+fn lock(spares: &Mutex<Vec<PathBuf>>) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+    spares.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes what a spare container directory holds in `dir`: the rootfs mount point; the
+/// record (empty: no container yet) and the file its saves write first
+/// (`record::save_tmp`); the /etc files and the bundle's spec; the shim's pid file (read
+/// as no pid while empty) and the file its exit status is written to first; the log.
 fn fill_spare(dir: &Path) -> Result<()> {
     let root = dir.join("rootfs");
     fs::create_dir(&root).map_err(EngineError::io("create directory", &root))?;
-    let files = crate::spec::network::ETC_FILES
-        .iter()
-        .chain([&BUNDLE_CONFIG, &berth_shim::PID_FILE]);
-    for name in files {
-        let path = dir.join(name);
+    let record = dir.join(RECORD_FILE);
+    let fixed = [
+        RECORD_FILE,
+        BUNDLE_CONFIG,
+        berth_shim::PID_FILE,
+        berth_shim::EXIT_TMP_FILE,
+    ];
+    let etc = crate::spec::network::ETC_FILES.iter().copied();
+    let mut paths: Vec<PathBuf> = fixed.into_iter().chain(etc).map(|n| dir.join(n)).collect();
+    paths.push(crate::record::save_tmp(&record));
+    for path in paths {
         fs::File::create(&path).map_err(EngineError::io("create", &path))?;
     }
+    let log = dir.join(SPARE_LOG);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(berth_logs::writer::FILE_MODE)
+        .open(&log)
+        .map_err(EngineError::io("create", &log))?;
     Ok(())
 }
 
@@ -554,6 +636,28 @@ mod tests {
         ] {
             assert_eq!(fs::read(made.join(name)).unwrap(), b"", "{name}");
         }
+        assert!(
+            made.join(json_log_name(&id)).is_file(),
+            "the log is in place"
+        );
+        assert!(!made.join(SPARE_LOG).exists());
+        // Saved again: the earlier record is swapped aside, not freed.
+        let rec = made.join(RECORD_FILE);
+        let first = fs::metadata(&rec).unwrap().ino();
+        let mut c = store.load(&id).unwrap();
+        c.state.status = Status::Running;
+        store.save_state(&c).unwrap();
+        assert_eq!(store.load(&id).unwrap().state.status, Status::Running);
+        let tmp = crate::record::save_tmp(&rec);
+        assert_eq!(fs::metadata(&tmp).unwrap().ino(), first);
+        // Names come from spares too; a taken one is refused and the spare kept.
+        assert_eq!(store.reserve_name(Some("web"), &id).unwrap(), "web");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("names/web")).unwrap(),
+            id
+        );
+        assert!(store.reserve_name(Some("web"), "x").is_err());
+        assert_eq!(store.spares(), 1);
         assert_eq!(store.find(&id[..4]).unwrap().id, id);
         // The spare left is removed when the store opens next.
         let again = ContainerStore::open(dir.path()).unwrap();

@@ -23,7 +23,7 @@ use crate::Stream;
 const BATCH: usize = 256 * 1024;
 
 /// Log files are readable by root's group, as docker's are.
-const FILE_MODE: u32 = 0o640;
+pub const FILE_MODE: u32 = 0o640;
 
 /// A failure to write or rotate a log file.
 #[derive(Debug, thiserror::Error)]

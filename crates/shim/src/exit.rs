@@ -79,7 +79,7 @@ impl ExitStatus {
     /// for tens of milliseconds.
     pub fn write(&self, state_dir: &Path) -> Result<(), ExitError> {
         let path = state_dir.join(EXIT_FILE);
-        let tmp = state_dir.join(".exit.json.tmp");
+        let tmp = state_dir.join(crate::EXIT_TMP_FILE);
         let io = |op, path: &Path| {
             let path = path.to_path_buf();
             move |source| ExitError::Io { op, path, source }

@@ -77,6 +77,8 @@ pub const SOCKET: &str = "shim.sock";
 pub const PID_FILE: &str = "shim.pid";
 /// The exit status file in the state directory.
 pub const EXIT_FILE: &str = "exit.json";
+/// What the exit status is written to before it is renamed to [`EXIT_FILE`].
+pub const EXIT_TMP_FILE: &str = ".exit.json.tmp";
 /// The shim's own error log in the state directory.
 pub const LOG_FILE: &str = "shim.log";
 /// The console socket the runtime sends a terminal's master to (removed once received).

@@ -74,7 +74,7 @@ pub fn inspect(e: &Sources<'_>, c: &Container, execs: &[String]) -> ApiResult<Va
         _ => e
             .containers
             .dir(&c.id)
-            .join(format!("{}-json.log", c.id))
+            .join(berth_engine::store::json_log_name(&c.id))
             .display()
             .to_string(),
     };

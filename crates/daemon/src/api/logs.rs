@@ -32,7 +32,9 @@ pub fn log_path(dir: &FsPath, c: &Container) -> ApiResult<Option<PathBuf>> {
         .map_err(|e| ApiError::BadParameter(e.to_string()))?;
     Ok(match parsed {
         berth_logs::LogConfig::None => None,
-        berth_logs::LogConfig::JsonFile { .. } => Some(dir.join(format!("{}-json.log", c.id))),
+        berth_logs::LogConfig::JsonFile { .. } => {
+            Some(dir.join(berth_engine::store::json_log_name(&c.id)))
+        }
     })
 }
 
