@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -165,6 +165,40 @@ impl ContainerStore {
         let name = names.join(format!("{:016x}", fastrand::u64(..)));
         fs::File::create(&name).map_err(EngineError::io("create", &name))?;
         lock(&self.name_spares).push(name);
+        Ok(())
+    }
+
+    /// Where container `id`'s directory goes to be made a spare again
+    /// ([`ContainerStore::adopt_spare`]): beside the spares, out of every listing.
+    pub fn recycle_path(&self) -> PathBuf {
+        let name = format!("{SPARE_PREFIX}used-{:016x}", fastrand::u64(..));
+        self.root.join(name)
+    }
+
+    /// Takes container `id`'s directory out of the store, to `to` (see
+    /// [`ContainerStore::recycle_path`]); false when there was none.
+    pub fn move_dir(&self, id: &str, to: &Path) -> Result<bool> {
+        self.forget(id);
+        let dir = self.dir(id);
+        match fs::rename(&dir, to) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(EngineError::io("rename", &dir)(e)),
+        }
+    }
+
+    /// Makes `used`, the directory of a removed container, a spare again: the files a
+    /// spare holds are emptied (other files of the container take the names of those
+    /// missing, emptied too), the rest is deleted. A spare keeps its inodes from one
+    /// container to the next: none is freed and made again. An error (anything a spare
+    /// would not hold, such as a rootfs that is not empty) leaves `used` to the caller.
+    pub fn adopt_spare(&self, used: &Path) -> Result<()> {
+        refill_spare(used)?;
+        let dir = self
+            .root
+            .join(format!("{SPARE_PREFIX}{:016x}", fastrand::u64(..)));
+        fs::rename(used, &dir).map_err(EngineError::io("rename", used))?;
+        lock(&self.spares).push(dir);
         Ok(())
     }
 
@@ -538,6 +572,94 @@ fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The files a spare container directory holds (all but the rootfs and the log).
+fn spare_files(dir: &Path) -> Vec<PathBuf> {
+    let record = dir.join(RECORD_FILE);
+    let fixed = [
+        RECORD_FILE,
+        BUNDLE_CONFIG,
+        berth_shim::PID_FILE,
+        berth_shim::EXIT_TMP_FILE,
+    ];
+    let etc = crate::spec::network::ETC_FILES.iter().copied();
+    let mut paths: Vec<PathBuf> = fixed.into_iter().chain(etc).map(|n| dir.join(n)).collect();
+    paths.push(crate::record::save_tmp(&record));
+    paths
+}
+
+/// Makes `dir`, a removed container's directory, hold what [`fill_spare`] makes.
+fn refill_spare(dir: &Path) -> Result<()> {
+    let root = dir.join("rootfs");
+    match fs::read_dir(&root).map(|mut rd| rd.next().is_none()) {
+        Ok(true) => {}
+        // A container never started has none yet.
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            fs::create_dir(&root).map_err(EngineError::io("create directory", &root))?;
+        }
+        _ => {
+            let full = ErrorKind::DirectoryNotEmpty.into();
+            return Err(EngineError::io("reuse", &root)(full));
+        }
+    }
+    let mut wanted = spare_files(dir);
+    wanted.push(dir.join(SPARE_LOG));
+    let mut extras = Vec::new();
+    let rd = fs::read_dir(dir).map_err(EngineError::io("read directory", dir))?;
+    for entry in rd {
+        let entry = entry.map_err(EngineError::io("read directory", dir))?;
+        let path = entry.path();
+        if path == root {
+            continue;
+        }
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        match wanted.iter().position(|w| *w == path) {
+            Some(i) if regular => {
+                empty_file(&path)?;
+                wanted.swap_remove(i);
+            }
+            _ if regular => extras.push(path),
+            _ => remove_entry(&path)?,
+        }
+    }
+    for path in wanted {
+        match extras.pop() {
+            Some(extra) => {
+                fs::rename(&extra, &path).map_err(EngineError::io("rename", &extra))?;
+                empty_file(&path)?;
+            }
+            None => {
+                fs::File::create(&path).map_err(EngineError::io("create", &path))?;
+            }
+        }
+    }
+    for extra in extras {
+        fs::remove_file(&extra).map_err(EngineError::io("remove", &extra))?;
+    }
+    let log = dir.join(SPARE_LOG);
+    let mode = fs::Permissions::from_mode(berth_logs::writer::FILE_MODE);
+    fs::set_permissions(&log, mode).map_err(EngineError::io("chmod", &log))
+}
+
+/// Empties the regular file at `path` (its mode made a plain file's, 0644).
+fn empty_file(path: &Path) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(EngineError::io("truncate", path))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(EngineError::io("chmod", path))
+}
+
+/// Deletes what is at `path`, a directory with its content.
+fn remove_entry(path: &Path) -> Result<()> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        _ => fs::remove_file(path),
+    };
+    removed.map_err(EngineError::io("remove", path))
+}
+
 /// A list of spares' paths, locked: still right after a panic elsewhere.
 fn lock(spares: &Mutex<Vec<PathBuf>>) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
     spares.lock().unwrap_or_else(|p| p.into_inner())
@@ -550,17 +672,7 @@ fn lock(spares: &Mutex<Vec<PathBuf>>) -> std::sync::MutexGuard<'_, Vec<PathBuf>>
 fn fill_spare(dir: &Path) -> Result<()> {
     let root = dir.join("rootfs");
     fs::create_dir(&root).map_err(EngineError::io("create directory", &root))?;
-    let record = dir.join(RECORD_FILE);
-    let fixed = [
-        RECORD_FILE,
-        BUNDLE_CONFIG,
-        berth_shim::PID_FILE,
-        berth_shim::EXIT_TMP_FILE,
-    ];
-    let etc = crate::spec::network::ETC_FILES.iter().copied();
-    let mut paths: Vec<PathBuf> = fixed.into_iter().chain(etc).map(|n| dir.join(n)).collect();
-    paths.push(crate::record::save_tmp(&record));
-    for path in paths {
+    for path in spare_files(dir) {
         fs::File::create(&path).map_err(EngineError::io("create", &path))?;
     }
     let log = dir.join(SPARE_LOG);
@@ -672,6 +784,66 @@ mod tests {
         let other = "ef".repeat(32);
         again.insert(&record(&other)).unwrap();
         assert!(again.dir(&other).join(RECORD_FILE).is_file());
+    }
+
+    #[test]
+    fn a_removed_containers_directory_becomes_an_empty_spare() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(dir.path()).unwrap();
+        let id = "ab".repeat(32);
+        store.insert(&record(&id)).unwrap();
+        let made = store.dir(&id);
+        fs::write(made.join("hosts"), "10.0.0.1 secret\n").unwrap();
+        fs::write(made.join(json_log_name(&id)), "{\"log\":\"x\"}\n").unwrap();
+        fs::write(made.join("exit.json"), "{}").unwrap();
+        fs::create_dir_all(made.join("checkpoints/one")).unwrap();
+        std::os::unix::net::UnixListener::bind(made.join("shim.sock")).unwrap();
+        let used = store.recycle_path();
+        assert!(store.move_dir(&id, &used).unwrap());
+        assert!(matches!(
+            store.load(&id),
+            Err(EngineError::NoSuchContainer(_))
+        ));
+        store.adopt_spare(&used).unwrap();
+        assert_eq!(store.spares(), 0, "no name spare yet");
+        store.make_spare().unwrap();
+        assert_eq!(store.spares(), 2.min(lock(&store.name_spares).len()));
+        let next = "cd".repeat(32);
+        store.insert(&record(&next)).unwrap();
+        let again = store.dir(&next);
+        let mut names: Vec<String> = fs::read_dir(&again)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut want = vec![
+            ".exit.json.tmp".to_string(),
+            BUNDLE_CONFIG.into(),
+            RECORD_FILE.into(),
+            crate::record::save_tmp(Path::new(RECORD_FILE))
+                .to_string_lossy()
+                .into_owned(),
+            json_log_name(&next),
+            "hostname".into(),
+            "hosts".into(),
+            "resolv.conf".into(),
+            "rootfs".into(),
+            "shim.pid".into(),
+        ];
+        want.sort();
+        assert_eq!(names, want);
+        for name in ["hosts", "resolv.conf", &json_log_name(&next)] {
+            assert_eq!(fs::read(again.join(name)).unwrap(), b"", "{name}");
+        }
+        let mode = fs::metadata(again.join(json_log_name(&next)))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // A rootfs with something in it (still mounted, say) is not reused.
+        let used = store.recycle_path();
+        fs::write(again.join("rootfs/f"), "x").unwrap();
+        assert!(store.move_dir(&next, &used).unwrap());
+        assert!(store.adopt_spare(&used).is_err());
     }
 
     #[test]
