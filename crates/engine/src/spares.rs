@@ -74,7 +74,12 @@ impl Spares {
         };
         let thread = std::thread::Builder::new()
             .name("spares".into())
-            .spawn(move || keeper.run(&inbox))
+            .spawn(move || {
+                // Like the trash: what it deletes of removed containers (their files,
+                // an upper layer's content) yields to the next container's start.
+                crate::trash::idle_priority();
+                keeper.run(&inbox)
+            })
             .ok();
         jobs.send(Job::Taken).ok();
         Spares {

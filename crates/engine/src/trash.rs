@@ -166,7 +166,7 @@ fn remove_all(path: &Path) -> Result<()> {
 
 /// Gives the calling thread the lowest priority (nice 19): deleting what removals left
 /// yields to the next container's start.
-fn idle_priority() {
+pub(crate) fn idle_priority() {
     let tid = nix::unistd::gettid().as_raw() as libc::id_t;
     // SAFETY: setpriority takes plain integers; a thread id with PRIO_PROCESS names just
     // that thread on Linux.
