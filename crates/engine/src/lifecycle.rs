@@ -349,11 +349,14 @@ impl Engine {
         let _ = berth_runtime::wait::wait_gone(Pid::from_raw(pid), MONITOR_GONE);
     }
 
-    /// Whether container `c`'s shim has recorded the end of its run and is still there:
-    /// it deletes the run's runtime state and cgroup itself, after telling of the end.
+    /// Whether container `c`'s shim is still there while its run is finished or removed:
+    /// it told of the end (to a waiter, or in `exit.json`), and deletes the run's runtime
+    /// state and cgroup itself after that. Only a run that has ended is finished (a
+    /// removal stops a running one first, and waits for its shim to go), so a live shim
+    /// here is one that is ending; a foreground run's monitor is the caller itself.
     pub(crate) fn shim_finishing(&self, c: &Container) -> bool {
-        let exit_file = self.containers().dir(&c.id).join(berth_shim::EXIT_FILE);
-        alive(c.state.monitor_pid, c.state.monitor_start) && exit_file.exists()
+        c.state.monitor_pid != std::process::id() as i32
+            && alive(c.state.monitor_pid, c.state.monitor_start)
     }
 
     /// Deletes container `c`'s runtime state and cgroup (killing what runs there)
@@ -455,22 +458,31 @@ impl Engine {
         if c.state.status != Status::Running {
             return Ok(());
         }
+        let ended = |c: &mut Container| {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.paused = false;
+            c.state.exit_code = Some(code);
+            c.state.oom_killed = oom_killed;
+            c.state.finished_at = Some(finished_at.unwrap_or_else(now));
+        };
         if c.config.auto_remove {
             // `--rm`: the removal's teardown (runtime state, network, root) done once,
-            // with no exit state written for a record about to go.
-            self.dismantle(&c)?;
+            // with no exit state written for a record about to go; only a removal that
+            // failed leaves the record, which then tells how the run ended (the first
+            // error is the one reported).
+            if let Err(e) = self.dismantle(&c) {
+                ended(&mut c);
+                self.containers().save_state(&c).ok();
+                return Err(e);
+            }
             // `--rm` takes the container's anonymous volumes with it, as docker's does.
             return self.remove_anonymous_volumes(&c);
         }
         self.delete_runtime(&c)?;
         self.detach_network(id)?;
         rootfs::unmount(&self.containers().rootfs(id))?;
-        c.state.status = Status::Exited;
-        c.state.pid = 0;
-        c.state.paused = false;
-        c.state.exit_code = Some(code);
-        c.state.oom_killed = oom_killed;
-        c.state.finished_at = Some(finished_at.unwrap_or_else(now));
+        ended(&mut c);
         self.containers().save_state(&c)?;
         Ok(())
     }

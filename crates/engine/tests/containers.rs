@@ -150,6 +150,12 @@ fn a_detached_container_runs_under_its_shim_and_ends_with_its_exit_code() {
         "{log}"
     );
     assert!(!rootfs::is_mounted(&engine.containers().rootfs(&c.id)).unwrap());
+    // A second run of the stopped container ends as the first did (the first run's
+    // runtime state, moved into the container's directory, gives way to the second's).
+    engine.start_detached(&done).unwrap();
+    let again = wait_exited(&engine, &c.id);
+    assert_eq!(again.state.exit_code, Some(4));
+    assert_ne!(again.state.finished_at, done.state.finished_at);
     // A command that is not there fails the start with docker's 127, and the record
     // stays as it was.
     let mut bad = request(Some("missing"));

@@ -1,6 +1,7 @@
 //! Operations on an existing container: kill, delete, pause, resume, update, listing its
 //! processes and reading its statistics.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
@@ -111,6 +112,17 @@ impl Runtime {
     /// poststop hooks, if it has any, and its state. Nothing is loaded or looked up
     /// again; a container someone else deleted meanwhile is fine.
     pub fn delete_created(&self, c: &Created) -> Result<()> {
+        self.delete_created_moving(c, None)
+    }
+
+    /// [`Runtime::delete_created`], with the state directory renamed to `grave` (when
+    /// given) instead of emptied and removed: for a caller whose `grave` lies in a
+    /// directory deleted later anyway, off the path of whoever waits for the delete
+    /// (removing a directory frees a block, which a file system mounted with `discard`
+    /// discards at once). A `grave` that is taken (by a leftover of the container's last
+    /// run) is removed first; one on another file system leaves the state to be removed
+    /// as [`Runtime::delete_created`] does.
+    pub fn delete_created_moving(&self, c: &Created, grave: Option<&Path>) -> Result<()> {
         if c.cgroup.destroy().is_err() {
             // Processes outlived the init (a container in the host's pid namespace).
             let _ = c.cgroup.signal_all(libc::SIGKILL);
@@ -120,6 +132,9 @@ impl Runtime {
         let state_file = dir.join(crate::state::STATE_FILE);
         if c.poststop && state_file.exists() {
             self.run_poststop(&c.saved);
+        }
+        if grave.is_some_and(|g| move_dir(&dir, g)) {
+            return Ok(());
         }
         // The exec fifo went at start: the state file is all there is, most of the time.
         match std::fs::remove_file(&state_file).and_then(|()| std::fs::remove_dir(&dir)) {
@@ -235,6 +250,29 @@ impl Runtime {
     pub fn list(&self) -> Result<Vec<OciState>> {
         let ids = self.root.list()?;
         Ok(ids.iter().filter_map(|id| self.state(id).ok()).collect())
+    }
+}
+
+/// Renames directory `from` to `to`, removing a leftover at `to` first if there is one.
+/// True if `from` is gone (moved, or not there); false if it stays (another file
+/// system, say).
+fn move_dir(from: &Path, to: &Path) -> bool {
+    use std::io::ErrorKind;
+    let moved = match std::fs::rename(from, to) {
+        // A directory is only replaced by a rename if it is empty.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DirectoryNotEmpty | ErrorKind::AlreadyExists
+            ) =>
+        {
+            std::fs::remove_dir_all(to).and_then(|()| std::fs::rename(from, to))
+        }
+        r => r,
+    };
+    match moved {
+        Ok(()) => true,
+        Err(e) => e.kind() == ErrorKind::NotFound && !from.exists(),
     }
 }
 

@@ -30,9 +30,11 @@
 //! - `exit.json`: `{"exit_code":N,"finished_at":"<RFC 3339, ns>","oom_killed":false}`,
 //!   written atomically once the process has exited and its output is drained
 //!   ([`exit::ExitStatus`]); 128 + the signal number for a process killed by a signal.
-//!   Waiters are told, then (for a container) the cgroup and the runtime state are
-//!   deleted, then the socket and pid file removed, so a new shim may start in the same
-//!   directory while the old one lets its last clients read (up to 2 s).
+//!   Waiters are told first, then it is written, then (for a container) the cgroup is
+//!   deleted and the runtime state moved here as `runtime.ended` (it goes with this
+//!   directory, or at the next run's end), then the socket and pid file removed, so a
+//!   new shim may start in the same directory while the old one lets its last clients
+//!   read (up to 2 s).
 //! - `shim.log`: the shim's own errors, appended.
 //!
 //! # The control socket

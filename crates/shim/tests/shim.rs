@@ -75,9 +75,11 @@ fn output_is_logged_by_stream_and_the_exit_is_recorded() {
     };
     assert_eq!(of("stdout", &got), of("stdout", &want));
     assert_eq!(of("stderr", &got), of("stderr", &want));
-    // The runtime state and socket are gone; a late client reads exit.json.
+    // The runtime state and socket are gone (the state moved into the container's
+    // directory, which goes with it); a late client reads exit.json.
     assert!(!b.dir.join(berth_shim::SOCKET).exists());
     assert!(!b.engine.runtime().root.path().join(&b.id).exists());
+    assert!(b.dir.join("runtime.ended/state.json").is_file());
     assert!(matches!(
         ShimClient::connect(&b.dir),
         Err(ClientError::Connect { .. })

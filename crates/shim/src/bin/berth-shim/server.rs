@@ -606,10 +606,12 @@ impl Server {
         }
     }
 
-    /// The end: log flushed, exit status recorded, clients told, then the container
-    /// deleted. Waiters hear of the end before the cgroup and runtime state go; a new
-    /// run of the container waits for this shim to exit (see `Engine::start_with`), so
-    /// nothing it makes can meet this cleanup.
+    /// The end: log flushed, clients told, then the exit status recorded (for whoever
+    /// comes later: the socket stays until it is), then the container deleted (cgroup,
+    /// runtime state). Waiters hear of the end before anything else is written or
+    /// deleted; a new run of the container, and its removal, wait for this shim to exit
+    /// (see `Engine::start_with` and `Engine::dismantle`), so nothing they make or
+    /// delete can meet this cleanup.
     fn finish(&mut self) {
         let now = SystemTime::now();
         if let Some(e) = self.log.flush(now) {
@@ -624,17 +626,17 @@ impl Server {
             oom_killed,
             ..ExitStatus::new(code, when)
         };
-        if let Err(e) = status.write(std::path::Path::new(".")) {
-            note(e);
-        }
         let reply = status_reply(&status);
         for i in 0..self.conns.len() {
             self.tell_end(i, &reply);
         }
-        self.status = Some(status);
+        if let Err(e) = status.write(std::path::Path::new(".")) {
+            note(e);
+        }
         if let Err(e) = self.target.cleanup() {
             note(format!("delete the container: {e:#}"));
         }
+        self.status = Some(status);
         self.close_io();
         self.phase = Phase::Closing(Instant::now() + LINGER);
     }

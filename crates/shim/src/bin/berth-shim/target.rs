@@ -1,6 +1,8 @@
 //! What the shim runs: a container (created at once, started on request, deleted at the
 //! end) or an exec (run on request in a running container).
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use berth_runtime::container::{CreateOptions, Created, Runtime};
 use berth_runtime::exec::ExecOptions;
@@ -104,10 +106,14 @@ impl Target {
     }
 
     /// Undoes what the shim made once the process is gone: the container's cgroup (any
-    /// process left in it is killed), then its runtime state.
+    /// process left in it is killed), then its runtime state, which is moved into the
+    /// shim's state directory (the container's directory, the working directory) as
+    /// [`STATE_GRAVE`]: removed with that directory, or at the next run's end.
     pub fn cleanup(&self) -> Result<()> {
         match self {
-            Target::Container { rt, created } => Ok(rt.delete_created(created)?),
+            Target::Container { rt, created } => {
+                Ok(rt.delete_created_moving(created, Some(Path::new(STATE_GRAVE)))?)
+            }
             Target::Exec { .. } => Ok(()),
         }
     }
@@ -117,6 +123,9 @@ impl Target {
         matches!(self, Target::Exec { .. })
     }
 }
+
+/// Where the runtime state of an ended container is moved, in the shim's state directory.
+pub const STATE_GRAVE: &str = "runtime.ended";
 
 /// The exit code docker gives an exec that could not start: 127 when the command is not
 /// there, 126 otherwise.
