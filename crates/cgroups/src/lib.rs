@@ -122,6 +122,15 @@ impl Manager {
         }
     }
 
+    /// Each v1 hierarchy's mount point and the container's directory in it, in the order
+    /// the hierarchies were found (empty on cgroup v2).
+    pub fn v1_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        match &self.backend {
+            Backend::V1(b) => b.mounts_and_dirs(),
+            Backend::V2(_) => Vec::new(),
+        }
+    }
+
     /// [`Manager::create`] taking the v1 directories of `placeholder` where it has them
     /// in the same parent (renamed to the container's name, see [`Placeholder`]); without
     /// one, or on cgroup v2, the same as `create`.

@@ -1,6 +1,8 @@
-//! The container init: what the forked child does, top to bottom, from "the parent has put
-//! me in my cgroup" to execve of the user's process. Each step that can fail reports its
-//! error to the parent over the sync channel and the child exits.
+//! The container init: what the forked child does, top to bottom, from the parent's `Go`
+//! to execve of the user's process. The parent may still be moving it into its v1 cgroups
+//! after `Go` (see `container::early_go`): nothing before `Continue`, which comes once it is
+//! in them all, depends on that. Each step that can fail reports its error to the parent
+//! over the sync channel and the child exits.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -43,6 +45,8 @@ pub struct Init<'a> {
     pub preserve_fds: i32,
     /// Join a new session keyring (named after the container) unless None.
     pub new_keyring: Option<&'a Spec>,
+    /// The container's cgroup v1 directories (see [`rootfs::Options::cgroup_dirs`]).
+    pub cgroup_dirs: Option<&'a [(std::path::PathBuf, std::path::PathBuf)]>,
 }
 
 /// Runs the init in the forked child; never returns.
@@ -152,6 +156,7 @@ fn rootfs_options<'a>(init: &'a Init) -> rootfs::Options<'a> {
         in_userns: init.plan.has(LinuxNamespaceType::User),
         own_netns: init.plan.has(LinuxNamespaceType::Network),
         cgroup_ns: init.plan.has(LinuxNamespaceType::Cgroup),
+        cgroup_dirs: init.cgroup_dirs,
     }
 }
 

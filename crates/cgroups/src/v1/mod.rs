@@ -96,6 +96,12 @@ impl V1 {
         Ok(())
     }
 
+    /// Each hierarchy's mount point and the cgroup's directory in it.
+    pub fn mounts_and_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        let pair = |h: &Hierarchy| (h.mount.clone(), h.dir.clone());
+        self.hierarchies.iter().map(pair).collect()
+    }
+
     /// The cgroup's directory in the hierarchy mounted at `mount`.
     pub(crate) fn dir_in(&self, mount: &Path) -> Option<&Path> {
         self.hierarchies

@@ -138,6 +138,12 @@ pub struct Options<'a> {
     /// A cgroup namespace is in use: cgroup filesystems are mounted fresh instead of binding
     /// the container's cgroup directories.
     pub cgroup_ns: bool,
+    /// The container's cgroup v1 directories as the runtime made them: each hierarchy's
+    /// mount point and the container's directory in it. A `cgroup` mount without a cgroup
+    /// namespace binds these, and neither reads /proc/self/cgroup nor the mount table nor
+    /// needs the init to be in its cgroups yet. `None`: found from /proc/self/cgroup and
+    /// /proc/self/mountinfo (the init must be in its cgroups).
+    pub cgroup_dirs: Option<&'a [(PathBuf, PathBuf)]>,
 }
 
 /// Every mount point of the calling process's mount namespace, decoded (mountinfo writes
