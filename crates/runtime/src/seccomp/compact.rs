@@ -449,60 +449,75 @@ fn emit(arches: &[ArchInfo], table: &Table, default: u32) -> Option<Vec<sock_fil
         asm.jump(bpf::JMP_JEQ_K, audit, To::Label(label), To::Next);
     }
     asm.push(Insn::Ret(BAD_ARCH));
+    let policy = Policy {
+        arches,
+        table,
+        default,
+    };
     for (&audit, &label) in audits.iter().zip(&labels) {
         asm.push(Insn::Label(label));
         asm.push(Insn::Load(bpf::NR_OFFSET));
-        let section = |x32: bool| arches.iter().position(|a| a.audit == audit && a.x32 == x32);
-        match (section(false), section(true)) {
-            (low, None) if audit != ARCHES[0].audit => {
-                emit_section(&mut asm, arches, table, low, (0, u32::MAX), default)
-            }
-            (low, high) => {
-                let x32 = asm.label();
-                asm.jump(bpf::JMP_JGE_K, X32_BIT, To::Label(x32), To::Next);
-                emit_section(&mut asm, arches, table, low, (0, X32_BIT - 1), default);
-                asm.push(Insn::Label(x32));
-                if high.is_none() && low.is_some() {
-                    // x86_64 alone: numbers with the x32 bit are a foreign ABI, but -1 (a
-                    // syscall skipped by a tracer) gets the default action, as libseccomp.
-                    let bad = asm.label();
-                    asm.jump(bpf::JMP_JEQ_K, u32::MAX, To::Next, To::Label(bad));
-                    asm.push(Insn::Ret(default));
-                    asm.push(Insn::Label(bad));
-                }
-                emit_section(&mut asm, arches, table, high, (X32_BIT, u32::MAX), default);
-            }
-        }
+        policy.emit_audit(&mut asm, audit);
     }
     asm.finish()
 }
 
+/// What the sections are compiled from.
+struct Policy<'a> {
+    arches: &'a [ArchInfo],
+    table: &'a Table,
+    default: u32,
+}
+
+impl Policy<'_> {
+    /// The search for one AUDIT_ARCH value (the syscall number loaded). x86_64 and x32
+    /// share one: the x32 bit picks the part.
+    fn emit_audit(&self, asm: &mut Asm, audit: u32) {
+        let section = |x32: bool| {
+            self.arches
+                .iter()
+                .position(|a| a.audit == audit && a.x32 == x32)
+        };
+        let (low, high) = (section(false), section(true));
+        if audit != ARCHES[0].audit {
+            emit_section(asm, self, low, (0, u32::MAX));
+            return;
+        }
+        let x32 = asm.label();
+        asm.jump(bpf::JMP_JGE_K, X32_BIT, To::Label(x32), To::Next);
+        emit_section(asm, self, low, (0, X32_BIT - 1));
+        asm.push(Insn::Label(x32));
+        if high.is_none() && low.is_some() {
+            // x86_64 alone: numbers with the x32 bit are a foreign ABI, but -1 (a syscall
+            // skipped by a tracer) gets the default action, as libseccomp does.
+            let bad = asm.label();
+            asm.jump(bpf::JMP_JEQ_K, u32::MAX, To::Next, To::Label(bad));
+            asm.push(Insn::Ret(self.default));
+            asm.push(Insn::Label(bad));
+        }
+        emit_section(asm, self, high, (X32_BIT, u32::MAX));
+    }
+}
+
 /// The search over one architecture's syscall numbers in `range` (`BAD_ARCH` for all of
 /// them when the architecture is not in the filter).
-fn emit_section(
-    asm: &mut Asm,
-    arches: &[ArchInfo],
-    table: &Table,
-    arch: Option<usize>,
-    range: (u32, u32),
-    default: u32,
-) {
+fn emit_section(asm: &mut Asm, policy: &Policy, arch: Option<usize>, range: (u32, u32)) {
     let Some(i) = arch else {
         asm.push(Insn::Ret(BAD_ARCH));
         return;
     };
     let fallback = Decision {
-        action: default,
+        action: policy.default,
         alternatives: None,
     };
     let mut ranges: Vec<(u32, &Decision)> = vec![(range.0, &fallback)];
-    for (&(_, nr), decision) in table.range((i, range.0)..=(i, range.1)) {
+    for (&(_, nr), decision) in policy.table.range((i, range.0)..=(i, range.1)) {
         push_range(&mut ranges, nr, decision);
         if let Some(next) = nr.checked_add(1).filter(|&n| n <= range.1) {
             push_range(&mut ranges, next, &fallback);
         }
     }
-    emit_tree(asm, arches[i].wide, &ranges, default);
+    emit_tree(asm, policy.arches[i].wide, &ranges, policy.default);
 }
 
 /// Appends a range starting at `start` (replacing one that starts there), merged into
