@@ -3,6 +3,7 @@
 use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::stat::{umask, Mode};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::User;
 
 use super::{syscall_err, Error};
@@ -33,46 +34,20 @@ pub fn switch_user(user: &User) -> Result<(), Error> {
     let keepcaps = syscall_err("process.user", "prctl(PR_SET_KEEPCAPS)");
     prctl::set_keepcaps(true).map_err(keepcaps)?;
     set_groups(user.additional_gids().as_deref().unwrap_or_default())?;
-    let gid = user.gid();
-    set_ids(SYS_SETRESGID, gid).map_err(syscall_err("process.user.gid", "setresgid"))?;
-    let uid = user.uid();
-    set_ids(SYS_SETRESUID, uid).map_err(syscall_err("process.user.uid", "setresuid"))?;
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).map_err(syscall_err("process.user.gid", "setresgid"))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).map_err(syscall_err("process.user.uid", "setresuid"))?;
     prctl::set_keepcaps(false).map_err(syscall_err("process.user", "prctl(PR_SET_KEEPCAPS)"))?;
     umask(Mode::from_bits_truncate(umask_bits));
     Ok(())
 }
 
-// The 32-bit id system calls (x86 and arm also have 16-bit ones under the plain names).
-#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
-const SYS_SETRESUID: libc::c_long = libc::SYS_setresuid;
-#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
-const SYS_SETRESGID: libc::c_long = libc::SYS_setresgid;
-#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
-const SYS_SETGROUPS: libc::c_long = libc::SYS_setgroups;
-#[cfg(any(target_arch = "x86", target_arch = "arm"))]
-const SYS_SETRESUID: libc::c_long = libc::SYS_setresuid32;
-#[cfg(any(target_arch = "x86", target_arch = "arm"))]
-const SYS_SETRESGID: libc::c_long = libc::SYS_setresgid32;
-#[cfg(any(target_arch = "x86", target_arch = "arm"))]
-const SYS_SETGROUPS: libc::c_long = libc::SYS_setgroups32;
-
-/// setresuid(2) or setresgid(2) (`nr`) with all three ids `id`, as the system call: for the
-/// calling thread only. The C library's wrappers change every thread's ids, signalling each
-/// with a signal of its own, whose handler the init has reset by then (see
-/// `reset_signals`); the init's only other thread ends when it execs (the one that detaches
-/// the old root, see `rootfs`), and must not be signalled.
-fn set_ids(nr: libc::c_long, id: u32) -> Result<(), Errno> {
-    // SAFETY: setresuid/setresgid take three integers and touch no memory of ours.
-    let rc = unsafe { libc::syscall(nr, id, id, id) };
-    Errno::result(rc).map(drop)
-}
-
-/// Sets the supplementary groups (for the calling thread, as [`set_ids`]); tolerates EPERM
-/// only where setgroups is denied.
+/// Sets the supplementary groups; tolerates EPERM only where setgroups is denied.
 fn set_groups(gids: &[u32]) -> Result<(), Error> {
     // SAFETY: `gids` is a valid slice of gid_t (u32) and its length is passed with it;
     // the kernel only reads it.
-    let rc = unsafe { libc::syscall(SYS_SETGROUPS, gids.len(), gids.as_ptr()) };
+    let rc = unsafe { libc::setgroups(gids.len(), gids.as_ptr()) };
     match Errno::result(rc) {
         Ok(_) => Ok(()),
         Err(Errno::EPERM) if setgroups_denied() => Ok(()),

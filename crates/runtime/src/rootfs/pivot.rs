@@ -2,7 +2,6 @@
 //! `pivot_root(".", ".")` then a lazy unmount of the old root stacked on top, or `MS_MOVE` of
 //! the rootfs onto `/` and `chroot(".")` where pivot_root cannot work.
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -94,88 +93,17 @@ pub(super) fn enter(opts: &Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// `pivot_root(".", ".")`: the old root ends up stacked on the new one; made slave (so its
-/// unmount does not propagate to the host), then detached.
-///
-/// The lazy unmount returns only after an expedited RCU grace period (the kernel frees
-/// the detached mounts after it): ~0.1 ms on an idle machine, milliseconds on a busy one.
-/// The detachment itself is done before that wait, so a thread does the unmount and this
-/// one goes on as soon as `/` is the new root, while that thread waits out the grace
-/// period (it ends at the latest when the init execs).
+/// `pivot_root(".", ".")`: the old root ends up stacked on the new one; make it slave so its
+/// unmount does not propagate to the host, then detach it.
 fn pivot() -> Result<(), (&'static str, Errno)> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let old = open("/", flags, Mode::empty()).map_err(|e| ("open the old root of", e))?;
-    let new_root = mount_id(c".").map_err(|e| ("find the mount of", e))?;
     pivot_root(".", ".").map_err(|e| ("pivot_root into", e))?;
-    let detacher = std::thread::Builder::new()
-        .name("berth-detach".into())
-        .stack_size(DETACHER_STACK)
-        .spawn(move || detach_old_root(old, true));
-    match detacher {
-        Ok(thread) => wait_detached(new_root, thread)?,
-        // No thread (a pids limit of 1, say): here. `/` is still the old root.
-        Err(_) => {
-            let old = open("/", flags, Mode::empty()).map_err(|e| ("open the old root of", e))?;
-            detach_old_root(old, false)?;
-        }
-    }
-    chdir("/").map_err(|e| ("chdir to the new root", e))
-}
-
-/// Stack of the thread that detaches the old root (it makes four system calls).
-const DETACHER_STACK: usize = 64 << 10;
-
-/// Makes the old root (`old`) slave and detaches it; `own_cwd`: in a thread, which first
-/// takes a working directory of its own for that.
-fn detach_old_root(old: OwnedFd, own_cwd: bool) -> Result<(), (&'static str, Errno)> {
-    if own_cwd {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)
-            .map_err(|e| ("unshare the working directory to detach the old root of", e))?;
-    }
     fchdir(&old).map_err(|e| ("chdir to the old root of", e))?;
     let slave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
     mount(NONE, ".", NONE, slave, NONE).map_err(|e| ("make slave the old root of", e))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| ("detach the old root of", e))
-}
-
-type Detacher = std::thread::JoinHandle<Result<(), (&'static str, Errno)>>;
-
-/// Waits until `/` is the mount `new_root` again (the old root detached from it), or the
-/// detaching thread ended; the thread is left to finish on its own.
-fn wait_detached(new_root: u64, thread: Detacher) -> Result<(), (&'static str, Errno)> {
-    loop {
-        if mount_id(c"/").map_err(|e| ("find the mount of", e))? == new_root {
-            return Ok(());
-        }
-        if thread.is_finished() {
-            thread
-                .join()
-                .map_err(|_| ("detach the old root of", Errno::EIO))??;
-            let detached = mount_id(c"/").map_err(|e| ("find the mount of", e))? == new_root;
-            return detached
-                .then_some(())
-                .ok_or(("detach the old root of", Errno::EBUSY));
-        }
-        std::thread::yield_now();
-    }
-}
-
-/// The id of the mount `path` is on (statx `STATX_MNT_ID`).
-fn mount_id(path: &std::ffi::CStr) -> Result<u64, Errno> {
-    // SAFETY: statx is all zero bytes when empty (plain integers).
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `st` a valid statx buffer, both live for the call.
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::AT_STATX_SYNC_AS_STAT,
-            libc::STATX_MNT_ID,
-            &mut st,
-        )
-    };
-    Errno::result(rc)?;
-    Ok(st.stx_mnt_id)
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| ("detach the old root of", e))?;
+    chdir("/").map_err(|e| ("chdir to the new root", e))
 }
 
 /// `MS_MOVE` the rootfs onto `/` and chroot into it. Full proc and sysfs mounts of the host
