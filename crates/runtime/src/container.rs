@@ -537,22 +537,10 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
     let (pid, in_unified) = placed;
     drop(child);
     undo.child = Some(pid);
-    let early = early_go(sp.plan, in_unified);
-    if early {
-        // A refused send means the init is gone: its own message is read below.
-        let _ = parent.send(&Msg::Go);
-    }
-    let joined = if in_unified {
-        cg.add_process_beside_unified(pid.as_raw())
+    if in_unified {
+        cg.add_process_beside_unified(pid.as_raw())?;
     } else {
-        cg.add_process(pid.as_raw())
-    };
-    if let Err(e) = joined {
-        // The init may have failed meanwhile (its setup runs now): its message first.
-        return Err(early
-            .then(|| failure_of(&parent))
-            .flatten()
-            .map_or(e.into(), Error::Init));
+        cg.add_process(pid.as_raw())?;
     }
     if sp.plan.creates(LinuxNamespaceType::User) {
         let linux = sp.spec.linux().as_ref();
@@ -567,9 +555,7 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
     let init_err = |e: String| Error::Init(e);
     saved.pid = pid.as_raw();
     let state = to_json(&creating_state(saved, sp.spec));
-    if !early {
-        parent.send(&Msg::Go).map_err(|e| init_err(e.to_string()))?;
-    }
+    parent.send(&Msg::Go).map_err(|e| init_err(e.to_string()))?;
     if init::hooks_before_pivot(sp.spec) {
         parent
             .expect(Msg::RunCreateRuntimeHooks)
@@ -590,30 +576,6 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
     }
     parent.expect(Msg::Ready).map_err(init_err)?;
     Ok(pid)
-}
-
-/// Whether the init may go on while the runtime moves it into its v1 cgroups: it then sets
-/// up its namespaces and mounts (its `cgroup` mount binds the directories the runtime
-/// gave it) meanwhile, and waits for `Continue`, sent once it is in every cgroup, before
-/// its pivot_root. Not with a new user namespace (its id maps come first) or cgroup
-/// namespace, made or joined (a new one's root is the cgroup the init is in when it
-/// unshares; its `cgroup` mounts read /proc/self/cgroup), nor when the init
-/// was not born in its unified cgroup (its `cgroup2` mounts read /proc/self/cgroup).
-fn early_go(plan: &Plan, in_unified: bool) -> bool {
-    in_unified && !plan.creates(LinuxNamespaceType::User) && !plan.has(LinuxNamespaceType::Cgroup)
-}
-
-/// The failure the init reported, if it did (without waiting).
-fn failure_of(parent: &sync::Channel) -> Option<String> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(parent.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut fds, PollTimeout::ZERO).ok()? == 0 {
-        return None;
-    }
-    match parent.recv() {
-        Ok(Some(Msg::Failed(text))) => Some(text),
-        _ => None,
-    }
 }
 
 fn creating_state(saved: &Saved, spec: &Spec) -> OciState {

@@ -1,8 +1,6 @@
-//! The container init: what the forked child does, top to bottom, from the parent's `Go`
-//! to execve of the user's process. The parent may still be moving it into its v1 cgroups
-//! after `Go` (see `container::early_go`): nothing before `Continue`, which comes once it is
-//! in them all, depends on that. Each step that can fail reports its error to the parent
-//! over the sync channel and the child exits.
+//! The container init: what the forked child does, top to bottom, from "the parent has put
+//! me in my cgroup" to execve of the user's process. Each step that can fail reports its
+//! error to the parent over the sync channel and the child exits.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};

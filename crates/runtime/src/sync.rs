@@ -10,8 +10,7 @@ use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
 /// One step reported over the channel.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// Parent to init: ids are mapped and the cgroups joined (or, without id maps, being
-    /// joined: `Continue` comes once they are); go on.
+    /// Parent to init: ids are mapped and the cgroup joined; go on.
     Go,
     /// Init to parent: mounts are prepared; run the createRuntime hooks now.
     RunCreateRuntimeHooks,

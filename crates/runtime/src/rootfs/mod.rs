@@ -140,9 +140,9 @@ pub struct Options<'a> {
     pub cgroup_ns: bool,
     /// The container's cgroup v1 directories as the runtime made them: each hierarchy's
     /// mount point and the container's directory in it. A `cgroup` mount without a cgroup
-    /// namespace binds these, and neither reads /proc/self/cgroup nor the mount table nor
-    /// needs the init to be in its cgroups yet. `None`: found from /proc/self/cgroup and
-    /// /proc/self/mountinfo (the init must be in its cgroups).
+    /// namespace binds these, without reading /proc/self/cgroup and the mount table (a
+    /// few hundred microseconds with many mounts). `None`: found from /proc/self/cgroup
+    /// and /proc/self/mountinfo.
     pub cgroup_dirs: Option<&'a [(PathBuf, PathBuf)]>,
 }
 
