@@ -13,6 +13,7 @@ mod error;
 mod favor;
 mod fs;
 mod layout;
+mod placeholder;
 mod plan;
 mod stats;
 mod v1;
@@ -28,6 +29,7 @@ use oci_spec::runtime::LinuxResources;
 pub use error::{Error, Result};
 pub use favor::{held_by_berth, FavorDynMods, FavorError, HIERARCHY_NAME};
 pub use layout::Hierarchies;
+pub use placeholder::{sweep as sweep_placeholders, Placeholder, PLACEHOLDER_PREFIX};
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Scope, Stats, Throttling,
 };
@@ -117,6 +119,25 @@ impl Manager {
         match &self.backend {
             Backend::V1(b) => b.create(),
             Backend::V2(b) => b.create(),
+        }
+    }
+
+    /// Each v1 hierarchy's mount point and the container's directory in it, in the order
+    /// the hierarchies were found (empty on cgroup v2).
+    pub fn v1_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        match &self.backend {
+            Backend::V1(b) => b.mounts_and_dirs(),
+            Backend::V2(_) => Vec::new(),
+        }
+    }
+
+    /// [`Manager::create`] taking the v1 directories of `placeholder` where it has them
+    /// in the same parent (renamed to the container's name, see [`Placeholder`]); without
+    /// one, or on cgroup v2, the same as `create`.
+    pub fn create_from(&self, placeholder: Option<&Placeholder>) -> Result<()> {
+        match (&self.backend, placeholder) {
+            (Backend::V1(b), Some(p)) => b.create_from(p),
+            _ => self.create(),
         }
     }
 

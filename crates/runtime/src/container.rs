@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use berth_cgroups::{Hierarchies, Manager};
+use berth_cgroups::{Hierarchies, Manager, Placeholder};
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -29,6 +29,8 @@ pub const OCI_VERSION: &str = "1.2.0";
 
 /// Where cgroup filesystems are mounted on the host.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// The cgroup under which containers without `linux.cgroupsPath` get theirs.
+pub const CGROUP_PARENT: &str = "/berth";
 
 /// How `create` is asked to make a container.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +66,9 @@ pub struct Runtime {
     /// The hierarchies under `cgroup_root`, when found before ([`Runtime::with_hierarchies`]);
     /// otherwise each operation that needs a cgroup discovers them.
     pub hierarchies: Option<Hierarchies>,
+    /// A container cgroup made ahead ([`Runtime::with_placeholder`]), taken by the next
+    /// create whose cgroup is beside it.
+    pub placeholder: Option<Placeholder>,
 }
 
 /// A container just created, as the process that watches it until it ends (berth's shim)
@@ -151,6 +156,7 @@ impl Runtime {
             root: Root::new(root),
             cgroup_root: PathBuf::from(CGROUP_ROOT),
             hierarchies: None,
+            placeholder: None,
         }
     }
 
@@ -160,6 +166,15 @@ impl Runtime {
     pub fn with_hierarchies(mut self, h: Hierarchies) -> Self {
         self.cgroup_root = h.root().to_path_buf();
         self.hierarchies = Some(h);
+        self
+    }
+
+    /// This runtime creating containers from a cgroup made ahead (see
+    /// [`berth_cgroups::Placeholder`]; on the same hierarchies): its v1 directories are
+    /// renamed to the container's cgroup when that is beside them, instead of made. The
+    /// caller removes what was not taken ([`Placeholder::remove`]).
+    pub fn with_placeholder(mut self, placeholder: Placeholder) -> Self {
+        self.placeholder = Some(placeholder);
         self
     }
 
@@ -178,7 +193,7 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
             .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from(format!("/berth/{id}")))
+            .unwrap_or_else(|| Path::new(CGROUP_PARENT).join(id))
     }
 
     /// Creates a container: its init is set up and waits for `start`. Returns the saved state
@@ -235,7 +250,7 @@ impl Runtime {
             self.root.save_config(&opts.id, &loaded.raw)?;
         }
         make_fifo(&dir.join(EXEC_FIFO))?;
-        cg.create()?;
+        cg.create_from(self.placeholder.as_ref())?;
         undo.cgroup = Some(cg.clone());
         if let Some(res) = resources {
             cg.apply(res)?;
@@ -497,6 +512,7 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
     let (parent, child) = sync::pair().map_err(io_err("socketpair", Path::new("sync")))?;
     join_for_children(sp.spec, sp.plan)?;
     let unified = cg.unified_dir().and_then(open_cgroup_dir);
+    let cgroup_dirs = cg.v1_dirs();
     let placed =
         match namespaces::fork_into(sp.plan.clone_flags(), unified.as_ref().map(|f| f.as_fd()))? {
             Forked::Child => {
@@ -513,6 +529,7 @@ fn spawn_init(sp: Spawn, cg: &Manager, saved: &mut Saved, undo: &mut Undo) -> Re
                     seccomp: sp.seccomp,
                     preserve_fds: sp.preserve_fds,
                     new_keyring: sp.new_keyring.then_some(sp.spec),
+                    cgroup_dirs: Some(&cgroup_dirs),
                 })
             }
             Forked::Parent(pid, placed) => (pid, placed),

@@ -43,6 +43,8 @@ pub struct Init<'a> {
     pub preserve_fds: i32,
     /// Join a new session keyring (named after the container) unless None.
     pub new_keyring: Option<&'a Spec>,
+    /// The container's cgroup v1 directories (see [`rootfs::Options::cgroup_dirs`]).
+    pub cgroup_dirs: Option<&'a [(std::path::PathBuf, std::path::PathBuf)]>,
 }
 
 /// Runs the init in the forked child; never returns.
@@ -152,6 +154,7 @@ fn rootfs_options<'a>(init: &'a Init) -> rootfs::Options<'a> {
         in_userns: init.plan.has(LinuxNamespaceType::User),
         own_netns: init.plan.has(LinuxNamespaceType::Network),
         cgroup_ns: init.plan.has(LinuxNamespaceType::Cgroup),
+        cgroup_dirs: init.cgroup_dirs,
     }
 }
 

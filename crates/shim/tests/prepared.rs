@@ -1,7 +1,9 @@
 //! Prepared shims (`berth-shim --wait-command`, `launch::Prepared`): one given a start
 //! runs the container as a spawned shim does, one given an exec runs it, one whose pipe
 //! closes (its owner dropped it, or was killed) exits and leaves nothing, and a bad
-//! command on the pipe is reported as the same bad command line is. Root needed.
+//! command on the pipe is reported as the same bad command line is. An idle shim has its
+//! container's v1 cgroups made under a placeholder name: taken by a start, removed
+//! otherwise. Root needed.
 //!
 //! Tests here run in parallel and start short-lived processes, so none counts zombies
 //! (shim.rs does); each checks that the shim it made is gone.
@@ -32,6 +34,23 @@ fn session(pid: i32) -> i32 {
     rest.split(' ').nth(3).unwrap().parse().unwrap()
 }
 
+/// The placeholder cgroup directories of the idle shim `pid` (one per v1 hierarchy).
+fn placeholders(pid: i32) -> Vec<std::path::PathBuf> {
+    cgroup_dirs(&format!("{}{pid}", berth_cgroups::PLACEHOLDER_PREFIX))
+}
+
+/// Whether the placeholders of `pid` are gone within `timeout`.
+fn placeholders_gone(pid: i32, timeout: Duration) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while !placeholders(pid).is_empty() {
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 /// A prepared shim, checked to be idle, detached and not our child.
 fn idle_shim() -> Prepared {
     let prepared = Prepared::spawn(&shim()).unwrap();
@@ -40,7 +59,22 @@ fn idle_shim() -> Prepared {
     assert_eq!(session(pid), pid, "a session of its own");
     // Not our child: the process we started forked it and was reaped.
     assert_ne!(proc_state(pid).unwrap().1, std::process::id() as i32);
+    // Its container's cgroups, made ahead (this host has cgroup v1 hierarchies).
+    assert!(wait_placeholders(pid), "no placeholder cgroups for {pid}");
     prepared
+}
+
+/// Whether the placeholders of the idle shim `pid` are there within a few seconds (the
+/// shim reports itself idle before it makes them).
+fn wait_placeholders(pid: i32) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while placeholders(pid).len() < 2 {
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 #[test]
@@ -54,6 +88,8 @@ fn a_prepared_shim_runs_a_container_as_a_spawned_one_does() {
     assert_eq!(report.shim_pid, idle);
     assert!(report.pid > 0, "{report:?}");
     assert_eq!(comm(idle), "berth-shim");
+    // The placeholders became the container's cgroups.
+    assert_eq!(placeholders(idle), Vec::<std::path::PathBuf>::new());
     assert!(
         !cgroup_dirs(&b.id).is_empty(),
         "the container has its cgroup"
@@ -122,6 +158,8 @@ fn a_prepared_shim_runs_an_exec_with_relative_paths() {
     });
     let report = idle_shim().launch(&cmd).unwrap();
     assert_eq!(report.pid, 0, "an exec begins when started");
+    // An exec makes no cgroup: the placeholders are removed.
+    assert!(placeholders_gone(report.shim_pid, Duration::from_secs(5)));
     let exec = ShimClient::connect(&state).unwrap();
     let mut stream = exec.attach(false, true, true).unwrap();
     assert!(exec.start().unwrap() > 0);
@@ -146,6 +184,7 @@ fn a_prepared_shim_whose_pipe_closes_exits_and_leaves_nothing() {
     let pid = prepared.pid();
     drop(prepared);
     assert!(wait_exit(pid, Duration::from_secs(5)), "{pid} still idles");
+    assert_eq!(placeholders(pid), Vec::<std::path::PathBuf>::new());
     // Its owner killed (SIGKILL): here a `sleep` holds the only write end of its stdin.
     let mut owner = Command::new("sleep")
         .arg("100")
@@ -167,9 +206,11 @@ fn a_prepared_shim_whose_pipe_closes_exits_and_leaves_nothing() {
     let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
     let pid = v["idle_pid"].as_i64().unwrap() as i32;
     assert_eq!(comm(pid), "berth-shim-idle");
+    assert!(wait_placeholders(pid), "no placeholder cgroups for {pid}");
     owner.kill().unwrap();
     owner.wait().unwrap();
     assert!(wait_exit(pid, Duration::from_secs(5)), "{pid} still idles");
+    assert_eq!(placeholders(pid), Vec::<std::path::PathBuf>::new());
 }
 
 /// `args` framed as `ShimCommand::encode` frames a command.

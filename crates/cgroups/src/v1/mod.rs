@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 
 use crate::layout::Mount;
+use crate::placeholder::Placeholder;
 use crate::{fs, v2, Result};
 
 /// One mounted v1 hierarchy and the container's directory in it.
@@ -67,18 +68,46 @@ impl V1 {
     /// Creates the cgroup in every hierarchy; cpuset levels are seeded from their parents.
     pub fn create(&self) -> Result<()> {
         for h in &self.hierarchies {
-            let made = fs::make_cgroup(&h.dir)?;
-            match (h.controllers.iter().any(|c| c == "cpuset"), made) {
-                (true, true) => init_cpuset(&h.mount, &h.dir)?,
-                // There before (left by a run that ended abruptly): checked level by level.
-                (true, false) => init_cpuset_levels(&h.mount, &h.dir)?,
-                (false, _) => {}
+            create_in(h)?;
+        }
+        self.create_unified()
+    }
+
+    /// [`V1::create`], renaming the placeholder's directory in each hierarchy where it has
+    /// one in the same parent (made there before, seeded); made as usual where the rename
+    /// is refused (a cgroup of that name left by a run that ended abruptly, say).
+    pub fn create_from(&self, placeholder: &Placeholder) -> Result<()> {
+        for h in &self.hierarchies {
+            let renamed = placeholder
+                .dir_in(&h.mount)
+                .filter(|from| from.parent() == h.dir.parent())
+                .is_some_and(|from| std::fs::rename(from, &h.dir).is_ok());
+            if !renamed {
+                create_in(h)?;
             }
         }
+        self.create_unified()
+    }
+
+    fn create_unified(&self) -> Result<()> {
         if let Some(u) = &self.unified {
             fs::make_cgroup(u)?;
         }
         Ok(())
+    }
+
+    /// Each hierarchy's mount point and the cgroup's directory in it.
+    pub fn mounts_and_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        let pair = |h: &Hierarchy| (h.mount.clone(), h.dir.clone());
+        self.hierarchies.iter().map(pair).collect()
+    }
+
+    /// The cgroup's directory in the hierarchy mounted at `mount`.
+    pub(crate) fn dir_in(&self, mount: &Path) -> Option<&Path> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.mount == mount)
+            .map(|h| h.dir.as_path())
     }
 
     /// Moves `pid` into the cgroup in every hierarchy.
@@ -196,6 +225,17 @@ impl V1 {
     /// Where the hierarchy with `controller` is mounted.
     pub fn mount(&self, controller: &str) -> Option<&Path> {
         self.hierarchy(controller).map(|h| h.mount.as_path())
+    }
+}
+
+/// Creates the cgroup in one hierarchy, seeding cpuset levels from their parents.
+fn create_in(h: &Hierarchy) -> Result<()> {
+    let made = fs::make_cgroup(&h.dir)?;
+    match (h.controllers.iter().any(|c| c == "cpuset"), made) {
+        (true, true) => init_cpuset(&h.mount, &h.dir),
+        // There before (left by a run that ended abruptly): checked level by level.
+        (true, false) => init_cpuset_levels(&h.mount, &h.dir),
+        (false, _) => Ok(()),
     }
 }
 

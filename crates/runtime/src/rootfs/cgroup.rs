@@ -78,10 +78,18 @@ pub(super) fn mount_v2(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
     mounts::bind(ctx, &bind)
 }
 
-/// A cgroup v1 mount: tmpfs plus one entry per hierarchy the container is in.
+/// A cgroup v1 mount: tmpfs plus one entry per hierarchy the container is in: the
+/// runtime's directories when it gave them (and no cgroup namespace is in use), else those
+/// of /proc/self/cgroup, found in the mount table.
 fn mount_v1(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
-    let cgroups = mountinfo::read("/proc/self/cgroup")?;
-    let infos = mountinfo::read("/proc/self/mountinfo")?;
+    let given = ctx.opts.cgroup_dirs.filter(|_| !ctx.opts.cgroup_ns);
+    let found = match given {
+        Some(_) => None,
+        None => Some((
+            mountinfo::read("/proc/self/cgroup")?,
+            mountinfo::read("/proc/self/mountinfo")?,
+        )),
+    };
     let tmpfs = Entry::derived(
         e.index,
         e.dest.clone(),
@@ -91,14 +99,14 @@ fn mount_v1(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
     );
     mounts::fresh(ctx, &tmpfs)?;
     let top = mounts::reopen(ctx, e)?;
-    for (controllers, own) in mountinfo::cgroup_lines(&cgroups) {
-        if controllers.is_empty() {
-            continue;
-        }
-        let Some(mi) = mountinfo::parse(&infos).find(|m| holds(m, controllers)) else {
+    for (mount, dir) in given.unwrap_or_default() {
+        let Some(name) = mount.file_name() else {
             continue;
         };
-        hierarchy(ctx, e, top.as_fd(), &mi, controllers, own)?;
+        bind_hierarchy(ctx, e, top.as_fd(), name, dir.clone())?;
+    }
+    if let Some((cgroups, infos)) = &found {
+        mount_joined(ctx, e, top.as_fd(), cgroups, infos)?;
     }
     if e.opts.is_ro() {
         let attr = Attr {
@@ -107,6 +115,26 @@ fn mount_v1(ctx: &Ctx, e: &Entry) -> Result<(), Error> {
         };
         sys::setattr_fd(top.as_fd(), false, &attr)
             .map_err(|errno| ctx.mount_err("remount read-only", "tmpfs", &e.dest, errno))?;
+    }
+    Ok(())
+}
+
+/// One entry per v1 hierarchy of /proc/self/cgroup (`cgroups`) mounted (`infos`).
+fn mount_joined(
+    ctx: &Ctx,
+    e: &Entry,
+    top: BorrowedFd<'_>,
+    cgroups: &str,
+    infos: &str,
+) -> Result<(), Error> {
+    for (controllers, own) in mountinfo::cgroup_lines(cgroups) {
+        if controllers.is_empty() {
+            continue;
+        }
+        let Some(mi) = mountinfo::parse(infos).find(|m| holds(m, controllers)) else {
+            continue;
+        };
+        hierarchy(ctx, e, top, &mi, controllers, own)?;
     }
     Ok(())
 }
@@ -138,13 +166,26 @@ fn hierarchy(
         let opts = options(flags, MsFlags::empty(), &e.opts, controllers);
         let source = Cow::Borrowed(Path::new("cgroup"));
         mounts::fresh(ctx, &Entry::derived(e.index, dest, "cgroup", source, opts))?;
+        link_comounted(ctx, e, top, name)
     } else {
-        let host = host_dir(e, mi, own)?;
-        let flags = e.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC;
-        let opts = options(flags, e.opts.cleared, &e.opts, "");
-        let bind = Entry::derived(e.index, dest, "cgroup", Cow::Owned(host), opts);
-        mounts::bind_into_fresh(ctx, &bind, top, name)?;
+        bind_hierarchy(ctx, e, top, name, host_dir(e, mi, own)?)
     }
+}
+
+/// Binds the container's directory `host` of one v1 hierarchy under the cgroup tmpfs
+/// (`top`) as `name` (the hierarchy's name on the host), co-mounted names linked.
+fn bind_hierarchy(
+    ctx: &Ctx,
+    e: &Entry,
+    top: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    host: PathBuf,
+) -> Result<(), Error> {
+    let dest = Cow::Owned(e.dest.join(name));
+    let flags = e.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC;
+    let opts = options(flags, e.opts.cleared, &e.opts, "");
+    let bind = Entry::derived(e.index, dest, "cgroup", Cow::Owned(host), opts);
+    mounts::bind_into_fresh(ctx, &bind, top, name)?;
     link_comounted(ctx, e, top, name)
 }
 

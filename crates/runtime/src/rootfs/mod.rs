@@ -138,6 +138,12 @@ pub struct Options<'a> {
     /// A cgroup namespace is in use: cgroup filesystems are mounted fresh instead of binding
     /// the container's cgroup directories.
     pub cgroup_ns: bool,
+    /// The container's cgroup v1 directories as the runtime made them: each hierarchy's
+    /// mount point and the container's directory in it. A `cgroup` mount without a cgroup
+    /// namespace binds these, without reading /proc/self/cgroup and the mount table (a
+    /// few hundred microseconds with many mounts). `None`: found from /proc/self/cgroup
+    /// and /proc/self/mountinfo.
+    pub cgroup_dirs: Option<&'a [(PathBuf, PathBuf)]>,
 }
 
 /// Every mount point of the calling process's mount namespace, decoded (mountinfo writes

@@ -125,6 +125,7 @@ fn opts<'a>(rootfs: &'a Path, spec: &'a Spec) -> Options<'a> {
         in_userns: false,
         own_netns: false,
         cgroup_ns: false,
+        cgroup_dirs: None,
     }
 }
 

@@ -16,7 +16,8 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"BSCMPF02";
+/// Version 03: programs may come from the compact compiler (entries of 02 are recompiled).
+const MAGIC: &[u8; 8] = b"BSCMPF03";
 
 /// Compiled filters kept as files in one directory, reused across processes.
 #[derive(Debug, Clone)]

@@ -44,6 +44,10 @@ pub struct Filter {
 
 /// Compiles `linux.seccomp` into a filter, checking every field.
 ///
+/// libseccomp builds the program; when [`super::compact`] writes a shorter one that decides
+/// exactly alike on every case (checked by running both), the shorter one is kept: the
+/// kernel's work at each load is proportional to the length.
+///
 /// Call it in the runtime's parent before fork, so the child only has to [`Filter::load`].
 /// Syscall names unknown to libseccomp are skipped (as runc and crun do); rules whose action
 /// equals the default action are skipped. When a rule compares the same argument more than
@@ -51,6 +55,21 @@ pub struct Filter {
 /// crun: libseccomp can compare each argument only once per rule. Absent `flags` mean
 /// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the runc and crun default); an empty list means none.
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
+    let (reference, notify) = libseccomp_program(seccomp)?;
+    let program = super::compact::compact(seccomp, &reference).unwrap_or(reference);
+    let (flags, default_flags) = filter_flags(seccomp.flags().as_deref(), notify);
+    Ok(Filter {
+        program,
+        flags,
+        default_flags,
+        notify,
+    })
+}
+
+/// libseccomp's program for `linux.seccomp`, and whether some rule uses NOTIFY.
+pub(super) fn libseccomp_program(
+    seccomp: &LinuxSeccomp,
+) -> Result<(Vec<libc::sock_filter>, bool), Error> {
     check_listener(seccomp)?;
     let default = default_action(seccomp)?;
     let mut ctx = ScmpFilterContext::new(default)
@@ -65,14 +84,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
     for (i, rule) in syscalls.iter().enumerate() {
         notify |= add_rule(&mut ctx, i, rule, default)?;
     }
-    let program = export(&ctx)?;
-    let (flags, default_flags) = filter_flags(seccomp.flags().as_deref(), notify);
-    Ok(Filter {
-        program,
-        flags,
-        default_flags,
-        notify,
-    })
+    Ok((export(&ctx)?, notify))
 }
 
 impl Filter {
@@ -218,7 +230,7 @@ fn check_listener(seccomp: &LinuxSeccomp) -> Result<(), Error> {
     Ok(())
 }
 
-fn default_action(seccomp: &LinuxSeccomp) -> Result<ScmpAction, Error> {
+pub(super) fn default_action(seccomp: &LinuxSeccomp) -> Result<ScmpAction, Error> {
     let action = seccomp.default_action();
     if action == Action::ScmpActNotify {
         return Err(Error::Notify {
@@ -232,7 +244,7 @@ fn default_action(seccomp: &LinuxSeccomp) -> Result<ScmpAction, Error> {
 }
 
 /// Converts an action; `errno` is the errnoRet for ERRNO and TRACE (EPERM if absent).
-fn scmp_action(
+pub(super) fn scmp_action(
     action: Action,
     errno: Option<u32>,
     errno_field: impl Fn() -> String,
@@ -278,7 +290,7 @@ fn add_arches(ctx: &mut ScmpFilterContext, arches: &[Arch]) -> Result<(), Error>
     Ok(())
 }
 
-fn scmp_arch(arch: Arch) -> ScmpArch {
+pub(super) fn scmp_arch(arch: Arch) -> ScmpArch {
     match arch {
         Arch::ScmpArchNative => ScmpArch::Native,
         Arch::ScmpArchX86 => ScmpArch::X86,

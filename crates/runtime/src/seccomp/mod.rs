@@ -2,7 +2,8 @@
 //!
 //! The work is split so that the container's init child does as little as possible:
 //! - [`compile`] runs in the runtime's parent before fork. It checks the config, builds the
-//!   filter with libseccomp and exports it as a classic BPF program. [`FilterCache`] keeps
+//!   filter with libseccomp and exports it as a classic BPF program (or a shorter program
+//!   of its own, `compact`, when it decides exactly alike). [`FilterCache`] keeps
 //!   compiled programs on disk, so a profile shared by many containers compiles once.
 //! - [`Filter::load`] runs in the init child, last thing before `execve`. It is a single
 //!   `seccomp(2)` call on the precompiled program (no libseccomp, no allocation), and
@@ -11,7 +12,9 @@
 //! - [`docker_profile`] turns a Docker seccomp profile into a `LinuxSeccomp`, as dockerd
 //!   does for a container.
 
+mod bpf;
 mod cache;
+mod compact;
 mod compile;
 mod docker;
 mod notify;

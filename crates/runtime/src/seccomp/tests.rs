@@ -770,3 +770,166 @@ fn filter_cache_reuses_and_verifies_entries() {
         "child: {status:?}"
     );
 }
+
+// The compact compiler: its programs must decide exactly as libseccomp's.
+
+/// The arches of Docker's amd64 profile, as the kernel reports them, and a foreign one.
+const AUDIT_PROBES: [u32; 4] = [0xc000_003e, 0x4000_0003, 0xc000_00b7, 0];
+
+/// Compares `a` and `b` on a broad grid chosen here, independently of `same_decisions`'s
+/// own probes: every syscall number below 2048 (and with the x32 bit), with each argument
+/// in turn over `arg_values` (others zero), for each of [`AUDIT_PROBES`].
+fn assert_same_on_grid(a: &[libc::sock_filter], b: &[libc::sock_filter], arg_values: &[u64]) {
+    let run = |p: &[libc::sock_filter], data: &bpf::Data| {
+        bpf::run(p, data, &mut bpf::ArgUse::default()).expect("program runs")
+    };
+    for arch in AUDIT_PROBES {
+        for nr in (0..2048)
+            .chain(0x4000_0000..0x4000_0000 + 2048)
+            .chain([u32::MAX])
+        {
+            let mut data = bpf::Data {
+                nr,
+                arch,
+                ..Default::default()
+            };
+            assert_eq!(run(a, &data), run(b, &data), "arch {arch:#x} nr {nr}");
+            for index in 0..6 {
+                for &value in arg_values {
+                    data.args = [0; 6];
+                    data.args[index] = value;
+                    assert_eq!(
+                        run(a, &data),
+                        run(b, &data),
+                        "arch {arch:#x} nr {nr} arg{index} {value:#x}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Argument values around those Docker's profile and the custom one compare with.
+fn grid_values() -> Vec<u64> {
+    let mut values: Vec<u64> = (0..48).collect();
+    for v in [
+        8,
+        0x20000,
+        0x20008,
+        0xffff_ffff,
+        0x7e02_0000,
+        0x1_0000_0000,
+        4242,
+        65280,
+        4608,
+        0x2000_0000,
+        0x0040_0000,
+        40,
+        38,
+    ] {
+        values.extend([v - 1, v, v + 1, v | 0xffff_ffff_0000_0000]);
+    }
+    values.extend([u64::MAX, 0x7e02_0000 | 0x100, libc::CLONE_NEWNS as u64 | 17]);
+    values
+}
+
+#[test]
+fn compact_program_decides_as_libseccomp_for_docker_default() {
+    let json = docker_profile_json();
+    let admin = caps(&[&DOCKER_CAPS[..], &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"]].concat());
+    for caps in [caps(&DOCKER_CAPS), admin] {
+        let profile = docker_profile(&json, &caps, "amd64").unwrap();
+        let (reference, _) = compile::libseccomp_program(&profile).unwrap();
+        let started = Instant::now();
+        let program = compact::compact(&profile, &reference).expect("compact program used");
+        eprintln!(
+            "docker default ({} caps): libseccomp {} instructions, compact {} (built and checked in {:?})",
+            caps.len(),
+            reference.len(),
+            program.len(),
+            started.elapsed()
+        );
+        assert!(program.len() * 2 < reference.len());
+        assert_same_on_grid(&reference, &program, &grid_values());
+        assert_eq!(compile(&profile).unwrap().instructions(), program.len());
+    }
+}
+
+/// Every operator, on 64-bit values (high words set) on x86_64 and on 32-bit ones on x86.
+const OPERATORS: &str = r#"{
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    "syscalls": [
+        {"names": ["read", "write", "getpid"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["getpriority"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 4294967296, "op": "SCMP_CMP_GT"},
+                  {"index": 1, "value": 5, "op": "SCMP_CMP_LE"}]},
+        {"names": ["setpriority"], "action": "SCMP_ACT_TRAP",
+         "args": [{"index": 2, "value": 4294967301, "op": "SCMP_CMP_GE"}]},
+        {"names": ["setpriority"], "action": "SCMP_ACT_TRAP",
+         "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_LT"}]},
+        {"names": ["mmap"], "action": "SCMP_ACT_LOG",
+         "args": [{"index": 3, "value": 4294967295, "valueTwo": 34, "op": "SCMP_CMP_MASKED_EQ"},
+                  {"index": 4, "value": 4242, "op": "SCMP_CMP_NE"}]},
+        {"names": ["socket", "accept", "semop", "shmget"], "action": "SCMP_ACT_ERRNO", "errnoRet": 99,
+         "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+        {"names": ["personality"], "action": "SCMP_ACT_KILL_PROCESS",
+         "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+                  {"index": 0, "value": 9, "op": "SCMP_CMP_EQ"}]}
+    ]
+}"#;
+
+#[test]
+fn compact_program_decides_as_libseccomp_for_every_operator() {
+    let all = r#""architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]"#;
+    for arches in [
+        all,
+        r#""architectures": ["SCMP_ARCH_X86_64"]"#,
+        r#""architectures": ["SCMP_ARCH_X32", "SCMP_ARCH_X86"]"#,
+        r#""architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]"#,
+        r#""architectures": []"#,
+    ] {
+        let profile = seccomp(&OPERATORS.replace(all, arches));
+        let (reference, _) = compile::libseccomp_program(&profile).unwrap();
+        // Small filters stay libseccomp's (shorter here); the compiler must still be right.
+        let (program, audits) = compact::build(&profile).expect("compact program built");
+        assert!(
+            bpf::same_decisions(&reference, &program, &audits),
+            "{arches}"
+        );
+        assert_same_on_grid(&reference, &program, &grid_values());
+    }
+}
+
+#[test]
+fn compact_compiler_leaves_what_it_does_not_handle_to_libseccomp() {
+    // getpriority has three actions depending on its arguments.
+    let profile = seccomp(CUSTOM);
+    assert!(compact::build(&profile).is_none());
+    let (reference, _) = compile::libseccomp_program(&profile).unwrap();
+    assert_eq!(compile(&profile).unwrap().instructions(), reference.len());
+}
+
+#[test]
+fn same_decisions_notices_any_difference() {
+    let profile = docker_default();
+    let (reference, _) = compile::libseccomp_program(&profile).unwrap();
+    let program = compact::compact(&profile, &reference).unwrap();
+    let audits = [0xc000_003e, 0x4000_0003];
+    assert!(bpf::same_decisions(&reference, &program, &audits));
+    // Any one changed return, or changed constant, is found.
+    for (i, insn) in program.iter().enumerate() {
+        let mut changed = program.clone();
+        if insn.code == bpf::RET_K {
+            changed[i].k ^= 1;
+        } else if insn.code == bpf::JMP_JEQ_K || insn.code == bpf::JMP_JGE_K {
+            changed[i].k = changed[i].k.wrapping_add(1);
+        } else {
+            continue;
+        }
+        assert!(
+            !bpf::same_decisions(&reference, &changed, &audits),
+            "instruction {i} ({insn:?}) changed, unnoticed"
+        );
+    }
+}

@@ -10,8 +10,10 @@
 //!
 //! A prepared shim (`berth-shim --wait-command`) forks, detaches and takes its pipes
 //! first, named `berth-shim-idle`, makes what does not depend on the command
-//! (`Ahead`: cgroup hierarchies, /dev/null and output pipes, signal handlers), then
-//! reads its command line from stdin and goes on from the state directory as above.
+//! (`Ahead`: cgroup hierarchies, the container's v1 cgroups under a placeholder name,
+//! /dev/null and output pipes, signal handlers), then reads its command line from stdin
+//! and goes on from the state directory as above. The placeholder cgroups not taken are
+//! removed after the report (or when no command comes).
 
 mod conn;
 mod output;
@@ -29,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use berth_cgroups::Hierarchies;
-use berth_runtime::container::{Runtime, CGROUP_ROOT};
+use berth_cgroups::{Hierarchies, Placeholder};
+use berth_runtime::container::{Runtime, CGROUP_PARENT, CGROUP_ROOT};
 use berth_shim::args::{ExecArgs, ShimCommand, StartArgs};
 use nix::unistd::{ForkResult, Pid};
 
@@ -128,9 +130,15 @@ fn prepared() -> ExitCode {
     report.line(&format!("{{\"idle_pid\":{}}}\n", std::process::id()));
     let ahead = Ahead::make();
     let bytes = match commands.read() {
-        Ok(bytes) if bytes.is_empty() => return ExitCode::SUCCESS,
+        Ok(bytes) if bytes.is_empty() => {
+            Ahead::drop_placeholder(ahead.placeholder);
+            return ExitCode::SUCCESS;
+        }
         Ok(bytes) => bytes,
-        Err(e) => return report.fail(&format!("read the command: {e}")),
+        Err(e) => {
+            Ahead::drop_placeholder(ahead.placeholder);
+            return report.fail(&format!("read the command: {e}"));
+        }
     };
     nix::sys::prctl::set_name(NAME).ok();
     let cmd = ShimCommand::decode(&bytes)
@@ -138,21 +146,31 @@ fn prepared() -> ExitCode {
         .and_then(absolute);
     match cmd {
         Ok(cmd) => run(report, &cmd, ahead),
-        Err(e) => report.fail(&format!("{e:#}")),
+        Err(e) => {
+            Ahead::drop_placeholder(ahead.placeholder);
+            report.fail(&format!("{e:#}"))
+        }
     }
 }
 
-/// Sets the shim up for `cmd`, reports, and serves.
+/// Sets the shim up for `cmd`, reports, removes the placeholder cgroups not taken, and
+/// serves.
 fn run(report: Reporter, cmd: &ShimCommand, ahead: Ahead) -> ExitCode {
+    let placeholder = ahead.placeholder.clone();
     match setup(cmd, ahead) {
         Ok((server, pid, exit_command)) => {
             report.send(&format!(
                 "{{\"pid\":{pid},\"shim_pid\":{}}}\n",
                 std::process::id()
             ));
+            Ahead::drop_placeholder(placeholder);
             serve(server, &exit_command)
         }
-        Err(e) => failed(report, &e),
+        Err(e) => {
+            let code = failed(report, &e);
+            Ahead::drop_placeholder(placeholder);
+            code
+        }
     }
 }
 
@@ -257,6 +275,8 @@ impl CommandPipe {
 struct Ahead {
     /// The host's cgroup hierarchies.
     hierarchies: Option<Hierarchies>,
+    /// The container's v1 cgroups, made under a placeholder name (prepared shims only).
+    placeholder: Option<Placeholder>,
     /// /dev/null and the output pipes.
     spare: Option<Spare>,
     /// The signal handling that an idle shim can have.
@@ -270,10 +290,20 @@ impl Ahead {
         // The process's hash keys come from the kernel's random pool at the first hash
         // map (the spec has some): drawn now.
         let _ = std::collections::hash_map::RandomState::new();
+        let hierarchies = Hierarchies::discover(Path::new(CGROUP_ROOT)).ok();
         Ahead {
-            hierarchies: Hierarchies::discover(Path::new(CGROUP_ROOT)).ok(),
+            placeholder: hierarchies.as_ref().and_then(placeholder),
+            hierarchies,
             spare: Spare::make().ok(),
             signals: Signals::prepare().ok(),
+        }
+    }
+
+    /// Removes the placeholder cgroups the container did not take (all of them when no
+    /// container was made). Best effort: a later prepared shim sweeps what is left.
+    fn drop_placeholder(placeholder: Option<Placeholder>) {
+        if let Some(p) = placeholder {
+            let _ = p.remove();
         }
     }
 
@@ -285,11 +315,16 @@ impl Ahead {
         }
     }
 
-    /// A runtime keeping state under `root`, on the hierarchies if found.
+    /// A runtime keeping state under `root`, on the hierarchies if found, creating from
+    /// the placeholder cgroups if made.
     fn runtime(&self, root: &Path) -> Runtime {
         let rt = Runtime::new(root);
-        match &self.hierarchies {
+        let rt = match &self.hierarchies {
             Some(h) => rt.with_hierarchies(h.clone()),
+            None => rt,
+        };
+        match &self.placeholder {
+            Some(p) => rt.with_placeholder(p.clone()),
             None => rt,
         }
     }
@@ -298,6 +333,14 @@ impl Ahead {
     fn spare(self) -> Result<Spare> {
         self.spare.map_or_else(Spare::make, Ok)
     }
+}
+
+/// The container's v1 cgroups made ahead under this shim's placeholder name, after the
+/// placeholders of shims that ended abruptly are swept (None on cgroup v2 or on failure).
+fn placeholder(h: &Hierarchies) -> Option<Placeholder> {
+    let parent = Path::new(CGROUP_PARENT);
+    berth_cgroups::sweep_placeholders(h, parent);
+    Placeholder::make(h, parent, std::process::id()).ok()
 }
 
 /// Everything before the report: the server, the process's pid (0 for an exec), and
