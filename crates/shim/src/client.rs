@@ -245,8 +245,8 @@ pub fn find(state_dir: &Path) -> Result<Found, ClientError> {
     })
 }
 
-/// How long a gone shim's exit status may take to appear: a shim removes its socket just
-/// before it writes `exit.json`.
+/// How long a gone shim's exit status may take to appear: a shim writes `exit.json` before
+/// it removes its socket, but a client may find the shim gone (its pid) before that.
 const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The exit status recorded in `state_dir`, waiting up to [`EXIT_GRACE`] for it.
