@@ -132,7 +132,7 @@ impl Engine {
     /// [`Engine::set_trash`]; see `crate::spares`.
     pub fn keep_spares(&mut self, n: usize) {
         self.spares = None;
-        if n > 0 {
+        if n > 0 && self.containers.sweep_spares().is_ok() {
             let snapshots = self.images.shared_snapshotter();
             let (containers, trash) = (self.containers.clone(), self.trash.clone());
             let spares = crate::spares::Spares::start(containers, snapshots, trash, n);

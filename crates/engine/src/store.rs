@@ -124,7 +124,6 @@ impl ContainerStore {
         fs::create_dir_all(&names).map_err(EngineError::io("create directory", &names))?;
         let dir = fs::File::open(root).map_err(EngineError::io("open", root))?;
         let parent = root.parent().unwrap_or(root);
-        remove_spares(root)?;
         Ok(ContainerStore {
             root: root.into(),
             shared_init: parent.join(crate::rootfs::INIT_LAYER),
@@ -166,6 +165,12 @@ impl ContainerStore {
         fs::File::create(&name).map_err(EngineError::io("create", &name))?;
         lock(&self.name_spares).push(name);
         Ok(())
+    }
+
+    /// Removes the spare directories an earlier daemon left (call it before making
+    /// spares: only the process that keeps them may).
+    pub fn sweep_spares(&self) -> Result<()> {
+        remove_spares(&self.root)
     }
 
     /// Where container `id`'s directory goes to be made a spare again
@@ -771,8 +776,9 @@ mod tests {
         assert!(store.reserve_name(Some("web"), "x").is_err());
         assert_eq!(store.spares(), 1);
         assert_eq!(store.find(&id[..4]).unwrap().id, id);
-        // The spare left is removed when the store opens next.
+        // The spare left is removed by the next keeper's sweep.
         let again = ContainerStore::open(dir.path()).unwrap();
+        again.sweep_spares().unwrap();
         assert_eq!(again.spares(), 0);
         let left: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
