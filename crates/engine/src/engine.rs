@@ -127,16 +127,14 @@ impl Engine {
     }
 
     /// Keeps `n` spare container and snapshot directories made ahead of creates (0: none,
-    /// the default), topped up by a thread of their own once creates pause, from removed
-    /// containers' directories first. For a long-lived caller (the daemon), after
-    /// [`Engine::set_trash`]; see `crate::spares`.
+    /// the default), topped up by a thread of their own once creates pause. For a
+    /// long-lived caller (the daemon); see `ContainerStore::make_spare`.
     pub fn keep_spares(&mut self, n: usize) {
         self.spares = None;
         if n > 0 && self.containers.sweep_spares().is_ok() {
             let snapshots = self.images.shared_snapshotter();
-            let (containers, trash) = (self.containers.clone(), self.trash.clone());
-            let spares = crate::spares::Spares::start(containers, snapshots, trash, n);
-            self.spares = Some(spares);
+            let containers = self.containers.clone();
+            self.spares = Some(crate::spares::Spares::start(containers, snapshots, n));
         }
     }
 
@@ -359,48 +357,20 @@ impl Engine {
         }
         self.detach_network(&c.id)?;
         rootfs::unmount(&self.containers.rootfs(&c.id))?;
-        self.retire_snapshot(&c.snapshot_key)?;
+        let grave = self.trash.grave(&format!("snapshot-{}", c.id));
+        match self.images.snapshotter().remove_to(&c.snapshot_key, &grave) {
+            Ok(true) => self.trash.dispose(grave)?,
+            Err(snapshot::Error::NotFound { .. }) | Ok(false) => {}
+            Err(e) => return Err(e.into()),
+        }
         let freed = self.images.db().remove_user(&c.id)?;
         self.remove_layers(&freed)?;
         if finishing {
             // Its shim deletes the cgroup meanwhile: when the removal is over, so is that.
             self.wait_last_monitor(&c.state);
         }
-        self.retire_dir(&c.id)?;
+        self.containers.throw_dir(&c.id, &self.trash)?;
         self.containers.release_name(&c.name)
-    }
-
-    /// Removes snapshot `key` (a container's) with one rename: to be made a spare again
-    /// when spares are kept, else into the trash.
-    fn retire_snapshot(&self, key: &str) -> Result<()> {
-        let snap = self.images.snapshotter();
-        let reuse = self.spares.as_ref().zip(snap.recycle_path());
-        let grave = match &reuse {
-            Some((_, path)) => path.clone(),
-            None => self.trash.grave(&format!("snapshot-{key}")),
-        };
-        match snap.remove_to(key, &grave) {
-            Ok(true) => match reuse {
-                Some((spares, _)) if spares.reuse_snapshot(grave.clone()) => Ok(()),
-                Some(_) => self.trash.throw(&grave, &format!("snapshot-{key}")),
-                None => self.trash.dispose(grave),
-            },
-            Err(snapshot::Error::NotFound { .. }) | Ok(false) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Removes container `id`'s directory with one rename: to be made a spare again when
-    /// spares are kept, else into the trash.
-    fn retire_dir(&self, id: &str) -> Result<()> {
-        let Some(spares) = &self.spares else {
-            return self.containers.throw_dir(id, &self.trash);
-        };
-        let used = self.containers.recycle_path();
-        if self.containers.move_dir(id, &used)? && !spares.reuse_container(used.clone()) {
-            self.trash.throw(&used, &format!("container-{id}"))?;
-        }
-        Ok(())
     }
 
     /// Removes the layers in `chains` (whose image was deleted while this container used

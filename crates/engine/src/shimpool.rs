@@ -94,7 +94,7 @@ impl ShimPool {
 /// cannot be spawned: the next wake tries again). Ends when the pool is dropped.
 fn refill(exe: &Path, size: usize, ready: &Ready, woken: &Receiver<()>) {
     while woken.recv().is_ok() {
-        if !crate::spares::until_quiet(woken, REFILL_QUIET, || lock(ready).is_empty(), drop) {
+        if !crate::spares::until_quiet(woken, REFILL_QUIET, || lock(ready).is_empty()) {
             return;
         }
         while lock(ready).len() < size {

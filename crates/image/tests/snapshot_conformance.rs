@@ -264,43 +264,6 @@ fn spares_serve_prepares(s: &dyn Snapshotter, root: &Path) {
     assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
 }
 
-fn removed_snapshots_become_empty_spares(s: &dyn Snapshotter, root: &Path) {
-    layer(s, "L", None, &[("etc/f", "1")]);
-    let Some(used) = s.recycle_path() else {
-        assert!(s.adopt_spare(root).is_err(), "nothing to adopt into");
-        return;
-    };
-    s.prepare("c", Some("L")).unwrap();
-    let upper = s.writable_dir("c").unwrap();
-    fs::create_dir_all(upper.join("deep/er")).unwrap();
-    fs::write(upper.join("deep/er/secret"), "x").unwrap();
-    assert!(s.remove_to("c", &used).unwrap());
-    s.adopt_spare(&used).unwrap();
-    assert_eq!(s.spares(), 1);
-    s.prepare("d", Some("L")).unwrap();
-    assert_eq!(s.spares(), 0);
-    let upper = s.writable_dir("d").unwrap();
-    assert_eq!(fs::read_dir(&upper).unwrap().count(), 0, "emptied");
-    // An upper directory the overlay marked (an extended attribute) is made anew.
-    rustix::fs::setxattr(
-        &upper,
-        "trusted.berth-test",
-        b"1",
-        rustix::fs::XattrFlags::empty(),
-    )
-    .unwrap();
-    fs::write(upper.join("g"), "y").unwrap();
-    let used = s.recycle_path().unwrap();
-    assert!(s.remove_to("d", &used).unwrap());
-    s.adopt_spare(&used).unwrap();
-    s.prepare("e", Some("L")).unwrap();
-    let upper = s.writable_dir("e").unwrap();
-    assert_eq!(fs::read_dir(&upper).unwrap().count(), 0);
-    let mut names = [0u8; 64];
-    assert_eq!(rustix::fs::listxattr(&upper, &mut names[..]).unwrap(), 0);
-    assert!(matches!(s.stat("e").unwrap().kind, Kind::Active));
-}
-
 fn usage_counts_bytes(s: &dyn Snapshotter, _root: &Path) {
     s.prepare("u", None).unwrap();
     let dir = s.writable_dir("u").unwrap();
@@ -363,10 +326,6 @@ macro_rules! conformance {
             #[test]
             fn spares_serve_prepares() {
                 run(super::spares_serve_prepares)
-            }
-            #[test]
-            fn removed_snapshots_become_empty_spares() {
-                run(super::removed_snapshots_become_empty_spares)
             }
         }
     };

@@ -300,21 +300,6 @@ pub trait Snapshotter: Send + Sync {
         0
     }
 
-    /// Where an active snapshot's directory is moved by [`Snapshotter::remove_to`] to be
-    /// made a spare again ([`Snapshotter::adopt_spare`]); None for a snapshotter that has
-    /// no use for spares.
-    fn recycle_path(&self) -> Option<std::path::PathBuf> {
-        None
-    }
-
-    /// Makes `used` (moved to [`Snapshotter::recycle_path`]) a spare again; an error
-    /// leaves it to the caller.
-    fn adopt_spare(&self, used: &std::path::Path) -> Result<()> {
-        Err(Error::io("reuse", used)(
-            std::io::ErrorKind::Unsupported.into(),
-        ))
-    }
-
     /// Whether a layer can be applied into a parentless active snapshot and committed over
     /// its parent afterwards ([`Snapshotter::commit_over`]): true when a snapshot's own
     /// directory does not depend on its parents' files (overlay), false when it holds

@@ -106,14 +106,6 @@ impl Snapshotter for Overlay {
         self.store.spares()
     }
 
-    fn recycle_path(&self) -> Option<PathBuf> {
-        Some(self.store.recycle_path())
-    }
-
-    fn adopt_spare(&self, used: &Path) -> Result<()> {
-        self.store.adopt_spare(used, &ACTIVE_DIRS)
-    }
-
     fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
         let fill = |dir: &Path, _: &[PathBuf]| make_dirs(dir, &["fs"]);
         let rec = self.store.create(key, parent, Kind::View, fill)?;

@@ -160,43 +160,6 @@ impl Store {
         self.spared().len()
     }
 
-    /// Where a snapshot directory goes to be made a spare again ([`Store::adopt_spare`]).
-    pub fn recycle_path(&self) -> PathBuf {
-        self.tmp.join(format!("used-{:016x}", fastrand::u64(..)))
-    }
-
-    /// Makes `used`, the directory of a removed active snapshot, a spare again: the
-    /// directories in `dirs` emptied (or made anew when the snapshot changed them: a
-    /// mode, owner or extended attribute a fresh one does not have), its record file
-    /// emptied, the rest deleted. An error leaves `used` to the caller.
-    pub fn adopt_spare(&self, used: &Path, dirs: &[&str]) -> Result<()> {
-        let fresh = fs::metadata(&self.tmp).map_err(Error::io("stat", &self.tmp))?;
-        let rd = fs::read_dir(used).map_err(Error::io("read directory", used))?;
-        for entry in rd {
-            let entry = entry.map_err(Error::io("read directory", used))?;
-            let name = entry.file_name();
-            let path = entry.path();
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir && dirs.iter().any(|d| name == *d) {
-                reuse_dir(&path, &fresh)?;
-            } else if name != INFO {
-                fsutil::remove_all(&path)?;
-            }
-        }
-        for d in dirs {
-            let path = used.join(d);
-            if !path.is_dir() {
-                fs::create_dir(&path).map_err(Error::io("create directory", &path))?;
-            }
-        }
-        let info = used.join(INFO);
-        File::create(&info).map_err(Error::io("create", &info))?;
-        let dir = self.tmp.join(format!("spare-{:016x}", fastrand::u64(..)));
-        fs::rename(used, &dir).map_err(Error::io("rename", used))?;
-        self.spared().push(dir);
-        Ok(())
-    }
-
     fn spared(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
         // A list of paths: still right after a panic elsewhere.
         self.spares.lock().unwrap_or_else(|p| p.into_inner())
@@ -510,27 +473,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// Empties the directory `path` for a new snapshot, or deletes it (for the caller to
-/// make anew) when it differs from a fresh directory like `fresh`: mode, owner, or any
-/// extended attribute (overlayfs keeps its own in the upper directory).
-fn reuse_dir(path: &Path, fresh: &fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::symlink_metadata(path).map_err(Error::io("stat", path))?;
-    let same =
-        meta.mode() == fresh.mode() && meta.uid() == fresh.uid() && meta.gid() == fresh.gid();
-    let mut names = [0u8; 1];
-    let no_xattrs = matches!(rustix::fs::llistxattr(path, &mut names[..]), Ok(0));
-    if !(same && no_xattrs) {
-        return fsutil::remove_all(path);
-    }
-    let rd = fs::read_dir(path).map_err(Error::io("read directory", path))?;
-    for entry in rd {
-        let entry = entry.map_err(Error::io("read directory", path))?;
-        fsutil::remove_all(&entry.path())?;
-    }
-    Ok(())
 }
 
 /// Encodes a key as one file name: `[A-Za-z0-9_.-]` stay (but a leading `.`), the rest
